@@ -1,0 +1,20 @@
+//! The project model of image-manager.
+//!
+//! - [`settings`]: `.image-manager.yml`, with `${VAR}` expansion ([`expand`]).
+//! - [`definition`]: one `image.yml` as written, validated field by field.
+//! - [`model`]: the resolved project: image names, merged tags, variant tags, aliases.
+//! - [`version`]: version schemes and alias generation.
+//! - [`platform`]: target platforms such as linux/arm64.
+
+pub mod definition;
+pub mod expand;
+pub mod model;
+pub mod platform;
+pub mod settings;
+pub mod version;
+
+pub use definition::ImageFile;
+pub use model::{Image, Loaded, Project, Tag, TagVariant};
+pub use platform::Platform;
+pub use settings::{Secret, Settings};
+pub use version::VersionScheme;

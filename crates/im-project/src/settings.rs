@@ -1,0 +1,557 @@
+//! `.image-manager.yml`: the project-wide settings.
+//!
+//! Every value may use `${VAR}` / `${VAR:-default}` from the environment the caller passes in;
+//! an undefined variable is an error naming it and `file:line`. Passwords and keys are kept in
+//! [`Secret`], whose `Debug` and `Display` never show the value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use im_diag::{Diagnostic, Diagnostics, Location};
+use im_yaml::{Limits, Node, Reader};
+use serde::Serialize;
+
+use crate::expand::{ExpandError, expand};
+use crate::platform::Platform;
+
+/// The settings file's name at the project root.
+pub const SETTINGS_FILE: &str = ".image-manager.yml";
+
+/// The builders image-manager can drive.
+pub const BUILDERS: [&str; 4] = ["buildah", "docker", "buildkit", "podman"];
+
+/// A value that must never be shown: passwords, tokens, keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistrySettings {
+    pub name: Option<String>,
+    /// Host[:port][/namespace], without a scheme.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub default: bool,
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheSettings {
+    /// `s3`, `registry`, `local` or `none`.
+    pub kind: String,
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub access_key: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    /// For `registry` caches: the reference to store cache manifests under.
+    pub reference: Option<String>,
+    /// For `local` caches: a folder.
+    pub path: Option<String>,
+}
+
+/// OCI labels added to every image; `%image%` and `%tag%` are replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LabelSettings {
+    pub vendor: Option<String>,
+    pub authors: Option<String>,
+    pub url: Option<String>,
+    pub documentation: Option<String>,
+    pub licenses: Option<String>,
+}
+
+impl LabelSettings {
+    /// The labels for one image tag, keyed by their `org.opencontainers.image.*` name.
+    pub fn resolve(&self, image: &str, tag: &str) -> Vec<(&'static str, String)> {
+        let fill = |value: &Option<String>| {
+            value
+                .as_ref()
+                .map(|text| text.replace("%image%", image).replace("%tag%", tag))
+        };
+        [
+            ("org.opencontainers.image.vendor", fill(&self.vendor)),
+            ("org.opencontainers.image.authors", fill(&self.authors)),
+            ("org.opencontainers.image.url", fill(&self.url)),
+            (
+                "org.opencontainers.image.documentation",
+                fill(&self.documentation),
+            ),
+            ("org.opencontainers.image.licenses", fill(&self.licenses)),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CiSettings {
+    /// `github` or `gitlab`.
+    pub provider: Option<String>,
+    /// One CI job per platform, joined by a manifest job.
+    pub platform_split: bool,
+    /// Where the generated pipeline is written.
+    pub output: Option<String>,
+}
+
+/// Everything `.image-manager.yml` says, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// The file the settings came from, if there was one.
+    pub file: Option<PathBuf>,
+    pub registries: Vec<RegistrySettings>,
+    pub cache: Option<CacheSettings>,
+    pub labels: LabelSettings,
+    pub ci: CiSettings,
+    pub platforms: Vec<Platform>,
+    pub builder: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            file: None,
+            registries: Vec::new(),
+            cache: None,
+            labels: LabelSettings::default(),
+            ci: CiSettings::default(),
+            platforms: vec![Platform::linux("amd64"), Platform::linux("arm64")],
+            builder: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The registry images are pushed to: the one marked `default`, else the only one.
+    pub fn default_registry(&self) -> Option<&RegistrySettings> {
+        self.registries
+            .iter()
+            .find(|r| r.default)
+            .or(match self.registries.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            })
+    }
+
+    /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise.
+    pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Diagnostics> {
+        let path = root.join(SETTINGS_FILE);
+        let text = match fs_err::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(error) => {
+                return Err(
+                    Diagnostic::error(format!("cannot read the settings file: {error}"))
+                        .at(Location::file(SETTINGS_FILE))
+                        .into(),
+                );
+            }
+        };
+        Self::parse(Path::new(SETTINGS_FILE), text, env)
+    }
+
+    /// Parses settings text; `display` is the path shown in errors.
+    pub fn parse(
+        display: &Path,
+        text: String,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Diagnostics> {
+        let document = im_yaml::parse(display, text, &Limits::default())?;
+        let mut reader = SettingsReader {
+            reader: Reader::new(&document.source),
+            env,
+        };
+        let settings = reader.settings(&document.root, display);
+        let diagnostics = reader.reader.diagnostics;
+        if diagnostics.has_errors() {
+            Err(diagnostics)
+        } else {
+            Ok(settings)
+        }
+    }
+}
+
+struct SettingsReader<'a> {
+    reader: Reader<'a>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl SettingsReader<'_> {
+    /// Reads a value and expands `${VAR}` in it.
+    fn text(&mut self, node: &Node, what: &str) -> Option<String> {
+        let raw = self.reader.string(node, what)?;
+        match expand(&raw, self.env) {
+            Ok(value) => Some(value),
+            Err(ExpandError::Undefined { name, .. }) => {
+                self.reader.error(
+                    node.span,
+                    format!("{what} uses the environment variable `{name}`, which is not set"),
+                    Some(format!(
+                        "set {name}, or write `${{{name}:-default}}` to give it a default"
+                    )),
+                );
+                None
+            }
+            Err(ExpandError::Malformed { .. }) => {
+                self.reader.error(
+                    node.span,
+                    format!("{what} has a malformed `${{...}}` reference"),
+                    Some(
+                        "write `${NAME}` or `${NAME:-default}`; write `$$` for a literal `$`"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn opt_text(
+        &mut self,
+        map: &im_yaml::reader::Map<'_>,
+        key: &str,
+        what: &str,
+    ) -> Option<String> {
+        map.get(key)
+            .and_then(|node| self.text(node, &format!("`{key}` in {what}")))
+    }
+
+    fn opt_secret(
+        &mut self,
+        map: &im_yaml::reader::Map<'_>,
+        key: &str,
+        what: &str,
+    ) -> Option<Secret> {
+        self.opt_text(map, key, what).map(Secret::new)
+    }
+
+    fn flag(&mut self, map: &im_yaml::reader::Map<'_>, key: &str, what: &str) -> bool {
+        map.get(key)
+            .and_then(|node| self.reader.bool(node, &format!("`{key}` in {what}")))
+            .unwrap_or(false)
+    }
+
+    fn settings(&mut self, root: &Node, display: &Path) -> Settings {
+        let mut settings = Settings {
+            file: Some(display.to_path_buf()),
+            ..Settings::default()
+        };
+        let known = [
+            "registry",
+            "registries",
+            "cache",
+            "labels",
+            "ci",
+            "platforms",
+            "builder",
+        ];
+        let Some(map) = self.reader.map(root, "the settings file", &known) else {
+            return settings;
+        };
+        if let Some(node) = map.get("registry")
+            && let Some(registry) = self.registry(node)
+        {
+            settings.registries.push(RegistrySettings {
+                default: true,
+                ..registry
+            });
+        }
+        if let Some(node) = map.get("registries") {
+            if map.get("registry").is_some() {
+                self.reader.error(
+                    node.span,
+                    "both `registry` and `registries` are set",
+                    Some("use `registry` for one registry, or `registries` (with `default: true` on one) for several".into()),
+                );
+            }
+            for item in self.reader.list(node, "`registries`").unwrap_or_default() {
+                if let Some(registry) = self.registry(item) {
+                    settings.registries.push(registry);
+                }
+            }
+            let defaults = settings.registries.iter().filter(|r| r.default).count();
+            if defaults > 1 {
+                self.reader.error(
+                    node.span,
+                    format!("{defaults} registries are marked `default: true`"),
+                    Some("mark exactly one registry as the default".into()),
+                );
+            }
+        }
+        if let Some(node) = map.get("cache") {
+            settings.cache = self.cache(node);
+        }
+        if let Some(node) = map.get("labels") {
+            let what = "`labels`";
+            let known = ["vendor", "authors", "url", "documentation", "licenses"];
+            if let Some(labels) = self.reader.map(node, what, &known) {
+                settings.labels = LabelSettings {
+                    vendor: self.opt_text(&labels, "vendor", what),
+                    authors: self.opt_text(&labels, "authors", what),
+                    url: self.opt_text(&labels, "url", what),
+                    documentation: self.opt_text(&labels, "documentation", what),
+                    licenses: self.opt_text(&labels, "licenses", what),
+                };
+            }
+        }
+        if let Some(node) = map.get("ci") {
+            let what = "`ci`";
+            if let Some(ci) = self
+                .reader
+                .map(node, what, &["provider", "platform_split", "output"])
+            {
+                let provider = self.opt_text(&ci, "provider", what);
+                if let (Some(name), Some(node)) = (&provider, ci.get("provider"))
+                    && !["github", "gitlab"].contains(&name.as_str())
+                {
+                    self.reader.error(
+                        node.span,
+                        format!("unknown CI provider `{name}`"),
+                        Some("use `github` or `gitlab`".into()),
+                    );
+                }
+                settings.ci = CiSettings {
+                    provider,
+                    platform_split: self.flag(&ci, "platform_split", what),
+                    output: self.opt_text(&ci, "output", what),
+                };
+            }
+        }
+        if let Some(node) = map.get("platforms")
+            && let Some(platforms) = self.platforms(node, "`platforms`")
+        {
+            settings.platforms = platforms;
+        }
+        if let Some(node) = map.get("builder")
+            && let Some(builder) = self.text(node, "`builder`")
+        {
+            if BUILDERS.contains(&builder.as_str()) {
+                settings.builder = Some(builder);
+            } else {
+                let help = match im_diag::did_you_mean(&builder, BUILDERS) {
+                    Some(hint) => format!("did you mean `{hint}`?"),
+                    None => format!("use one of: {}", BUILDERS.join(", ")),
+                };
+                self.reader.error(
+                    node.span,
+                    format!("unknown builder `{builder}`"),
+                    Some(help),
+                );
+            }
+        }
+        settings
+    }
+
+    pub(crate) fn platforms(&mut self, node: &Node, what: &str) -> Option<Vec<Platform>> {
+        read_platforms(&mut self.reader, node, what)
+    }
+
+    fn registry(&mut self, node: &Node) -> Option<RegistrySettings> {
+        let what = "a registry";
+        let known = ["name", "url", "username", "password", "default", "insecure"];
+        let map = self.reader.map(node, what, &known)?;
+        let Some(url_node) = map.get("url") else {
+            self.reader.error(
+                node.span,
+                "a registry needs a `url`",
+                Some("add `url: registry.example.com[:port][/namespace]`".into()),
+            );
+            return None;
+        };
+        let url = self.text(url_node, "`url` of a registry")?;
+        let url = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        if url.is_empty() {
+            self.reader
+                .error(url_node.span, "the registry `url` is empty", None);
+            return None;
+        }
+        Some(RegistrySettings {
+            name: self.opt_text(&map, "name", what),
+            url,
+            username: self.opt_text(&map, "username", what),
+            password: self.opt_secret(&map, "password", what),
+            default: self.flag(&map, "default", what),
+            insecure: self.flag(&map, "insecure", what),
+        })
+    }
+
+    fn cache(&mut self, node: &Node) -> Option<CacheSettings> {
+        let what = "`cache`";
+        let known = [
+            "type",
+            "endpoint",
+            "bucket",
+            "region",
+            "access_key",
+            "secret_key",
+            "ref",
+            "path",
+        ];
+        let map = self.reader.map(node, what, &known)?;
+        let kind = self
+            .opt_text(&map, "type", what)
+            .unwrap_or_else(|| "s3".to_owned());
+        if !["s3", "registry", "local", "none"].contains(&kind.as_str()) {
+            let span = map.get("type").map_or(node.span, |n| n.span);
+            self.reader.error(
+                span,
+                format!("unknown cache type `{kind}`"),
+                Some("use s3, registry, local or none".into()),
+            );
+        }
+        Some(CacheSettings {
+            kind,
+            endpoint: self.opt_text(&map, "endpoint", what),
+            bucket: self.opt_text(&map, "bucket", what),
+            region: self.opt_text(&map, "region", what),
+            access_key: self.opt_secret(&map, "access_key", what),
+            secret_key: self.opt_secret(&map, "secret_key", what),
+            reference: self.opt_text(&map, "ref", what),
+            path: self.opt_text(&map, "path", what),
+        })
+    }
+}
+
+/// Reads a list of `os/arch[/variant]` platforms, reporting malformed ones.
+pub(crate) fn read_platforms(
+    reader: &mut Reader<'_>,
+    node: &Node,
+    what: &str,
+) -> Option<Vec<Platform>> {
+    let items = reader.string_list(node, what)?;
+    let items_len = items.len();
+    let mut platforms = Vec::new();
+    for item in items {
+        match item.value.parse::<Platform>() {
+            Ok(platform) if !platforms.contains(&platform) => platforms.push(platform),
+            Ok(_) => reader.error(
+                item.span,
+                format!("the platform `{}` is listed twice", item.value),
+                None,
+            ),
+            Err(error) => reader.error(
+                item.span,
+                error,
+                Some("write platforms as os/arch, e.g. linux/amd64 or linux/arm64/v8".into()),
+            ),
+        }
+    }
+    if items_len == 0 {
+        reader.error(
+            node.span,
+            format!("{what} is empty"),
+            Some("list at least one platform, e.g. linux/amd64".into()),
+        );
+    }
+    (!platforms.is_empty()).then_some(platforms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "REGISTRY_PASSWORD").then(|| "hunter2".to_owned())
+    }
+
+    fn parse(text: &str) -> Result<Settings, Diagnostics> {
+        Settings::parse(Path::new(SETTINGS_FILE), text.to_owned(), &env)
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(dir.path(), &env).unwrap();
+        assert_eq!(
+            settings.platforms,
+            vec![Platform::linux("amd64"), Platform::linux("arm64")]
+        );
+        assert!(settings.registries.is_empty());
+    }
+
+    #[test]
+    fn reads_every_section_and_expands_variables() {
+        let settings = parse(
+            "registry:\n  url: https://reg.example:5000/team/\n  username: bot\n  password: ${REGISTRY_PASSWORD}\n\
+             labels:\n  vendor: ACME\n  url: https://example.com/%image%/%tag%\n\
+             platforms: [linux/amd64]\nbuilder: buildah\n\
+             cache:\n  type: s3\n  endpoint: http://127.0.0.1:3900\n  bucket: ${BUCKET:-cache}\n\
+             ci:\n  provider: gitlab\n  platform_split: true\n",
+        )
+        .unwrap();
+        let registry = settings.default_registry().unwrap();
+        assert_eq!(registry.url, "reg.example:5000/team");
+        assert_eq!(registry.password.as_ref().unwrap().expose(), "hunter2");
+        assert_eq!(format!("{registry:?}").matches("hunter2").count(), 0);
+        assert_eq!(settings.cache.unwrap().bucket.as_deref(), Some("cache"));
+        assert_eq!(
+            settings.labels.resolve("python", "3.13"),
+            vec![
+                ("org.opencontainers.image.vendor", "ACME".to_owned()),
+                (
+                    "org.opencontainers.image.url",
+                    "https://example.com/python/3.13".to_owned()
+                )
+            ]
+        );
+        assert!(settings.ci.platform_split);
+        assert_eq!(settings.builder.as_deref(), Some("buildah"));
+    }
+
+    #[test]
+    fn undefined_variable_names_it_and_the_line() {
+        let errors = parse("registry:\n  url: reg.example\n  password: ${NOT_SET}\n").unwrap_err();
+        insta::assert_snapshot!(errors.to_string(), @r"
+        error: `password` in a registry uses the environment variable `NOT_SET`, which is not set
+         --> .image-manager.yml:3:13
+          |
+        3 |   password: ${NOT_SET}
+          |             ^^^^^^^^^^
+          = help: set NOT_SET, or write `${NOT_SET:-default}` to give it a default
+        ");
+    }
+
+    #[test]
+    fn collects_every_problem() {
+        let errors = parse("builder: dokcer\nplatforms: [linux]\nregistyr: x\n").unwrap_err();
+        assert_eq!(errors.error_count(), 3, "{errors}");
+        let text = errors.to_string();
+        assert!(text.contains("did you mean `docker`?"), "{text}");
+        assert!(text.contains("did you mean `registry`?"), "{text}");
+    }
+}
