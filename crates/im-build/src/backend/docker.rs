@@ -1,0 +1,116 @@
+//! Docker Engine: `docker buildx build --load` when buildx exists, else `docker build`
+//! with the engine's BuildKit (`DOCKER_BUILDKIT=1`), else the classic builder
+//! (`DOCKER_BUILDKIT=0`). Parents are converted to docker-archives tagged with names
+//! unique to this step and `docker load`ed; the Dockerfile copy names those tags; the
+//! result, tagged with another step-unique name, is `docker save`d and converted to the
+//! OCI archive; the step's tags are removed afterwards.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Builder, BuilderKind, DockerSettings, PlanError, Prepare, StepPlan, ToolOutput,
+    args_and_labels, check_step, rewritten_dockerfile, step_slug,
+};
+use crate::command::CommandSpec;
+use crate::detect::DockerFlavor;
+use crate::step::BuildStep;
+
+/// The Docker Engine backend.
+#[derive(Clone, Debug)]
+pub struct Docker {
+    settings: DockerSettings,
+    flavor: DockerFlavor,
+}
+
+impl Docker {
+    pub fn new(settings: DockerSettings, flavor: DockerFlavor) -> Self {
+        Docker { settings, flavor }
+    }
+
+    fn command(&self) -> CommandSpec {
+        let mut cmd = CommandSpec::new(&self.settings.program);
+        if let Some(host) = &self.settings.host {
+            cmd = cmd.env("DOCKER_HOST", host);
+        }
+        cmd
+    }
+}
+
+impl Builder for Docker {
+    fn kind(&self) -> BuilderKind {
+        BuilderKind::Docker
+    }
+
+    fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError> {
+        check_step(step, parent_digests)?;
+        let work_dir = step.work_dir();
+        let repository = format!("localhost/im-build/{}", step_slug(step));
+        let platform = step.platform.slug();
+        let output_tag = format!("{repository}:{platform}-output");
+        let mut prepare = Vec::new();
+        let mut commands = Vec::new();
+        let mut replacements = BTreeMap::new();
+        let mut tags = vec![output_tag.clone()];
+        for (i, parent) in step.parents.iter().enumerate() {
+            let tag = format!("{repository}:{platform}-parent-{i}");
+            let archive = work_dir.join(format!("parent-{i}.docker.tar"));
+            prepare.push(Prepare::DockerArchive {
+                parent: parent.archive.clone(),
+                dest: archive.clone(),
+                tag: tag.clone(),
+            });
+            commands.push(self.command().arg("load").flag("-i", archive));
+            replacements.insert(parent.reference.clone(), tag.clone());
+            tags.push(tag);
+        }
+        let dockerfile = rewritten_dockerfile(step);
+        prepare.insert(
+            0,
+            Prepare::RewriteDockerfile {
+                source: step.dockerfile.clone(),
+                dest: dockerfile.clone(),
+                replacements,
+                build_args: step.build_args.clone(),
+            },
+        );
+        let mut build = match self.flavor {
+            DockerFlavor::Buildx => self
+                .command()
+                .arg("buildx")
+                .arg("build")
+                .flag("--progress", "plain")
+                .arg("--load"),
+            DockerFlavor::BuildKit => self
+                .command()
+                .env("DOCKER_BUILDKIT", "1")
+                .arg("build")
+                .flag("--progress", "plain"),
+            DockerFlavor::Classic => self.command().env("DOCKER_BUILDKIT", "0").arg("build"),
+        };
+        build = build.flag("--platform", step.platform.to_string());
+        if step.no_cache {
+            build = build.arg("--no-cache");
+        }
+        build = build.flag("-f", &dockerfile).flag("-t", &output_tag);
+        build = args_and_labels(step, build).arg(&step.context_dir);
+        commands.push(build);
+        let saved = work_dir.join("image.docker.tar");
+        commands.push(
+            self.command()
+                .arg("save")
+                .flag("-o", &saved)
+                .arg(&output_tag),
+        );
+        let mut rmi = self.command().arg("rmi");
+        for tag in tags {
+            rmi = rmi.arg(tag);
+        }
+        Ok(StepPlan {
+            work_dir,
+            prepare,
+            commands,
+            output: ToolOutput::DockerArchive(saved),
+            cleanup: vec![rmi],
+        })
+    }
+}

@@ -1,0 +1,398 @@
+//! The `Builder` trait, one implementation per tool (buildah, Docker, BuildKit's
+//! `buildctl`, podman), and the data a builder produces for a step: a [`StepPlan`] with
+//! the files to prepare, the exact argv and environment of every command, where the
+//! tool leaves the image and what to clean up. Planning is a pure function of the step,
+//! the parents' manifest digests and the backend's settings; [`crate::execute_step`]
+//! carries the plan out.
+
+mod buildah;
+mod buildkit;
+mod docker;
+mod podman;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use buildah::Buildah;
+pub use buildkit::Buildkit;
+pub use docker::Docker;
+pub use podman::Podman;
+
+use crate::command::CommandSpec;
+use crate::detect::{BackendChoice, DockerFlavor};
+use crate::step::BuildStep;
+
+/// The four builder tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderKind {
+    Buildah,
+    Docker,
+    Buildkit,
+    Podman,
+}
+
+impl BuilderKind {
+    pub const ALL: [BuilderKind; 4] = [Self::Buildah, Self::Docker, Self::Buildkit, Self::Podman];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buildah => "buildah",
+            Self::Docker => "docker",
+            Self::Buildkit => "buildkit",
+            Self::Podman => "podman",
+        }
+    }
+}
+
+impl fmt::Display for BuilderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown builder name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown builder `{0}` (expected buildah, docker, buildkit or podman)")]
+pub struct UnknownBuilder(pub String);
+
+impl FromStr for BuilderKind {
+    type Err = UnknownBuilder;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownBuilder(s.to_owned()))
+    }
+}
+
+/// Settings of the containers-storage tools (buildah, podman).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainersToolSettings {
+    /// The program (a name looked up in `PATH`, or a path).
+    pub program: PathBuf,
+    /// `--storage-driver` (`vfs` works everywhere, including nested in containers).
+    pub storage_driver: Option<String>,
+    /// `--root` and `--runroot` of the image store, if not the tool's default.
+    pub root: Option<PathBuf>,
+    pub runroot: Option<PathBuf>,
+    /// `--isolation` of `RUN` steps (`chroot` needs no runtime setup).
+    pub isolation: String,
+}
+
+impl ContainersToolSettings {
+    fn new(program: &str) -> Self {
+        ContainersToolSettings {
+            program: program.into(),
+            storage_driver: Some("vfs".to_owned()),
+            root: None,
+            runroot: None,
+            isolation: "chroot".to_owned(),
+        }
+    }
+
+    /// The tool's global flags (before the subcommand).
+    fn global_args(&self, mut cmd: CommandSpec) -> CommandSpec {
+        if let Some(driver) = &self.storage_driver {
+            cmd = cmd.flag("--storage-driver", driver);
+        }
+        if let Some(root) = &self.root {
+            cmd = cmd.flag("--root", root);
+        }
+        if let Some(runroot) = &self.runroot {
+            cmd = cmd.flag("--runroot", runroot);
+        }
+        cmd
+    }
+}
+
+/// Docker Engine settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerSettings {
+    /// The client. Debian's `/usr/bin/docker` (20.10) can use the engine's BuildKit; a
+    /// newer client without buildx refuses BuildKit builds.
+    pub program: PathBuf,
+    /// `DOCKER_HOST` for every command, if set.
+    pub host: Option<String>,
+    /// How to build; `None` lets detection decide.
+    pub flavor: Option<DockerFlavor>,
+}
+
+/// BuildKit (`buildctl`) settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildkitSettings {
+    pub program: PathBuf,
+    /// `--addr` (the value of `BUILDKIT_HOST`), if set.
+    pub addr: Option<String>,
+}
+
+/// Everything any backend needs, as the binary read it from `.image-manager.yml` and the
+/// environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuilderSettings {
+    /// The requested builder (`--builder`, `builder:`); `None` detects one.
+    pub kind: Option<BuilderKind>,
+    pub buildah: ContainersToolSettings,
+    pub podman: ContainersToolSettings,
+    pub docker: DockerSettings,
+    pub buildkit: BuildkitSettings,
+}
+
+impl Default for BuilderSettings {
+    fn default() -> Self {
+        BuilderSettings {
+            kind: None,
+            buildah: ContainersToolSettings::new("buildah"),
+            podman: ContainersToolSettings::new("podman"),
+            docker: DockerSettings {
+                program: "/usr/bin/docker".into(),
+                host: None,
+                flavor: None,
+            },
+            buildkit: BuildkitSettings {
+                program: "buildctl".into(),
+                addr: None,
+            },
+        }
+    }
+}
+
+/// Files a step needs before its commands run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prepare {
+    /// Copy `source` to `dest` with references to parents replaced
+    /// ([`crate::rewrite::rewrite_parents`]); every parent must be referenced.
+    RewriteDockerfile {
+        source: PathBuf,
+        dest: PathBuf,
+        replacements: BTreeMap<String, String>,
+        build_args: BTreeMap<String, String>,
+    },
+    /// Convert a parent's OCI archive to a docker-archive tagged `tag`.
+    DockerArchive {
+        parent: PathBuf,
+        dest: PathBuf,
+        tag: String,
+    },
+    /// Unpack a parent's OCI archive into an OCI layout directory.
+    OciLayout { parent: PathBuf, dest: PathBuf },
+}
+
+/// Where the tool leaves the built image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolOutput {
+    /// An OCI archive, renamed into place as is.
+    OciArchive(PathBuf),
+    /// A docker-archive, converted to the OCI archive.
+    DockerArchive(PathBuf),
+}
+
+/// Everything a backend does for one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepPlan {
+    /// Scratch space; created empty before and removed after the step.
+    pub work_dir: PathBuf,
+    pub prepare: Vec<Prepare>,
+    pub commands: Vec<CommandSpec>,
+    pub output: ToolOutput,
+    /// Run after the step whatever happened; failures are only logged.
+    pub cleanup: Vec<CommandSpec>,
+}
+
+impl fmt::Display for StepPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "work dir: {}", self.work_dir.display())?;
+        for p in &self.prepare {
+            match p {
+                Prepare::RewriteDockerfile {
+                    source,
+                    dest,
+                    replacements,
+                    ..
+                } => {
+                    writeln!(
+                        f,
+                        "prepare: rewrite {} -> {}",
+                        source.display(),
+                        dest.display()
+                    )?;
+                    for (from, to) in replacements {
+                        writeln!(f, "    {from} => {to}")?;
+                    }
+                }
+                Prepare::DockerArchive { parent, dest, tag } => writeln!(
+                    f,
+                    "prepare: docker-archive {} -> {} as {tag}",
+                    parent.display(),
+                    dest.display()
+                )?,
+                Prepare::OciLayout { parent, dest } => writeln!(
+                    f,
+                    "prepare: oci-layout {} -> {}",
+                    parent.display(),
+                    dest.display()
+                )?,
+            }
+        }
+        for c in &self.commands {
+            writeln!(f, "run: {}", c.display())?;
+        }
+        match &self.output {
+            ToolOutput::OciArchive(p) => writeln!(f, "output: oci-archive {}", p.display())?,
+            ToolOutput::DockerArchive(p) => writeln!(f, "output: docker-archive {}", p.display())?,
+        }
+        for c in &self.cleanup {
+            writeln!(f, "cleanup: {}", c.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// A step a backend cannot plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{node}: the {field} path {} is relative; the plan must give absolute paths", path.display())]
+    RelativePath {
+        node: String,
+        field: &'static str,
+        path: PathBuf,
+    },
+    #[error("{node}: the path {} cannot be used with {builder}: {reason}", path.display())]
+    UnsupportedPath {
+        node: String,
+        builder: BuilderKind,
+        path: PathBuf,
+        reason: &'static str,
+    },
+    #[error("{node}: {given} parent digests were given for {expected} parents")]
+    ParentDigests {
+        node: String,
+        expected: usize,
+        given: usize,
+    },
+}
+
+/// A builder tool: turns a step into a [`StepPlan`].
+pub trait Builder: Send + Sync {
+    fn kind(&self) -> BuilderKind;
+
+    /// Everything this tool does for `step`. `parent_digests[i]` is the manifest digest
+    /// (`sha256:…`) of `step.parents[i].archive`.
+    fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError>;
+}
+
+/// The builder `choice` names, configured from `settings`.
+pub fn builder_for(choice: &BackendChoice, settings: &BuilderSettings) -> Box<dyn Builder> {
+    match choice.kind {
+        BuilderKind::Buildah => Box::new(Buildah::new(settings.buildah.clone())),
+        BuilderKind::Podman => Box::new(Podman::new(settings.podman.clone())),
+        BuilderKind::Docker => Box::new(Docker::new(
+            settings.docker.clone(),
+            choice.docker_flavor.unwrap_or(DockerFlavor::Classic),
+        )),
+        BuilderKind::Buildkit => Box::new(Buildkit::new(settings.buildkit.clone())),
+    }
+}
+
+/// Checks that every path of `step` is absolute and the digests match the parents.
+fn check_step(step: &BuildStep, parent_digests: &[String]) -> Result<(), PlanError> {
+    let paths = [
+        ("context", &step.context_dir),
+        ("Dockerfile", &step.dockerfile),
+        ("output", &step.output),
+        ("log", &step.log),
+    ];
+    let parents = step.parents.iter().map(|p| ("parent archive", &p.archive));
+    for (field, path) in paths.into_iter().chain(parents) {
+        if !path.is_absolute() {
+            return Err(PlanError::RelativePath {
+                node: step.node.clone(),
+                field,
+                path: path.clone(),
+            });
+        }
+    }
+    if parent_digests.len() != step.parents.len() {
+        return Err(PlanError::ParentDigests {
+            node: step.node.clone(),
+            expected: step.parents.len(),
+            given: parent_digests.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Paths inside `oci-archive:` references and Dockerfile `FROM` lines cannot hold `:`
+/// (the transport's separator) or whitespace (the Dockerfile's).
+fn check_transport_path(
+    step: &BuildStep,
+    builder: BuilderKind,
+    path: &Path,
+) -> Result<(), PlanError> {
+    let s = path.to_string_lossy();
+    let reason = if s.contains(':') {
+        "it contains `:`, which separates an oci-archive path from its image name"
+    } else if s.chars().any(char::is_whitespace) {
+        "it contains whitespace, which cannot appear in a Dockerfile FROM reference"
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::UnsupportedPath {
+        node: step.node.clone(),
+        builder,
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// The rewritten Dockerfile's path.
+fn rewritten_dockerfile(step: &BuildStep) -> PathBuf {
+    step.work_dir().join("Dockerfile")
+}
+
+/// Common build flags of the buildah-style CLIs (buildah, podman, docker):
+/// `--build-arg`, `--label`, `SOURCE_DATE_EPOCH`.
+fn args_and_labels(step: &BuildStep, mut cmd: CommandSpec) -> CommandSpec {
+    for (k, v) in &step.build_args {
+        cmd = cmd.flag("--build-arg", format!("{k}={v}"));
+    }
+    let epoch = step
+        .source_date_epoch
+        .filter(|_| !step.build_args.contains_key("SOURCE_DATE_EPOCH"));
+    if let Some(epoch) = epoch {
+        cmd = cmd.flag("--build-arg", format!("SOURCE_DATE_EPOCH={epoch}"));
+    }
+    for (k, v) in &step.labels {
+        cmd = cmd.flag("--label", format!("{k}={v}"));
+    }
+    cmd
+}
+
+/// A name component unique to this step: `<node slug>-<hash of the output path>`.
+fn step_slug(step: &BuildStep) -> String {
+    let mut slug = String::new();
+    for c in step.node.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let hash = Sha256::digest(step.output.as_os_str().as_encoded_bytes());
+    let hash = crate::oci_archive::hex(&hash[..4]);
+    if slug.is_empty() {
+        format!("image-{hash}")
+    } else {
+        format!("{slug}-{hash}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::detect::DockerFlavor;
+use crate::platform::Platform;
+use crate::step::{Parent, PullPolicy};
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn step() -> BuildStep {
+    BuildStep {
+        node: "app:1".to_owned(),
+        platform: Platform::linux_arm64(),
+        context_dir: "/p/dist/app/1".into(),
+        dockerfile: "/p/dist/app/1/Dockerfile".into(),
+        image: "app:1".to_owned(),
+        build_args: BTreeMap::from([("VERSION".to_owned(), "1.2.3".to_owned())]),
+        labels: BTreeMap::from([
+            (
+                "org.opencontainers.image.title".to_owned(),
+                "My app".to_owned(),
+            ),
+            (
+                "org.opencontainers.image.version".to_owned(),
+                "1".to_owned(),
+            ),
+        ]),
+        parents: vec![Parent {
+            reference: "base:1".to_owned(),
+            archive: "/p/dist/base/1/linux-arm64/image.tar".into(),
+        }],
+        output: "/p/dist/app/1/linux-arm64/image.tar".into(),
+        log: "/p/dist/app/1/linux-arm64/build.log".into(),
+        source_date_epoch: Some(1_700_000_000),
+        no_cache: false,
+        pull: PullPolicy::Never,
+    }
+}
+
+fn plan(builder: &dyn Builder, step: &BuildStep) -> String {
+    let digests = vec![DIGEST.to_owned(); step.parents.len()];
+    builder.plan(step, &digests).unwrap().to_string()
+}
+
+fn settings() -> BuilderSettings {
+    BuilderSettings::default()
+}
+
+#[test]
+fn buildah_plan() {
+    let b = Buildah::new(settings().buildah);
+    insta::assert_snapshot!(plan(&b, &step()));
+}
+
+#[test]
+fn buildah_plan_with_configured_storage_and_no_cache() {
+    let mut s = settings().buildah;
+    s.storage_driver = Some("overlay".to_owned());
+    s.root = Some("/var/lib/im/storage".into());
+    s.runroot = Some("/run/im/storage".into());
+    s.program = "/opt/buildah".into();
+    let mut step = step();
+    step.no_cache = true;
+    step.source_date_epoch = None;
+    step.parents.clear();
+    insta::assert_snapshot!(plan(&Buildah::new(s), &step));
+}
+
+#[test]
+fn podman_plan() {
+    insta::assert_snapshot!(plan(&Podman::new(settings().podman), &step()));
+}
+
+#[test]
+fn docker_plans_for_each_flavor() {
+    let mut docker = settings().docker;
+    docker.host = Some("unix:///run/im-docker.sock".to_owned());
+    for flavor in [
+        DockerFlavor::Buildx,
+        DockerFlavor::BuildKit,
+        DockerFlavor::Classic,
+    ] {
+        let name = format!("docker_plan_{flavor:?}").to_lowercase();
+        insta::assert_snapshot!(name, plan(&Docker::new(docker.clone(), flavor), &step()));
+    }
+}
+
+#[test]
+fn buildkit_plan() {
+    let mut s = settings().buildkit;
+    s.addr = Some("tcp://127.0.0.1:8372".to_owned());
+    let mut step = step();
+    step.parents.push(Parent {
+        reference: "tools:2".to_owned(),
+        archive: "/p/dist/tools/2/linux-arm64/image.tar".into(),
+    });
+    step.no_cache = true;
+    insta::assert_snapshot!(plan(&Buildkit::new(s), &step));
+}
+
+#[test]
+fn plans_are_pure_functions_of_their_inputs() {
+    let builders: Vec<Box<dyn Builder>> = vec![
+        Box::new(Buildah::new(settings().buildah)),
+        Box::new(Podman::new(settings().podman)),
+        Box::new(Docker::new(settings().docker, DockerFlavor::BuildKit)),
+        Box::new(Buildkit::new(settings().buildkit)),
+    ];
+    for b in &builders {
+        assert_eq!(
+            plan(b.as_ref(), &step()),
+            plan(b.as_ref(), &step()),
+            "{}",
+            b.kind()
+        );
+        // Nothing of the build args or labels is split or joined: each is one argv element.
+        let p = b.plan(&step(), &[DIGEST.to_owned()]).unwrap();
+        let build = p
+            .commands
+            .iter()
+            .find(|c| {
+                c.args
+                    .iter()
+                    .any(|a| a.to_string_lossy().contains("My app"))
+            })
+            .unwrap();
+        assert!(build.args.iter().any(|a| {
+            a.to_string_lossy()
+                .ends_with("org.opencontainers.image.title=My app")
+        }));
+    }
+}
+
+#[test]
+fn the_docker_step_names_differ_between_platforms_and_steps() {
+    let docker = Docker::new(settings().docker, DockerFlavor::BuildKit);
+    let arm = docker.plan(&step(), &[DIGEST.to_owned()]).unwrap();
+    let mut amd_step = step();
+    amd_step.platform = Platform::linux_amd64();
+    amd_step.output = "/p/dist/app/1/linux-amd64/image.tar".into();
+    let amd = docker.plan(&amd_step, &[DIGEST.to_owned()]).unwrap();
+    let tags = |p: &StepPlan| p.cleanup[0].args[1..].to_vec();
+    let (arm_tags, amd_tags) = (tags(&arm), tags(&amd));
+    assert_eq!(arm_tags.len(), 2);
+    for t in &arm_tags {
+        assert!(!amd_tags.contains(t), "{t:?} is shared by two steps");
+    }
+}
+
+#[test]
+fn relative_paths_and_unusable_archive_paths_are_refused() {
+    let b = Buildah::new(settings().buildah);
+    let mut s = step();
+    s.context_dir = "dist/app/1".into();
+    assert!(matches!(
+        b.plan(&s, &[DIGEST.to_owned()]),
+        Err(PlanError::RelativePath {
+            field: "context",
+            ..
+        })
+    ));
+    let mut s = step();
+    s.parents[0].archive = "/p/dist/base/1:x/linux-arm64/image.tar".into();
+    let err = b.plan(&s, &[DIGEST.to_owned()]).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"app:1: the path /p/dist/base/1:x/linux-arm64/image.tar cannot be used with buildah: it contains `:`, which separates an oci-archive path from its image name");
+    assert!(matches!(
+        b.plan(&step(), &[]),
+        Err(PlanError::ParentDigests {
+            expected: 1,
+            given: 0,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn builder_kind_round_trips_through_its_name() {
+    for kind in BuilderKind::ALL {
+        assert_eq!(kind.as_str().parse::<BuilderKind>(), Ok(kind));
+    }
+    assert_eq!(
+        "kaniko".parse::<BuilderKind>().unwrap_err().to_string(),
+        "unknown builder `kaniko` (expected buildah, docker, buildkit or podman)"
+    );
+}
+
+#[test]
+fn a_step_serialises_to_json_for_plan_output() {
+    insta::assert_snapshot!(serde_json::to_string_pretty(&step()).unwrap());
+}

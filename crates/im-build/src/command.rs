@@ -1,0 +1,93 @@
+//! `CommandSpec`: an external command as data (program, argv built element by element,
+//! added environment), with shell-quoted rendering for logs and error messages.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// One command to run. The child inherits the caller's environment plus `env`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: BTreeMap<OsString, OsString>,
+}
+
+impl CommandSpec {
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        CommandSpec {
+            program: program.into(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// Appends one argument.
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends a flag and its value as two arguments.
+    #[must_use]
+    pub fn flag(self, flag: &str, value: impl Into<OsString>) -> Self {
+        self.arg(flag).arg(value)
+    }
+
+    /// Adds an environment variable.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// The program's file name, for messages: `buildah`.
+    pub fn name(&self) -> String {
+        self.program
+            .file_name()
+            .unwrap_or(self.program.as_os_str())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The full command line, shell-quoted, environment first: `DOCKER_BUILDKIT=1 docker build ...`.
+    pub fn display(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in &self.env {
+            let _ = write!(out, "{}={} ", quote(k), quote(v));
+        }
+        out.push_str(&quote(self.program.as_os_str()));
+        for arg in &self.args {
+            out.push(' ');
+            out.push_str(&quote(arg));
+        }
+        out
+    }
+}
+
+/// Shell-quotes one word for display (never parsed back into argv).
+pub fn quote(word: &OsStr) -> String {
+    let s = word.to_string_lossy();
+    shlex::try_quote(&s).map_or_else(|_| format!("{s:?}"), std::borrow::Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_words_that_need_it() {
+        let c = CommandSpec::new("/usr/bin/docker")
+            .arg("build")
+            .flag("--label", "a=hello world")
+            .arg("it's")
+            .env("DOCKER_BUILDKIT", "1");
+        assert_eq!(
+            c.display(),
+            r#"DOCKER_BUILDKIT=1 /usr/bin/docker build --label 'a=hello world' "it's""#
+        );
+        assert_eq!(c.name(), "docker");
+    }
+}

@@ -1,0 +1,225 @@
+//! Converting between OCI archives and the docker-archive format (`docker save` /
+//! `docker load`), natively. Docker Engine 20.10 can neither load nor save OCI archives,
+//! so the docker backend loads parents and exports results through these.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use oci_spec::image::{
+    Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::atomic::write_atomically;
+use crate::oci_archive::{
+    ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name, hex,
+    sha256_digest, to_json,
+};
+use crate::platform::Platform;
+
+/// One image in a docker-archive's `manifest.json`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifest {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ConfigRootfs {
+    rootfs: Rootfs,
+}
+
+#[derive(Deserialize)]
+struct Rootfs {
+    diff_ids: Vec<String>,
+}
+
+/// What a conversion to OCI produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertedImage {
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub platform: Platform,
+}
+
+/// Writes `dest` (atomically) as a docker-archive of `oci`'s image, tagged `repo_tag`.
+/// Blobs keep their OCI names; `manifest.json` points at them (`docker load` reads
+/// compressed and uncompressed layers alike).
+pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<(), ArchiveError> {
+    let mut archive = OciArchive::open(oci)?;
+    let image = archive.image()?;
+    let config = blob_name(&image.config_digest);
+    let layers: Vec<String> = image
+        .manifest
+        .layers()
+        .iter()
+        .map(|l| blob_name(l.digest().as_ref()))
+        .collect();
+    let manifest = vec![DockerManifest {
+        config: config.clone(),
+        repo_tags: Some(vec![repo_tag.to_owned()]),
+        layers: layers.clone(),
+    }];
+    write_atomically(dest, |out| {
+        let mut tar = tar::Builder::new(out);
+        let mut written = std::collections::BTreeSet::new();
+        for name in std::iter::once(&config).chain(&layers) {
+            if written.insert(name.clone()) {
+                archive.copy_entry(name, &mut tar, name, dest)?;
+            }
+        }
+        append_bytes(&mut tar, "manifest.json", &to_json(&manifest), dest)?;
+        tar.finish().map_err(|source| ArchiveError::Io {
+            path: dest.to_owned(),
+            source,
+        })
+    })
+}
+
+/// Writes `dest` (atomically) as an OCI archive of the single image in the
+/// docker-archive `docker`, with `ref_name` as its `org.opencontainers.image.ref.name`.
+/// Layers must be uncompressed tars (as `docker save` writes them); each is checked
+/// against the config's `rootfs.diff_ids`.
+pub fn docker_archive_to_oci(
+    docker: &Path,
+    dest: &Path,
+    ref_name: &str,
+) -> Result<ConvertedImage, ArchiveError> {
+    let mut archive = OciArchive::open(docker)?;
+    let manifests: Vec<DockerManifest> = archive.read_json("manifest.json")?;
+    let [manifest] = manifests.as_slice() else {
+        return Err(ArchiveError::NotSingleImage {
+            path: docker.to_owned(),
+            count: manifests.len(),
+        });
+    };
+    let config_bytes = archive.read(&manifest.config)?;
+    let config_digest = sha256_digest(&config_bytes);
+    let json_err = |source| ArchiveError::Json {
+        path: docker.to_owned(),
+        entry: manifest.config.clone(),
+        source,
+    };
+    let rootfs: ConfigRootfs = serde_json::from_slice(&config_bytes).map_err(json_err)?;
+    let platform: ConfigPlatform = serde_json::from_slice(&config_bytes).map_err(json_err)?;
+    if rootfs.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(ArchiveError::Invalid {
+            path: docker.to_owned(),
+            what: format!(
+                "the config lists {} layers, manifest.json {}",
+                rootfs.rootfs.diff_ids.len(),
+                manifest.layers.len()
+            ),
+        });
+    }
+    let mut layer_descriptors = Vec::with_capacity(manifest.layers.len());
+    for (layer, diff_id) in manifest.layers.iter().zip(&rootfs.rootfs.diff_ids) {
+        layer_descriptors.push(Descriptor::new(
+            MediaType::ImageLayer,
+            archive.size(layer)?,
+            parse_digest(diff_id, docker, layer)?,
+        ));
+    }
+    let oci_manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config_bytes.len() as u64,
+            parse_digest(&config_digest, docker, &manifest.config)?,
+        ))
+        .layers(layer_descriptors)
+        .build()
+        .expect("all required manifest fields are set");
+    let manifest_bytes = to_json(&oci_manifest);
+    let manifest_digest = sha256_digest(&manifest_bytes);
+    let mut descriptor = Descriptor::new(
+        MediaType::ImageManifest,
+        manifest_bytes.len() as u64,
+        parse_digest(&manifest_digest, docker, "manifest")?,
+    );
+    descriptor.set_annotations(Some(
+        [(
+            "org.opencontainers.image.ref.name".to_owned(),
+            ref_name.to_owned(),
+        )]
+        .into(),
+    ));
+    let index = ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .manifests(vec![descriptor])
+        .build()
+        .expect("all required index fields are set");
+
+    write_atomically(dest, |out| {
+        let mut tar = tar::Builder::new(out);
+        append_layout_skeleton(&mut tar, dest)?;
+        append_bytes(&mut tar, &blob_name(&config_digest), &config_bytes, dest)?;
+        let mut written = std::collections::BTreeSet::new();
+        for (layer, diff_id) in manifest.layers.iter().zip(&rootfs.rootfs.diff_ids) {
+            if !written.insert(diff_id.clone()) {
+                continue;
+            }
+            let size = archive.size(layer)?;
+            let mut hashing = HashingReader {
+                inner: archive.reader(layer)?,
+                hasher: Sha256::new(),
+            };
+            let header = crate::oci_archive::file_header(&blob_name(diff_id), size);
+            tar.append(&header, &mut hashing)
+                .map_err(|source| ArchiveError::Io {
+                    path: dest.to_owned(),
+                    source,
+                })?;
+            let actual = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+            if &actual != diff_id {
+                return Err(ArchiveError::DigestMismatch {
+                    path: docker.to_owned(),
+                    entry: layer.clone(),
+                    expected: diff_id.clone(),
+                    actual,
+                });
+            }
+        }
+        append_bytes(
+            &mut tar,
+            &blob_name(&manifest_digest),
+            &manifest_bytes,
+            dest,
+        )?;
+        append_bytes(&mut tar, "index.json", &to_json(&index), dest)?;
+        tar.finish().map_err(|source| ArchiveError::Io {
+            path: dest.to_owned(),
+            source,
+        })
+    })?;
+    Ok(ConvertedImage {
+        manifest_digest,
+        config_digest,
+        platform: platform.platform(),
+    })
+}
+
+fn parse_digest(digest: &str, path: &Path, entry: &str) -> Result<Digest, ArchiveError> {
+    digest.parse().map_err(|_| ArchiveError::Invalid {
+        path: path.to_owned(),
+        what: format!("{entry}: `{digest}` is not a valid digest"),
+    })
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

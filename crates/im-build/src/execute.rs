@@ -1,0 +1,293 @@
+//! Carrying out one step: check the parents' archives, ask the builder for its plan,
+//! prepare the work directory, run the commands with the process runner (full output to
+//! the step's log, step lines to the caller), check the image's platform, move the OCI
+//! archive into place atomically, clean up. A failed or cancelled step leaves no
+//! `image.tar` at its output path (a stale one from an earlier build is removed first).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::atomic::rename_into_place;
+use crate::backend::{Builder, PlanError, Prepare, StepPlan, ToolOutput};
+use crate::docker_archive::{docker_archive_to_oci, oci_to_docker_archive};
+use crate::oci_archive::{ArchiveError, OciArchive};
+use crate::platform::Platform;
+use crate::progress::step_line;
+use crate::rewrite::rewrite_parents;
+use crate::runner::{CancelToken, Log, RunError, run};
+use crate::step::BuildStep;
+
+/// A finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutput {
+    /// The OCI archive (the step's output path).
+    pub archive: PathBuf,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub platform: Platform,
+    pub duration: Duration,
+}
+
+/// Why a step did not produce its image.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{node}: cannot create the build log {}", log.display())]
+    Log {
+        node: String,
+        log: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{node}: cannot read the archive of parent {reference}")]
+    Parent {
+        node: String,
+        reference: String,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("{node}: parent {reference} ({}) is an image for {found}, not {expected}", archive.display())]
+    ParentPlatform {
+        node: String,
+        reference: String,
+        archive: PathBuf,
+        expected: Platform,
+        found: Platform,
+    },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{node}: {} never names parent(s) {} in FROM, COPY --from or RUN --mount=from", dockerfile.display(), parents.join(", "))]
+    UnusedParents {
+        node: String,
+        dockerfile: PathBuf,
+        parents: Vec<String>,
+    },
+    #[error("{node}: cannot prepare the build's work files")]
+    Prepare {
+        node: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{node}: cannot prepare a parent's archive for the builder")]
+    PrepareArchive {
+        node: String,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("{node} ({platform}) failed to build")]
+    Command {
+        node: String,
+        platform: Platform,
+        #[source]
+        source: RunError,
+    },
+    #[error("{node} ({platform}): cancelled; log: {}", log.display())]
+    Cancelled {
+        node: String,
+        platform: Platform,
+        log: PathBuf,
+    },
+    #[error("{node}: cannot store the built image at {}", output.display())]
+    Output {
+        node: String,
+        output: PathBuf,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("{node}: the builder produced an image for {found}, not {expected}")]
+    WrongPlatform {
+        node: String,
+        expected: Platform,
+        found: Platform,
+    },
+}
+
+/// Builds `step` with `builder`. `on_step` receives each "current step" line
+/// (`3/7 RUN ...`) as the builder reaches it.
+pub fn execute_step(
+    builder: &dyn Builder,
+    step: &BuildStep,
+    cancel: &CancelToken,
+    on_step: &mut dyn FnMut(&str),
+) -> Result<BuildOutput, BuildError> {
+    let started = Instant::now();
+    let node = step.node.clone();
+    let mut log = Log::create(&step.log).map_err(|source| BuildError::Log {
+        node: node.clone(),
+        log: step.log.clone(),
+        source,
+    })?;
+
+    let mut digests = Vec::with_capacity(step.parents.len());
+    for parent in &step.parents {
+        let image = OciArchive::open(&parent.archive)
+            .and_then(|mut a| a.image())
+            .map_err(|source| BuildError::Parent {
+                node: node.clone(),
+                reference: parent.reference.clone(),
+                source,
+            })?;
+        if !same_platform(&step.platform, &image.platform) {
+            return Err(BuildError::ParentPlatform {
+                node,
+                reference: parent.reference.clone(),
+                archive: parent.archive.clone(),
+                expected: step.platform.clone(),
+                found: image.platform,
+            });
+        }
+        digests.push(image.manifest_digest);
+    }
+    let plan = builder.plan(step, &digests)?;
+    let prepare_err = |source| BuildError::Prepare {
+        node: node.clone(),
+        source,
+    };
+    for line in plan.to_string().lines() {
+        log.line(&format!("# {line}")).map_err(prepare_err)?;
+    }
+
+    remove_file_if_exists(&step.output).map_err(prepare_err)?;
+    if plan.work_dir.exists() {
+        fs_err::remove_dir_all(&plan.work_dir).map_err(prepare_err)?;
+    }
+    fs_err::create_dir_all(&plan.work_dir).map_err(prepare_err)?;
+
+    let result = build_in_work_dir(step, &plan, &mut log, cancel, on_step);
+    for cmd in &plan.cleanup {
+        // Best effort: the outcome is in the log, and a leftover tag is harmless.
+        let _ = run(cmd, &mut log, &CancelToken::new(), &mut |_| {});
+    }
+    let removed = fs_err::remove_dir_all(&plan.work_dir);
+    let (manifest_digest, config_digest, platform) = result?;
+    removed.map_err(prepare_err)?;
+    Ok(BuildOutput {
+        archive: step.output.clone(),
+        manifest_digest,
+        config_digest,
+        platform,
+        duration: started.elapsed(),
+    })
+}
+
+fn build_in_work_dir(
+    step: &BuildStep,
+    plan: &StepPlan,
+    log: &mut Log,
+    cancel: &CancelToken,
+    on_step: &mut dyn FnMut(&str),
+) -> Result<(String, String, Platform), BuildError> {
+    let node = &step.node;
+    for prepare in &plan.prepare {
+        prepare_one(node, prepare)?;
+    }
+    for cmd in &plan.commands {
+        run(cmd, log, cancel, &mut |line| {
+            if let Some(current) = step_line(line) {
+                on_step(&current);
+            }
+        })
+        .map_err(|source| match source {
+            RunError::Cancelled { log, .. } => BuildError::Cancelled {
+                node: node.clone(),
+                platform: step.platform.clone(),
+                log,
+            },
+            source => BuildError::Command {
+                node: node.clone(),
+                platform: step.platform.clone(),
+                source,
+            },
+        })?;
+    }
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled {
+            node: node.clone(),
+            platform: step.platform.clone(),
+            log: log.path().to_owned(),
+        });
+    }
+    let output_err = |source| BuildError::Output {
+        node: node.clone(),
+        output: step.output.clone(),
+        source,
+    };
+    let archive = match &plan.output {
+        ToolOutput::OciArchive(path) => path.clone(),
+        ToolOutput::DockerArchive(path) => {
+            let converted = plan.work_dir.join("image.oci.tar");
+            docker_archive_to_oci(path, &converted, &step.image).map_err(output_err)?;
+            converted
+        }
+    };
+    let image = OciArchive::open(&archive)
+        .and_then(|mut a| a.image())
+        .map_err(output_err)?;
+    if !same_platform(&step.platform, &image.platform) {
+        return Err(BuildError::WrongPlatform {
+            node: node.clone(),
+            expected: step.platform.clone(),
+            found: image.platform,
+        });
+    }
+    rename_into_place(&archive, &step.output).map_err(|e| output_err(e.into()))?;
+    Ok((image.manifest_digest, image.config_digest, image.platform))
+}
+
+fn prepare_one(node: &str, prepare: &Prepare) -> Result<(), BuildError> {
+    let io_err = |source| BuildError::Prepare {
+        node: node.to_owned(),
+        source,
+    };
+    let archive_err = |source| BuildError::PrepareArchive {
+        node: node.to_owned(),
+        source,
+    };
+    match prepare {
+        Prepare::RewriteDockerfile {
+            source,
+            dest,
+            replacements,
+            build_args,
+        } => {
+            let text = fs_err::read_to_string(source).map_err(io_err)?;
+            let rewritten = rewrite_parents(&text, replacements, build_args);
+            if !rewritten.unused.is_empty() {
+                return Err(BuildError::UnusedParents {
+                    node: node.to_owned(),
+                    dockerfile: source.clone(),
+                    parents: rewritten.unused,
+                });
+            }
+            fs_err::write(dest, rewritten.text).map_err(io_err)
+        }
+        Prepare::DockerArchive { parent, dest, tag } => {
+            oci_to_docker_archive(parent, dest, tag).map_err(archive_err)
+        }
+        Prepare::OciLayout { parent, dest } => {
+            fs_err::create_dir_all(dest).map_err(io_err)?;
+            let file = fs_err::File::open(parent).map_err(io_err)?;
+            tar::Archive::new(file).unpack(dest).map_err(|source| {
+                archive_err(ArchiveError::Io {
+                    path: parent.clone(),
+                    source,
+                })
+            })
+        }
+    }
+}
+
+/// Whether an image for `found` satisfies a build for `wanted` (the variant counts only
+/// when the build names one).
+fn same_platform(wanted: &Platform, found: &Platform) -> bool {
+    wanted.os == found.os
+        && wanted.arch == found.arch
+        && (wanted.variant.is_none() || wanted.variant == found.variant)
+}
+
+fn remove_file_if_exists(path: &Path) -> io::Result<()> {
+    match fs_err::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
