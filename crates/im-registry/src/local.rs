@@ -1,0 +1,416 @@
+//! `LocalImage`: an image on disk to push — an OCI image layout directory or an OCI archive
+//! (a tar of such a layout, as `buildah push oci-archive:`, BuildKit's OCI exporter and the
+//! build step write). Archives are scanned once for where each blob sits, and blobs are
+//! streamed from there: nothing is extracted. Manifests are checked against their digests.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Seek as _};
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, ImageIndex};
+
+use crate::config::ImageConfigSummary;
+use crate::digest::{Digest, verify_bytes};
+use crate::manifest::{ManifestDocument, ManifestKind, OCI_INDEX, index_type_for, is_foreign};
+use crate::transport::BlobSource;
+use crate::{Error, Platform};
+
+/// The annotation naming an entry of `index.json`.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// The largest `index.json`, manifest or config read into memory from a local image.
+const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// An image (single-platform or an index) read from disk.
+#[derive(Clone, Debug)]
+pub struct LocalImage {
+    path: PathBuf,
+    root: ManifestDocument,
+    manifests: HashMap<Digest, ManifestDocument>,
+    blobs: HashMap<Digest, BlobSource>,
+}
+
+/// Where a file of the layout lives.
+enum Storage {
+    Directory(PathBuf),
+    /// Member name → (offset, length) in the archive.
+    Archive(PathBuf, HashMap<String, (u64, u64)>),
+}
+
+impl Storage {
+    fn source(&self, name: &str) -> Option<BlobSource> {
+        match self {
+            Self::Directory(dir) => {
+                let path = dir.join(name);
+                let len = fs_err::metadata(&path)
+                    .ok()
+                    .filter(std::fs::Metadata::is_file)?
+                    .len();
+                Some(BlobSource::File {
+                    path,
+                    offset: 0,
+                    len,
+                })
+            }
+            Self::Archive(path, members) => {
+                members.get(name).map(|&(offset, len)| BlobSource::File {
+                    path: path.clone(),
+                    offset,
+                    len,
+                })
+            }
+        }
+    }
+}
+
+/// Reads a (small) blob source into memory.
+fn read_source(source: &BlobSource, image: &Path) -> Result<Bytes, Error> {
+    match source {
+        BlobSource::Bytes(bytes) => Ok(bytes.clone()),
+        BlobSource::File { path, offset, len } => {
+            if *len > MAX_DOCUMENT_BYTES {
+                return Err(Error::LocalImage {
+                    path: image.to_owned(),
+                    reason: format!(
+                        "a document is {len} bytes, more than the {MAX_DOCUMENT_BYTES}-byte limit"
+                    ),
+                });
+            }
+            let io = |source| Error::Io {
+                path: path.clone(),
+                source,
+            };
+            let mut file = fs_err::File::open(path).map_err(io)?;
+            file.seek(std::io::SeekFrom::Start(*offset)).map_err(io)?;
+            let mut buffer = Vec::with_capacity(usize::try_from(*len).unwrap_or(0));
+            file.take(*len).read_to_end(&mut buffer).map_err(io)?;
+            if buffer.len() as u64 != *len {
+                return Err(Error::LocalImage {
+                    path: image.to_owned(),
+                    reason: "a file ends early".to_owned(),
+                });
+            }
+            Ok(Bytes::from(buffer))
+        }
+    }
+}
+
+/// A tar member name as a layout path (`./blobs/sha256/x` → `blobs/sha256/x`); `None` for
+/// names that escape the layout.
+fn member_name(path: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+fn blob_name(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.digest())
+}
+
+impl LocalImage {
+    /// Opens a layout directory or an OCI archive; `index.json` must name exactly one
+    /// image or index, or several single-platform images (which become one index).
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_selecting(path, None)
+    }
+
+    /// Opens the entry of `index.json` whose `org.opencontainers.image.ref.name` is `name`.
+    pub fn open_named(path: &Path, name: &str) -> Result<Self, Error> {
+        Self::open_selecting(path, Some(name))
+    }
+
+    fn open_selecting(path: &Path, name: Option<&str>) -> Result<Self, Error> {
+        let bad = |reason: String| Error::LocalImage {
+            path: path.to_owned(),
+            reason,
+        };
+        let metadata = fs_err::metadata(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let storage = if metadata.is_dir() {
+            Storage::Directory(path.to_owned())
+        } else {
+            Storage::Archive(path.to_owned(), scan_archive(path)?)
+        };
+        if storage.source("oci-layout").is_none() {
+            let hint = if storage.source("manifest.json").is_some() {
+                " (this looks like a docker-archive; export an OCI archive instead)"
+            } else {
+                ""
+            };
+            return Err(bad(format!("it has no `oci-layout` file{hint}")));
+        }
+        let index_source = storage
+            .source("index.json")
+            .ok_or_else(|| bad("it has no `index.json`".to_owned()))?;
+        let index_bytes = read_source(&index_source, path)?;
+        let index = ManifestDocument::from_bytes(index_bytes, Some(OCI_INDEX), "index.json")?;
+        let mut entries: Vec<&Descriptor> = index.children().iter().collect();
+        if let Some(name) = name {
+            entries.retain(|d| {
+                d.annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(REF_NAME_ANNOTATION))
+                    .is_some_and(|n| n == name)
+            });
+            if entries.is_empty() {
+                return Err(bad(format!("`index.json` has no entry named `{name}`")));
+            }
+        }
+        let mut manifests = HashMap::new();
+        let load = |descriptor: &Descriptor| -> Result<ManifestDocument, Error> {
+            let name = blob_name(descriptor.digest());
+            let source = storage
+                .source(&name)
+                .ok_or_else(|| bad(format!("manifest {} is missing", descriptor.digest())))?;
+            let bytes = read_source(&source, path)?;
+            let what = || format!("manifest {} in `{}`", descriptor.digest(), path.display());
+            verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+            let media_type = descriptor.media_type().to_string();
+            ManifestDocument::from_bytes(bytes, Some(&media_type), &what())
+        };
+        let root = match entries.as_slice() {
+            [] => return Err(bad("`index.json` lists no image".to_owned())),
+            [only] => load(only)?,
+            several => {
+                let mut children = Vec::new();
+                let mut names = Vec::new();
+                for descriptor in several {
+                    let document = load(descriptor)?;
+                    if document.is_index() {
+                        names.push(descriptor.digest().to_string());
+                    }
+                    children.push((descriptor, document));
+                }
+                if !names.is_empty() {
+                    let ref_names: Vec<String> = several
+                        .iter()
+                        .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME_ANNOTATION).cloned())
+                        .collect();
+                    return Err(bad(format!(
+                        "`index.json` lists {} entries including indexes; open one by name ({})",
+                        several.len(),
+                        ref_names.join(", ")
+                    )));
+                }
+                let mut descriptors = Vec::new();
+                let mut types = Vec::new();
+                for (descriptor, document) in &children {
+                    let mut child = document.descriptor();
+                    let platform = match descriptor.platform() {
+                        Some(p) => Some(Platform::from_oci(p)),
+                        None => config_of(&storage, path, document)?.platform,
+                    };
+                    let platform = platform.ok_or_else(|| {
+                        bad(format!("image {} has no platform", document.digest()))
+                    })?;
+                    child.set_platform(Some(platform.to_oci()));
+                    descriptors.push(child);
+                    types.push(document.media_type().to_owned());
+                    manifests.insert(document.digest().clone(), document.clone());
+                }
+                let type_refs: Vec<&str> = types.iter().map(String::as_str).collect();
+                let mut built = ImageIndex::default();
+                built.set_media_type(Some(index_type_for(&type_refs).into()));
+                built.set_manifests(descriptors);
+                ManifestDocument::from_index(&built)?
+            }
+        };
+        if let ManifestKind::Index(index) = root.kind() {
+            for child in index.manifests() {
+                if manifests.contains_key(child.digest()) {
+                    continue;
+                }
+                let document = load(child)?;
+                if document.is_index() {
+                    return Err(bad(format!(
+                        "index {} nests another index, which is not supported",
+                        root.digest()
+                    )));
+                }
+                manifests.insert(document.digest().clone(), document);
+            }
+        }
+        manifests.insert(root.digest().clone(), root.clone());
+        let mut blobs = HashMap::new();
+        for document in manifests.values() {
+            for descriptor in document.blobs() {
+                let source = storage
+                    .source(&blob_name(descriptor.digest()))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "blob {} of manifest {} is missing",
+                            descriptor.digest(),
+                            document.digest()
+                        ))
+                    })?;
+                if source.len() != descriptor.size() {
+                    return Err(Error::SizeMismatch {
+                        what: format!("blob {} in `{}`", descriptor.digest(), path.display()),
+                        expected: descriptor.size(),
+                        actual: source.len(),
+                    });
+                }
+                blobs.insert(descriptor.digest().clone(), source);
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            root,
+            manifests,
+            blobs,
+        })
+    }
+
+    /// Where the image was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The document to push under the tag: an image manifest or an index.
+    pub fn root(&self) -> &ManifestDocument {
+        &self.root
+    }
+
+    /// A manifest of this image (the root or a child) by digest.
+    pub fn manifest(&self, digest: &Digest) -> Option<&ManifestDocument> {
+        self.manifests.get(digest)
+    }
+
+    /// The single-platform manifests: the root itself, or the children of the root index.
+    pub fn images(&self) -> Vec<&ManifestDocument> {
+        if self.root.is_index() {
+            self.root
+                .children()
+                .iter()
+                .filter_map(|c| self.manifests.get(c.digest()))
+                .collect()
+        } else {
+            vec![&self.root]
+        }
+    }
+
+    /// Where a blob's bytes are.
+    pub fn blob(&self, digest: &Digest) -> Option<BlobSource> {
+        self.blobs.get(digest).cloned()
+    }
+
+    /// The parsed config of one of this image's manifests.
+    pub fn config(&self, manifest: &ManifestDocument) -> Result<ImageConfigSummary, Error> {
+        let ManifestKind::Image(image) = manifest.kind() else {
+            return Err(Error::LocalImage {
+                path: self.path.clone(),
+                reason: format!("{} is an index, not an image", manifest.digest()),
+            });
+        };
+        let descriptor = image.config();
+        let source = self
+            .blob(descriptor.digest())
+            .ok_or_else(|| Error::LocalImage {
+                path: self.path.clone(),
+                reason: format!("config {} is missing", descriptor.digest()),
+            })?;
+        let bytes = read_source(&source, &self.path)?;
+        let what = || {
+            format!(
+                "config {} in `{}`",
+                descriptor.digest(),
+                self.path.display()
+            )
+        };
+        verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+        ImageConfigSummary::parse(&bytes, &self.path.display().to_string())
+    }
+
+    /// The platform of a single-platform image (from its config), `None` for an index.
+    pub fn platform(&self) -> Result<Option<Platform>, Error> {
+        if self.root.is_index() {
+            return Ok(None);
+        }
+        Ok(self.config(&self.root)?.platform)
+    }
+
+    /// Every distinct blob of the image with its size (foreign layers excluded).
+    pub(crate) fn all_blobs(&self) -> Vec<(Digest, u64)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for document in self.images() {
+            for descriptor in document.blobs() {
+                if !is_foreign(descriptor) && seen.insert(descriptor.digest().clone()) {
+                    out.push((descriptor.digest().clone(), descriptor.size()));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn config_of(
+    storage: &Storage,
+    path: &Path,
+    document: &ManifestDocument,
+) -> Result<ImageConfigSummary, Error> {
+    let ManifestKind::Image(image) = document.kind() else {
+        return Ok(ImageConfigSummary::default());
+    };
+    let descriptor = image.config();
+    let Some(source) = storage.source(&blob_name(descriptor.digest())) else {
+        return Err(Error::LocalImage {
+            path: path.to_owned(),
+            reason: format!("config {} is missing", descriptor.digest()),
+        });
+    };
+    let bytes = read_source(&source, path)?;
+    ImageConfigSummary::parse(&bytes, &path.display().to_string())
+}
+
+/// Where every regular file of an archive sits: name → (offset, length).
+fn scan_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = fs_err::File::open(path).map_err(io)?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    let mut members = HashMap::new();
+    for entry in archive.entries_with_seek().map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let Some(name) = entry.path().ok().as_deref().and_then(member_name) else {
+            continue;
+        };
+        members.insert(name, (entry.raw_file_position(), entry.size()));
+    }
+    Ok(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::member_name;
+    use std::path::Path;
+
+    #[test]
+    fn member_names_stay_inside_the_layout() {
+        assert_eq!(
+            member_name(Path::new("./blobs/sha256/ab")).as_deref(),
+            Some("blobs/sha256/ab")
+        );
+        assert_eq!(
+            member_name(Path::new("index.json")).as_deref(),
+            Some("index.json")
+        );
+        assert_eq!(member_name(Path::new("../etc/passwd")), None);
+        assert_eq!(member_name(Path::new("/abs")), None);
+        assert_eq!(member_name(Path::new(".")), None);
+    }
+}
