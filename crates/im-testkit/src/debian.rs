@@ -1,0 +1,30 @@
+//! The Debian bookworm minbase root filesystem `scripts/setup` made with debootstrap, as a
+//! tarball: the base for tests that need a real distribution (apt, glibc, a shell).
+//!
+//! Turn it into an image with `docker import TAR NAME`, or with buildah from `scratch` and
+//! `buildah add CONTAINER TAR /`.
+
+use std::path::PathBuf;
+
+use crate::settings;
+
+/// The path of the rootfs tarball (`IM_TEST_DEBIAN_ROOTFS_TAR`, an uncompressed tar of the
+/// tree's contents, paths starting with `./`).
+///
+/// Panics with "scripts/setup should have installed ..." if it is missing.
+pub fn debian_rootfs_tar() -> PathBuf {
+    let path = PathBuf::from(settings::required(
+        "IM_TEST_DEBIAN_ROOTFS_TAR",
+        "the debootstrap'd Debian rootfs tarball",
+    ));
+    match fs_err::metadata(&path) {
+        Ok(meta) if meta.is_file() && meta.len() > 0 => path,
+        Ok(_) => panic!(
+            "{} is empty or not a file: scripts/setup should have made the Debian rootfs tarball",
+            path.display()
+        ),
+        Err(err) => {
+            panic!("{err}: scripts/setup should have made the Debian rootfs tarball")
+        }
+    }
+}

