@@ -1,0 +1,311 @@
+//! The template engine: minijinja confined to the project, with limits and helpful errors.
+//!
+//! Templates are named by their path relative to the project root. The loader only reads
+//! files under `images/` and `templates/`; `{% include %}` names resolve next to the including
+//! template, then in the image's sibling `templates/` folder, then in the project's
+//! `templates/` folder, and may not contain `..` or start with `/`. Templates see only the
+//! context they are given: no environment, no files, no commands. Undefined values are errors
+//! (strict mode), each rendering has an instruction budget (fuel) and an output cap.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use im_diag::{Diagnostic, Location};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+/// Instructions one rendering may execute (a normal Dockerfile template needs a few thousand).
+pub const FUEL: u64 = 2_000_000;
+/// The largest output a template may produce.
+pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// What the `resolve_base_image` filter knows about one managed image.
+#[derive(Debug, Clone, Default)]
+pub struct ImageEntry {
+    /// Base tags (not variant tags), in file order.
+    pub base_tags: Vec<String>,
+    /// Every tag, variant tags included.
+    pub tags: Vec<String>,
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// The project facts the filters need.
+#[derive(Debug, Clone, Default)]
+pub struct FilterData {
+    pub images: BTreeMap<String, ImageEntry>,
+    pub snapshot_id: Option<String>,
+}
+
+/// A configured environment for one project.
+pub struct Engine {
+    env: Environment<'static>,
+    root: PathBuf,
+}
+
+fn is_confined(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty()
+        && path.components().all(|c| matches!(c, Component::Normal(_)))
+        && (name.starts_with("images/") || name.starts_with("templates/"))
+}
+
+fn parent_dir(name: &str) -> &str {
+    name.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+impl Engine {
+    pub fn new(root: &Path, data: FilterData) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .keep_trailing_newline(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        let loader_root = root.to_path_buf();
+        env.set_loader(move |name| {
+            if !is_confined(name) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`{name}` is outside the image's folders: templates may only include files by plain relative names"),
+                ));
+            }
+            match fs_err::read_to_string(loader_root.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(Error::new(ErrorKind::InvalidOperation, error.to_string())),
+            }
+        });
+        let join_root = root.to_path_buf();
+        env.set_path_join_callback(move |name, parent| {
+            if name.starts_with('/') || name.split('/').any(|part| part == ".." || part == ".") {
+                return name.to_owned().into();
+            }
+            let dir = parent_dir(parent);
+            let mut candidates = vec![format!("{dir}/{name}")];
+            let grand = parent_dir(dir);
+            if !grand.is_empty() {
+                candidates.push(format!("{grand}/templates/{name}"));
+            }
+            candidates.push(format!("templates/{name}"));
+            let chosen = candidates
+                .iter()
+                .find(|c| join_root.join(c).is_file())
+                .unwrap_or(&candidates[0])
+                .clone();
+            chosen.into()
+        });
+        let data = Arc::new(data);
+        let filter_data = data.clone();
+        env.add_filter(
+            "resolve_base_image",
+            move |name: String, tag: Option<String>| {
+                resolve_base_image(&filter_data, &name, tag.as_deref())
+            },
+        );
+        env.add_filter("resolve_version", |state: &State<'_, '_>, name: String| {
+            resolve_version(state, &name)
+        });
+        Self {
+            env,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Renders the template at `path` (absolute, inside the project) with `context`.
+    pub fn render(&self, path: &Path, context: &serde_json::Value) -> Result<String, Diagnostic> {
+        let name = path
+            .strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let result = self
+            .env
+            .get_template(&name)
+            .and_then(|template| template.render(Value::from(minijinja::value::Serde(context))));
+        match result {
+            Ok(mut text) => {
+                if text.len() > MAX_OUTPUT {
+                    return Err(Diagnostic::error(format!(
+                        "this template produced {} bytes, more than the {MAX_OUTPUT} bytes allowed",
+                        text.len()
+                    ))
+                    .at(Location::file(&name))
+                    .with_help("check loops and string repetition in the template"));
+                }
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                Ok(text)
+            }
+            Err(error) => Err(self.diagnostic(&name, &error, context)),
+        }
+    }
+
+    /// Turns a minijinja error into a diagnostic at the template's `file:line`.
+    fn diagnostic(&self, name: &str, error: &Error, context: &serde_json::Value) -> Diagnostic {
+        let file = error.name().unwrap_or(name).to_owned();
+        let source = error
+            .template_source()
+            .map(str::to_owned)
+            .or_else(|| fs_err::read_to_string(self.root.join(&file)).ok())
+            .unwrap_or_default();
+        let detail = error.detail().map(str::to_owned);
+        let (message, help) = match error.kind() {
+            ErrorKind::UndefinedError => {
+                let expression = error.range().and_then(|r| source.get(r)).unwrap_or("").trim().to_owned();
+                let message = if expression.is_empty() {
+                    "this template uses an undefined value".to_owned()
+                } else {
+                    format!("`{expression}` is not defined")
+                };
+                (message, Some(undefined_help(&expression, context)))
+            }
+            ErrorKind::OutOfFuel => (
+                format!("this template ran for more than {FUEL} steps and was stopped"),
+                Some("look for a loop that never ends or recursion without a base case".to_owned()),
+            ),
+            ErrorKind::TemplateNotFound => (
+                detail.clone().unwrap_or_else(|| "an included template does not exist".into()),
+                Some("included templates are looked up next to the template, in the image's sibling templates/ folder, then in the project's templates/ folder".into()),
+            ),
+            ErrorKind::SyntaxError => (format!("template syntax error: {}", detail.clone().unwrap_or_default()), None),
+            _ => (
+                match &detail {
+                    Some(detail) => format!("{}: {detail}", error.kind()),
+                    None => error.kind().to_string(),
+                },
+                None,
+            ),
+        };
+        let mut diagnostic = Diagnostic::error(message);
+        diagnostic.help = help;
+        match error.line() {
+            Some(line) => {
+                let (column, len) = error
+                    .range()
+                    .and_then(|range| {
+                        let line_start = source[..range.start.min(source.len())]
+                            .rfind('\n')
+                            .map_or(0, |i| i + 1);
+                        let column = source.get(line_start..range.start)?.chars().count() + 1;
+                        let len = source
+                            .get(range.clone())?
+                            .lines()
+                            .next()
+                            .map_or(1, |l| l.chars().count());
+                        Some((column, len))
+                    })
+                    .unwrap_or((1, 1));
+                diagnostic.at(Location::in_source(file, &source, line, column, len))
+            }
+            None => diagnostic.at(Location::file(file)),
+        }
+    }
+}
+
+/// "`tag.versions` has: python, pip" for an undefined `tag.versions.nodejs`.
+fn undefined_help(expression: &str, context: &serde_json::Value) -> String {
+    let path = expression.split('|').next().unwrap_or("").trim();
+    let parts: Vec<&str> = path.split('.').map(str::trim).collect();
+    let mut current = context;
+    let mut walked: Vec<&str> = Vec::new();
+    for part in &parts {
+        match current.get(part) {
+            Some(next) if next.is_object() => {
+                current = next;
+                walked.push(part);
+            }
+            _ => break,
+        }
+    }
+    let keys: Vec<&str> = current
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let owner = if walked.is_empty() {
+        "the context".to_owned()
+    } else {
+        format!("`{}`", walked.join("."))
+    };
+    if keys.is_empty() {
+        format!("{owner} is empty here")
+    } else {
+        format!("{owner} has: {}", keys.join(", "))
+    }
+}
+
+fn resolve_base_image(data: &FilterData, name: &str, tag: Option<&str>) -> Result<String, Error> {
+    let Some(image) = data.images.get(name) else {
+        let known: Vec<&str> = data.images.keys().map(String::as_str).collect();
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "`{name}` is not a managed image (managed: {})",
+                known.join(", ")
+            ),
+        ));
+    };
+    let chosen = match tag {
+        Some(tag) if image.tags.iter().any(|t| t == tag) => tag.to_owned(),
+        Some(tag) => match image.aliases.get(tag) {
+            Some(target) => target.clone(),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "image `{name}` has no tag or alias `{tag}` (tags: {})",
+                        image.tags.join(", ")
+                    ),
+                ));
+            }
+        },
+        None => match image.base_tags.as_slice() {
+            [only] => only.clone(),
+            tags => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "image `{name}` has several tags ({}); say which: `\"{name}\" | resolve_base_image(\"<tag>\")`",
+                        tags.join(", ")
+                    ),
+                ));
+            }
+        },
+    };
+    Ok(match &data.snapshot_id {
+        Some(id) => format!("{name}:{chosen}-{id}"),
+        None => format!("{name}:{chosen}"),
+    })
+}
+
+fn resolve_version(state: &State<'_, '_>, name: &str) -> Result<String, Error> {
+    let versions = state
+        .lookup("tag")
+        .and_then(|tag| tag.get_attr("versions").ok());
+    if let Some(versions) = versions {
+        if let Ok(value) = versions.get_item(&Value::from(name))
+            && !value.is_undefined()
+            && !value.is_none()
+        {
+            return Ok(value.to_string());
+        }
+        let known: Vec<String> = versions
+            .try_iter()
+            .map(|keys| keys.map(|k| k.to_string()).collect())
+            .unwrap_or_default();
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            format!(
+                "no version `{name}` for this tag (versions: {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    Err(Error::new(
+        ErrorKind::UndefinedError,
+        format!("no version `{name}`: this tag has no versions"),
+    ))
+}

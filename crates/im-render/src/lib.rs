@@ -1,0 +1,367 @@
+//! Rendering a project: every tag's Dockerfile, test config and rootfs overlay.
+//!
+//! - [`discovery`]: which template or file serves a tag.
+//! - [`engine`]: minijinja, confined and limited, with the `resolve_base_image` and
+//!   `resolve_version` filters.
+//! - [`rootfs`]: merging rootfs layers and syncing them into `dist/`.
+//! - [`output`]: atomic, write-if-changed file writes.
+//! - [`dist`]: the `dist/` layout and `dist/index.json`.
+//!
+//! [`render`] computes everything in memory (in parallel) and reports every problem; writing
+//! is a separate step ([`dist::write`]) so `check` can render without touching the disk.
+
+pub mod discovery;
+pub mod dist;
+pub mod engine;
+pub mod output;
+pub mod rootfs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use im_diag::{Diagnostic, Diagnostics, Location, display_path};
+use im_dockerfile::Dockerfile;
+use im_project::{Image, Project, Tag};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::discovery::{Found, Output, SourceKind};
+use crate::engine::{Engine, FilterData, ImageEntry};
+use crate::rootfs::Overlay;
+
+/// Settings of one rendering.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--snapshot-id`: base images resolve to `<tag>-<id>`.
+    pub snapshot_id: Option<String>,
+}
+
+/// Everything generated for one tag.
+#[derive(Debug, Clone)]
+pub struct RenderedTag {
+    pub image: String,
+    pub tag: String,
+    /// The parsed Dockerfile (before the rootfs `COPY` is injected).
+    pub parsed: Dockerfile,
+    /// The final Dockerfile text.
+    pub dockerfile: String,
+    pub dockerfile_source: Found,
+    pub test: Option<(String, Found)>,
+    pub overlay: Arc<Overlay>,
+    /// Whether `COPY --chown=<user> rootfs/ /` was added.
+    pub rootfs_injected: bool,
+}
+
+/// The result of rendering a whole project.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// In project order: images by name, then each image's tags.
+    pub tags: Vec<RenderedTag>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The rootfs layers of a definition folder (and variant), in order.
+pub fn rootfs_layers(root: &Path, image_dir: &Path, variant: Option<&str>) -> Vec<PathBuf> {
+    let mut layers = Vec::new();
+    if let Some(parent) = image_dir.parent() {
+        let images = root.join(im_project::model::IMAGES_DIR);
+        if parent.starts_with(&images) && parent != images {
+            layers.push(parent.join("rootfs"));
+        }
+    }
+    layers.push(image_dir.join("rootfs"));
+    if let Some(variant) = variant {
+        layers.push(image_dir.join(variant).join("rootfs"));
+    }
+    layers
+}
+
+type SourceKey = (usize, Option<usize>);
+
+struct Sources {
+    dockerfile: Found,
+    test: Option<Found>,
+    overlay: Arc<Overlay>,
+}
+
+fn filter_data(project: &Project, options: &Options) -> FilterData {
+    let images = project
+        .images
+        .iter()
+        .map(|image| {
+            let entry = ImageEntry {
+                base_tags: image.base_tags().map(|t| t.name.clone()).collect(),
+                tags: image.tags.iter().map(|t| t.name.clone()).collect(),
+                aliases: image.aliases.clone(),
+            };
+            (image.name.clone(), entry)
+        })
+        .collect();
+    FilterData {
+        images,
+        snapshot_id: options.snapshot_id.clone(),
+    }
+}
+
+/// The template context of one tag.
+pub fn context(
+    project: &Project,
+    image: &Image,
+    tag: &Tag,
+    options: &Options,
+) -> serde_json::Value {
+    let file = project.file_of(tag);
+    let variant = tag
+        .variant
+        .as_ref()
+        .map(|v| json!({ "name": v.name, "suffix": v.suffix }));
+    let base_image = tag.variant.as_ref().map(|v| match &options.snapshot_id {
+        Some(id) => format!("{}:{}-{id}", image.name, v.base_tag),
+        None => format!("{}:{}", image.name, v.base_tag),
+    });
+    let platforms: Vec<String> = tag.platforms.iter().map(ToString::to_string).collect();
+    let tag_aliases: Vec<&str> = image.aliases_of(&tag.name).collect();
+    json!({
+        "image": {
+            "name": image.name,
+            "description": file.description,
+            "licenses": file.licenses,
+            "is_base_image": file.is_base_image,
+            "tags": image.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "aliases": image.aliases,
+            "versions": file.layer.versions,
+            "variables": file.layer.variables,
+        },
+        "tag": {
+            "name": tag.name,
+            "versions": tag.versions,
+            "variables": tag.variables,
+            "aliases": tag_aliases,
+            "rootfs_user": tag.rootfs_user,
+            "rootfs_copy": tag.rootfs_copy,
+        },
+        "variant": variant,
+        "base_image": base_image,
+        "snapshot_id": options.snapshot_id,
+        "platforms": platforms,
+        "versions": tag.versions,
+        "variables": tag.variables,
+    })
+}
+
+fn find_sources(
+    project: &Project,
+    key: SourceKey,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Sources, Diagnostics> {
+    let (file_index, variant_index) = key;
+    let file = &project.files[file_index];
+    let variant = variant_index.map(|index| &file.variants[index]);
+    let variant_name = variant.map(|v| v.name.value.as_str());
+    let explicit = variant
+        .and_then(|v| v.template.as_ref())
+        .or(file.template.as_ref());
+    let exists = |path: &Path| path.is_file();
+    let root = &project.root;
+    let show = |path: &Path| display_path(root, path);
+    let mut diagnostics = Diagnostics::new();
+    let dockerfile = match discovery::find(
+        root,
+        &file.dir,
+        Output::Dockerfile,
+        variant_name,
+        explicit.map(|t| t.value.as_str()),
+        &exists,
+    ) {
+        Ok(Some(found)) => Some(found),
+        Ok(None) => {
+            let what = variant_name.map_or_else(String::new, |v| format!(" for variant `{v}`"));
+            diagnostics.push(
+                Diagnostic::error(format!("no Dockerfile template{what}"))
+                    .at(Location::file(&file.file))
+                    .with_help(format!(
+                        "add {}/Dockerfile.jinja2 (or a plain Dockerfile), or set `template:`",
+                        show(&file.dir).display()
+                    )),
+            );
+            None
+        }
+        Err(looked) => {
+            let template = explicit.expect("only explicit templates can be missing");
+            let places: Vec<String> = looked
+                .iter()
+                .map(|p| show(p).display().to_string())
+                .collect();
+            diagnostics.push(
+                Diagnostic::error(format!("the template `{}` does not exist", template.value))
+                    .at(file.location(template.span))
+                    .with_note(format!("looked at: {}", places.join(", ")))
+                    .with_help("fix the name, or create the file"),
+            );
+            None
+        }
+    };
+    let test = discovery::find(root, &file.dir, Output::Test, variant_name, None, &exists)
+        .ok()
+        .flatten();
+    let layers = rootfs_layers(root, &file.dir, variant_name);
+    let overlay = match Overlay::collect(&layers, &show) {
+        Ok((overlay, found_warnings)) => {
+            warnings.extend(found_warnings);
+            Some(overlay)
+        }
+        Err(error) => {
+            diagnostics.push(error);
+            None
+        }
+    };
+    match (dockerfile, overlay) {
+        (Some(dockerfile), Some(overlay)) if !diagnostics.has_errors() => Ok(Sources {
+            dockerfile,
+            test,
+            overlay: Arc::new(overlay),
+        }),
+        _ => Err(diagnostics),
+    }
+}
+
+fn render_one(
+    project: &Project,
+    engine: &Engine,
+    image: &Image,
+    tag: &Tag,
+    sources: &Sources,
+    options: &Options,
+) -> Result<RenderedTag, Diagnostics> {
+    let root = &project.root;
+    let ctx = context(project, image, tag, options);
+    let read_or_render = |found: &Found| -> Result<String, Diagnostic> {
+        match found.kind {
+            SourceKind::Template => engine.render(&found.path, &ctx),
+            SourceKind::Verbatim => fs_err::read_to_string(&found.path).map_err(|error| {
+                Diagnostic::error(error.to_string())
+                    .at(Location::file(display_path(root, &found.path)))
+            }),
+        }
+    };
+    let mut diagnostics = Diagnostics::new();
+    let with_tag =
+        |d: Diagnostic| d.with_note(format!("while rendering {}:{}", image.name, tag.name));
+    let dockerfile_text = read_or_render(&sources.dockerfile).map_err(with_tag);
+    let test = match &sources.test {
+        Some(found) => match read_or_render(found) {
+            Ok(text) => Some((text, found.clone())),
+            Err(error) => {
+                diagnostics.push(with_tag(error));
+                None
+            }
+        },
+        None => None,
+    };
+    let text = match dockerfile_text {
+        Ok(text) => text,
+        Err(error) => {
+            diagnostics.push(error);
+            return Err(diagnostics);
+        }
+    };
+    let shown = match sources.dockerfile.kind {
+        SourceKind::Verbatim => display_path(root, &sources.dockerfile.path),
+        SourceKind::Template => {
+            PathBuf::from(format!("dist/{}/{}/Dockerfile", image.name, tag.name))
+        }
+    };
+    let parsed = match Dockerfile::parse(shown, text, &BTreeMap::new()) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            let source = display_path(root, &sources.dockerfile.path);
+            for error in errors {
+                diagnostics.push(error.with_note(format!(
+                    "{}:{} is rendered from {}",
+                    image.name,
+                    tag.name,
+                    source.display()
+                )));
+            }
+            return Err(diagnostics);
+        }
+    };
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    let inject = sources.overlay.has_content() && tag.rootfs_copy && !parsed.copies_rootfs();
+    let dockerfile = if inject {
+        parsed.inject_after_final_from(&format!("COPY --chown={} rootfs/ /", tag.rootfs_user))
+    } else {
+        parsed.text().to_owned()
+    };
+    Ok(RenderedTag {
+        image: image.name.clone(),
+        tag: tag.name.clone(),
+        parsed,
+        dockerfile,
+        dockerfile_source: sources.dockerfile.clone(),
+        test,
+        overlay: sources.overlay.clone(),
+        rootfs_injected: inject,
+    })
+}
+
+/// Renders every tag of the project. Collects all problems before failing.
+pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnostics> {
+    let mut keys: Vec<SourceKey> = Vec::new();
+    let mut work: Vec<(&Image, &Tag, SourceKey)> = Vec::new();
+    for image in &project.images {
+        for tag in &image.tags {
+            let key = (tag.file, tag.variant.as_ref().map(|v| v.index));
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+            work.push((image, tag, key));
+        }
+    }
+    let found: Vec<(SourceKey, Result<Sources, Diagnostics>, Vec<Diagnostic>)> = keys
+        .par_iter()
+        .map(|&key| {
+            let mut warnings = Vec::new();
+            let sources = find_sources(project, key, &mut warnings);
+            (key, sources, warnings)
+        })
+        .collect();
+    let mut diagnostics = Diagnostics::new();
+    let mut warnings = Vec::new();
+    let mut sources: HashMap<SourceKey, Sources> = HashMap::new();
+    for (key, result, found_warnings) in found {
+        warnings.extend(found_warnings);
+        match result {
+            Ok(found) => {
+                sources.insert(key, found);
+            }
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    let engine = Engine::new(&project.root, filter_data(project, options));
+    let results: Vec<Result<RenderedTag, Diagnostics>> = work
+        .par_iter()
+        .filter_map(|(image, tag, key)| {
+            sources
+                .get(key)
+                .map(|found| render_one(project, &engine, image, tag, found, options))
+        })
+        .collect();
+    let mut tags = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(rendered) => tags.push(rendered),
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    if diagnostics.has_errors() {
+        for warning in warnings {
+            diagnostics.push(warning);
+        }
+        return Err(diagnostics);
+    }
+    Ok(Rendered { tags, warnings })
+}

@@ -1,0 +1,402 @@
+//! rootfs overlays: `<parent>/rootfs` → `<image dir>/rootfs` → `<image dir>/<variant>/rootfs`.
+//!
+//! Later layers win file by file; a file replaces a folder of the same path and the other way
+//! round. Symlinks are kept as symlinks and never followed; empty folders are no content;
+//! device nodes, FIFOs and sockets are refused. [`Overlay::sync`] makes a destination folder
+//! equal to the overlay, touching only what differs, and never writes outside it.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use im_diag::{Diagnostic, Location};
+use serde::Serialize;
+
+use crate::output::{temp_name, write_atomic};
+
+/// One entry of the merged tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A folder (kept so a later folder can replace an earlier file).
+    Dir,
+    File {
+        source: PathBuf,
+        size: u64,
+        mode: u32,
+        mtime: i64,
+        mtime_nsec: i64,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+}
+
+/// The merged rootfs of one tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    /// The layer folders that exist, in order.
+    pub layers: Vec<PathBuf>,
+    #[serde(skip)]
+    pub entries: BTreeMap<PathBuf, Entry>,
+}
+
+/// File names that should not end up in an image.
+fn is_sensitive(name: &str) -> bool {
+    matches!(
+        name,
+        ".env" | "id_rsa" | "id_ed25519" | "id_ecdsa" | "id_dsa"
+    ) || [".key", ".pem", ".p12", ".pfx"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+impl Overlay {
+    /// Whether there is anything to copy (a file or a symlink).
+    pub fn has_content(&self) -> bool {
+        self.entries
+            .values()
+            .any(|entry| !matches!(entry, Entry::Dir))
+    }
+
+    /// Merges the layer folders that exist. `display` maps a path to how the user sees it.
+    /// Returns the overlay and warnings about sensitive files.
+    pub fn collect(
+        layers: &[PathBuf],
+        display: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<(Self, Vec<Diagnostic>), Diagnostic> {
+        let mut overlay = Overlay::default();
+        let mut warnings = Vec::new();
+        for layer in layers {
+            match fs_err::symlink_metadata(layer) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(Diagnostic::error("a rootfs folder may not be a symlink")
+                        .at(Location::file(display(layer)))
+                        .with_help("make it a real folder; symlinks inside it are fine"));
+                }
+                Ok(_) => {
+                    return Err(Diagnostic::error("`rootfs` must be a folder")
+                        .at(Location::file(display(layer))));
+                }
+                Err(_) => continue,
+            }
+            overlay.layers.push(layer.clone());
+            let walker = walkdir::WalkDir::new(layer)
+                .follow_links(false)
+                .sort_by_file_name()
+                .min_depth(1);
+            for entry in walker {
+                let entry = entry.map_err(|error| {
+                    Diagnostic::error(format!("cannot read the rootfs: {error}"))
+                        .at(Location::file(display(layer)))
+                })?;
+                let relative = entry
+                    .path()
+                    .strip_prefix(layer)
+                    .unwrap_or(entry.path())
+                    .to_path_buf();
+                let file_type = entry.file_type();
+                let value = if file_type.is_dir() {
+                    Entry::Dir
+                } else if file_type.is_symlink() {
+                    let target = fs_err::read_link(entry.path()).map_err(|error| {
+                        Diagnostic::error(error.to_string())
+                            .at(Location::file(display(entry.path())))
+                    })?;
+                    Entry::Symlink { target }
+                } else if file_type.is_file() {
+                    let meta = entry.metadata().map_err(|error| {
+                        Diagnostic::error(format!("cannot read the rootfs: {error}"))
+                            .at(Location::file(display(entry.path())))
+                    })?;
+                    let name = entry.file_name().to_string_lossy();
+                    if is_sensitive(&name) {
+                        warnings.push(
+                            Diagnostic::warning(format!(
+                                "`{name}` looks like a secret and will be copied into the image"
+                            ))
+                            .at(Location::file(display(entry.path())))
+                            .with_help(
+                                "remove it from the rootfs, or pass it at build time as a secret",
+                            ),
+                        );
+                    }
+                    Entry::File {
+                        source: entry.path().to_path_buf(),
+                        size: meta.len(),
+                        mode: meta.mode() & 0o7777,
+                        mtime: meta.mtime(),
+                        mtime_nsec: meta.mtime_nsec(),
+                    }
+                } else {
+                    return Err(Diagnostic::error(
+                        "rootfs may hold only files, folders and symlinks; this is a device, FIFO or socket",
+                    )
+                    .at(Location::file(display(entry.path())))
+                    .with_help("remove it, and create it in the Dockerfile with RUN if the image needs it"));
+                };
+                overlay.insert(relative, value);
+            }
+        }
+        Ok((overlay, warnings))
+    }
+
+    fn insert(&mut self, path: PathBuf, entry: Entry) {
+        if !matches!(entry, Entry::Dir) {
+            // A file or symlink replaces a folder and everything in it.
+            let inside: Vec<PathBuf> = self
+                .entries
+                .range(path.clone()..)
+                .map(|(p, _)| p.clone())
+                .take_while(|p| p.starts_with(&path))
+                .collect();
+            for old in inside {
+                self.entries.remove(&old);
+            }
+        }
+        // A path below a file or symlink replaces it (folders never go through symlinks).
+        let mut ancestor = path.parent();
+        while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
+            if matches!(
+                self.entries.get(dir),
+                Some(Entry::File { .. } | Entry::Symlink { .. })
+            ) {
+                self.entries.insert(dir.to_path_buf(), Entry::Dir);
+            }
+            ancestor = dir.parent();
+        }
+        self.entries.insert(path, entry);
+    }
+
+    /// Makes `dest` hold exactly this overlay's content. Returns how many entries changed.
+    pub fn sync(&self, dest: &Path) -> io::Result<usize> {
+        let mut changed = 0;
+        if !self.has_content() {
+            if fs_err::symlink_metadata(dest).is_ok() {
+                remove_any(dest)?;
+                changed += 1;
+            }
+            return Ok(changed);
+        }
+        // Which folders are needed: the parents of every file and symlink.
+        let mut needed_dirs = std::collections::BTreeSet::new();
+        for (path, entry) in &self.entries {
+            if !matches!(entry, Entry::Dir) {
+                let mut parent = path.parent();
+                while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                    needed_dirs.insert(dir.to_path_buf());
+                    parent = dir.parent();
+                }
+            }
+        }
+        // Remove what should not be there (deepest first).
+        if let Ok(meta) = fs_err::symlink_metadata(dest) {
+            if meta.is_dir() {
+                let existing: Vec<(PathBuf, std::fs::FileType)> = walkdir::WalkDir::new(dest)
+                    .follow_links(false)
+                    .min_depth(1)
+                    .contents_first(true)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .map(|e| {
+                        (
+                            e.path()
+                                .strip_prefix(dest)
+                                .unwrap_or(e.path())
+                                .to_path_buf(),
+                            e.file_type(),
+                        )
+                    })
+                    .collect();
+                for (relative, file_type) in existing {
+                    let keep = match self.entries.get(&relative) {
+                        Some(Entry::File { .. }) => file_type.is_file(),
+                        Some(Entry::Symlink { .. }) => file_type.is_symlink(),
+                        _ => file_type.is_dir() && needed_dirs.contains(&relative),
+                    };
+                    if !keep {
+                        remove_any(&dest.join(&relative))?;
+                        changed += 1;
+                    }
+                }
+            } else {
+                remove_any(dest)?;
+            }
+        }
+        fs_err::create_dir_all(dest)?;
+        for dir in &needed_dirs {
+            let path = dest.join(dir);
+            if fs_err::symlink_metadata(&path).is_err() {
+                fs_err::create_dir(&path)?;
+            }
+        }
+        for (relative, entry) in &self.entries {
+            debug_assert!(
+                relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_)))
+            );
+            let path = dest.join(relative);
+            match entry {
+                Entry::Dir => {}
+                Entry::File {
+                    source,
+                    size,
+                    mode,
+                    mtime,
+                    mtime_nsec,
+                } => {
+                    if let Ok(meta) = fs_err::symlink_metadata(&path)
+                        && meta.is_file()
+                        && meta.len() == *size
+                        && meta.mode() & 0o7777 == *mode
+                        && meta.mtime() == *mtime
+                        && meta.mtime_nsec() == *mtime_nsec
+                    {
+                        continue;
+                    }
+                    let content = fs_err::read(source)?;
+                    write_atomic(&path, &content, Some(*mode), Some((*mtime, *mtime_nsec)))?;
+                    changed += 1;
+                }
+                Entry::Symlink { target } => {
+                    if fs_err::read_link(&path).is_ok_and(|existing| existing == *target) {
+                        continue;
+                    }
+                    let temp = temp_name(&path);
+                    std::os::unix::fs::symlink(target, &temp).map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("{error} (creating symlink {})", temp.display()),
+                        )
+                    })?;
+                    fs_err::rename(&temp, &path)?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    let meta = fs_err::symlink_metadata(path)?;
+    if meta.is_dir() {
+        fs_err::remove_dir_all(path)
+    } else {
+        fs_err::remove_file(path)
+    }
+}
+
+/// The permission bits of a file as `rwx` text, for reports.
+pub fn mode_string(mode: u32) -> String {
+    let perms = std::fs::Permissions::from_mode(mode);
+    format!("{:o}", perms.mode() & 0o7777)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+    }
+
+    fn tree(dir: &Path) -> Vec<String> {
+        walkdir::WalkDir::new(dir)
+            .min_depth(1)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                if e.file_type().is_symlink() {
+                    format!(
+                        "{rel} -> {}",
+                        fs_err::read_link(e.path()).unwrap().display()
+                    )
+                } else if e.file_type().is_dir() {
+                    format!("{rel}/")
+                } else {
+                    format!("{rel} = {}", fs_err::read_to_string(e.path()).unwrap())
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn later_layers_win_and_symlinks_stay_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        write(&a.join("etc/motd"), "from a");
+        write(&a.join("etc/keep"), "kept");
+        write(&a.join("opt/x"), "file becomes dir");
+        write(&b.join("etc/motd"), "from b");
+        write(&b.join("opt/x/inner"), "inner");
+        fs_err::create_dir_all(b.join("empty/dir")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", b.join("link")).unwrap();
+        let (overlay, warnings) =
+            Overlay::collect(&[a, b, dir.path().join("missing")], &|p| p.to_path_buf()).unwrap();
+        assert!(warnings.is_empty());
+        assert!(overlay.has_content());
+        let dest = dir.path().join("dist/rootfs");
+        assert_eq!(overlay.sync(&dest).unwrap(), 4);
+        assert_eq!(
+            tree(&dest),
+            [
+                "etc/",
+                "etc/keep = kept",
+                "etc/motd = from b",
+                "link -> /etc/passwd",
+                "opt/",
+                "opt/x/",
+                "opt/x/inner = inner"
+            ]
+        );
+        assert_eq!(
+            overlay.sync(&dest).unwrap(),
+            0,
+            "a second sync changes nothing"
+        );
+    }
+
+    #[test]
+    fn stale_entries_are_removed_and_empty_overlays_remove_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("rootfs");
+        write(&layer.join("a/one"), "1");
+        let (overlay, _) =
+            Overlay::collect(std::slice::from_ref(&layer), &|p| p.to_path_buf()).unwrap();
+        let dest = dir.path().join("out");
+        write(&dest.join("a/stale"), "old");
+        write(&dest.join("b/c"), "old");
+        overlay.sync(&dest).unwrap();
+        assert_eq!(tree(&dest), ["a/", "a/one = 1"]);
+        fs_err::remove_file(layer.join("a/one")).unwrap();
+        let (empty, _) = Overlay::collect(&[layer], &|p| p.to_path_buf()).unwrap();
+        assert!(!empty.has_content(), "empty folders are no content");
+        empty.sync(&dest).unwrap();
+        assert!(!dest.exists());
+    }
+
+    #[test]
+    fn sensitive_files_warn_and_fifos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = dir.path().join("rootfs");
+        write(&layer.join("root/.ssh/id_rsa"), "key");
+        write(&layer.join("certs/server.pem"), "pem");
+        let (_, warnings) =
+            Overlay::collect(std::slice::from_ref(&layer), &|p| p.to_path_buf()).unwrap();
+        assert_eq!(warnings.len(), 2);
+        let status = std::process::Command::new("mkfifo")
+            .arg(layer.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let error = Overlay::collect(&[layer], &|p| p.to_path_buf()).unwrap_err();
+        assert!(error.message.contains("device, FIFO or socket"), "{error}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The command line: clap types only. Each command's work lives in `commands/<verb>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str =
+    "Declare container images once; generate, build, test and publish them in dependency order.";
+
+const AFTER_HELP: &str = "\
+A project holds `images/**/image.yml` definitions and Jinja templates (`Dockerfile.jinja2`,
+`test.yml.jinja2`); `.image-manager.yml` at its root holds project-wide settings.
+
+Examples:
+  image-manager generate                 write dist/<name>/<tag>/{Dockerfile,test.yml,rootfs}
+  image-manager -C examples list         images, tags and aliases of another project
+  image-manager graph --format mermaid   the dependency graph for a README
+  image-manager check                    validate everything, report every problem
+
+Exit codes: 0 success, 1 the work failed, 2 usage or configuration error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "image-manager", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The project folder (the one holding `images/`).
+    #[arg(
+        short = 'C',
+        long = "project-dir",
+        value_name = "DIR",
+        default_value = ".",
+        global = true
+    )]
+    pub project_dir: PathBuf,
+    /// Where generated files and build outputs go, relative to the project folder.
+    #[arg(long, value_name = "DIR", default_value = "dist", global = true)]
+    pub dist: PathBuf,
+    /// More output: `-v` shows decisions, `-vv` shows everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How a command prints its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GraphFormat {
+    /// An indented tree: each image under the images it is built from.
+    #[default]
+    Text,
+    /// Graphviz.
+    Dot,
+    /// A Mermaid flowchart (renders on GitHub and GitLab).
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every tag's Dockerfile, test config and rootfs into dist/.
+    #[command(after_help = "\
+Writes dist/<name>/<tag>/Dockerfile, test.yml and rootfs/ for every tag and variant tag, and
+dist/index.json (images, tags, aliases, platforms, dependencies, build order, sources).
+Only files whose content changed are written; folders of tags that no longer exist are
+removed; a file is never left half-written.
+
+Examples:
+  image-manager generate
+  image-manager generate --snapshot-id pr-42     FROM lines use <tag>-pr-42
+  image-manager generate --format json           the write report, for scripts")]
+    Generate(GenerateArgs),
+    /// List images, their tags and aliases.
+    #[command(
+        after_help = "Examples:\n  image-manager list\n  image-manager list --format json | jq '.[].name'"
+    )]
+    List(ListArgs),
+    /// Show the dependency graph between image tags.
+    #[command(after_help = "\
+Edges come from FROM, COPY --from and RUN --mount=from of the rendered Dockerfiles, a
+variant's base tag, and `extends`. References to images the project does not manage are
+listed as external bases.
+
+Examples:
+  image-manager graph
+  image-manager graph --format dot | dot -Tsvg > graph.svg
+  image-manager graph --format mermaid")]
+    Graph(GraphArgs),
+    /// Validate settings, definitions, templates and the graph without writing anything.
+    #[command(after_help = "\
+Reports every problem found, not just the first, and warns about tags without tests.
+
+Examples:
+  image-manager check
+  image-manager check --format json")]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Render for a snapshot: base images resolve to `<tag>-<ID>`.
+    #[arg(long, value_name = "ID")]
+    pub snapshot_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}

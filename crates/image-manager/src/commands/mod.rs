@@ -1,0 +1,217 @@
+//! One module per command, and the pipeline they share: load the project, render it, and
+//! build the dependency graph.
+
+mod check;
+mod generate;
+mod graph;
+mod list;
+
+use std::path::{Path, PathBuf};
+
+use im_diag::{Diagnostic, Diagnostics, display_path};
+use im_graph::{Graph, NodeId, NodeInput};
+use im_project::{Loaded, Project};
+use im_render::dist::{Index, IndexImage, IndexTag, TagSources};
+use im_render::{Options, Rendered};
+
+use crate::cli::{Cli, Command};
+use crate::env_vars;
+use crate::printer::Printer;
+
+/// How a command ended (errors that are not the user's input go through `anyhow`).
+pub enum Outcome {
+    Success,
+    /// The input is invalid: every problem found.
+    Invalid(Diagnostics),
+}
+
+pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    let root = cli.global.project_dir.clone();
+    let context = Context {
+        root: root.clone(),
+        dist: root.join(&cli.global.dist),
+        printer,
+    };
+    match &cli.command {
+        Command::Generate(args) => generate::run(&context, args),
+        Command::List(args) => list::run(&context, args),
+        Command::Graph(args) => graph::run(&context, args),
+        Command::Check(args) => check::run(&context, args),
+    }
+}
+
+/// What every command gets.
+pub struct Context<'a> {
+    pub root: PathBuf,
+    pub dist: PathBuf,
+    pub printer: &'a Printer,
+}
+
+/// A project rendered and analysed.
+pub struct Prepared {
+    pub project: Project,
+    pub rendered: Rendered,
+    pub graph: Graph,
+    pub warnings: Vec<Diagnostic>,
+    pub snapshot_id: Option<String>,
+}
+
+impl Context<'_> {
+    pub fn load(&self) -> Result<Loaded, Diagnostics> {
+        Project::load(&self.root, &env_vars::lookup)
+    }
+
+    /// Loads, renders and builds the graph, collecting every problem.
+    pub fn prepare(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
+        let Loaded {
+            project,
+            mut warnings,
+        } = self.load()?;
+        let options = Options {
+            snapshot_id: snapshot_id.map(str::to_owned),
+        };
+        let rendered = im_render::render(&project, &options)?;
+        warnings.extend(rendered.warnings.iter().cloned());
+        let inputs: Vec<NodeInput<'_>> = rendered
+            .tags
+            .iter()
+            .map(|tag| NodeInput {
+                id: NodeId::new(&tag.image, &tag.tag),
+                dockerfile: &tag.parsed,
+                source: display_path(&project.root, &tag.dockerfile_source.path),
+            })
+            .collect();
+        let graph = Graph::build(&project, &inputs, snapshot_id)?;
+        Ok(Prepared {
+            project,
+            rendered,
+            graph,
+            warnings,
+            snapshot_id: snapshot_id.map(str::to_owned),
+        })
+    }
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    display_path(root, path).display().to_string()
+}
+
+impl Prepared {
+    /// `dist/index.json` for this project.
+    pub fn index(&self, dist_name: &Path) -> Index {
+        let root = &self.project.root;
+        let mut images = Vec::new();
+        for image in &self.project.images {
+            let mut tags = Vec::new();
+            for tag in &image.tags {
+                let id = NodeId::new(&image.name, &tag.name);
+                let node = self.graph.index_of(&id);
+                let rendered = self
+                    .rendered
+                    .tags
+                    .iter()
+                    .find(|r| r.image == image.name && r.tag == tag.name);
+                let (depends_on, external) = node.map_or_else(Default::default, |node| {
+                    let parents = self
+                        .graph
+                        .parent_nodes(node)
+                        .into_iter()
+                        .map(|p| self.graph.nodes[p].to_string())
+                        .collect();
+                    let external = self.graph.externals[node]
+                        .iter()
+                        .map(|e| e.reference.clone())
+                        .collect();
+                    (parents, external)
+                });
+                let file = self.project.file_of(tag);
+                let sources = rendered.map_or_else(
+                    || TagSources {
+                        definition: file.file.display().to_string(),
+                        dockerfile: String::new(),
+                        dockerfile_kind: String::new(),
+                        test: None,
+                        rootfs: Vec::new(),
+                        rootfs_injected: false,
+                    },
+                    |r| TagSources {
+                        definition: file.file.display().to_string(),
+                        dockerfile: relative(root, &r.dockerfile_source.path),
+                        dockerfile_kind: format!("{:?}", r.dockerfile_source.kind).to_lowercase(),
+                        test: r
+                            .test
+                            .as_ref()
+                            .map(|(_, found)| relative(root, &found.path)),
+                        rootfs: r.overlay.layers.iter().map(|l| relative(root, l)).collect(),
+                        rootfs_injected: r.rootfs_injected,
+                    },
+                );
+                tags.push(IndexTag {
+                    name: tag.name.clone(),
+                    variant: tag.variant.as_ref().map(|v| v.name.clone()),
+                    base_tag: tag.variant.as_ref().map(|v| v.base_tag.clone()),
+                    aliases: image.aliases_of(&tag.name).map(str::to_owned).collect(),
+                    platforms: tag.platforms.iter().map(ToString::to_string).collect(),
+                    dir: dist_name
+                        .join(&image.name)
+                        .join(&tag.name)
+                        .display()
+                        .to_string(),
+                    depends_on,
+                    external,
+                    sources,
+                });
+            }
+            images.push(IndexImage {
+                name: image.name.clone(),
+                definitions: image
+                    .files
+                    .iter()
+                    .map(|&f| self.project.files[f].file.display().to_string())
+                    .collect(),
+                aliases: image.aliases.clone(),
+                tags,
+            });
+        }
+        let mut edges = Vec::new();
+        let mut external_bases: std::collections::BTreeMap<String, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for (node, parents) in self.graph.parents.iter().enumerate() {
+            for parent in self.graph.parent_nodes(node) {
+                edges.push([
+                    self.graph.nodes[parent].to_string(),
+                    self.graph.nodes[node].to_string(),
+                ]);
+            }
+            let _ = parents;
+            for external in &self.graph.externals[node] {
+                external_bases
+                    .entry(external.reference.clone())
+                    .or_default()
+                    .push(self.graph.nodes[node].to_string());
+            }
+        }
+        Index {
+            version: 1,
+            images,
+            edges,
+            external_bases,
+            order: self
+                .graph
+                .order
+                .iter()
+                .map(|&n| self.graph.nodes[n].to_string())
+                .collect(),
+            snapshot_id: self.snapshot_id.clone(),
+        }
+    }
+}
+
+/// "1 tag" / "3 tags".
+pub fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        format!("{count} {word}")
+    } else {
+        format!("{count} {word}s")
+    }
+}

@@ -1,0 +1,19 @@
+//! Every environment variable image-manager reads, declared once.
+//!
+//! Nothing below the binary reads the environment: values are read here and passed in.
+
+/// Log filter for `tracing` (e.g. `image_manager=debug`); overrides `-v`.
+pub const IMAGE_MANAGER_LOG: &str = "IMAGE_MANAGER_LOG";
+/// Disables colour when set to anything (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Forces colour on when set to anything but `0`.
+pub const FORCE_COLOR: &str = "FORCE_COLOR";
+
+/// Looks up a variable for `${VAR}` expansion in `.image-manager.yml`.
+pub fn lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+pub fn is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some()
+}

@@ -1,0 +1,63 @@
+//! The `image-manager` binary: parses the command line, runs one command, and turns the
+//! outcome into an exit code (0 success, 1 the work failed, 2 usage or configuration error).
+
+mod cli;
+mod commands;
+mod env_vars;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::commands::Outcome;
+use crate::printer::Printer;
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "image_manager=debug,im_=debug,warn",
+        _ => "trace",
+    };
+    let filter = std::env::var(env_vars::IMAGE_MANAGER_LOG).unwrap_or_else(|_| default.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let printer = Printer::new(&cli.global);
+    match commands::run(&cli, &printer) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid(diagnostics)) => {
+            printer.diagnostics(&diagnostics);
+            let count = diagnostics.error_count();
+            printer.error(format!(
+                "{count} problem{} found; nothing was changed",
+                if count == 1 { "" } else { "s" }
+            ));
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            printer.error(format!("{error:#}"));
+            ExitCode::from(1)
+        }
+    }
+}

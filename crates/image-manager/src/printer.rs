@@ -1,0 +1,116 @@
+//! The one place that writes to the terminal.
+//!
+//! stdout is data (what `--format json` promises scripts); stderr is for people: status lines,
+//! warnings and errors. `--quiet` silences everything on stderr but errors; colour follows
+//! `--color`, `NO_COLOR`, `FORCE_COLOR` and whether stderr is a terminal.
+
+use std::fmt::Display;
+use std::io::{self, IsTerminal, Write};
+
+use im_diag::{Diagnostic, Severity};
+
+use crate::cli::{ColorChoice, GlobalArgs};
+use crate::env_vars;
+
+const BOLD_RED: &str = "\x1b[1;31m";
+const BOLD_YELLOW: &str = "\x1b[1;33m";
+const BOLD_GREEN: &str = "\x1b[1;32m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    quiet: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(global: &GlobalArgs) -> Self {
+        let color = match global.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                if env_vars::is_set(env_vars::NO_COLOR) {
+                    false
+                } else if std::env::var(env_vars::FORCE_COLOR).is_ok_and(|v| v != "0") {
+                    true
+                } else {
+                    io::stderr().is_terminal()
+                }
+            }
+        };
+        Self {
+            quiet: global.quiet,
+            color,
+        }
+    }
+
+    fn paint(&self, style: &str, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Data for scripts and pipes, on stdout. A closed pipe is not an error (`| head`).
+    #[allow(clippy::unused_self)] // data goes through the printer like everything else
+    pub fn data(&self, text: impl Display) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|()| out.flush()) {
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Data as pretty JSON on stdout.
+    pub fn json(&self, value: &impl serde::Serialize) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        self.data(text)
+    }
+
+    /// A status line for people: `  Generated 12 tags ...` with the verb in bold green.
+    pub fn status(&self, verb: &str, message: impl Display) {
+        if !self.quiet {
+            let verb = self.paint(BOLD_GREEN, &format!("{verb:>12}"));
+            let _ = writeln!(io::stderr(), "{verb} {message}");
+        }
+    }
+
+    pub fn diagnostic(&self, diagnostic: &Diagnostic) {
+        if self.quiet && diagnostic.severity == Severity::Warning {
+            return;
+        }
+        let text = diagnostic.to_string();
+        let text = if self.color {
+            let (label, style) = match diagnostic.severity {
+                Severity::Error => ("error", BOLD_RED),
+                Severity::Warning => ("warning", BOLD_YELLOW),
+            };
+            let rest = text.strip_prefix(label).unwrap_or(&text);
+            match rest.split_once('\n') {
+                Some((first, tail)) => format!(
+                    "{}{}\n{tail}",
+                    self.paint(style, label),
+                    self.paint(BOLD, first)
+                ),
+                None => format!("{}{}", self.paint(style, label), self.paint(BOLD, rest)),
+            }
+        } else {
+            text
+        };
+        let _ = writeln!(io::stderr(), "{text}\n");
+    }
+
+    pub fn diagnostics<'a>(&self, diagnostics: impl IntoIterator<Item = &'a Diagnostic>) {
+        for diagnostic in diagnostics {
+            self.diagnostic(diagnostic);
+        }
+    }
+
+    /// An error that is not a diagnostic (I/O and the like).
+    pub fn error(&self, message: impl Display) {
+        let label = self.paint(BOLD_RED, "error");
+        let _ = writeln!(io::stderr(), "{label}: {message}");
+    }
+}
