@@ -181,9 +181,25 @@ fn build_in_work_dir(
     for prepare in &plan.prepare {
         prepare_one(node, prepare)?;
     }
+    // Progress names parents as the Dockerfile does, not as rewritten for the builder.
+    let renames: Vec<(&str, &str)> = plan
+        .prepare
+        .iter()
+        .filter_map(|p| match p {
+            Prepare::RewriteDockerfile { replacements, .. } => Some(replacements),
+            _ => None,
+        })
+        .flatten()
+        .map(|(original, rewritten)| (rewritten.as_str(), original.as_str()))
+        .collect();
     for cmd in &plan.commands {
         run(cmd, log, cancel, &mut |line| {
-            if let Some(current) = step_line(line) {
+            if let Some(mut current) = step_line(line) {
+                for (rewritten, original) in &renames {
+                    if current.contains(rewritten) {
+                        current = current.replace(rewritten, original);
+                    }
+                }
                 on_step(&current);
             }
         })

@@ -11,30 +11,32 @@
 //! # How a dependent image finds the parent that was just built
 //!
 //! No registry is involved, and several builds (two platforms of one tag, or two tags on
-//! one parent) may run at once, so a parent is never made visible under a shared name in
-//! a shared store. Instead every step builds from a copy of its Dockerfile (in the step's
-//! work directory) whose references to managed parents are rewritten
-//! ([`rewrite::rewrite_parents`]):
+//! one parent) run at once against one image store, so a parent is never made visible
+//! under a name another build could move. Every step builds from a copy of its
+//! Dockerfile (in the step's work directory) whose references to managed parents
+//! (`FROM`, `COPY --from`, `RUN --mount=from=`, also through `ARG`s) are rewritten
+//! ([`rewrite::rewrite_parents`]) to a name unique to the step:
+//! `localhost/im-build/<node>-<hash of the output path>:<platform>-parent-<n>`.
 //!
-//! - **buildah, podman**: `FROM base:1` becomes `FROM oci-archive:/abs/base/linux-arm64/image.tar`
-//!   (also in `COPY --from` and `RUN --mount=from=`). Both tools read the archive through
-//!   the containers/image transport, so the parent is exactly the file the plan names, for
-//!   exactly that platform, with no name in any store to race on. The result is committed
-//!   straight to `oci-archive:<work>/image.tar` (`-t` accepts a transport), so nothing is
-//!   tagged in the store either.
-//! - **docker** (buildx, engine BuildKit, classic): Docker 20.10 can neither read nor
-//!   write OCI archives, so each parent archive is converted natively to a docker-archive
-//!   whose only tag is unique to the consuming step
-//!   (`localhost/im-build/<node>-<hash of the output path>:<platform>-parent-<n>`) and
-//!   `docker load`ed; the Dockerfile copy names that tag. The build is tagged with another
-//!   step-unique name, `docker save`d and converted back to an OCI archive natively; the
-//!   step's tags are removed afterwards. Engine BuildKit also checks that a local image's
-//!   platform matches `--platform`.
-//! - **buildkit** (`buildctl`): no rewrite; each parent archive is unpacked to an OCI
-//!   layout directory and passed as a named context
+//! - **buildah, podman**: each parent's OCI archive is converted natively to a
+//!   docker-archive whose only tag is that name and pulled (`buildah pull
+//!   docker-archive:…`); the build runs with `--pull=never` and is committed straight to
+//!   `oci-archive:<work>/image.tar` (`-t` accepts a transport). The step's names are
+//!   removed afterwards. Rejected alternative: `FROM oci-archive:/…/image.tar` works in
+//!   buildah 1.28, but libimage names the pulled image after the archive's
+//!   `org.opencontainers.image.ref.name` (`localhost/base:1` for both platforms) and then
+//!   looks it up by that name, so two platforms built at once race; the end-to-end test
+//!   caught podman failing with "locating pulled image localhost/base:1 … image not known".
+//! - **docker** (buildx, engine BuildKit, classic): the same docker-archive is `docker
+//!   load`ed (Docker 20.10 cannot load OCI archives); the build is tagged with another
+//!   step-unique name, `docker save`d and converted back to an OCI archive natively. The
+//!   engine's BuildKit also checks that a local image's platform matches `--platform`;
+//!   the classic builder does not, which the unique names make moot.
+//! - **buildkit** (`buildctl`): no rewrite and no store; each parent archive is unpacked to
+//!   an OCI layout directory and passed as a named context
 //!   (`--oci-layout parent0=DIR --opt context:base:1=oci-layout://parent0@sha256:…`), and
-//!   the result is exported with `--output type=oci`. This needs the parent's manifest
-//!   digest, which is why [`Builder::plan`] takes the parents' digests.
+//!   the result is exported with `--output type=oci`. The named context needs the
+//!   parent's manifest digest, which is why [`Builder::plan`] takes the parents' digests.
 //!
 //! Outputs are written to the work directory and renamed into place only when complete,
 //! so an interrupted build never leaves a complete-looking `image.tar`.

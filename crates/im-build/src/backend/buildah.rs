@@ -1,13 +1,14 @@
-//! buildah: `buildah bud` with no daemon. Parents are read straight from their OCI
-//! archives (`FROM oci-archive:/…/image.tar` in a rewritten copy of the Dockerfile) and
-//! the result is committed straight to an OCI archive, so nothing is named in the image
-//! store and parallel builds cannot interfere.
+//! buildah: `buildah bud` with no daemon. Parents are pulled from docker-archives made
+//! for this step under names only this step uses, a copy of the Dockerfile names those,
+//! and the result is committed straight to an OCI archive (`-t oci-archive:…`), so
+//! parallel builds never share a name in the image store.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 
 use super::{
     Builder, BuilderKind, ContainersToolSettings, PlanError, Prepare, StepPlan, ToolOutput,
-    args_and_labels, check_step, check_transport_path, rewritten_dockerfile,
+    args_and_labels, check_step, check_transport_path, parent_tag, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
 use crate::step::BuildStep;
@@ -40,8 +41,11 @@ impl Builder for Buildah {
     }
 }
 
-/// The plan shared by buildah (`bud`) and podman (`build`), whose build commands take
-/// the same flags.
+/// The plan shared by buildah (`bud`) and podman (`build`), whose commands take the same
+/// flags: each parent is converted to a docker-archive tagged with a name unique to this
+/// step and pulled (the name comes from the archive, so no other build can move it), the
+/// Dockerfile copy names those tags, and the result is committed straight to an OCI
+/// archive in the work directory.
 pub(super) fn containers_tool_plan(
     step: &BuildStep,
     parent_digests: &[String],
@@ -53,17 +57,36 @@ pub(super) fn containers_tool_plan(
     let work_dir = step.work_dir();
     let archive = work_dir.join("image.tar");
     check_transport_path(step, kind, &archive)?;
+    let tool = || settings.global_args(CommandSpec::new(&settings.program));
+    let mut prepare = Vec::new();
+    let mut commands = Vec::new();
     let mut replacements = BTreeMap::new();
-    for parent in &step.parents {
-        check_transport_path(step, kind, &parent.archive)?;
-        replacements.insert(
-            parent.reference.clone(),
-            format!("oci-archive:{}", parent.archive.display()),
-        );
+    let mut tags = Vec::new();
+    for (i, parent) in step.parents.iter().enumerate() {
+        let tag = parent_tag(step, i);
+        let docker_archive = work_dir.join(format!("parent-{i}.docker.tar"));
+        prepare.push(Prepare::DockerArchive {
+            parent: parent.archive.clone(),
+            dest: docker_archive.clone(),
+            tag: tag.clone(),
+        });
+        let mut source = OsString::from("docker-archive:");
+        source.push(&docker_archive);
+        commands.push(tool().arg("pull").arg(source));
+        replacements.insert(parent.reference.clone(), tag.clone());
+        tags.push(tag);
     }
     let dockerfile = rewritten_dockerfile(step);
-    let mut cmd = settings
-        .global_args(CommandSpec::new(&settings.program))
+    prepare.insert(
+        0,
+        Prepare::RewriteDockerfile {
+            source: step.dockerfile.clone(),
+            dest: dockerfile.clone(),
+            replacements,
+            build_args: step.build_args.clone(),
+        },
+    );
+    let mut cmd = tool()
         .arg(subcommand)
         .flag("--isolation", &settings.isolation)
         .flag("--platform", step.platform.to_string())
@@ -76,21 +99,21 @@ pub(super) fn containers_tool_plan(
     }
     cmd = cmd.flag("-f", &dockerfile);
     cmd = args_and_labels(step, cmd);
-    let mut target = std::ffi::OsString::from("oci-archive:");
+    let mut target = OsString::from("oci-archive:");
     target.push(&archive);
     target.push(":");
     target.push(&step.image);
-    cmd = cmd.flag("-t", target).arg(&step.context_dir);
+    commands.push(cmd.flag("-t", target).arg(&step.context_dir));
+    let cleanup = if tags.is_empty() {
+        Vec::new()
+    } else {
+        vec![tags.into_iter().fold(tool().arg("rmi"), CommandSpec::arg)]
+    };
     Ok(StepPlan {
-        prepare: vec![Prepare::RewriteDockerfile {
-            source: step.dockerfile.clone(),
-            dest: dockerfile,
-            replacements,
-            build_args: step.build_args.clone(),
-        }],
-        commands: vec![cmd],
-        output: ToolOutput::OciArchive(archive),
-        cleanup: Vec::new(),
         work_dir,
+        prepare,
+        commands,
+        output: ToolOutput::OciArchive(archive),
+        cleanup,
     })
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Builder, BuilderKind, DockerSettings, PlanError, Prepare, StepPlan, ToolOutput,
-    args_and_labels, check_step, rewritten_dockerfile, step_slug,
+    args_and_labels, check_step, output_tag, parent_tag, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
 use crate::detect::DockerFlavor;
@@ -44,15 +44,13 @@ impl Builder for Docker {
     fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError> {
         check_step(step, parent_digests)?;
         let work_dir = step.work_dir();
-        let repository = format!("localhost/im-build/{}", step_slug(step));
-        let platform = step.platform.slug();
-        let output_tag = format!("{repository}:{platform}-output");
+        let output_tag = output_tag(step);
         let mut prepare = Vec::new();
         let mut commands = Vec::new();
         let mut replacements = BTreeMap::new();
         let mut tags = vec![output_tag.clone()];
         for (i, parent) in step.parents.iter().enumerate() {
-            let tag = format!("{repository}:{platform}-parent-{i}");
+            let tag = parent_tag(step, i);
             let archive = work_dir.join(format!("parent-{i}.docker.tar"));
             prepare.push(Prepare::DockerArchive {
                 parent: parent.archive.clone(),

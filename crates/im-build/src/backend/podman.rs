@@ -1,6 +1,6 @@
 //! podman: `podman build`, which is buildah underneath and takes the same approach:
-//! parents from `oci-archive:` references in a rewritten Dockerfile, the result
-//! committed straight to an OCI archive.
+//! parents pulled from step-private docker-archives under step-unique names, named by a
+//! rewritten Dockerfile, the result committed straight to an OCI archive.
 
 use super::buildah::containers_tool_plan;
 use super::{Builder, BuilderKind, ContainersToolSettings, PlanError, StepPlan};

@@ -160,9 +160,9 @@ fn relative_paths_and_unusable_archive_paths_are_refused() {
         })
     ));
     let mut s = step();
-    s.parents[0].archive = "/p/dist/base/1:x/linux-arm64/image.tar".into();
+    s.output = "/p/dist/app/1:x/linux-arm64/image.tar".into();
     let err = b.plan(&s, &[DIGEST.to_owned()]).unwrap_err();
-    insta::assert_snapshot!(err.to_string(), @"app:1: the path /p/dist/base/1:x/linux-arm64/image.tar cannot be used with buildah: it contains `:`, which separates an oci-archive path from its image name");
+    insta::assert_snapshot!(err.to_string(), @"app:1: the path /p/dist/app/1:x/linux-arm64/.im-build/image.tar cannot be used with buildah: it contains `:`, which separates an oci-archive path from its image name");
     assert!(matches!(
         b.plan(&step(), &[]),
         Err(PlanError::ParentDigests {
