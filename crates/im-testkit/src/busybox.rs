@@ -4,9 +4,9 @@
 //! No image can be pulled on the test machines, so this is the base every builder test
 //! starts `FROM`. The image is written here, not built by a tool, so it is byte-for-byte
 //! deterministic (fixed mtimes and order) and takes milliseconds; the archive is kept in
-//! `IM_TEST_CACHE_DIR/busybox-images/`, named by its manifest digest. The amd64 busybox
-//! is `/bin/busybox` from busybox-static; the arm64 one is extracted by `scripts/setup` from
-//! the busybox-static:arm64 package (the two packages cannot be installed side by side).
+//! `IM_TEST_CACHE_DIR/busybox-images/`, named by its manifest digest. `scripts/setup`
+//! extracts both busybox binaries from the busybox-static packages of each architecture
+//! (the two packages cannot be installed side by side).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,12 @@ pub fn busybox_base_image(platform: Platform) -> BusyboxImage {
 /// archive is already there.
 fn make(platform: Platform, busybox: &Path, cache_dir: &Path) -> BusyboxImage {
     let binary = fs_err::read(busybox).expect("the busybox binary is readable");
+    assert_eq!(
+        elf_machine(&binary),
+        Some(platform),
+        "{} is not a {platform} ELF binary: scripts/setup should have installed busybox-static for {platform}",
+        busybox.display()
+    );
     // The binary itself lists its applets; for arm64 this runs under qemu-aarch64.
     let applets = process::run(Command::new(busybox).arg("--list"));
     let mut tree = LayerTree::default();
@@ -108,6 +114,21 @@ fn make(platform: Platform, busybox: &Path, cache_dir: &Path) -> BusyboxImage {
         archive: path,
         image_id: archive.config_digest,
         manifest_digest: archive.manifest_digest,
+    }
+}
+
+/// The platform an ELF executable is for, from its header's `e_machine` field.
+fn elf_machine(binary: &[u8]) -> Option<Platform> {
+    const EM_X86_64: u16 = 0x3e;
+    const EM_AARCH64: u16 = 0xb7;
+    // 64-bit (class 2), little-endian (data 1) ELF only.
+    if binary.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    match u16::from_le_bytes([*binary.get(18)?, *binary.get(19)?]) {
+        EM_X86_64 => Some(Platform::LinuxAmd64),
+        EM_AARCH64 => Some(Platform::LinuxArm64),
+        _ => None,
     }
 }
 
@@ -183,6 +204,18 @@ impl BusyboxImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elf_machine_tells_the_two_busyboxes_apart() {
+        for (setting, platform) in [
+            ("IM_TEST_BUSYBOX_AMD64", Platform::LinuxAmd64),
+            ("IM_TEST_BUSYBOX_ARM64", Platform::LinuxArm64),
+        ] {
+            let binary = fs_err::read(settings::required_executable(setting, "busybox")).unwrap();
+            assert_eq!(elf_machine(&binary), Some(platform), "{setting}");
+        }
+        assert_eq!(elf_machine(b"#!/bin/sh\n"), None);
+    }
 
     #[test]
     fn the_same_busybox_gives_the_same_archive_in_two_caches() {
