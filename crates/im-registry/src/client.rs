@@ -212,13 +212,24 @@ impl Client {
         &self,
         reference: &Reference,
     ) -> Result<Option<ManifestHead>, Error> {
+        self.head_manifest_for(reference, false).await
+    }
+
+    /// `head_manifest` asking for push rights when the caller is about to write, so one
+    /// token serves the check and the write.
+    pub(crate) async fn head_manifest_for(
+        &self,
+        reference: &Reference,
+        writing: bool,
+    ) -> Result<Option<ManifestHead>, Error> {
         let endpoint = self.endpoint(reference.registry())?;
-        let request = Self::manifest_request(
-            &endpoint,
-            reference,
-            Method::HEAD,
-            Scope::pull(reference.repository().name()),
-        );
+        let name = reference.repository().name();
+        let scope = if writing {
+            Scope::push(name)
+        } else {
+            Scope::pull(name)
+        };
+        let request = Self::manifest_request(&endpoint, reference, Method::HEAD, scope);
         let fetched = self
             .transport
             .fetch(&endpoint, &request, 0, "manifest")
@@ -365,9 +376,25 @@ impl Client {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<Option<u64>, Error> {
+        self.blob_exists_for(repository, digest, false).await
+    }
+
+    /// `blob_exists` asking for push rights when the caller is about to upload.
+    pub(crate) async fn blob_exists_for(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        writing: bool,
+    ) -> Result<Option<u64>, Error> {
         let endpoint = self.endpoint(repository.registry())?;
         let url = endpoint.url(&format!("v2/{}/blobs/{digest}", repository.name()));
-        let request = Request::new(Method::HEAD, url, vec![Scope::pull(repository.name())]);
+        let name = repository.name();
+        let scope = if writing {
+            Scope::push(name)
+        } else {
+            Scope::pull(name)
+        };
+        let request = Request::new(Method::HEAD, url, vec![scope]);
         let fetched = self.transport.fetch(&endpoint, &request, 0, "blob").await?;
         if fetched.status == StatusCode::NOT_FOUND {
             return Ok(None);

@@ -42,7 +42,11 @@ impl Client {
         source: BlobSource,
         mount_from: Option<&Repository>,
     ) -> Result<BlobPush, Error> {
-        if self.blob_exists(repository, digest).await?.is_some() {
+        if self
+            .blob_exists_for(repository, digest, true)
+            .await?
+            .is_some()
+        {
             return Ok(BlobPush::AlreadyPresent);
         }
         self.upload_blob_unchecked(repository, digest, size, source, mount_from)
@@ -103,7 +107,11 @@ impl Client {
                     tracing::debug!(%digest, error = %e, attempt, "upload interrupted");
                     self.transport.sleep(retry.delay(attempt, None)).await?;
                     // The registry may have committed before the connection broke.
-                    if self.blob_exists(repository, digest).await?.is_some() {
+                    if self
+                        .blob_exists_for(repository, digest, true)
+                        .await?
+                        .is_some()
+                    {
                         return Ok(BlobPush::Uploaded);
                     }
                     session = self

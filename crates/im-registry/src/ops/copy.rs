@@ -31,7 +31,7 @@ pub async fn copy_image(
     let counters = Counters::default();
     let root = client.get_manifest(source).await?;
     let already = client
-        .head_manifest(target)
+        .head_manifest_for(target, true)
         .await?
         .and_then(|head| head.digest)
         .is_some_and(|digest| &digest == root.digest());
@@ -63,7 +63,7 @@ async fn copy_content(
     let mut children = Vec::new();
     for child in root.children() {
         let pinned = target_repo.digest(child.digest());
-        if client.head_manifest(&pinned).await?.is_some() {
+        if client.head_manifest_for(&pinned, true).await?.is_some() {
             counters.manifest(false);
             continue;
         }
@@ -98,7 +98,11 @@ async fn copy_content(
     }
     let same_registry = source_repo.registry() == target_repo.registry();
     for_each_limited(blobs, client.concurrency(), |(digest, size)| async move {
-        if client.blob_exists(target_repo, &digest).await?.is_some() {
+        if client
+            .blob_exists_for(target_repo, &digest, true)
+            .await?
+            .is_some()
+        {
             counters.blob(crate::BlobPush::AlreadyPresent, size);
             return Ok(());
         }

@@ -143,7 +143,7 @@ pub(crate) async fn put_if_changed(
     document: &ManifestDocument,
     counters: &Counters,
 ) -> Result<(), Error> {
-    let existing = client.head_manifest(reference).await?;
+    let existing = client.head_manifest_for(reference, true).await?;
     if existing
         .as_ref()
         .and_then(|head| head.digest.as_ref())
