@@ -1,0 +1,34 @@
+//! Reading OCI and Docker images without a daemon, without root and without extracting
+//! anything onto the host.
+//!
+//! [`open_image`] picks one image out of a docker-archive tar, an OCI archive tar or an OCI
+//! layout directory (by tag and platform); [`Image::from_manifest`] makes one from a registry's
+//! manifest and config with any [`BlobSource`]. [`Image::filesystem`] streams and verifies the
+//! layers into a [`FsView`], the read-only flattened filesystem with the container's path
+//! semantics, and [`Image::read_files`] reads the few files a caller needs from it.
+//!
+//! Everything an image says is untrusted: sizes, digests, names, links and counts are checked
+//! against the descriptors and [`Limits`] before they are used.
+
+mod docker_archive;
+mod oci_layout;
+mod store;
+
+pub mod digest;
+pub mod error;
+pub mod fsview;
+pub mod image;
+pub mod limits;
+pub mod path;
+pub mod platform;
+pub mod tarstream;
+
+pub use digest::{Algorithm, Digest};
+pub use error::{LayerError, OciError};
+pub use fsview::{ContentLocation, FileInfo, FileKind, FsView, LookupError};
+pub use image::{
+    BlobSource, Compression, Image, LayerDescriptor, OpenOptions, ReadFileError, open_image,
+};
+pub use limits::Limits;
+pub use oci_spec::image::ImageConfiguration;
+pub use platform::Platform;
