@@ -302,6 +302,13 @@ pub fn topological_order(graph: &Graph) -> Result<Vec<usize>, Vec<usize>> {
         if let Some(&at) = seen.get(&node) {
             let mut cycle: Vec<usize> = path[at..].to_vec();
             cycle.reverse();
+            // Start at the smallest node so the report is the same on every run.
+            let smallest = cycle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, node)| **node)
+                .map_or(0, |(i, _)| i);
+            cycle.rotate_left(smallest);
             return Err(cycle);
         }
         seen.insert(node, path.len());

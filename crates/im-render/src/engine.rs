@@ -58,6 +58,9 @@ impl Engine {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
+        // Dockerfiles and YAML are not HTML or JSON: values go in exactly as they are (the
+        // default would JSON-quote every value in a `.yml` template).
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
                 .keep_trailing_newline(true)

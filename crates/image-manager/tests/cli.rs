@@ -1,0 +1,600 @@
+//! End-to-end tests of the `image-manager` binary in temp projects.
+//!
+//! Each test writes a small project, runs the real binary, and checks its exit code, output
+//! and the files it wrote. [`Project`] is a small fluent builder in the style of `just`'s
+//! test harness.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Project {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(self, path: &str, text: &str) -> Self {
+        let path = self.dir.path().join(path);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+        self
+    }
+
+    fn symlink(self, path: &str, target: &str) -> Self {
+        let path = self.dir.path().join(path);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+        self
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs_err::read_to_string(self.path(relative)).unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("IMAGE_MANAGER_LOG")
+            .output()
+            .unwrap();
+        let root = self.dir.path().display().to_string();
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).replace(&root, "[ROOT]"),
+            stderr: String::from_utf8_lossy(&output.stderr).replace(&root, "[ROOT]"),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    fn fails(&self, args: &[&str], status: i32) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, status,
+            "stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+}
+
+const BASE: &str = "is_base_image: true\ntags: [2025.10, 2025.11]\nversion_scheme: calver\n";
+const BASE_DOCKERFILE: &str = "FROM debian:bookworm-slim\nRUN echo base {{ tag.name }}\n";
+
+fn small() -> Project {
+    Project::new()
+        .file("images/base/image.yml", BASE)
+        .file("images/base/Dockerfile.jinja2", BASE_DOCKERFILE)
+        .file(
+            "images/app/image.yml",
+            "versions: {tool: 1.0}\ntags:\n  - name: 1.2.3\n  - name: 1.3.0\n    versions: {tool: 2.0}\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
+        )
+        .file("images/app/Dockerfile.jinja2", "FROM {{ \"base\" | resolve_base_image(\"2025.11\") }}\nENV TOOL={{ \"tool\" | resolve_version }}\n")
+        .file("images/app/dev/Dockerfile.jinja2", "FROM {{ base_image }}\nRUN echo dev\n")
+        .file("images/app/test.yml.jinja2", "schemaVersion: 2.0.0\nmetadataTest:\n  envVars:\n    - {key: TOOL, value: \"{{ tag.versions.tool }}\"}\n")
+}
+
+/// Every file under `dir`, with contents, for one snapshot of all generated output.
+fn all_files(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut paths: Vec<PathBuf> = walk(dir);
+    paths.sort();
+    for path in paths {
+        let relative = path.strip_prefix(dir).unwrap().display().to_string();
+        let meta = fs_err::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            out.push_str(&format!(
+                "=== {relative} -> {}\n",
+                fs_err::read_link(&path).unwrap().display()
+            ));
+        } else {
+            out.push_str(&format!(
+                "=== {relative}\n{}",
+                fs_err::read_to_string(&path).unwrap()
+            ));
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let file_type = entry.file_type().unwrap();
+        if file_type.is_dir() {
+            found.extend(walk(&entry.path()));
+        } else {
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+#[test]
+fn examples_generate_every_file() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let dir = tempfile::tempdir().unwrap();
+    let dist = dir.path().join("dist");
+    let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(&examples)
+        .arg("--dist")
+        .arg(&dist)
+        .arg("generate")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files = all_files(&dist).replace(&dist.display().to_string(), "[DIST]");
+    insta::assert_snapshot!(files);
+}
+
+#[test]
+fn rerun_writes_nothing_and_changes_touch_only_what_changed() {
+    let project = small();
+    let first = project.ok(&["generate"]);
+    assert!(
+        first.stderr.contains("Generated 6 tags of 2 images"),
+        "{}",
+        first.stderr
+    );
+    let second = project.ok(&["generate"]);
+    assert!(
+        second
+            .stderr
+            .contains("(0 files written, 6 tags unchanged)"),
+        "{}",
+        second.stderr
+    );
+    let before = fs_err::metadata(project.path("dist/app/1.2.3/Dockerfile"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    // A build output next to the generated files must survive generate.
+    fs_err::write(project.path("dist/app/1.3.0/image.tar"), "built").unwrap();
+    fs_err::write(
+        project.path("images/app/dev/Dockerfile.jinja2"),
+        "FROM {{ base_image }}\nRUN echo changed\n",
+    )
+    .unwrap();
+    let third = project.ok(&["generate"]);
+    assert!(
+        third.stderr.contains("(2 files written, 4 tags unchanged)"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(
+        fs_err::metadata(project.path("dist/app/1.2.3/Dockerfile"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+    assert_eq!(project.read("dist/app/1.3.0/image.tar"), "built");
+    assert!(
+        project
+            .read("dist/app/1.2.3-dev/Dockerfile")
+            .contains("RUN echo changed")
+    );
+}
+
+#[test]
+fn removed_tags_lose_their_folder_and_nothing_else_is_touched() {
+    let project = small();
+    project.ok(&["generate"]);
+    fs_err::create_dir_all(project.path("dist/unrelated")).unwrap();
+    fs_err::write(
+        project.path("images/app/image.yml"),
+        "versions: {tool: 1.0}\ntags: [1.3.0]\n",
+    )
+    .unwrap();
+    let run = project.ok(&["generate"]);
+    assert!(
+        run.stderr.contains("Removed app:1.2.3 (no longer defined)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("dist/app/1.2.3").exists());
+    assert!(!project.path("dist/app/1.2.3-dev").exists());
+    assert!(project.path("dist/app/1.3.0/Dockerfile").exists());
+    assert!(project.path("dist/unrelated").exists());
+}
+
+#[test]
+fn variants_use_their_folder_template_and_depend_on_their_base_tag() {
+    let project = small();
+    project.ok(&["generate"]);
+    assert_eq!(
+        project.read("dist/app/1.3.0-dev/Dockerfile"),
+        "FROM app:1.3.0\nRUN echo dev\n"
+    );
+    assert_eq!(
+        project.read("dist/app/1.3.0/Dockerfile"),
+        "FROM base:2025.11\nENV TOOL=2.0\n"
+    );
+    let index: serde_json::Value = serde_json::from_str(&project.read("dist/index.json")).unwrap();
+    assert_eq!(
+        index["order"],
+        serde_json::json!([
+            "base:2025.10",
+            "base:2025.11",
+            "app:1.2.3",
+            "app:1.2.3-dev",
+            "app:1.3.0",
+            "app:1.3.0-dev"
+        ])
+    );
+    assert_eq!(
+        index["external_bases"]["debian:bookworm-slim"],
+        serde_json::json!(["base:2025.10", "base:2025.11"])
+    );
+    let app = &index["images"][0];
+    assert_eq!(app["name"], "app");
+    assert_eq!(app["aliases"]["1"], "1.3.0");
+    assert_eq!(app["aliases"]["1-dev"], "1.3.0-dev");
+    assert_eq!(
+        app["tags"][3]["depends_on"],
+        serde_json::json!(["app:1.3.0"])
+    );
+    assert_eq!(
+        app["tags"][3]["sources"]["dockerfile"],
+        "images/app/dev/Dockerfile.jinja2"
+    );
+}
+
+#[test]
+fn snapshot_ids_reach_from_lines_and_the_graph_still_resolves() {
+    let project = small();
+    project.ok(&["generate", "--snapshot-id", "pr42"]);
+    assert_eq!(
+        project.read("dist/app/1.3.0/Dockerfile"),
+        "FROM base:2025.11-pr42\nENV TOOL=2.0\n"
+    );
+    assert_eq!(
+        project.read("dist/app/1.3.0-dev/Dockerfile"),
+        "FROM app:1.3.0-pr42\nRUN echo dev\n"
+    );
+    let run = project.ok(&["graph", "--snapshot-id", "pr42", "--format", "json"]);
+    let graph: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        graph["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from"] == "base:2025.11" && e["to"] == "app:1.3.0")
+    );
+}
+
+#[test]
+fn rootfs_is_copied_after_the_final_stage_and_symlinks_stay_symlinks() {
+    let project = Project::new()
+        .file("images/tool/image.yml", "tags: ['1']\nrootfs_user: 1000:1000\n")
+        .file("images/tool/Dockerfile.jinja2", "FROM golang:1.22 AS build\nRUN go build\nFROM debian:bookworm\nCOPY --from=build /app /app\n")
+        .file("images/tool/rootfs/etc/tool.conf", "x=1\n")
+        .symlink("images/tool/rootfs/usr/bin/tool", "/app")
+        .file("images/copies/image.yml", "tags: ['1']\n")
+        .file("images/copies/Dockerfile", "FROM debian:bookworm\nCOPY rootfs/ /\n")
+        .file("images/copies/rootfs/a", "a\n");
+    project.ok(&["generate"]);
+    assert_eq!(
+        project.read("dist/tool/1/Dockerfile"),
+        "FROM golang:1.22 AS build\nRUN go build\nFROM debian:bookworm\nCOPY --chown=1000:1000 rootfs/ /\nCOPY --from=build /app /app\n"
+    );
+    assert_eq!(
+        fs_err::read_link(project.path("dist/tool/1/rootfs/usr/bin/tool")).unwrap(),
+        Path::new("/app")
+    );
+    assert_eq!(
+        project.read("dist/copies/1/Dockerfile"),
+        "FROM debian:bookworm\nCOPY rootfs/ /\n",
+        "an existing COPY rootfs/ is kept"
+    );
+}
+
+#[test]
+fn secrets_in_rootfs_are_warned_about() {
+    let project = small().file("images/base/rootfs/root/.ssh/id_rsa", "-----BEGIN");
+    let run = project.ok(&["generate"]);
+    assert!(
+        run.stderr.contains("warning: `id_rsa` looks like a secret"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("--> [ROOT]/images/base/rootfs/root/.ssh/id_rsa")
+            || run
+                .stderr
+                .contains("--> images/base/rootfs/root/.ssh/id_rsa"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn undefined_template_values_point_at_the_template_and_list_what_exists() {
+    let project = small().file(
+        "images/app/Dockerfile.jinja2",
+        "FROM base:2025.11\n\nENV X={{ tag.versions.nodejs }}\n",
+    );
+    let run = project.fails(&["generate"], 2);
+    assert!(
+        run.stderr
+            .contains("error: `tag.versions.nodejs` is not defined"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--> images/app/Dockerfile.jinja2:3:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: `tag.versions` has: tool"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !project.path("dist").exists(),
+        "nothing is written when anything is invalid"
+    );
+}
+
+#[test]
+fn config_errors_from_every_file_are_reported_at_once_with_exit_code_2() {
+    let project = small()
+        .file("images/broken/image.yml", "tagz: [1]\n")
+        .file("images/other/image.yml", "tags: [1]\nlatest: maybe\n")
+        .file(
+            ".image-manager.yml",
+            "registry:\n  url: ${IM_TEST_UNSET_VARIABLE}\n",
+        );
+    let run = project.fails(&["check"], 2);
+    for expected in [
+        "unknown key `tagz` in an image definition",
+        "did you mean `tags`?",
+        "`latest` must be `true` or `false`",
+        "uses the environment variable `IM_TEST_UNSET_VARIABLE`, which is not set",
+        ".image-manager.yml:2:8",
+        "4 problems found; nothing was changed",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn template_problems_in_several_tags_are_all_reported() {
+    let project = small()
+        .file(
+            "images/app/Dockerfile.jinja2",
+            "FROM {{ \"base\" | resolve_base_image }}\n",
+        )
+        .file(
+            "images/base/Dockerfile.jinja2",
+            "FROM x\n{% include \"../../../etc/passwd\" %}\n",
+        );
+    let run = project.fails(&["check"], 2);
+    assert!(
+        run.stderr
+            .contains("image `base` has several tags (2025.10, 2025.11)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("outside the image's folders"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn runaway_templates_are_stopped() {
+    let project = small().file(
+        "images/base/Dockerfile.jinja2",
+        "FROM x\n{% for a in range(10000) %}{% for b in range(10000) %}{{ a }}{% endfor %}{% endfor %}\n",
+    );
+    let started = std::time::Instant::now();
+    let run = project.fails(&["generate"], 2);
+    assert!(run.stderr.contains("ran for more than"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("images/base/Dockerfile.jinja2:2"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn billion_laughs_fail_fast() {
+    let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
+    let mut previous = 'a';
+    for name in 'b'..='j' {
+        let refs = vec![format!("*{previous}"); 9].join(",");
+        text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        previous = name;
+    }
+    text.push_str("tags: [1]\n");
+    let project = Project::new().file("images/bomb/image.yml", &text);
+    let started = std::time::Instant::now();
+    let run = project.fails(&["check"], 2);
+    assert!(
+        run.stderr.contains("expands to more than"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn cycles_show_the_whole_cycle_and_its_files() {
+    let project = Project::new()
+        .file("images/a/image.yml", "tags: ['1']\n")
+        .file("images/a/Dockerfile", "FROM b:1\n")
+        .file("images/b/image.yml", "tags: ['1']\n")
+        .file("images/b/Dockerfile.jinja2", "FROM a:1\n");
+    let run = project.fails(&["graph"], 2);
+    assert!(
+        run.stderr
+            .contains("the images depend on each other in a cycle: a:1 -> b:1 -> a:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("a:1 comes from images/a/Dockerfile"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("b:1 comes from images/b/Dockerfile.jinja2"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn references_to_missing_tags_of_managed_images_are_errors() {
+    let project = small().file("images/app/Dockerfile.jinja2", "FROM base:2024.01\n");
+    let run = project.fails(&["check"], 2);
+    assert!(
+        run.stderr.contains(
+            "`base:2024.01` names the managed image `base`, which has no tag or alias `2024.01`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("base has: 2025.10, 2025.11"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn list_and_graph_formats() {
+    let project = small();
+    let list = project.ok(&["list", "--format", "json"]);
+    let images: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(
+        images[0]["tags"][1]["aliases"],
+        serde_json::json!(["1", "1.3"])
+    );
+    let text = project.ok(&["list"]);
+    assert!(
+        text.stdout.contains("  1.3.0      aliases: 1, 1.3"),
+        "{}",
+        text.stdout
+    );
+    let tree = project.ok(&["graph"]);
+    insta::assert_snapshot!(tree.stdout, @r"
+    base:2025.10  (from debian:bookworm-slim)
+    base:2025.11  (from debian:bookworm-slim)
+      app:1.2.3
+        app:1.2.3-dev
+      app:1.3.0
+        app:1.3.0-dev
+    ");
+    let dot = project.ok(&["graph", "--format", "dot"]);
+    assert!(
+        dot.stdout.contains("\"base:2025.11\" -> \"app:1.3.0\";"),
+        "{}",
+        dot.stdout
+    );
+    let mermaid = project.ok(&["graph", "--format", "mermaid"]);
+    assert!(
+        mermaid.stdout.starts_with("flowchart LR\n"),
+        "{}",
+        mermaid.stdout
+    );
+}
+
+#[test]
+fn check_warns_about_tags_without_tests() {
+    let run = small().ok(&["check"]);
+    assert!(
+        run.stderr
+            .contains("warning: base:2025.10 has no test config"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Checked 2 images and 6 tags: no errors, 2 warnings"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let project = small();
+    project.fails(&["frobnicate"], 2);
+    let help = project.ok(&["--help"]);
+    assert!(
+        help.stdout
+            .contains("Exit codes: 0 success, 1 the work failed, 2 usage or configuration error.")
+    );
+    let generate_help = project.ok(&["generate", "--help"]);
+    assert!(generate_help.stdout.contains("--snapshot-id"));
+    let missing = Project::new().fails(&["list"], 2);
+    assert!(
+        missing.stderr.contains("there is no `images/` folder"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_closed_stdout_pipe_is_not_an_error() {
+    let project = small();
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' -C '{}' list | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_image-manager"),
+            project.dir.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(child.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&child.stdout).trim(),
+        "0",
+        "image-manager's own exit status"
+    );
+}
