@@ -7,6 +7,8 @@
 mod support;
 
 use std::io::Write as _;
+
+use base64::Engine as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -49,7 +51,6 @@ fn assert_clean(what: &str, text: &str) {
         assert!(!text.contains(canary), "{what} leaks {canary}:\n{text}");
     }
     // Basic auth headers carry base64 of user:password.
-    use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("ci:{CANARY_PASSWORD}"));
     assert!(
         !text.contains(&encoded),
@@ -66,7 +67,7 @@ async fn no_secret_reaches_errors_results_logs_or_argv() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
 
     let registry = Registry::start_with_htpasswd("ci", CANARY_PASSWORD);
     let fake = FakeRegistry::start().await;
@@ -189,7 +190,7 @@ async fn no_secret_reaches_errors_results_logs_or_argv() {
     let err = refused.get_manifest(&fake_target).await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
 
-    drop(_guard);
+    drop(guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("DEBUG") || logs.contains("TRACE"),

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
@@ -267,7 +268,7 @@ impl FakeRegistry {
             _ => {}
         }
         if path == "/token" {
-            return Ok(self.token(&authorization, &query));
+            return Ok(self.token(authorization.as_deref(), &query));
         }
         if let Some(denied) = self.check_auth(&path, authorization.as_deref()) {
             return Ok(denied);
@@ -322,7 +323,6 @@ impl FakeRegistry {
             Some(Action::CutResponse(after)) => {
                 let full = response.body_mut().collect().await.unwrap().to_bytes();
                 let part = full.slice(..after.min(full.len()));
-                use futures_util::StreamExt as _;
                 let first: Result<Frame<Bytes>, std::io::Error> = Ok(Frame::data(part));
                 let frames =
                     futures_util::stream::iter([first]).chain(futures_util::stream::once(async {
@@ -396,7 +396,7 @@ impl FakeRegistry {
         }
     }
 
-    fn token(&self, authorization: &Option<String>, _query: &str) -> Response<Body> {
+    fn token(&self, authorization: Option<&str>, _query: &str) -> Response<Body> {
         let auth = self.state.lock().unwrap().auth.clone();
         let Some(Auth::Bearer {
             token,
@@ -409,7 +409,7 @@ impl FakeRegistry {
         };
         if !user.is_empty() {
             let expected = format!("Basic {}", b64(&format!("{user}:{password}")));
-            if authorization.as_deref() != Some(expected.as_str()) {
+            if authorization != Some(expected.as_str()) {
                 return respond(401, error_body("UNAUTHORIZED", "bad credentials"));
             }
         }

@@ -156,7 +156,7 @@ fn write_platform_image(layout: &Path, spec: &ImageSpec) -> (String, u64, Vec<St
     (digest, size, layer_digests, blob_bytes)
 }
 
-fn finish_layout(layout: &Path, archive: &Path, root: serde_json::Value) {
+fn finish_layout(layout: &Path, archive: &Path, root: &serde_json::Value) {
     fs_err::write(
         layout.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -183,7 +183,7 @@ pub fn write_image(dir: &Path, spec: &ImageSpec) -> WrittenImage {
     let (digest, size, layer_digests, blob_bytes) = write_platform_image(&layout, spec);
     let mut root = descriptor(OCI_MANIFEST, &digest, size);
     root["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
-    finish_layout(&layout, &archive, root);
+    finish_layout(&layout, &archive, &root);
     WrittenImage {
         layout,
         archive,
@@ -226,7 +226,7 @@ pub fn write_index(dir: &Path, specs: &[ImageSpec]) -> WrittenImage {
     finish_layout(
         &layout,
         &archive,
-        descriptor(OCI_INDEX, &index_digest, index_size),
+        &descriptor(OCI_INDEX, &index_digest, index_size),
     );
     WrittenImage {
         layout,
