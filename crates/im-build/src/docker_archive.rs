@@ -223,3 +223,59 @@ impl<R: Read> Read for HashingReader<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::oci_archive::tests::{test_image, write_oci_archive};
+
+    #[test]
+    fn an_image_survives_the_round_trip_through_a_docker_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let oci = dir.path().join("oci.tar");
+        let image = test_image(&Platform::new("linux", "arm64", Some("v8")), "round");
+        write_oci_archive(&oci, &image, &HashMap::new());
+        let docker = dir.path().join("docker.tar");
+        oci_to_docker_archive(&oci, &docker, "localhost/im-build/x:tag").unwrap();
+
+        let mut d = OciArchive::open(&docker).unwrap();
+        let manifest: Vec<DockerManifest> = d.read_json("manifest.json").unwrap();
+        assert_eq!(
+            manifest[0].repo_tags.as_deref(),
+            Some(&["localhost/im-build/x:tag".to_owned()][..])
+        );
+        assert_eq!(d.read(&manifest[0].config).unwrap(), image.config);
+
+        let back = dir.path().join("back.tar");
+        let converted = docker_archive_to_oci(&docker, &back, "x:1").unwrap();
+        // The config is kept byte for byte, so the image ID (config digest) is the same.
+        assert_eq!(converted.config_digest, sha256_digest(&image.config));
+        assert_eq!(converted.platform.to_string(), "linux/arm64/v8");
+        let read = OciArchive::open(&back).unwrap().image().unwrap();
+        assert_eq!(read.manifest_digest, converted.manifest_digest);
+        assert_eq!(
+            read.manifest.layers()[0].digest().to_string(),
+            sha256_digest(&image.layer)
+        );
+    }
+
+    #[test]
+    fn a_layer_that_does_not_match_its_diff_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let oci = dir.path().join("oci.tar");
+        let image = test_image(&Platform::linux_amd64(), "x");
+        let layer_name = crate::oci_archive::blob_name(&sha256_digest(&image.layer));
+        // The blob's name says one digest, its bytes (and so the diff_id check) another.
+        let mut tampered = image.layer.clone();
+        tampered[0] ^= 1;
+        write_oci_archive(&oci, &image, &HashMap::from([(layer_name, tampered)]));
+        let docker = dir.path().join("docker.tar");
+        oci_to_docker_archive(&oci, &docker, "t:1").unwrap();
+        let back = dir.path().join("back.tar");
+        let err = docker_archive_to_oci(&docker, &back, "t:1").unwrap_err();
+        assert!(matches!(err, ArchiveError::DigestMismatch { .. }), "{err}");
+        assert!(!back.exists(), "a refused conversion leaves no archive");
+    }
+}

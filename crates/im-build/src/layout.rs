@@ -126,3 +126,98 @@ pub fn write_multi_platform_layout(
         manifests,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use oci_spec::image::ImageIndex;
+
+    use super::*;
+    use crate::oci_archive::tests::{test_image, write_oci_archive};
+
+    #[test]
+    fn the_layout_indexes_every_platform_and_stores_each_blob_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let amd = dir.path().join("amd64.tar");
+        let arm = dir.path().join("arm64.tar");
+        // Same content: the layer blob is shared, the configs differ by architecture.
+        write_oci_archive(
+            &amd,
+            &test_image(&Platform::linux_amd64(), "same"),
+            &HashMap::new(),
+        );
+        write_oci_archive(
+            &arm,
+            &test_image(&Platform::new("linux", "arm64", Some("v8")), "same"),
+            &HashMap::new(),
+        );
+        let dest = dir.path().join("out/image.tar");
+        let layout =
+            write_multi_platform_layout(&[amd.clone(), arm.clone()], &dest, "x:1").unwrap();
+
+        let mut out = OciArchive::open(&dest).unwrap();
+        let top: ImageIndex = out.read_json("index.json").unwrap();
+        assert_eq!(top.manifests().len(), 1);
+        let annotations = top.manifests()[0].annotations().clone().unwrap();
+        assert_eq!(annotations[REF_NAME], "x:1");
+        assert_eq!(top.manifests()[0].digest().to_string(), layout.index_digest);
+        let index: ImageIndex =
+            serde_json::from_slice(&out.read_blob(&layout.index_digest).unwrap()).unwrap();
+        let platforms: Vec<String> = index
+            .manifests()
+            .iter()
+            .map(|d| {
+                let p = d.platform().clone().unwrap();
+                format!(
+                    "{}/{}/{}",
+                    p.os(),
+                    p.architecture(),
+                    p.variant().clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(platforms, ["linux/amd64/", "linux/arm64/v8"]);
+        for (i, source) in [amd, arm].iter().enumerate() {
+            let image = OciArchive::open(source).unwrap().image().unwrap();
+            assert_eq!(
+                index.manifests()[i].digest().to_string(),
+                image.manifest_digest
+            );
+            assert_eq!(layout.manifests[i].1, image.manifest_digest);
+            out.read_blob(&image.manifest_digest).unwrap();
+            out.read_blob(&image.config_digest).unwrap();
+        }
+        // oci-layout, index.json, the index, 2 manifests, 2 configs, 1 shared layer.
+        let files = tar::Archive::new(fs_err::File::open(&dest).unwrap())
+            .entries()
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().header().entry_type().is_file())
+            .count();
+        assert_eq!(files, 8);
+    }
+
+    #[test]
+    fn two_images_for_one_platform_are_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.tar");
+        let b = dir.path().join("b.tar");
+        write_oci_archive(
+            &a,
+            &test_image(&Platform::linux_amd64(), "a"),
+            &HashMap::new(),
+        );
+        write_oci_archive(
+            &b,
+            &test_image(&Platform::linux_amd64(), "b"),
+            &HashMap::new(),
+        );
+        let dest = dir.path().join("image.tar");
+        let err = write_multi_platform_layout(&[a, b], &dest, "x:1").unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::DuplicatePlatform { .. }),
+            "{err}"
+        );
+        assert!(!dest.exists());
+    }
+}

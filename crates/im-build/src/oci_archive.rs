@@ -334,3 +334,138 @@ pub(crate) fn append_layout_skeleton<W: Write>(
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("OCI types serialise")
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+    use std::io::Write as _;
+
+    use oci_spec::image::{ImageIndexBuilder, ImageManifestBuilder, SCHEMA_VERSION};
+
+    use super::*;
+
+    /// A one-layer image for `platform` whose layer holds `/hello` = `text`.
+    pub(crate) struct TestImage {
+        pub layer: Vec<u8>,
+        pub config: Vec<u8>,
+        pub manifest: Vec<u8>,
+    }
+
+    pub(crate) fn test_image(platform: &Platform, text: &str) -> TestImage {
+        let mut layer = tar::Builder::new(Vec::new());
+        append_bytes(&mut layer, "hello", text.as_bytes(), Path::new("layer")).unwrap();
+        let layer = layer.into_inner().unwrap();
+        let mut config = serde_json::json!({
+            "architecture": platform.arch,
+            "os": platform.os,
+            "config": {"Labels": {"t": text}},
+            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]},
+        });
+        if let Some(v) = &platform.variant {
+            config["variant"] = v.clone().into();
+        }
+        let config = serde_json::to_vec(&config).unwrap();
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::ImageManifest)
+            .config(Descriptor::new(
+                MediaType::ImageConfig,
+                config.len() as u64,
+                sha256_digest(&config)
+                    .parse::<oci_spec::image::Digest>()
+                    .unwrap(),
+            ))
+            .layers(vec![Descriptor::new(
+                MediaType::ImageLayer,
+                layer.len() as u64,
+                sha256_digest(&layer)
+                    .parse::<oci_spec::image::Digest>()
+                    .unwrap(),
+            )])
+            .build()
+            .unwrap();
+        TestImage {
+            layer,
+            config,
+            manifest: to_json(&manifest),
+        }
+    }
+
+    /// Writes `image` as an OCI archive at `path`, with `extra` entries overriding blobs.
+    pub(crate) fn write_oci_archive(
+        path: &Path,
+        image: &TestImage,
+        extra: &HashMap<String, Vec<u8>>,
+    ) {
+        let mut descriptor = Descriptor::new(
+            MediaType::ImageManifest,
+            image.manifest.len() as u64,
+            sha256_digest(&image.manifest)
+                .parse::<oci_spec::image::Digest>()
+                .unwrap(),
+        );
+        descriptor.set_annotations(Some(
+            [(
+                "org.opencontainers.image.ref.name".to_owned(),
+                "t:1".to_owned(),
+            )]
+            .into(),
+        ));
+        let index = ImageIndexBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .manifests(vec![descriptor])
+            .build()
+            .unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        append_layout_skeleton(&mut tar, path).unwrap();
+        for blob in [&image.layer, &image.config, &image.manifest] {
+            let name = blob_name(&sha256_digest(blob));
+            let bytes = extra.get(&name).unwrap_or(blob);
+            append_bytes(&mut tar, &name, bytes, path).unwrap();
+        }
+        append_bytes(&mut tar, "index.json", &to_json(&index), path).unwrap();
+        fs_err::File::create(path)
+            .unwrap()
+            .write_all(&tar.into_inner().unwrap())
+            .unwrap();
+    }
+
+    #[test]
+    fn reads_the_single_image_of_an_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let image = test_image(&Platform::new("linux", "arm64", Some("v8")), "hi");
+        write_oci_archive(&path, &image, &HashMap::new());
+        let read = OciArchive::open(&path).unwrap().image().unwrap();
+        assert_eq!(read.manifest_digest, sha256_digest(&image.manifest));
+        assert_eq!(read.config_digest, sha256_digest(&image.config));
+        assert_eq!(read.platform.to_string(), "linux/arm64/v8");
+    }
+
+    #[test]
+    fn a_corrupted_blob_is_reported_with_both_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let image = test_image(&Platform::linux_amd64(), "hi");
+        let config_name = blob_name(&sha256_digest(&image.config));
+        let extra = HashMap::from([(config_name.clone(), b"{}".to_vec())]);
+        write_oci_archive(&path, &image, &extra);
+        let err = OciArchive::open(&path).unwrap().image().unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::DigestMismatch { entry, actual, .. } if *entry == config_name && *actual == sha256_digest(b"{}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_index_names_the_archive_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.tar");
+        fs_err::write(&path, tar::Builder::new(Vec::new()).into_inner().unwrap()).unwrap();
+        let err = OciArchive::open(&path).unwrap().image().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("archive {} has no entry index.json", path.display())
+        );
+    }
+}
