@@ -117,6 +117,11 @@ pub fn execute_step(
         log: step.log.clone(),
         source,
     })?;
+    // Whatever happens next, no archive from an earlier build stays to look current.
+    remove_file_if_exists(&step.output).map_err(|source| BuildError::Prepare {
+        node: node.clone(),
+        source,
+    })?;
 
     let mut digests = Vec::with_capacity(step.parents.len());
     for parent in &step.parents {
@@ -147,7 +152,6 @@ pub fn execute_step(
         log.line(&format!("# {line}")).map_err(prepare_err)?;
     }
 
-    remove_file_if_exists(&step.output).map_err(prepare_err)?;
     if plan.work_dir.exists() {
         fs_err::remove_dir_all(&plan.work_dir).map_err(prepare_err)?;
     }
@@ -305,5 +309,124 @@ fn remove_file_if_exists(path: &Path) -> io::Result<()> {
     match fs_err::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+    use crate::backend::{Buildah, BuilderSettings};
+    use crate::oci_archive::tests::{test_image, write_oci_archive};
+    use crate::step::{Parent, PullPolicy};
+
+    /// A step in a temp dir whose Dockerfile is `dockerfile`, with a stale output archive.
+    fn step(dir: &Path, dockerfile: &str, parents: Vec<Parent>) -> BuildStep {
+        let context = dir.join("dist/app/1");
+        fs_err::create_dir_all(context.join("linux-amd64")).unwrap();
+        fs_err::write(context.join("Dockerfile"), dockerfile).unwrap();
+        fs_err::write(context.join("linux-amd64/image.tar"), b"stale").unwrap();
+        BuildStep {
+            node: "app:1".to_owned(),
+            platform: Platform::linux_amd64(),
+            dockerfile: context.join("Dockerfile"),
+            image: "app:1".to_owned(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            parents,
+            output: context.join("linux-amd64/image.tar"),
+            log: context.join("linux-amd64/build.log"),
+            context_dir: context,
+            source_date_epoch: None,
+            no_cache: false,
+            pull: PullPolicy::Never,
+        }
+    }
+
+    fn parent_archive(dir: &Path, platform: &Platform) -> Parent {
+        let archive = dir.join(format!("base-{}.tar", platform.slug()));
+        write_oci_archive(&archive, &test_image(platform, "base"), &HashMap::new());
+        Parent {
+            reference: "base:1".to_owned(),
+            archive,
+        }
+    }
+
+    fn buildah(program: &str) -> Buildah {
+        let mut settings = BuilderSettings::default().buildah;
+        settings.program = program.into();
+        Buildah::new(settings)
+    }
+
+    #[test]
+    fn a_parent_built_for_another_platform_is_refused_before_building() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = parent_archive(dir.path(), &Platform::linux_arm64());
+        let step = step(dir.path(), "FROM base:1\n", vec![parent]);
+        let err = execute_step(
+            &buildah("/nonexistent/buildah"),
+            &step,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::ParentPlatform { expected, found, .. } if expected.arch == "amd64" && found.arch == "arm64"),
+            "{err}"
+        );
+        assert!(!step.output.exists(), "the stale archive must go");
+    }
+
+    #[test]
+    fn a_dockerfile_that_never_names_a_parent_fails_and_leaves_no_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = parent_archive(dir.path(), &Platform::linux_amd64());
+        let step = step(dir.path(), "FROM other:2\n", vec![parent]);
+        let err = execute_step(
+            &buildah("/nonexistent/buildah"),
+            &step,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "app:1: {} never names parent(s) base:1 in FROM, COPY --from or RUN --mount=from",
+                step.dockerfile.display()
+            )
+        );
+        assert!(!step.output.exists(), "the stale archive must go");
+        assert!(!step.work_dir().exists());
+    }
+
+    #[test]
+    fn a_builder_that_cannot_start_is_a_command_error_naming_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let step = step(dir.path(), "FROM scratch\n", vec![]);
+        let err = execute_step(
+            &buildah("/nonexistent/buildah"),
+            &step,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        let BuildError::Command {
+            source: RunError::Spawn { program, log, .. },
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(program, "buildah");
+        assert_eq!(log, &step.log);
+        assert!(
+            fs_err::read_to_string(&step.log)
+                .unwrap()
+                .contains("$ /nonexistent/buildah --storage-driver vfs bud")
+        );
+        assert!(!step.output.exists());
+        assert!(!step.work_dir().exists());
     }
 }
