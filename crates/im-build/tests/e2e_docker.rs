@@ -177,3 +177,31 @@ fn docker_cancelling_a_build_stops_it_quickly_and_leaves_no_archive() {
     assert!(took < Duration::from_secs(3), "stopping took {took:?}");
     assert_eq!(files_under(step.output.parent().unwrap()), ["build.log"]);
 }
+
+#[test]
+fn detection_finds_buildah_first_and_the_engine_buildkit_for_debians_docker_client() {
+    use im_build::{BuilderKind, BuilderSettings, SystemLookup, detect};
+    let lookup = SystemLookup::new(std::env::var_os("PATH"));
+    let choice = detect(&BuilderSettings::default(), &lookup).unwrap();
+    assert_eq!(choice.kind, BuilderKind::Buildah, "{}", choice.reason);
+
+    let env = im_testkit::docker();
+    let mut settings = BuilderSettings {
+        kind: Some(BuilderKind::Docker),
+        ..BuilderSettings::default()
+    };
+    settings.docker.program = env.bin().to_owned();
+    settings.docker.host = Some(env.host().to_owned());
+    let choice = detect(&settings, &lookup).unwrap();
+    assert_eq!(
+        choice.docker_flavor,
+        Some(DockerFlavor::BuildKit),
+        "{}",
+        choice.reason
+    );
+    assert!(choice.reason.contains(env.host()), "{}", choice.reason);
+
+    settings.docker.host = Some("unix:///nonexistent/docker.sock".to_owned());
+    let err = detect(&settings, &lookup).unwrap_err();
+    assert!(err.to_string().contains("does not answer"), "{err}");
+}
