@@ -560,3 +560,69 @@ fn write_helper(dir: &Path, name: &str, script: &str) {
     fs_err::write(&path, script).unwrap();
     fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_auth_with_scoped_tokens_and_cross_repo_mounts() {
+    let registry = support::token::TokenRegistry::start("ci", "tok-pw").await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_image(
+        dir.path(),
+        &ImageSpec::new("linux/amd64", 2, 6_000, 80).label("k", "v"),
+    );
+    let image = LocalImage::open(&written.archive).unwrap();
+    let host = registry.host();
+    let client = client_with(|c| {
+        c.registries = vec![RegistrySettings {
+            url: host.clone(),
+            username: Some("ci".into()),
+            password: Some(Secret::new("tok-pw")),
+            insecure: false,
+        }];
+    });
+    client.ping(&host).await.unwrap();
+    let target: Reference = format!("{host}/team/app:1").parse().unwrap();
+    let published = push_image(&client, &image, &target, &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(published.digest.to_string(), written.root_digest);
+    // One push-scoped token served every request of the push.
+    let requests = registry.token_requests.lock().unwrap().clone();
+    let pushes = requests
+        .iter()
+        .filter(|q| q.contains("team%2Fapp%3Apull%2Cpush"))
+        .count();
+    assert_eq!(pushes, 1, "{requests:?}");
+    // A copy into another repository mounts, with one token for both repositories.
+    let copied = copy_image(
+        &client,
+        &target,
+        &format!("{host}/team/other:1").parse().unwrap(),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(copied.stats.blobs_mounted, 3, "{:?}", copied.stats);
+    assert_eq!(
+        inspect(&client, &target).await.unwrap().platforms[0]
+            .labels
+            .get("k")
+            .map(String::as_str),
+        Some("v")
+    );
+    // Wrong credentials: the token service refuses, and the error says where.
+    let wrong = client_with(|c| {
+        c.registries = vec![RegistrySettings {
+            url: host.clone(),
+            username: Some("ci".into()),
+            password: Some(Secret::new("nope")),
+            insecure: false,
+        }];
+    });
+    let err = wrong.get_manifest(&target).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("refused the credentials: HTTP 401"),
+        "{err}"
+    );
+}

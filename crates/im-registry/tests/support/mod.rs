@@ -4,6 +4,7 @@
 
 pub mod fake;
 pub mod images;
+pub mod token;
 pub mod tools;
 
 use std::time::Duration;
