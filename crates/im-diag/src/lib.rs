@@ -34,7 +34,13 @@ pub struct Location {
 impl Location {
     /// A location without a snippet (the source text is not at hand).
     pub fn new(path: impl Into<PathBuf>, line: usize, column: usize) -> Self {
-        Self { path: path.into(), line, column, len: 1, snippet: None }
+        Self {
+            path: path.into(),
+            line,
+            column,
+            len: 1,
+            snippet: None,
+        }
     }
 
     /// A location whose snippet is taken from `source` (the whole file's text).
@@ -49,12 +55,24 @@ impl Location {
             .checked_sub(1)
             .and_then(|index| source.lines().nth(index))
             .map(|text| text.trim_end_matches('\r').to_owned());
-        Self { path: path.into(), line, column, len: len.max(1), snippet }
+        Self {
+            path: path.into(),
+            line,
+            column,
+            len: len.max(1),
+            snippet,
+        }
     }
 
     /// A location pointing at a whole file.
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), line: 0, column: 0, len: 0, snippet: None }
+        Self {
+            path: path.into(),
+            line: 0,
+            column: 0,
+            len: 0,
+            snippet: None,
+        }
     }
 }
 
@@ -90,7 +108,10 @@ impl Diagnostic {
     }
 
     pub fn warning(message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(message)
+        }
     }
 
     #[must_use]
@@ -206,7 +227,11 @@ impl Diagnostics {
 
     /// Splits off the warnings, keeping the errors (if any) as the `Err` side.
     pub fn into_result(self) -> Result<Vec<Diagnostic>, Diagnostics> {
-        if self.has_errors() { Err(self) } else { Ok(self.0) }
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok(self.0)
+        }
     }
 }
 
@@ -248,7 +273,10 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// The closest of `candidates` to `word`, if any is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
@@ -259,7 +287,8 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// Shows `path` relative to `root` when it lies inside it.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+    path.strip_prefix(root)
+        .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -270,7 +299,13 @@ mod tests {
     fn renders_location_snippet_caret_and_help() {
         let source = "name: python\ntagz:\n  - name: 3.13\n";
         let diagnostic = Diagnostic::error("unknown key `tagz` in an image definition")
-            .at(Location::in_source("images/python/image.yml", source, 2, 1, 4))
+            .at(Location::in_source(
+                "images/python/image.yml",
+                source,
+                2,
+                1,
+                4,
+            ))
             .with_help("did you mean `tags`?");
         assert_eq!(
             diagnostic.to_string(),
@@ -285,7 +320,10 @@ mod tests {
         let diagnostic =
             Diagnostic::error("x").at(Location::in_source("Dockerfile", source, 1, 8, 4));
         let text = diagnostic.to_string();
-        assert!(text.ends_with("1 |     FROM  base\n  |           ^^^^"), "{text}");
+        assert!(
+            text.ends_with("1 |     FROM  base\n  |           ^^^^"),
+            "{text}"
+        );
     }
 
     #[test]

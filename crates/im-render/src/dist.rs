@@ -17,6 +17,10 @@ use crate::output::{remove_if_exists, write_if_changed};
 /// The name of the index file in `dist/`.
 pub const INDEX_FILE: &str = "index.json";
 
+/// The `.dockerignore` written into every tag folder: only the Dockerfile and the rootfs are
+/// build inputs (the test config and build outputs live next to them).
+pub const DOCKERIGNORE: &str = "# Written by image-manager: only the Dockerfile and rootfs/ are build inputs.\n*\n!Dockerfile\n!rootfs\n";
+
 /// Where each generated file came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TagSources {

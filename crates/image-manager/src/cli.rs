@@ -110,6 +110,35 @@ Examples:
   image-manager graph --format dot | dot -Tsvg > graph.svg
   image-manager graph --format mermaid")]
     Graph(GraphArgs),
+    /// Show what `build` would do for each node, and why.
+    #[command(after_help = "\
+Every node (image:tag x platform) gets a build key from its rendered Dockerfile, its build
+context (rootfs), build args, labels, platform, builder, and its parents' keys. A node whose
+key matches the ledger (dist/ledger.json) and whose output exists is up to date.
+
+Examples:
+  image-manager plan
+  image-manager plan python --dependents
+  image-manager plan 'python:3.13.*' --platform linux/arm64 --format json")]
+    Plan(PlanArgs),
+    /// Explain which build inputs of NAME:TAG differ from its last build.
+    #[command(
+        after_help = "Examples:\n  image-manager why python:3.13.7\n  image-manager why python:3 --platform linux/arm64"
+    )]
+    Why(WhyArgs),
+    /// Build what changed, in dependency order, in parallel, for every platform.
+    #[command(after_help = "\
+Regenerates dist/ first, then builds every node that is not up to date: parents before
+children, independent nodes in parallel (-j). Outputs: dist/<name>/<tag>/<os>-<arch>/image.tar
+(an OCI archive) and, for multi-platform tags, dist/<name>/<tag>/image.tar (an OCI image
+layout with an index of all platforms). Each build's log is dist/<name>/<tag>/<os>-<arch>/build.log.
+
+Examples:
+  image-manager build                       everything that changed
+  image-manager build python:3.13 -j 4      one tag (by alias) and what it needs
+  image-manager build base --dependents     the base and everything built on it
+  image-manager build --builder docker --platform linux/amd64")]
+    Build(BuildArgs),
     /// Validate settings, definitions, templates and the graph without writing anything.
     #[command(after_help = "\
 Reports every problem found, not just the first, and warns about tags without tests.
@@ -153,6 +182,74 @@ pub struct GraphArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// What to work on: `name`, `name:tag`, `name:alias` or globs (`py*`, `python:3.13.*`).
+    /// Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Only the targets: fail instead of building ancestors that are not up to date.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Also rebuild everything built on the targets.
+    #[arg(long)]
+    pub dependents: bool,
+    /// Rebuild the targets even when they are up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Build for these platforms instead of each image's own (comma-separated).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// The builder: buildah, docker, buildkit or podman (default: `builder:` in
+    /// .image-manager.yml, else detected).
+    #[arg(long, value_name = "KIND")]
+    pub builder: Option<String>,
+    /// A build arg for every build (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The tag to explain: `name:tag` or `name:alias`.
+    #[arg(value_name = "NAME:TAG")]
+    pub target: String,
+    /// Only this platform.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    #[arg(long, value_name = "KIND")]
+    pub builder: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// How many builds run at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Stop at the first failure (default: keep building what does not depend on it).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Build without the builder's layer cache.
+    #[arg(long)]
+    pub no_cache: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

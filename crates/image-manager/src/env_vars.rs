@@ -9,6 +9,16 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// Forces colour on when set to anything but `0`.
 pub const FORCE_COLOR: &str = "FORCE_COLOR";
 
+/// Seconds since the epoch for `org.opencontainers.image.created` and file times
+/// (<https://reproducible-builds.org/specs/source-date-epoch/>); default: the last commit.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+/// The BuildKit daemon address for the `buildkit` builder.
+pub const BUILDKIT_HOST: &str = "BUILDKIT_HOST";
+/// The Docker daemon the `docker` builder talks to.
+pub const DOCKER_HOST: &str = "DOCKER_HOST";
+/// Where builders are looked for.
+pub const PATH: &str = "PATH";
+
 /// Looks up a variable for `${VAR}` expansion in `.image-manager.yml`.
 pub fn lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()

@@ -46,6 +46,8 @@ fn main() -> ExitCode {
     let printer = Printer::new(&cli.global);
     match commands::run(&cli, &printer) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Ok(Outcome::Invalid(diagnostics)) => {
             printer.diagnostics(&diagnostics);
             let count = diagnostics.error_count();

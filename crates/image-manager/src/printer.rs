@@ -77,6 +77,13 @@ impl Printer {
         }
     }
 
+    /// A plain line for people.
+    pub fn info(&self, message: impl Display) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr(), "{message}");
+        }
+    }
+
     pub fn diagnostic(&self, diagnostic: &Diagnostic) {
         if self.quiet && diagnostic.severity == Severity::Warning {
             return;

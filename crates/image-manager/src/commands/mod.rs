@@ -1,10 +1,14 @@
 //! One module per command, and the pipeline they share: load the project, render it, and
 //! build the dependency graph.
 
+mod build;
 mod check;
 mod generate;
 mod graph;
 mod list;
+mod plan;
+mod planning;
+mod why;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +25,10 @@ use crate::printer::Printer;
 /// How a command ended (errors that are not the user's input go through `anyhow`).
 pub enum Outcome {
     Success,
+    /// The work itself failed (a build); details were already printed.
+    Failed,
+    /// Interrupted by Ctrl-C.
+    Interrupted,
     /// The input is invalid: every problem found.
     Invalid(Diagnostics),
 }
@@ -37,6 +45,9 @@ pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::List(args) => list::run(&context, args),
         Command::Graph(args) => graph::run(&context, args),
         Command::Check(args) => check::run(&context, args),
+        Command::Plan(args) => plan::run(&context, args),
+        Command::Why(args) => why::run(&context, args),
+        Command::Build(args) => build::run(&context, args),
     }
 }
 

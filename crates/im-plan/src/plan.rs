@@ -1,0 +1,397 @@
+//! The build plan: every node (image:tag × platform) with its build key, what to do, and why.
+//!
+//! Plans are pure data computed from the rendered project, the graph and the ledger; nothing
+//! is built or written here. `plan` prints them, `build` executes them, and most tests assert
+//! on them without any daemon.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use im_diag::{Diagnostic, Diagnostics};
+use im_dockerfile::StageBase;
+use im_graph::{Graph, NodeId};
+use im_project::{Platform, Project};
+use im_render::RenderedTag;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::key::{
+    DockerIgnore, GENERATED_DOCKERIGNORE, HashCache, KeyInputs, overlay_inputs, sha256_hex,
+};
+use crate::ledger::{Ledger, entry_name};
+use crate::targets;
+
+/// What the plan does with a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Build,
+    UpToDate,
+}
+
+/// Why a node is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Reason {
+    /// Never built (or the ledger does not know it).
+    New,
+    Forced,
+    /// Its output is gone although the key matches.
+    OutputMissing,
+    DockerfileChanged,
+    ContextFileChanged {
+        path: String,
+    },
+    ContextFileAdded {
+        path: String,
+    },
+    ContextFileRemoved {
+        path: String,
+    },
+    BuildArgsChanged,
+    LabelsChanged,
+    BuilderChanged {
+        from: String,
+        to: String,
+    },
+    ParentChanged {
+        parent: String,
+    },
+    BaseDigestChanged {
+        reference: String,
+    },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::New => f.write_str("new"),
+            Reason::Forced => f.write_str("forced"),
+            Reason::OutputMissing => f.write_str("output missing"),
+            Reason::DockerfileChanged => f.write_str("Dockerfile changed"),
+            Reason::ContextFileChanged { path } => write!(f, "context file {path} changed"),
+            Reason::ContextFileAdded { path } => write!(f, "context file {path} added"),
+            Reason::ContextFileRemoved { path } => write!(f, "context file {path} removed"),
+            Reason::BuildArgsChanged => f.write_str("build args changed"),
+            Reason::LabelsChanged => f.write_str("labels changed"),
+            Reason::BuilderChanged { from, to } => write!(f, "builder changed from {from} to {to}"),
+            Reason::ParentChanged { parent } => write!(f, "parent {parent} changed"),
+            Reason::BaseDigestChanged { reference } => write!(f, "base {reference} digest changed"),
+        }
+    }
+}
+
+/// One node of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanNode {
+    pub id: NodeId,
+    pub platform: Platform,
+    pub key: String,
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+    /// Whether the user's targets named it (as opposed to being needed by them).
+    pub selected: bool,
+    /// Indices of parent nodes (same platform) in [`Plan::nodes`].
+    pub parents: Vec<usize>,
+    /// Parent references as the Dockerfile names them, with the parent's plan index.
+    pub parent_refs: Vec<(String, usize)>,
+    /// `<name>/<tag>/<os>-<arch>/image.tar`, relative to `dist/`.
+    pub output: PathBuf,
+    #[serde(skip)]
+    pub inputs: KeyInputs,
+}
+
+/// A whole plan, nodes in build order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub nodes: Vec<PlanNode>,
+}
+
+impl Plan {
+    pub fn to_build(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.action == Action::Build)
+            .count()
+    }
+}
+
+/// Settings of one plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub targets: Vec<String>,
+    /// Build the targets' missing or outdated ancestors too (the default).
+    pub with_deps: bool,
+    /// Also rebuild everything built on the targets.
+    pub dependents: bool,
+    pub force: bool,
+    /// `--platform`: replaces every image's platforms.
+    pub platforms: Option<Vec<Platform>>,
+    /// The builder kind (`buildah`, `docker`, ...): part of every key.
+    pub builder: String,
+    pub build_args: BTreeMap<String, String>,
+    /// Digests known for external base references (`debian:bookworm-slim` → `sha256:...`).
+    pub external_digests: BTreeMap<String, String>,
+}
+
+/// The output path of a node, relative to `dist/`.
+pub fn output_path(id: &NodeId, platform: &Platform) -> PathBuf {
+    Path::new(&id.image)
+        .join(&id.tag)
+        .join(platform.slug())
+        .join("image.tar")
+}
+
+/// Labels that are the same on every build of the same inputs (part of the key).
+pub fn static_labels(
+    project: &Project,
+    id: &NodeId,
+    rendered: &RenderedTag,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let prefix = "org.opencontainers.image";
+    labels.insert(format!("{prefix}.ref.name"), id.to_string());
+    labels.insert(format!("{prefix}.version"), id.tag.clone());
+    labels.insert(format!("{prefix}.title"), id.image.clone());
+    if let Some(tag) = project
+        .image(&id.image)
+        .and_then(|image| image.tag(&id.tag))
+    {
+        let file = project.file_of(tag);
+        if let Some(description) = &file.description {
+            labels.insert(format!("{prefix}.description"), description.clone());
+        }
+        if let Some(licenses) = &file.licenses {
+            labels.insert(format!("{prefix}.licenses"), licenses.clone());
+        }
+    }
+    for (key, value) in project.settings.labels.resolve(&id.image, &id.tag) {
+        labels.insert(key.to_owned(), value);
+    }
+    if let StageBase::Image(reference) = &rendered.parsed.final_stage().base {
+        labels.insert(format!("{prefix}.base.name"), reference.to_string());
+    }
+    labels
+}
+
+fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if old.builder != new.builder {
+        reasons.push(Reason::BuilderChanged {
+            from: old.builder.clone(),
+            to: new.builder.clone(),
+        });
+    }
+    if old.dockerfile != new.dockerfile {
+        reasons.push(Reason::DockerfileChanged);
+    }
+    for (path, hash) in &new.context {
+        match old.context.get(path) {
+            None => reasons.push(Reason::ContextFileAdded { path: path.clone() }),
+            Some(previous) if previous != hash => {
+                reasons.push(Reason::ContextFileChanged { path: path.clone() })
+            }
+            Some(_) => {}
+        }
+    }
+    for path in old.context.keys() {
+        if !new.context.contains_key(path) {
+            reasons.push(Reason::ContextFileRemoved { path: path.clone() });
+        }
+    }
+    if old.build_args != new.build_args {
+        reasons.push(Reason::BuildArgsChanged);
+    }
+    if old.labels != new.labels {
+        reasons.push(Reason::LabelsChanged);
+    }
+    for (parent, key) in &new.parents {
+        if old.parents.get(parent) != Some(key) {
+            reasons.push(Reason::ParentChanged {
+                parent: parent.clone(),
+            });
+        }
+    }
+    for (reference, digest) in &new.externals {
+        if old.externals.get(reference) != Some(digest) {
+            reasons.push(Reason::BaseDigestChanged {
+                reference: reference.clone(),
+            });
+        }
+    }
+    reasons
+}
+
+/// The Dockerfile hash and context inputs of one tag.
+type TagInputs = (String, BTreeMap<String, String>);
+
+/// Computes the plan.
+pub fn plan(
+    project: &Project,
+    graph: &Graph,
+    rendered: &[RenderedTag],
+    ledger: &Ledger,
+    dist: &Path,
+    options: &PlanOptions,
+) -> Result<Plan, Diagnostics> {
+    let mut selected = targets::select(project, graph, &options.targets)?;
+    if options.dependents {
+        selected = targets::with_descendants(graph, &selected);
+    }
+    let needed = targets::with_ancestors(graph, &selected);
+    let by_id: HashMap<(&str, &str), &RenderedTag> = rendered
+        .iter()
+        .map(|r| ((r.image.as_str(), r.tag.as_str()), r))
+        .collect();
+
+    // Per tag: the Dockerfile hash and the context inputs (shared by all platforms).
+    let ignore = DockerIgnore::parse(GENERATED_DOCKERIGNORE);
+    let cache = HashCache::default();
+    let hashed: Vec<(usize, Result<TagInputs, Diagnostic>)> = needed
+        .par_iter()
+        .map(|&node| {
+            let id = &graph.nodes[node];
+            let result = match by_id.get(&(id.image.as_str(), id.tag.as_str())) {
+                Some(tag) => overlay_inputs(&tag.overlay, &ignore, &cache)
+                    .map(|context| (sha256_hex(tag.dockerfile.as_bytes()), context))
+                    .map_err(|error| {
+                        Diagnostic::error(format!("cannot read the build context of {id}: {error}"))
+                    }),
+                None => Err(Diagnostic::error(format!("{id} was not rendered"))),
+            };
+            (node, result)
+        })
+        .collect();
+    let mut diagnostics = Diagnostics::new();
+    let mut tag_inputs: HashMap<usize, TagInputs> = HashMap::new();
+    for (node, result) in hashed {
+        match result {
+            Ok(inputs) => {
+                tag_inputs.insert(node, inputs);
+            }
+            Err(error) => diagnostics.push(error),
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let mut nodes: Vec<PlanNode> = Vec::new();
+    let mut index: HashMap<(usize, Platform), usize> = HashMap::new();
+    for &node in graph.order.iter().filter(|n| needed.contains(n)) {
+        let id = &graph.nodes[node];
+        let Some(image) = project.image(&id.image) else {
+            continue;
+        };
+        let Some(tag) = image.tag(&id.tag) else {
+            continue;
+        };
+        let rendered_tag = by_id[&(id.image.as_str(), id.tag.as_str())];
+        let platforms = options
+            .platforms
+            .clone()
+            .unwrap_or_else(|| tag.platforms.clone());
+        let (dockerfile_hash, context) = &tag_inputs[&node];
+        let labels = static_labels(project, id, rendered_tag);
+        for platform in platforms {
+            let mut parents = Vec::new();
+            let mut parent_refs = Vec::new();
+            let mut parent_keys = BTreeMap::new();
+            for edge in &graph.parents[node] {
+                let parent_id = &graph.nodes[edge.parent];
+                match index.get(&(edge.parent, platform.clone())) {
+                    Some(&at) => {
+                        if !parents.contains(&at) {
+                            parents.push(at);
+                        }
+                        parent_keys.insert(parent_id.to_string(), nodes[at].key.clone());
+                        if !edge.reference.is_empty() {
+                            parent_refs.push((edge.reference.clone(), at));
+                        }
+                    }
+                    None => diagnostics.push(
+                        Diagnostic::error(format!(
+                            "{id} is built for {platform}, but its parent {parent_id} is not"
+                        ))
+                        .with_help(format!(
+                            "add {platform} to the platforms of {}, or remove it from {}",
+                            parent_id.image, id.image
+                        )),
+                    ),
+                }
+            }
+            let externals = graph.externals[node]
+                .iter()
+                .map(|e| {
+                    (
+                        e.reference.clone(),
+                        e.digest
+                            .clone()
+                            .or_else(|| options.external_digests.get(&e.reference).cloned()),
+                    )
+                })
+                .collect();
+            let inputs = KeyInputs {
+                dockerfile: dockerfile_hash.clone(),
+                context: context.clone(),
+                build_args: options.build_args.clone(),
+                labels: labels.clone(),
+                platform: platform.to_string(),
+                builder: options.builder.clone(),
+                parents: parent_keys,
+                externals,
+            };
+            let key = inputs.key();
+            let output = output_path(id, &platform);
+            let is_selected = selected.contains(&node);
+            let previous = ledger
+                .nodes
+                .get(&entry_name(&id.to_string(), &platform.to_string()));
+            let mut reasons = Vec::new();
+            if is_selected && options.force {
+                reasons.push(Reason::Forced);
+            }
+            match previous {
+                None => reasons.push(Reason::New),
+                Some(entry) if entry.key != key => reasons.extend(compare(&entry.inputs, &inputs)),
+                Some(_) if !dist.join(&output).is_file() => reasons.push(Reason::OutputMissing),
+                Some(_) => {}
+            }
+            if reasons.is_empty() && previous.is_some_and(|e| e.key != key) {
+                reasons.push(Reason::New);
+            }
+            let mut action = if reasons.is_empty() {
+                Action::UpToDate
+            } else {
+                Action::Build
+            };
+            if action == Action::Build && !is_selected && !options.with_deps {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "{id} ({platform}) is needed but not up to date ({})",
+                        reasons[0]
+                    ))
+                    .with_help("drop --no-deps to build it too, or name it as a target"),
+                );
+                action = Action::UpToDate;
+            }
+            index.insert((node, platform.clone()), nodes.len());
+            nodes.push(PlanNode {
+                id: id.clone(),
+                platform,
+                key,
+                action,
+                reasons,
+                selected: is_selected,
+                parents,
+                parent_refs,
+                output,
+                inputs,
+            });
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    Ok(Plan { nodes })
+}

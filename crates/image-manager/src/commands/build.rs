@@ -1,0 +1,563 @@
+//! `image-manager build`: generate, plan, then build what is not up to date — parents before
+//! children, independent nodes in parallel — and record every finished node in the ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use im_build::{BuildStep, CancelToken, Dag, Event, NodeOutcome, Parent, ScheduleOptions};
+use im_plan::{Action, Ledger, LedgerEntry, Plan, PlanNode};
+use serde::Serialize;
+
+use super::{Context, Outcome, planning, plural};
+use crate::cli::{BuildArgs, Format};
+use crate::env_vars;
+
+/// How one node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Result_ {
+    Built,
+    UpToDate,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl Result_ {
+    fn as_str(self) -> &'static str {
+        match self {
+            Result_::Built => "built",
+            Result_::UpToDate => "up to date",
+            Result_::Failed => "failed",
+            Result_::Skipped => "skipped",
+            Result_::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NodeReport {
+    node: String,
+    platform: String,
+    result: Result_,
+    seconds: f64,
+    key: String,
+    digest: Option<String>,
+    output: String,
+    log: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    builder: String,
+    nodes: Vec<NodeReport>,
+    layouts: Vec<String>,
+}
+
+/// Holds `dist/.lock` for the whole build, so two builds of one project never interleave.
+fn lock(context: &Context<'_>) -> anyhow::Result<fd_lock::RwLock<fs_err::File>> {
+    fs_err::create_dir_all(&context.dist)?;
+    let path = context.dist.join(".lock");
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    Ok(fd_lock::RwLock::new(file))
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// `SOURCE_DATE_EPOCH`, else the last commit's time.
+fn source_date_epoch(root: &Path) -> Option<i64> {
+    std::env::var(env_vars::SOURCE_DATE_EPOCH)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .or_else(|| git(root, &["log", "-1", "--format=%ct"]).and_then(|value| value.parse().ok()))
+}
+
+fn rfc3339(epoch: i64) -> String {
+    // Civil-from-days (Howard Hinnant), enough for a label.
+    let days = epoch.div_euclid(86_400);
+    let seconds = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+struct Shared<'a> {
+    plan: &'a Plan,
+    dist: &'a Path,
+    /// Manifest digests of finished or up-to-date nodes, by plan index.
+    digests: Mutex<HashMap<usize, String>>,
+    ledger: Mutex<Ledger>,
+    volatile: BTreeMap<String, String>,
+    epoch: Option<i64>,
+    no_cache: bool,
+}
+
+impl Shared<'_> {
+    fn step(&self, index: usize, node: &PlanNode) -> BuildStep {
+        let context_dir = self.dist.join(&node.id.image).join(&node.id.tag);
+        let output = self.dist.join(&node.output);
+        let mut labels: BTreeMap<String, String> = node.inputs.labels.clone();
+        labels.extend(self.volatile.clone());
+        labels.insert("dev.image-manager.build-key".to_owned(), node.key.clone());
+        let digests = self.digests.lock().expect("digest lock");
+        let base_name = labels.get("org.opencontainers.image.base.name").cloned();
+        let mut parents = Vec::new();
+        for (reference, at) in &node.parent_refs {
+            parents.push(Parent {
+                reference: reference.clone(),
+                archive: self.dist.join(&self.plan.nodes[*at].output),
+            });
+            if base_name.as_deref() == Some(reference.as_str())
+                && let Some(digest) = digests.get(at)
+            {
+                labels.insert(
+                    "org.opencontainers.image.base.digest".to_owned(),
+                    digest.clone(),
+                );
+            }
+        }
+        let _ = index;
+        BuildStep {
+            node: node.id.to_string(),
+            platform: node
+                .platform
+                .to_string()
+                .parse()
+                .expect("project platforms are valid build platforms"),
+            dockerfile: context_dir.join("Dockerfile"),
+            context_dir,
+            image: node.id.to_string(),
+            build_args: node.inputs.build_args.clone(),
+            labels,
+            parents,
+            log: output.with_file_name("build.log"),
+            output,
+            source_date_epoch: self.epoch,
+            no_cache: self.no_cache,
+            pull: im_build::PullPolicy::default(),
+        }
+    }
+}
+
+pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let printer = context.printer;
+    let mut lock = lock(context)?;
+    let busy = lock.try_write().is_err();
+    if busy {
+        printer.status(
+            "Waiting",
+            format!(
+                "for another build of this project to finish ({})",
+                context.dist.join(".lock").display()
+            ),
+        );
+    }
+    let _guard = lock.write().context("waiting for the build lock")?;
+    let prepared = match context.prepare(args.selection.snapshot.snapshot_id.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    printer.diagnostics(&prepared.warnings);
+    let dist_name = context
+        .dist
+        .strip_prefix(&context.root)
+        .unwrap_or(&context.dist)
+        .to_path_buf();
+    let index = prepared.index(&dist_name);
+    let written = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index)
+        .with_context(|| format!("writing {}", context.dist.display()))?;
+    printer.status(
+        "Generated",
+        format!(
+            "{} ({} written)",
+            plural(prepared.rendered.tags.len(), "tag"),
+            plural(written.written, "file")
+        ),
+    );
+    let dist = fs_err::canonicalize(&context.dist)?;
+
+    let settings =
+        match planning::builder_settings(&prepared.project, args.selection.builder.as_deref()) {
+            Ok(settings) => settings,
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        };
+    let choice = match planning::choose_builder(&settings) {
+        Ok(choice) => choice,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    tracing::debug!("builder: {}", choice.reason);
+    let options = match planning::plan_options(&args.selection, choice.kind.as_str().to_owned()) {
+        Ok(options) => options,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let ledger = Ledger::load(&dist)?;
+    let plan = match im_plan::plan(
+        &prepared.project,
+        &prepared.graph,
+        &prepared.rendered.tags,
+        &ledger,
+        &dist,
+        &options,
+    ) {
+        Ok(plan) => plan,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let builder = im_build::builder_for(&choice, &settings);
+
+    // The nodes to build, as a DAG of their own.
+    let to_build: Vec<usize> = (0..plan.nodes.len())
+        .filter(|&i| plan.nodes[i].action == Action::Build)
+        .collect();
+    let position: HashMap<usize, usize> = to_build
+        .iter()
+        .enumerate()
+        .map(|(dag, &plan_index)| (plan_index, dag))
+        .collect();
+    let deps: Vec<Vec<usize>> = to_build
+        .iter()
+        .map(|&i| {
+            plan.nodes[i]
+                .parents
+                .iter()
+                .filter_map(|p| position.get(p).copied())
+                .collect()
+        })
+        .collect();
+    let dag = Dag::new(deps).context("the plan's dependencies")?;
+
+    let mut digests = HashMap::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if node.action == Action::UpToDate
+            && let Some(entry) = ledger.nodes.get(&im_plan::ledger::entry_name(
+                &node.id.to_string(),
+                &node.platform.to_string(),
+            ))
+        {
+            digests.insert(i, entry.digest.clone());
+        }
+    }
+    let epoch = source_date_epoch(&prepared.project.root);
+    let mut volatile = BTreeMap::new();
+    if let Some(epoch) = epoch {
+        volatile.insert(
+            "org.opencontainers.image.created".to_owned(),
+            rfc3339(epoch),
+        );
+    }
+    if let Some(revision) = git(&prepared.project.root, &["rev-parse", "HEAD"]) {
+        volatile.insert("org.opencontainers.image.revision".to_owned(), revision);
+    }
+    if let Some(source) = git(
+        &prepared.project.root,
+        &["config", "--get", "remote.origin.url"],
+    ) {
+        volatile.insert("org.opencontainers.image.source".to_owned(), source);
+    }
+    let shared = Shared {
+        plan: &plan,
+        dist: &dist,
+        digests: Mutex::new(digests),
+        ledger: Mutex::new(ledger),
+        volatile,
+        epoch,
+        no_cache: args.no_cache,
+    };
+
+    let cancel = CancelToken::new();
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let interrupted = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            cancel.cancel();
+        });
+    }
+    if to_build.is_empty() {
+        printer.status(
+            "Up to date",
+            format!(
+                "{} with {}",
+                plural(plan.nodes.len(), "node"),
+                choice.kind.as_str()
+            ),
+        );
+    } else {
+        printer.status(
+            "Building",
+            format!(
+                "{} of {} with {} (-j {})",
+                to_build.len(),
+                plural(plan.nodes.len(), "node"),
+                choice.kind.as_str(),
+                jobs(args)
+            ),
+        );
+    }
+    let label = |dag_node: usize| {
+        let node = &plan.nodes[to_build[dag_node]];
+        format!("{} ({})", node.id, node.platform)
+    };
+    let outcomes = im_build::schedule(
+        &dag,
+        ScheduleOptions {
+            jobs: jobs(args),
+            fail_fast: args.fail_fast,
+        },
+        &cancel,
+        |task| {
+            let plan_index = to_build[task.node()];
+            let node = &plan.nodes[plan_index];
+            let step = shared.step(plan_index, node);
+            let output = im_build::execute_step(
+                builder.as_ref(),
+                &step,
+                task.cancel_token(),
+                &mut |line| task.progress(line),
+            )?;
+            shared
+                .digests
+                .lock()
+                .expect("digest lock")
+                .insert(plan_index, output.manifest_digest.clone());
+            let mut ledger = shared.ledger.lock().expect("ledger lock");
+            ledger.nodes.insert(
+                im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
+                LedgerEntry {
+                    key: node.key.clone(),
+                    inputs: node.inputs.clone(),
+                    digest: output.manifest_digest.clone(),
+                    output: node.output.display().to_string(),
+                    built_at: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+                    duration_ms: u64::try_from(output.duration.as_millis()).unwrap_or(u64::MAX),
+                },
+            );
+            if let Err(error) = ledger.save(shared.dist) {
+                tracing::warn!("{}", error_chain(&error));
+            }
+            Ok::<_, im_build::BuildError>(output)
+        },
+        &mut |event| match event {
+            Event::Started { node } => printer.status("Building", label(node)),
+            Event::Progress { node, line } => tracing::debug!("{}: {line}", label(node)),
+            Event::Finished { node, duration } => printer.status(
+                "Built",
+                format!("{} in {:.1}s", label(node), duration.as_secs_f64()),
+            ),
+            Event::Failed { node, error, .. } => {
+                printer.error(format!("{} failed: {}", label(node), error_chain(error)))
+            }
+            Event::Skipped { node, because } => printer.status(
+                "Skipped",
+                format!("{} because {} failed", label(node), label(because)),
+            ),
+            Event::Cancelled { node } => printer.status("Cancelled", label(node)),
+        },
+    );
+
+    // Collect results per plan node.
+    let mut results: Vec<(Result_, Duration, Option<String>)> = plan
+        .nodes
+        .iter()
+        .map(|_| (Result_::UpToDate, Duration::ZERO, None))
+        .collect();
+    for (dag_node, outcome) in outcomes.into_iter().enumerate() {
+        let plan_index = to_build[dag_node];
+        results[plan_index] = match outcome {
+            NodeOutcome::Succeeded { duration, .. } => (Result_::Built, duration, None),
+            NodeOutcome::Failed { error, duration } => {
+                (Result_::Failed, duration, Some(error_chain(&error)))
+            }
+            NodeOutcome::Skipped { because } => (
+                Result_::Skipped,
+                Duration::ZERO,
+                Some(format!("{} failed", label(because))),
+            ),
+            NodeOutcome::Cancelled { .. } => (Result_::Cancelled, Duration::ZERO, None),
+        };
+    }
+
+    // Multi-platform tags: one OCI layout with an index of every platform.
+    let mut layouts = Vec::new();
+    let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        tags.entry(node.id.to_string()).or_default().push(i);
+    }
+    for (tag, members) in &tags {
+        if members.len() < 2
+            || members
+                .iter()
+                .any(|&i| !matches!(results[i].0, Result_::Built | Result_::UpToDate))
+        {
+            continue;
+        }
+        let first = &plan.nodes[members[0]];
+        let dest = dist
+            .join(&first.id.image)
+            .join(&first.id.tag)
+            .join("image.tar");
+        if dest.is_file() && members.iter().all(|&i| results[i].0 == Result_::UpToDate) {
+            continue;
+        }
+        let archives: Vec<PathBuf> = members
+            .iter()
+            .map(|&i| dist.join(&plan.nodes[i].output))
+            .collect();
+        match im_build::write_multi_platform_layout(&archives, &dest, tag) {
+            Ok(layout) => {
+                printer.status(
+                    "Indexed",
+                    format!(
+                        "{tag}: {} platforms, {}",
+                        layout.manifests.len(),
+                        layout.index_digest
+                    ),
+                );
+                layouts.push(dest.display().to_string());
+            }
+            Err(error) => {
+                printer.error(format!(
+                    "{tag}: cannot write the multi-platform layout: {}",
+                    error_chain(&error)
+                ));
+                for &i in members {
+                    results[i].0 = Result_::Failed;
+                }
+            }
+        }
+    }
+
+    let digests = shared.digests.lock().expect("digest lock").clone();
+    let reports: Vec<NodeReport> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| NodeReport {
+            node: node.id.to_string(),
+            platform: node.platform.to_string(),
+            result: results[i].0,
+            seconds: results[i].1.as_secs_f64(),
+            key: node.key.clone(),
+            digest: digests.get(&i).cloned(),
+            output: dist.join(&node.output).display().to_string(),
+            log: matches!(results[i].0, Result_::Built | Result_::Failed).then(|| {
+                dist.join(&node.output)
+                    .with_file_name("build.log")
+                    .display()
+                    .to_string()
+            }),
+            error: results[i].2.clone(),
+        })
+        .collect();
+    let counts: BTreeMap<&str, usize> = [
+        Result_::Built,
+        Result_::UpToDate,
+        Result_::Failed,
+        Result_::Skipped,
+        Result_::Cancelled,
+    ]
+    .into_iter()
+    .map(|wanted| {
+        (
+            wanted.as_str(),
+            reports.iter().filter(|r| r.result == wanted).count(),
+        )
+    })
+    .collect();
+    let count = |wanted: Result_| counts[wanted.as_str()];
+    match args.format {
+        Format::Json => printer.json(&Report {
+            builder: choice.kind.as_str().to_owned(),
+            nodes: reports,
+            layouts,
+        })?,
+        Format::Text => {
+            if !to_build.is_empty() {
+                let width = reports.iter().map(|r| r.node.len()).max().unwrap_or(0);
+                let mut table = format!(
+                    "\n{:width$}  {:<14}  {:<10}  {:>7}\n",
+                    "node", "platform", "result", "time"
+                );
+                for report in &reports {
+                    table.push_str(&format!(
+                        "{:width$}  {:<14}  {:<10}  {:>6.1}s\n",
+                        report.node,
+                        report.platform,
+                        report.result.as_str(),
+                        report.seconds
+                    ));
+                }
+                printer.info(table.trim_end());
+            }
+            printer.status(
+                "Finished",
+                format!(
+                    "{} built, {} up to date, {} failed, {} skipped in {:.1}s",
+                    count(Result_::Built),
+                    count(Result_::UpToDate),
+                    count(Result_::Failed),
+                    count(Result_::Skipped) + count(Result_::Cancelled),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+        }
+    }
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Outcome::Interrupted);
+    }
+    if count(Result_::Failed) + count(Result_::Skipped) + count(Result_::Cancelled) > 0 {
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+fn jobs(args: &BuildArgs) -> usize {
+    args.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+        .max(1)
+}

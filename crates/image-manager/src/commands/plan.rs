@@ -1,0 +1,87 @@
+//! `image-manager plan`: what `build` would do, node by node, and why.
+
+use serde::Serialize;
+
+use super::{Context, Outcome, planning};
+use crate::cli::{Format, PlanArgs};
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    builder: &'a str,
+    to_build: usize,
+    up_to_date: usize,
+    nodes: &'a [im_plan::PlanNode],
+}
+
+pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
+    let prepared = match context.prepare(args.selection.snapshot.snapshot_id.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    context.printer.diagnostics(&prepared.warnings);
+    let result = planning::builder_settings(&prepared.project, args.selection.builder.as_deref())
+        .and_then(|settings| planning::planned_builder(&settings))
+        .and_then(|builder| planning::plan_options(&args.selection, builder))
+        .and_then(|options| {
+            let ledger = im_plan::Ledger::load(&context.dist)
+                .map_err(|error| im_diag::Diagnostic::error(format!("{error:#}")))?;
+            im_plan::plan(
+                &prepared.project,
+                &prepared.graph,
+                &prepared.rendered.tags,
+                &ledger,
+                &context.dist,
+                &options,
+            )
+            .map(|plan| (plan, options.builder))
+        });
+    let (plan, builder) = match result {
+        Ok(planned) => planned,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let to_build = plan.to_build();
+    match args.format {
+        Format::Json => context.printer.json(&JsonPlan {
+            builder: &builder,
+            to_build,
+            up_to_date: plan.nodes.len() - to_build,
+            nodes: &plan.nodes,
+        })?,
+        Format::Text => {
+            let width = plan
+                .nodes
+                .iter()
+                .map(|n| n.id.to_string().len())
+                .max()
+                .unwrap_or(0);
+            let mut out = String::new();
+            for node in &plan.nodes {
+                let action = match node.action {
+                    im_plan::Action::Build => "build",
+                    im_plan::Action::UpToDate => "up to date",
+                };
+                let reasons: Vec<String> = node.reasons.iter().map(ToString::to_string).collect();
+                let why = if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", reasons.join(", "))
+                };
+                out.push_str(&format!(
+                    "{:width$}  {:<14}  {action}{why}\n",
+                    node.id.to_string(),
+                    node.platform.to_string()
+                ));
+            }
+            context.printer.data(out.trim_end())?;
+            context.printer.status(
+                "Planned",
+                format!(
+                    "{} to build, {} up to date, with {builder}",
+                    to_build,
+                    plan.nodes.len() - to_build
+                ),
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}

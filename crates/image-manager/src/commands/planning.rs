@@ -1,0 +1,91 @@
+//! What `plan`, `why` and `build` share: choosing the builder and turning command-line
+//! selection into [`PlanOptions`].
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use im_build::{BackendChoice, BuilderKind, BuilderSettings, SystemLookup};
+use im_diag::{Diagnostic, Diagnostics};
+use im_plan::PlanOptions;
+use im_project::{Platform, Project};
+
+use crate::cli::SelectionArgs;
+use crate::env_vars;
+
+/// The builder settings from `.image-manager.yml`, the command line and the environment.
+pub fn builder_settings(
+    project: &Project,
+    requested: Option<&str>,
+) -> Result<BuilderSettings, Diagnostics> {
+    let mut settings = BuilderSettings::default();
+    let wanted = requested
+        .map(str::to_owned)
+        .or_else(|| project.settings.builder.clone());
+    if let Some(wanted) = wanted {
+        settings.kind = Some(BuilderKind::from_str(&wanted).map_err(|_| {
+            Diagnostic::error(format!("unknown builder `{wanted}`"))
+                .with_help("use buildah, docker, buildkit or podman")
+        })?);
+    }
+    settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
+    settings.buildkit.addr = std::env::var(env_vars::BUILDKIT_HOST).ok();
+    Ok(settings)
+}
+
+/// Detects (or checks) the builder on this machine.
+pub fn choose_builder(settings: &BuilderSettings) -> Result<BackendChoice, Diagnostics> {
+    let lookup = SystemLookup::new(std::env::var_os(env_vars::PATH));
+    im_build::detect(settings, &lookup).map_err(|error| Diagnostic::error(error.to_string()).into())
+}
+
+/// The builder kind's name for keys when only planning (no detection needed when it is set).
+pub fn planned_builder(settings: &BuilderSettings) -> Result<String, Diagnostics> {
+    match settings.kind {
+        Some(kind) => Ok(kind.as_str().to_owned()),
+        None => choose_builder(settings).map(|choice| choice.kind.as_str().to_owned()),
+    }
+}
+
+pub fn parse_platforms(values: &[String]) -> Result<Option<Vec<Platform>>, Diagnostics> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut platforms = Vec::new();
+    for value in values {
+        let platform = value.parse::<Platform>().map_err(|message| {
+            Diagnostic::error(format!("--platform: {message}"))
+                .with_help("write os/arch, e.g. linux/amd64 or linux/arm64")
+        })?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+    }
+    Ok(Some(platforms))
+}
+
+pub fn plan_options(
+    selection: &SelectionArgs,
+    builder: String,
+) -> Result<PlanOptions, Diagnostics> {
+    let mut build_args = BTreeMap::new();
+    for pair in &selection.build_args {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(
+                Diagnostic::error(format!("--build-arg `{pair}` has no `=`"))
+                    .with_help("write --build-arg KEY=VALUE")
+                    .into(),
+            );
+        };
+        build_args.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(PlanOptions {
+        targets: selection.targets.clone(),
+        with_deps: !selection.no_deps,
+        dependents: selection.dependents,
+        force: selection.force,
+        platforms: parse_platforms(&selection.platform)?,
+        builder,
+        build_args,
+        external_digests: BTreeMap::new(),
+    })
+}

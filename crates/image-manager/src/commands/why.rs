@@ -1,0 +1,97 @@
+//! `image-manager why NAME:TAG`: which key inputs differ from the last build.
+
+use serde::Serialize;
+
+use super::{Context, Outcome, planning};
+use crate::cli::{Format, WhyArgs};
+
+#[derive(Serialize)]
+struct Explanation {
+    node: String,
+    platform: String,
+    key: String,
+    previous_key: Option<String>,
+    up_to_date: bool,
+    reasons: Vec<im_plan::Reason>,
+}
+
+pub fn run(context: &Context<'_>, args: &WhyArgs) -> anyhow::Result<Outcome> {
+    let prepared = match context.prepare(None) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let selection = crate::cli::SelectionArgs {
+        targets: vec![args.target.clone()],
+        no_deps: false,
+        dependents: false,
+        force: false,
+        platform: args.platform.iter().cloned().collect(),
+        builder: args.builder.clone(),
+        build_args: Vec::new(),
+        snapshot: crate::cli::SnapshotArgs { snapshot_id: None },
+    };
+    let result = planning::builder_settings(&prepared.project, args.builder.as_deref())
+        .and_then(|settings| planning::planned_builder(&settings))
+        .and_then(|builder| planning::plan_options(&selection, builder))
+        .and_then(|options| {
+            let ledger = im_plan::Ledger::load(&context.dist)
+                .map_err(|error| im_diag::Diagnostic::error(format!("{error:#}")))?;
+            im_plan::plan(
+                &prepared.project,
+                &prepared.graph,
+                &prepared.rendered.tags,
+                &ledger,
+                &context.dist,
+                &options,
+            )
+            .map(|plan| (plan, ledger))
+        });
+    let (plan, ledger) = match result {
+        Ok(planned) => planned,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let explanations: Vec<Explanation> = plan
+        .nodes
+        .iter()
+        .filter(|node| node.selected)
+        .map(|node| {
+            let previous = ledger.nodes.get(&im_plan::ledger::entry_name(
+                &node.id.to_string(),
+                &node.platform.to_string(),
+            ));
+            Explanation {
+                node: node.id.to_string(),
+                platform: node.platform.to_string(),
+                key: node.key.clone(),
+                previous_key: previous.map(|entry| entry.key.clone()),
+                up_to_date: node.action == im_plan::Action::UpToDate,
+                reasons: node.reasons.clone(),
+            }
+        })
+        .collect();
+    match args.format {
+        Format::Json => context.printer.json(&explanations)?,
+        Format::Text => {
+            let mut out = String::new();
+            for explanation in &explanations {
+                out.push_str(&format!(
+                    "{} ({})\n",
+                    explanation.node, explanation.platform
+                ));
+                out.push_str(&format!("  key       {}\n", explanation.key));
+                match &explanation.previous_key {
+                    Some(previous) => out.push_str(&format!("  last key  {previous}\n")),
+                    None => out.push_str("  last key  (never built)\n"),
+                }
+                if explanation.up_to_date {
+                    out.push_str("  up to date: every input is the same as in the last build\n");
+                }
+                for reason in &explanation.reasons {
+                    out.push_str(&format!("  - {reason}\n"));
+                }
+            }
+            context.printer.data(out.trim_end())?;
+        }
+    }
+    Ok(Outcome::Success)
+}
