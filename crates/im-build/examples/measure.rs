@@ -59,9 +59,17 @@ fn main() {
         .collect();
     let mut direct = Vec::new();
     let mut ours = Vec::new();
+    // CPU seconds (own, children's): robust to other load on the machine, unlike wall time.
+    let (mut direct_cpu, mut ours_cpu) = ((0.0, 0.0), (0.0, 0.0));
     for _ in 0..rounds {
+        let before = cpu();
         direct.push(run_direct(&builder, &steps));
+        let mid = cpu();
         ours.push(run_ours(&builder, &steps));
+        let after = cpu();
+        direct_cpu.1 += mid.1 - before.1;
+        ours_cpu.0 += after.0 - mid.0;
+        ours_cpu.1 += after.1 - mid.1;
     }
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / u32::try_from(v.len()).unwrap();
     let (d, o) = (mean(&direct), mean(&ours));
@@ -73,6 +81,13 @@ fn main() {
         (o.as_secs_f64() - d.as_secs_f64()) * 1000.0 / f64::from(u32::try_from(images).unwrap()),
     );
     println!("  direct rounds: {direct:.2?}\n  im-build rounds: {ours:.2?}");
+    let per_image = |secs: f64| secs * 1000.0 / f64::from(u32::try_from(images * rounds).unwrap());
+    println!(
+        "  CPU per image: builder commands run directly {:.0} ms; through im-build {:.0} ms in the builder + {:.0} ms in im-build itself (conversion, hashing, logging)",
+        per_image(direct_cpu.1),
+        per_image(ours_cpu.1),
+        per_image(ours_cpu.0),
+    );
 
     // -j 1 vs -j 2 on two independent images: a CPU-bound RUN step (bounded by the two
     // cores and whatever else runs) and a waiting one (network- or I/O-bound builds).
@@ -129,6 +144,23 @@ fn main() {
     if let Ok(load) = fs_err::read_to_string("/proc/loadavg") {
         println!("load average at the end: {}", load.trim());
     }
+}
+
+/// (own, children's) CPU seconds so far, from /proc/self/stat.
+fn cpu() -> (f64, f64) {
+    let stat = fs_err::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14-17; clock ticks are 1/100 s on Linux.
+    (
+        (fields[11] + fields[12]) / 100.0,
+        (fields[13] + fields[14]) / 100.0,
+    )
 }
 
 fn small_step(root: &Path, name: &str, base: &Parent, run: &str) -> BuildStep {

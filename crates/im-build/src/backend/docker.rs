@@ -4,6 +4,10 @@
 //! unique to this step and `docker load`ed; the Dockerfile copy names those tags; the
 //! result, tagged with another step-unique name, is `docker save`d and converted to the
 //! OCI archive; the step's tags are removed afterwards.
+//!
+//! With buildx, the builder must be the daemon's own (the `docker` driver, buildx's
+//! default): a `docker-container` builder cannot see images loaded into the daemon. The
+//! `buildkit` backend is the one for a separate BuildKit.
 
 use std::collections::BTreeMap;
 
