@@ -189,7 +189,7 @@ fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
         match old.context.get(path) {
             None => reasons.push(Reason::ContextFileAdded { path: path.clone() }),
             Some(previous) if previous != hash => {
-                reasons.push(Reason::ContextFileChanged { path: path.clone() })
+                reasons.push(Reason::ContextFileChanged { path: path.clone() });
             }
             Some(_) => {}
         }

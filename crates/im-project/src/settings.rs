@@ -133,7 +133,20 @@ pub struct Settings {
     pub labels: LabelSettings,
     pub ci: CiSettings,
     pub platforms: Vec<Platform>,
+    /// `buildah`, `docker`, `buildkit` or `podman`; `None` detects one.
     pub builder: Option<String>,
+    /// Image store settings for buildah and podman (`builder:` as a mapping).
+    pub storage: StorageSettings,
+}
+
+/// Where buildah and podman keep images; unset values leave the tool's own configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StorageSettings {
+    pub driver: Option<String>,
+    pub root: Option<PathBuf>,
+    pub runroot: Option<PathBuf>,
+    /// `--isolation` for `RUN` steps (`chroot`, `oci`, `rootless`).
+    pub isolation: Option<String>,
 }
 
 impl Default for Settings {
@@ -146,6 +159,7 @@ impl Default for Settings {
             ci: CiSettings::default(),
             platforms: vec![Platform::linux("amd64"), Platform::linux("arm64")],
             builder: None,
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -353,9 +367,32 @@ impl SettingsReader<'_> {
         {
             settings.platforms = platforms;
         }
-        if let Some(node) = map.get("builder")
-            && let Some(builder) = self.text(node, "`builder`")
-        {
+        if let Some(node) = map.get("builder") {
+            self.builder(node, &mut settings);
+        }
+        settings
+    }
+
+    /// `builder: buildah`, or a mapping with `kind` and the image store settings.
+    fn builder(&mut self, node: &Node, settings: &mut Settings) {
+        let kind_node = if node.as_map().is_some() {
+            let known = ["kind", "storage_driver", "root", "runroot", "isolation"];
+            let Some(map) = self.reader.map(node, "`builder`", &known) else {
+                return;
+            };
+            let what = "`builder`";
+            settings.storage = StorageSettings {
+                driver: self.opt_text(&map, "storage_driver", what),
+                root: self.opt_text(&map, "root", what).map(PathBuf::from),
+                runroot: self.opt_text(&map, "runroot", what).map(PathBuf::from),
+                isolation: self.opt_text(&map, "isolation", what),
+            };
+            map.get("kind")
+        } else {
+            Some(node)
+        };
+        let Some(kind_node) = kind_node else { return };
+        if let Some(builder) = self.text(kind_node, "`builder`") {
             if BUILDERS.contains(&builder.as_str()) {
                 settings.builder = Some(builder);
             } else {
@@ -364,13 +401,12 @@ impl SettingsReader<'_> {
                     None => format!("use one of: {}", BUILDERS.join(", ")),
                 };
                 self.reader.error(
-                    node.span,
+                    kind_node.span,
                     format!("unknown builder `{builder}`"),
                     Some(help),
                 );
             }
         }
-        settings
     }
 
     pub(crate) fn platforms(&mut self, node: &Node, what: &str) -> Option<Vec<Platform>> {
@@ -531,6 +567,20 @@ mod tests {
         );
         assert!(settings.ci.platform_split);
         assert_eq!(settings.builder.as_deref(), Some("buildah"));
+    }
+
+    #[test]
+    fn builder_as_a_mapping_sets_the_image_store() {
+        let settings =
+            parse("builder:\n  kind: podman\n  storage_driver: vfs\n  root: /srv/containers\n")
+                .unwrap();
+        assert_eq!(settings.builder.as_deref(), Some("podman"));
+        assert_eq!(settings.storage.driver.as_deref(), Some("vfs"));
+        assert_eq!(
+            settings.storage.root.as_deref(),
+            Some(Path::new("/srv/containers"))
+        );
+        assert!(parse("builder:\n  knd: podman\n").is_err());
     }
 
     #[test]

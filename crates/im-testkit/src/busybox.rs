@@ -38,14 +38,28 @@ pub struct BusyboxImage {
 /// Panics with "scripts/setup should have installed ..." if the busybox binary for the
 /// platform or the cache directory setting is missing.
 pub fn busybox_base_image(platform: Platform) -> BusyboxImage {
+    let busybox = busybox_binary(platform);
+    let cache_dir = PathBuf::from(settings::required("IM_TEST_CACHE_DIR", "its cache dir"))
+        .join("busybox-images");
+    make(platform, &busybox, &cache_dir)
+}
+
+/// The static busybox binary for `platform`, checked to be an ELF binary of that platform
+/// (for tests that build their own base image from it).
+pub fn busybox_binary(platform: Platform) -> PathBuf {
     let (setting, what) = match platform {
         Platform::LinuxAmd64 => ("IM_TEST_BUSYBOX_AMD64", "busybox-static"),
         Platform::LinuxArm64 => ("IM_TEST_BUSYBOX_ARM64", "busybox-static:arm64"),
     };
     let busybox = settings::required_executable(setting, what);
-    let cache_dir = PathBuf::from(settings::required("IM_TEST_CACHE_DIR", "its cache dir"))
-        .join("busybox-images");
-    make(platform, &busybox, &cache_dir)
+    let binary = fs_err::read(&busybox).expect("the busybox binary is readable");
+    assert_eq!(
+        elf_machine(&binary),
+        Some(platform),
+        "{} is not a {platform} ELF binary: scripts/setup should have installed busybox-static for {platform}",
+        busybox.display()
+    );
+    busybox
 }
 
 /// Makes the image from `busybox` and stores its archive in `cache_dir` unless the same

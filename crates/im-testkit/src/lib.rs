@@ -29,7 +29,7 @@ mod settings;
 mod tools;
 
 pub use buildah::{PODMAN_ULIMIT, buildah_cmd, podman_cmd};
-pub use busybox::{BusyboxImage, busybox_base_image};
+pub use busybox::{BusyboxImage, busybox_base_image, busybox_binary};
 pub use debian::debian_rootfs_tar;
 pub use docker::{DockerEnv, docker};
 pub use platform::Platform;

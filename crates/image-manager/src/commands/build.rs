@@ -390,7 +390,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
                 format!("{} in {:.1}s", label(node), duration.as_secs_f64()),
             ),
             Event::Failed { node, error, .. } => {
-                printer.error(format!("{} failed: {}", label(node), error_chain(error)))
+                printer.error(format!("{} failed: {}", label(node), error_chain(error)));
             }
             Event::Skipped { node, because } => printer.status(
                 "Skipped",

@@ -27,6 +27,16 @@ pub fn builder_settings(
                 .with_help("use buildah, docker, buildkit or podman")
         })?);
     }
+    let storage = &project.settings.storage;
+    for tool in [&mut settings.buildah, &mut settings.podman] {
+        // Unset values leave the tool's own configuration (storage.conf) in charge.
+        tool.storage_driver.clone_from(&storage.driver);
+        tool.root.clone_from(&storage.root);
+        tool.runroot.clone_from(&storage.runroot);
+        if let Some(isolation) = &storage.isolation {
+            tool.isolation.clone_from(isolation);
+        }
+    }
     settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
     settings.buildkit.addr = std::env::var(env_vars::BUILDKIT_HOST).ok();
     Ok(settings)

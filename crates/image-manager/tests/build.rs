@@ -1,0 +1,561 @@
+//! End-to-end tests of `image-manager build` with real builders: buildah (with a storage of
+//! the test's own) and the Docker engine started by `scripts/setup`.
+//!
+//! The fixture is a chain base → app (two tags) → variant, plus an independent image, for
+//! linux/amd64 and linux/arm64 (arm64 runs under qemu). The base is made locally: `FROM
+//! scratch` plus the static busybox of each architecture; nothing is pulled.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use im_testkit::Platform;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    builder: &'static str,
+}
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn write(path: &Path, text: &str) {
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
+}
+
+impl Fixture {
+    /// The chain fixture, built with `builder` (`buildah` or `docker`).
+    fn new(builder: &'static str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let storage = root.join(".storage");
+        let settings = match builder {
+            "buildah" => format!(
+                "builder:\n  kind: buildah\n  storage_driver: vfs\n  root: {}\n  runroot: {}\n",
+                storage.join("root").display(),
+                storage.join("runroot").display()
+            ),
+            other => format!("builder: {other}\n"),
+        };
+        write(
+            &root.join(".image-manager.yml"),
+            &format!("{settings}labels:\n  vendor: ACME\n"),
+        );
+        let base = root.join("images/base");
+        fs_err::create_dir_all(base.join("rootfs")).unwrap();
+        fs_err::copy(
+            im_testkit::busybox_binary(Platform::LinuxAmd64),
+            base.join("rootfs/busybox-amd64"),
+        )
+        .unwrap();
+        fs_err::copy(
+            im_testkit::busybox_binary(Platform::LinuxArm64),
+            base.join("rootfs/busybox-arm64"),
+        )
+        .unwrap();
+        write(
+            &base.join("image.yml"),
+            "is_base_image: true\nrootfs_copy: false\ntags: ['1']\n",
+        );
+        write(
+            &base.join("Dockerfile.jinja2"),
+            "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        );
+        write(
+            &root.join("images/app/image.yml"),
+            "description: the app\ntags: [1.0.0, 1.1.0]\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
+        );
+        write(
+            &root.join("images/app/Dockerfile.jinja2"),
+            "FROM {{ \"base\" | resolve_base_image }}\nRUN echo \"app {{ tag.name }}\" > /app.txt && uname -m > /arch.txt\n",
+        );
+        write(&root.join("images/app/rootfs/etc/app.conf"), "setting=1\n");
+        write(
+            &root.join("images/app/dev/Dockerfile.jinja2"),
+            "FROM {{ base_image }}\nRUN cat /app.txt > /dev.txt\n",
+        );
+        write(&root.join("images/app/dev/rootfs/etc/dev.conf"), "dev=1\n");
+        write(
+            &root.join("images/solo/image.yml"),
+            "tags: ['1']\nplatforms: [linux/amd64]\n",
+        );
+        write(
+            &root.join("images/solo/Dockerfile"),
+            "FROM scratch\nCOPY rootfs/ /\n",
+        );
+        write(&root.join("images/solo/rootfs/hello"), "hello\n");
+        Self { dir, builder }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_image-manager"));
+        command
+            .arg("-C")
+            .arg(self.root())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        if self.builder == "docker" {
+            let docker = im_testkit::docker();
+            command.env("DOCKER_HOST", docker.host());
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().unwrap();
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, 0,
+            "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    fn dist(&self, relative: &str) -> PathBuf {
+        self.root().join("dist").join(relative)
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+/// `(node, platform)` pairs of a `plan --format json` that will be built.
+fn to_build(plan: &serde_json::Value) -> Vec<String> {
+    plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["action"] == "build")
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["id"]["image"].as_str().unwrap().to_owned()
+                    + ":"
+                    + n["id"]["tag"].as_str().unwrap(),
+                n["platform"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn read_file(archive: &Path, platform: Option<&str>, path: &str) -> String {
+    let options = im_oci::OpenOptions {
+        platform: platform.map(|p| p.parse().unwrap()),
+        ..im_oci::OpenOptions::default()
+    };
+    let image = im_oci::open_image(archive, &options)
+        .unwrap_or_else(|e| panic!("{}: {e}", archive.display()));
+    let view = image.filesystem().unwrap();
+    String::from_utf8(
+        image
+            .read_file(&view, path)
+            .unwrap_or_else(|e| panic!("{path} in {}: {e}", archive.display())),
+    )
+    .unwrap()
+}
+
+fn labels(archive: &Path) -> std::collections::HashMap<String, String> {
+    let image = im_oci::open_image(archive, &im_oci::OpenOptions::default()).unwrap();
+    image
+        .config()
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn buildah_builds_the_chain_for_both_platforms_then_only_what_changed() {
+    let fixture = Fixture::new("buildah");
+    let first = fixture.ok(&["build", "-j", "2"]);
+    assert!(
+        first
+            .stderr
+            .contains("Finished 11 built, 0 up to date, 0 failed, 0 skipped"),
+        "{}",
+        first.stderr
+    );
+
+    // Order: the base finished before anything built on it started.
+    let position = |needle: &str| {
+        first
+            .stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {}", first.stderr))
+    };
+    assert!(position("Built base:1 (linux/amd64)") < position("Building app:1.0.0 (linux/amd64)"));
+    assert!(
+        position("Built app:1.0.0 (linux/arm64)")
+            < position("Building app:1.0.0-dev (linux/arm64)")
+    );
+
+    // Contents: each platform's image has its own architecture and the parent's files.
+    let arm = fixture.dist("app/1.0.0-dev/linux-arm64/image.tar");
+    assert_eq!(read_file(&arm, None, "/arch.txt"), "aarch64\n");
+    assert_eq!(read_file(&arm, None, "/dev.txt"), "app 1.0.0\n");
+    assert_eq!(read_file(&arm, None, "/etc/dev.conf"), "dev=1\n");
+    assert_eq!(
+        read_file(
+            &fixture.dist("app/1.1.0/linux-amd64/image.tar"),
+            None,
+            "/arch.txt"
+        ),
+        "x86_64\n"
+    );
+    assert_eq!(
+        read_file(
+            &fixture.dist("solo/1/linux-amd64/image.tar"),
+            None,
+            "/hello"
+        ),
+        "hello\n"
+    );
+
+    // Labels.
+    let labels = labels(&fixture.dist("app/1.1.0/linux-amd64/image.tar"));
+    assert_eq!(labels["org.opencontainers.image.version"], "1.1.0");
+    assert_eq!(labels["org.opencontainers.image.title"], "app");
+    assert_eq!(labels["org.opencontainers.image.description"], "the app");
+    assert_eq!(labels["org.opencontainers.image.vendor"], "ACME");
+    assert_eq!(labels["org.opencontainers.image.base.name"], "base:1");
+    assert!(labels["org.opencontainers.image.base.digest"].starts_with("sha256:"));
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert!(labels["dev.image-manager.build-key"].starts_with("sha256:"));
+
+    // The multi-platform layout lists both platforms, each readable by platform.
+    let layout = fixture.dist("app/1.0.0/image.tar");
+    assert_eq!(
+        read_file(&layout, Some("linux/arm64"), "/arch.txt"),
+        "aarch64\n"
+    );
+    assert_eq!(
+        read_file(&layout, Some("linux/amd64"), "/arch.txt"),
+        "x86_64\n"
+    );
+    assert!(
+        !fixture.dist("solo/1/image.tar").exists(),
+        "single-platform tags get no index"
+    );
+
+    // A second run builds nothing.
+    let second = fixture.ok(&["build"]);
+    assert!(
+        second.stderr.contains("Finished 0 built, 11 up to date"),
+        "{}",
+        second.stderr
+    );
+
+    // Touching the variant's rootfs rebuilds exactly the variant tags, for both platforms.
+    write(
+        &fixture.root().join("images/app/dev/rootfs/etc/dev.conf"),
+        "dev=2\n",
+    );
+    let plan = json(&fixture.ok(&["plan", "--format", "json"]).stdout);
+    let mut planned = to_build(&plan);
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            "app:1.0.0-dev linux/amd64",
+            "app:1.0.0-dev linux/arm64",
+            "app:1.1.0-dev linux/amd64",
+            "app:1.1.0-dev linux/arm64"
+        ]
+    );
+    let why = fixture.ok(&["why", "app:1.0.0-dev", "--platform", "linux/arm64"]);
+    assert!(
+        why.stdout
+            .contains("context file rootfs/etc/dev.conf changed"),
+        "{}",
+        why.stdout
+    );
+    let third = fixture.ok(&["build"]);
+    assert!(
+        third.stderr.contains("Finished 4 built, 7 up to date"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(
+        read_file(
+            &fixture.dist("app/1.1.0-dev/linux-amd64/image.tar"),
+            None,
+            "/etc/dev.conf"
+        ),
+        "dev=2\n"
+    );
+
+    // Changing the base rebuilds every descendant.
+    write(
+        &fixture.root().join("images/base/Dockerfile.jinja2"),
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV CHANGED=1\n",
+    );
+    let plan = json(&fixture.ok(&["plan", "--format", "json"]).stdout);
+    assert_eq!(to_build(&plan).len(), 10, "everything but solo: {plan}");
+}
+
+#[test]
+fn a_failing_node_skips_only_its_dependents() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/Dockerfile.jinja2"),
+        "FROM {{ \"base\" | resolve_base_image }}\n{% if tag.name == \"1.1.0\" %}RUN echo about to fail && exit 3\n{% endif %}RUN echo ok > /app.txt\n",
+    );
+    let run = fixture.run(&["build", "--platform", "linux/amd64", "--format", "json"]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let report = json(&run.stdout);
+    let result = |node: &str| {
+        report["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == node)
+            .unwrap_or_else(|| panic!("{node}"))["result"]
+            .clone()
+    };
+    assert_eq!(result("app:1.1.0"), "failed");
+    assert_eq!(result("app:1.1.0-dev"), "skipped");
+    assert_eq!(result("app:1.0.0"), "built");
+    assert_eq!(result("app:1.0.0-dev"), "built");
+    assert_eq!(result("solo:1"), "built");
+    assert!(
+        run.stderr.contains("app:1.1.0 (linux/amd64) failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("build.log"),
+        "the error names the log: {}",
+        run.stderr
+    );
+    let log = fs_err::read_to_string(fixture.dist("app/1.1.0/linux-amd64/build.log")).unwrap();
+    assert!(log.contains("about to fail"), "{log}");
+    assert!(!fixture.dist("app/1.1.0/linux-amd64/image.tar").exists());
+    // The ledger knows the built nodes, not the failed one: a rerun builds only those two.
+    let plan = json(
+        &fixture
+            .ok(&["plan", "--platform", "linux/amd64", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        to_build(&plan),
+        ["app:1.1.0 linux/amd64", "app:1.1.0-dev linux/amd64"]
+    );
+}
+
+#[test]
+fn independent_images_build_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let storage = root.join(".storage");
+    write(
+        &root.join(".image-manager.yml"),
+        &format!(
+            "builder:\n  kind: buildah\n  storage_driver: vfs\n  root: {}\n  runroot: {}\nplatforms: [linux/amd64]\n",
+            storage.join("r").display(),
+            storage.join("rr").display()
+        ),
+    );
+    for name in ["left", "right"] {
+        fs_err::create_dir_all(root.join(format!("images/{name}/rootfs/bin"))).unwrap();
+        fs_err::copy(
+            im_testkit::busybox_binary(Platform::LinuxAmd64),
+            root.join(format!("images/{name}/rootfs/bin/busybox")),
+        )
+        .unwrap();
+        write(
+            &root.join(format!("images/{name}/image.yml")),
+            "tags: ['1']\n",
+        );
+        write(
+            &root.join(format!("images/{name}/Dockerfile")),
+            "FROM scratch\nCOPY rootfs/ /\nRUN [\"/bin/busybox\", \"sleep\", \"2\"]\n",
+        );
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(root)
+        .args(["build", "-j", "2", "--format", "json"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Both started before either finished.
+    let first_built = stderr.find("Built ").unwrap();
+    assert!(
+        stderr[..first_built].contains("Building left:1")
+            && stderr[..first_built].contains("Building right:1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_builder_and_leaves_no_partial_output() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/solo/Dockerfile"),
+        "FROM base:1\nRUN sleep 60\n",
+    );
+    let mut child = fixture
+        .command(&["build", "solo", "--platform", "linux/amd64"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains("sleep 60")) {
+        assert!(
+            Instant::now() < deadline,
+            "the solo build never reached its RUN step"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "took {:?} to stop",
+        stopped.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !fixture.dist("solo/1/linux-amd64/image.tar").exists(),
+        "no partial output"
+    );
+    let leftovers: Vec<_> = walk(&fixture.dist("solo/1"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("image.tar"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let ledger = json(&fs_err::read_to_string(fixture.dist("ledger.json")).unwrap());
+    assert!(ledger["nodes"].get("solo:1 linux/amd64").is_none());
+    assert!(
+        ledger["nodes"].get("base:1 linux/amd64").is_some(),
+        "the finished parent is recorded"
+    );
+    // No builder process is left behind.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let leftover: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains("sleep 60"))
+        .map(str::to_owned)
+        .collect();
+    assert!(leftover.is_empty(), "{leftover:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs_err::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn docker_engine_builds_the_chain_for_both_platforms() {
+    let fixture = Fixture::new("docker");
+    let run = fixture.ok(&["build", "-j", "2"]);
+    assert!(run.stderr.contains("Finished 11 built"), "{}", run.stderr);
+    assert_eq!(
+        read_file(
+            &fixture.dist("app/1.0.0-dev/linux-arm64/image.tar"),
+            None,
+            "/arch.txt"
+        ),
+        "aarch64\n"
+    );
+    assert_eq!(
+        read_file(
+            &fixture.dist("app/1.0.0-dev/linux-amd64/image.tar"),
+            None,
+            "/dev.txt"
+        ),
+        "app 1.0.0\n"
+    );
+    assert_eq!(
+        labels(&fixture.dist("app/1.0.0/linux-amd64/image.tar"))["org.opencontainers.image.ref.name"],
+        "app:1.0.0"
+    );
+    let layout = fixture.dist("app/1.1.0/image.tar");
+    assert_eq!(
+        read_file(&layout, Some("linux/arm64"), "/app.txt"),
+        "app 1.1.0\n"
+    );
+    let again = fixture.ok(&["build"]);
+    assert!(
+        again.stderr.contains("Finished 0 built, 11 up to date"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_second_build_waits_for_the_first() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/solo/Dockerfile"),
+        "FROM base:1\nRUN sleep 3\n",
+    );
+    let mut first = fixture
+        .command(&["build", "solo", "--platform", "linux/amd64"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = fixture.dist(".lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !fixture.dist("solo/1/Dockerfile").exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(lock.exists());
+    let second = fixture.run(&["build", "solo", "--platform", "linux/amd64"]);
+    assert!(first.wait().unwrap().success());
+    assert_eq!(second.status, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("Waiting for another build of this project to finish"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("0 built"),
+        "the second run found the first one's work: {}",
+        second.stderr
+    );
+}
