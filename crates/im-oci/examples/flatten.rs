@@ -9,11 +9,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let image = im_oci::open_image(path.as_ref(), &im_oci::OpenOptions::default())?;
     let view = image.filesystem()?;
-    println!("{} paths, {} entries, {:?}", view.walk_all().len(), view.entries_applied(), start.elapsed());
+    println!(
+        "{} paths, {} entries, {:?}",
+        view.walk_all().len(),
+        view.entries_applied(),
+        start.elapsed()
+    );
     for wanted in args {
         let wanted = wanted.to_string_lossy().into_owned();
         match image.read_file(&view, &wanted) {
-            Ok(bytes) => println!("{wanted}: {} bytes ({:?})", bytes.len(), view.stat(&wanted)?),
+            Ok(bytes) => println!(
+                "{wanted}: {} bytes ({:?})",
+                bytes.len(),
+                view.stat(&wanted)?
+            ),
             Err(e) => println!("{wanted}: {e}"),
         }
     }

@@ -625,3 +625,32 @@ impl BlobSource for StoreSource {
             .map(Some)
     }
 }
+
+/// The container format of an image on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// A `docker save` style tar (`manifest.json`).
+    DockerArchive,
+    /// An OCI layout inside a tar.
+    OciArchive,
+    /// An OCI layout directory.
+    OciLayout,
+}
+
+/// Tells which format the image at `path` is in (indexing a tar once, reading no layer).
+pub fn detect_format(path: &Path) -> Result<ImageFormat, OciError> {
+    let store = Store::open(path, &Limits::default())?;
+    let oci = store.contains("oci-layout") && store.contains("index.json");
+    match (
+        oci,
+        matches!(store, Store::Dir { .. }),
+        store.contains("manifest.json"),
+    ) {
+        (true, true, _) => Ok(ImageFormat::OciLayout),
+        (true, false, _) => Ok(ImageFormat::OciArchive),
+        (false, false, true) => Ok(ImageFormat::DockerArchive),
+        _ => Err(OciError::NotAnImage {
+            path: path.to_owned(),
+        }),
+    }
+}

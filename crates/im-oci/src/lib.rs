@@ -27,7 +27,8 @@ pub use digest::{Algorithm, Digest};
 pub use error::{LayerError, OciError};
 pub use fsview::{ContentLocation, FileInfo, FileKind, FsView, LookupError};
 pub use image::{
-    BlobSource, Compression, Image, LayerDescriptor, OpenOptions, ReadFileError, open_image,
+    BlobSource, Compression, Image, ImageFormat, LayerDescriptor, OpenOptions, ReadFileError,
+    detect_format, open_image,
 };
 pub use limits::Limits;
 pub use oci_spec::image::ImageConfiguration;
