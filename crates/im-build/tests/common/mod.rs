@@ -8,7 +8,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -237,37 +236,16 @@ pub fn config(archive: &Path) -> serde_json::Value {
     serde_json::from_slice(&a.read_blob(&image.config_digest).unwrap()).unwrap()
 }
 
-/// The content of `path` in the image (the topmost layer that has it), following no links.
+/// The content of the regular file `path` in the image (layers flattened by im-oci, an
+/// independent reader), or `None` if there is no such file.
 pub fn file_in_image(archive: &Path, path: &str) -> Option<String> {
-    let mut a = OciArchive::open(archive).unwrap();
-    let image = a.image().unwrap();
-    let mut found = None;
-    for layer in image.manifest.layers() {
-        let name = im_build::oci_archive::blob_name(layer.digest().as_ref());
-        let mut bytes = Vec::new();
-        a.reader(&name).unwrap().read_to_end(&mut bytes).unwrap();
-        let data: Box<dyn Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::GzDecoder::new(&bytes[..]))
-        } else {
-            Box::new(&bytes[..])
-        };
-        let mut tar = tar::Archive::new(data);
-        for entry in tar.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let entry_path = entry
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_owned();
-            if entry_path == path.trim_start_matches('/') && entry.header().entry_type().is_file() {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).unwrap();
-                found = Some(text);
-            }
-        }
+    let image = im_oci::open_image(archive, &im_oci::OpenOptions::default()).unwrap();
+    let view = image.filesystem().unwrap();
+    match image.read_file(&view, path) {
+        Ok(bytes) => Some(String::from_utf8(bytes).unwrap()),
+        Err(im_oci::ReadFileError::Lookup(_)) => None,
+        Err(e) => panic!("{}: {e}", archive.display()),
     }
-    found
 }
 
 /// Files under `dir` (recursively), relative.
