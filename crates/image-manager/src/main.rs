@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod env_vars;
 mod printer;
+mod progress;
 
 use std::process::ExitCode;
 

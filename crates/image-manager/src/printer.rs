@@ -72,9 +72,23 @@ impl Printer {
     /// A status line for people: `  Generated 12 tags ...` with the verb in bold green.
     pub fn status(&self, verb: &str, message: impl Display) {
         if !self.quiet {
-            let verb = self.paint(BOLD_GREEN, &format!("{verb:>12}"));
-            let _ = writeln!(io::stderr(), "{verb} {message}");
+            let _ = writeln!(io::stderr(), "{}", self.status_line(verb, message));
         }
+    }
+
+    /// The text of a status line, for live displays that print it themselves.
+    pub fn status_line(&self, verb: &str, message: impl Display) -> String {
+        let style = if matches!(verb, "Failed" | "Cancelled") {
+            BOLD_RED
+        } else {
+            BOLD_GREEN
+        };
+        format!("{} {message}", self.paint(style, &format!("{verb:>12}")))
+    }
+
+    /// Whether live progress may be drawn (not `--quiet`).
+    pub fn is_interactive(&self) -> bool {
+        !self.quiet
     }
 
     /// A plain line for people.

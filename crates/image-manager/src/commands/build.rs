@@ -341,6 +341,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         let node = &plan.nodes[to_build[dag_node]];
         format!("{} ({})", node.id, node.platform)
     };
+    let mut progress = crate::progress::Progress::new(printer, to_build.len());
     let outcomes = im_build::schedule(
         &dag,
         ScheduleOptions {
@@ -383,22 +384,33 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             Ok::<_, im_build::BuildError>(output)
         },
         &mut |event| match event {
-            Event::Started { node } => printer.status("Building", label(node)),
-            Event::Progress { node, line } => tracing::debug!("{}: {line}", label(node)),
-            Event::Finished { node, duration } => printer.status(
-                "Built",
-                format!("{} in {:.1}s", label(node), duration.as_secs_f64()),
-            ),
-            Event::Failed { node, error, .. } => {
-                printer.error(format!("{} failed: {}", label(node), error_chain(error)));
+            Event::Started { node } => progress.started(node, &label(node)),
+            Event::Progress { node, line } => {
+                tracing::debug!("{}: {line}", label(node));
+                progress.step(node, line);
             }
-            Event::Skipped { node, because } => printer.status(
-                "Skipped",
-                format!("{} because {} failed", label(node), label(because)),
-            ),
-            Event::Cancelled { node } => printer.status("Cancelled", label(node)),
+            Event::Finished { node, duration } => {
+                progress.finished(
+                    node,
+                    "Built",
+                    &format!("{} in {:.1}s", label(node), duration.as_secs_f64()),
+                );
+            }
+            Event::Failed { node, error, .. } => {
+                progress.finished(node, "Failed", &label(node));
+                progress.error(&format!("{} failed: {}", label(node), error_chain(error)));
+            }
+            Event::Skipped { node, because } => {
+                progress.finished(
+                    node,
+                    "Skipped",
+                    &format!("{} because {} failed", label(node), label(because)),
+                );
+            }
+            Event::Cancelled { node } => progress.finished(node, "Cancelled", &label(node)),
         },
     );
+    progress.finish();
 
     // Collect results per plan node.
     let mut results: Vec<(Result_, Duration, Option<String>)> = plan
