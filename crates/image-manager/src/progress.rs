@@ -95,7 +95,7 @@ impl<'a> Progress<'a> {
     pub fn error(&mut self, message: &str) {
         match &self.live {
             Some(live) => {
-                let _ = live.multi.suspend(|| self.printer.error(message));
+                live.multi.suspend(|| self.printer.error(message));
             }
             None => self.printer.error(message),
         }

@@ -15,6 +15,9 @@ use super::{Context, Outcome, planning, plural};
 use crate::cli::{BuildArgs, Format};
 use crate::env_vars;
 
+/// Where the kernel lists the interpreters for foreign binaries.
+const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
 /// How one node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,6 +249,47 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     let builder = im_build::builder_for(&choice, &settings);
+
+    // Foreign platforms run under qemu: say which binfmt handler is missing before building.
+    let host = im_build::Platform::host();
+    let mut unrunnable = im_diag::Diagnostics::new();
+    let mut checked = std::collections::BTreeSet::new();
+    let runs_commands = |node: &PlanNode| {
+        prepared
+            .rendered
+            .tags
+            .iter()
+            .find(|t| t.image == node.id.image && t.tag == node.id.tag)
+            .is_none_or(|t| {
+                t.parsed
+                    .instructions()
+                    .iter()
+                    .any(|i| i.keyword == im_dockerfile::Keyword::Run)
+            })
+    };
+    // Only builds that run commands need an emulator (`FROM scratch` + `COPY` does not).
+    for node in plan
+        .nodes
+        .iter()
+        .filter(|n| n.action == Action::Build && runs_commands(n))
+    {
+        if checked.insert(node.platform.to_string()) {
+            let platform: im_build::Platform = node
+                .platform
+                .to_string()
+                .parse()
+                .expect("project platforms are valid build platforms");
+            if let Err(error) = platform.check_runnable(&host, Path::new(BINFMT_DIR)) {
+                unrunnable.push(
+                    im_diag::Diagnostic::error(error.to_string())
+                        .with_note("or leave the platform out with --platform"),
+                );
+            }
+        }
+    }
+    if unrunnable.has_errors() {
+        return Ok(Outcome::Invalid(unrunnable));
+    }
 
     // The nodes to build, as a DAG of their own.
     let to_build: Vec<usize> = (0..plan.nodes.len())
