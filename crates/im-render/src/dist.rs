@@ -100,7 +100,10 @@ fn write_tag(dist: &Path, rendered: &RenderedTag) -> io::Result<usize> {
         &dir.join("Dockerfile"),
         rendered.dockerfile.as_bytes(),
     )?);
-    written += usize::from(write_if_changed(&dir.join(".dockerignore"), DOCKERIGNORE.as_bytes())?);
+    written += usize::from(write_if_changed(
+        &dir.join(".dockerignore"),
+        DOCKERIGNORE.as_bytes(),
+    )?);
     written += match &rendered.test {
         Some((text, _)) => usize::from(write_if_changed(&dir.join("test.yml"), text.as_bytes())?),
         None => usize::from(remove_if_exists(&dir.join("test.yml"))?),

@@ -219,6 +219,9 @@ pub struct SelectionArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// With `--format json`: include every input of each node's build key.
+    #[arg(long)]
+    pub show_inputs: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

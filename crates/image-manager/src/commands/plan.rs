@@ -10,7 +10,16 @@ struct JsonPlan<'a> {
     builder: &'a str,
     to_build: usize,
     up_to_date: usize,
-    nodes: &'a [im_plan::PlanNode],
+    nodes: Vec<JsonNode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonNode<'a> {
+    #[serde(flatten)]
+    node: &'a im_plan::PlanNode,
+    /// Everything the key is made of (`--show-inputs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inputs: Option<&'a im_plan::KeyInputs>,
 }
 
 pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
@@ -45,7 +54,14 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
             builder: &builder,
             to_build,
             up_to_date: plan.nodes.len() - to_build,
-            nodes: &plan.nodes,
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|node| JsonNode {
+                    node,
+                    inputs: args.show_inputs.then_some(&node.inputs),
+                })
+                .collect(),
         })?,
         Format::Text => {
             let width = plan
