@@ -57,16 +57,14 @@ pub struct Runner {
     /// Extra environment for every program (e.g. `DOCKER_HOST`).
     pub env: Vec<(OsString, OsString)>,
     pub log: Option<PathBuf>,
-    lock: Mutex<()>,
 }
+
+/// Serialises log writes: several runners may share one log file.
+static LOG_LOCK: Mutex<()> = Mutex::new(());
 
 impl Runner {
     pub fn new(env: Vec<(OsString, OsString)>, log: Option<PathBuf>) -> Self {
-        Self {
-            env,
-            log,
-            lock: Mutex::new(()),
-        }
+        Self { env, log }
     }
 
     /// Runs `program argv...` to completion, capturing stdout and stderr.
@@ -107,7 +105,7 @@ impl Runner {
 
     fn record(&self, program: &Path, argv: &[OsString], output: &Output) {
         let Some(log) = &self.log else { return };
-        let _guard = self.lock.lock();
+        let _guard = LOG_LOCK.lock();
         if let Ok(mut file) = fs_err::OpenOptions::new()
             .create(true)
             .append(true)
@@ -115,10 +113,11 @@ impl Runner {
         {
             let mut full = vec![program.as_os_str().to_owned()];
             full.extend(argv.iter().cloned());
-            let _ = writeln!(file, "$ {}\n# {}", quote(&full), output.status);
-            let _ = file.write_all(&output.stdout);
-            let _ = file.write_all(&output.stderr);
-            let _ = writeln!(file);
+            let mut entry = format!("$ {}\n# {}\n", quote(&full), output.status).into_bytes();
+            entry.extend_from_slice(&output.stdout);
+            entry.extend_from_slice(&output.stderr);
+            entry.push(b'\n');
+            let _ = file.write_all(&entry);
         }
     }
 }

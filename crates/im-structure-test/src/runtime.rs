@@ -118,8 +118,9 @@ pub struct CliRuntime {
     program: PathBuf,
     /// Arguments before the subcommand (`--storage-driver vfs`, `--root DIR`).
     global_args: Vec<OsString>,
+    /// Extra arguments of every `run` (podman on hosts without CNI: `--network=host`).
+    run_args: Vec<OsString>,
     runner: Runner,
-    counter: AtomicUsize,
 }
 
 impl CliRuntime {
@@ -136,9 +137,16 @@ impl CliRuntime {
             kind,
             program,
             global_args,
+            run_args: Vec::new(),
             runner: Runner::new(env, log),
-            counter: AtomicUsize::new(0),
         }
+    }
+
+    /// Adds arguments to every `run` (for example `--network=host`).
+    #[must_use]
+    pub fn with_run_args(mut self, run_args: Vec<OsString>) -> Self {
+        self.run_args = run_args;
+        self
     }
 
     fn args(&self, rest: Vec<OsString>) -> Vec<OsString> {
@@ -151,11 +159,13 @@ impl CliRuntime {
         Ok(self.runner.checked(&self.program, &self.args(rest))?)
     }
 
-    fn unique(&self, what: &str) -> String {
+    /// A container name no other session of this process (of any runtime) uses.
+    fn unique(what: &str) -> String {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         format!(
             "im-st-{what}-{}-{}",
             std::process::id(),
-            self.counter.fetch_add(1, Ordering::Relaxed)
+            COUNTER.fetch_add(1, Ordering::Relaxed)
         )
     }
 
@@ -260,14 +270,18 @@ impl Runtime for CliRuntime {
                 self.checked(rest)?.trim().to_owned()
             }
         };
+        // A name of this load's own: concurrent runs may load the same archive, and each
+        // removes only its own name when done.
+        let name = format!("localhost/{}:latest", Self::unique("image"));
+        self.checked(argv(["tag", &id, &name]))?;
         Ok(LoadedImage {
-            id,
+            id: name,
             platform: platform.cloned(),
         })
     }
 
     fn unload(&self, image: &LoadedImage) -> Result<(), RuntimeError> {
-        self.checked(argv(["rmi", "--force", &image.id]))?;
+        self.checked(argv(["rmi", &image.id]))?;
         Ok(())
     }
 
@@ -283,7 +297,7 @@ impl Runtime for CliRuntime {
                 made: Vec::new(),
             })),
             RuntimeKind::Buildah => {
-                let name = self.unique("ctr");
+                let name = Self::unique("ctr");
                 self.checked(argv(["from", "--pull-never", "--name", &name, &image.id]))?;
                 Ok(Box::new(BuildahSession {
                     runtime: self,
@@ -305,6 +319,7 @@ struct CommitSession<'a> {
 impl Session for CommitSession<'_> {
     fn run(&mut self, spec: &RunSpec) -> Result<RunOutput, RuntimeError> {
         let mut rest = CliRuntime::run_flags(spec, self.platform.as_ref());
+        rest.splice(1..1, self.runtime.run_args.iter().cloned());
         rest.insert(1, "--rm".into());
         rest.push(self.image.clone().into());
         rest.extend(argv(&spec.argv));
@@ -312,8 +327,9 @@ impl Session for CommitSession<'_> {
     }
 
     fn setup(&mut self, spec: &RunSpec) -> Result<RunOutput, RuntimeError> {
-        let name = self.runtime.unique("setup");
+        let name = CliRuntime::unique("setup");
         let mut rest = CliRuntime::run_flags(spec, self.platform.as_ref());
+        rest.splice(1..1, self.runtime.run_args.iter().cloned());
         rest.insert(1, "--name".into());
         rest.insert(2, name.clone().into());
         rest.push(self.image.clone().into());

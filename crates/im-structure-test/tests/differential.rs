@@ -64,13 +64,13 @@ const DEVIATIONS: &[(&str, &str, &str, &str)] = &[
         "the tar driver resolves absolute symlinks on the host, outside its extraction dir",
     ),
     (
-        "debian.yaml",
+        "debian-files.yaml",
         "tar",
         "File Existence Test: dash binary",
         "the tar driver cannot check uid/gid (\"Error checking ownership\")",
     ),
     (
-        "debian.yaml",
+        "debian-files.yaml",
         "tar",
         "File Existence Test: shadow is group shadow",
         "the tar driver cannot check uid/gid (\"Error checking ownership\")",
@@ -193,7 +193,8 @@ fn busybox_image_verdicts_match_container_structure_test() {
 #[test]
 fn debian_image_verdicts_match_container_structure_test() {
     let images = common::images();
-    let problems = compare("debian.yaml", &images.debian);
+    let mut problems = compare("debian-files.yaml", &images.debian);
+    problems.extend(compare("debian-commands.yaml", &images.debian));
     assert!(
         problems.is_empty(),
         "{} disagreements:\n{}",
