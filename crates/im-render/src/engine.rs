@@ -177,6 +177,7 @@ impl Engine {
             ErrorKind::SyntaxError => (format!("template syntax error: {}", detail.clone().unwrap_or_default()), None),
             _ => (
                 match &detail {
+                    Some(detail) if error.kind() == ErrorKind::InvalidOperation => detail.clone(),
                     Some(detail) => format!("{}: {detail}", error.kind()),
                     None => error.kind().to_string(),
                 },
@@ -300,7 +301,7 @@ fn resolve_version(state: &State<'_, '_>, name: &str) -> Result<String, Error> {
             .map(|keys| keys.map(|k| k.to_string()).collect())
             .unwrap_or_default();
         return Err(Error::new(
-            ErrorKind::UndefinedError,
+            ErrorKind::InvalidOperation,
             format!(
                 "no version `{name}` for this tag (versions: {})",
                 known.join(", ")
@@ -308,7 +309,189 @@ fn resolve_version(state: &State<'_, '_>, name: &str) -> Result<String, Error> {
         ));
     }
     Err(Error::new(
-        ErrorKind::UndefinedError,
+        ErrorKind::InvalidOperation,
         format!("no version `{name}`: this tag has no versions"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(files: &[(&str, &str)]) -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, text).unwrap();
+        }
+        let mut data = FilterData::default();
+        data.images.insert(
+            "base".into(),
+            ImageEntry {
+                base_tags: vec!["1".into(), "2".into()],
+                tags: vec!["1".into(), "2".into()],
+                aliases: [("latest".to_owned(), "2".to_owned())].into(),
+            },
+        );
+        data.images.insert(
+            "single".into(),
+            ImageEntry {
+                base_tags: vec!["9".into()],
+                tags: vec!["9".into()],
+                aliases: BTreeMap::new(),
+            },
+        );
+        let engine = Engine::new(dir.path(), data);
+        (dir, engine)
+    }
+
+    fn context() -> serde_json::Value {
+        serde_json::json!({"tag": {"name": "1.0", "versions": {"python": "3.13", "pip": "25"}}, "variant": null})
+    }
+
+    fn render(files: &[(&str, &str)], name: &str) -> Result<String, Diagnostic> {
+        let (dir, engine) = engine(files);
+        engine.render(&dir.path().join(name), &context())
+    }
+
+    #[test]
+    fn undefined_values_name_the_template_line_and_what_exists() {
+        let error = render(
+            &[(
+                "images/a/Dockerfile.jinja2",
+                "FROM x\nENV V={{ tag.versions.nodejs }}\n",
+            )],
+            "images/a/Dockerfile.jinja2",
+        )
+        .unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @r"
+        error: `tag.versions.nodejs` is not defined
+         --> images/a/Dockerfile.jinja2:2:10
+          |
+        2 | ENV V={{ tag.versions.nodejs }}
+          |          ^^^^^^^^^^^^^^^^^^^
+          = help: `tag.versions` has: python, pip
+        ");
+    }
+
+    #[test]
+    fn filters_resolve_managed_images_and_versions() {
+        let files = [(
+            "images/a/Dockerfile.jinja2",
+            "FROM {{ \"single\" | resolve_base_image }}\nFROM {{ \"base\" | resolve_base_image(\"latest\") }}\nENV P={{ \"python\" | resolve_version }}",
+        )];
+        let text = render(&files, "images/a/Dockerfile.jinja2").unwrap();
+        assert_eq!(
+            text, "FROM single:9\nFROM base:2\nENV P=3.13\n",
+            "a final newline is added"
+        );
+    }
+
+    #[test]
+    fn filter_errors_say_what_to_write() {
+        let ambiguous = render(
+            &[("images/a/t.jinja2", "{{ \"base\" | resolve_base_image }}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(
+            ambiguous
+                .message
+                .contains("image `base` has several tags (1, 2)"),
+            "{ambiguous}"
+        );
+        let unknown = render(
+            &[("images/a/t.jinja2", "{{ \"nope\" | resolve_base_image }}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(
+            unknown
+                .message
+                .contains("`nope` is not a managed image (managed: base, single)"),
+            "{unknown}"
+        );
+        let version = render(
+            &[("images/a/t.jinja2", "{{ \"node\" | resolve_version }}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(
+            version
+                .message
+                .contains("no version `node` for this tag (versions: python, pip)"),
+            "{version}"
+        );
+        assert_eq!(version.location.unwrap().line, 1);
+    }
+
+    #[test]
+    fn includes_resolve_in_order_and_stay_confined() {
+        let files = [
+            (
+                "images/a/Dockerfile.jinja2",
+                "{% include \"part.j2\" %}|{% include \"shared.j2\" %}",
+            ),
+            ("images/a/part.j2", "local"),
+            ("images/templates/shared.j2", "sibling"),
+            ("templates/shared.j2", "project"),
+        ];
+        assert_eq!(
+            render(&files, "images/a/Dockerfile.jinja2").unwrap(),
+            "local|sibling\n"
+        );
+        let project_only = [files[0], files[1], files[3]];
+        assert_eq!(
+            render(&project_only, "images/a/Dockerfile.jinja2").unwrap(),
+            "local|project\n"
+        );
+        let escape = render(
+            &[("images/a/t.jinja2", "{% include \"../../../etc/passwd\" %}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(
+            escape.message.contains("outside the image's folders"),
+            "{escape}"
+        );
+        let absolute = render(
+            &[("images/a/t.jinja2", "{% include \"/etc/passwd\" %}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(
+            absolute.message.contains("outside the image's folders"),
+            "{absolute}"
+        );
+    }
+
+    #[test]
+    fn runaway_loops_and_outputs_are_stopped() {
+        let looping = render(
+            &[("images/a/t.jinja2", "{% for a in range(10000) %}{% for b in range(10000) %}{{ b }}{% endfor %}{% endfor %}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(looping.message.contains("ran for more than"), "{looping}");
+        let big = render(
+            &[("images/a/t.jinja2", "{{ \"x\" * 5000000 }}")],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        assert!(big.message.contains("more than the"), "{big}");
+    }
+
+    #[test]
+    fn yaml_templates_are_not_escaped() {
+        let text = render(
+            &[(
+                "images/a/test.yml.jinja2",
+                "value: {{ tag.name }}\nquote: \"{{ '<a&b>' }}\"",
+            )],
+            "images/a/test.yml.jinja2",
+        )
+        .unwrap();
+        assert_eq!(text, "value: 1.0\nquote: \"<a&b>\"\n");
+    }
 }
