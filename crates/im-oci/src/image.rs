@@ -239,6 +239,12 @@ impl Image {
         &self.layers
     }
 
+    /// Streams layer `index`'s blob as stored (compressed or not, unverified: verification
+    /// happens in [`Image::filesystem`]).
+    pub fn open_layer_blob(&self, index: usize) -> Result<Box<dyn Read + Send>, OciError> {
+        self.source.open_blob(&self.layers[index])
+    }
+
     fn layer_error(&self, index: usize, source: LayerError) -> OciError {
         OciError::Layer {
             image: self.name.clone(),

@@ -69,11 +69,11 @@ pub enum RuntimeError {
         archive: PathBuf,
         output: String,
     },
-    #[error("{runtime} cannot load {}: {reason}", archive.display())]
-    Unsupported {
-        runtime: &'static str,
+    #[error("cannot convert {} to a docker-archive for Docker", archive.display())]
+    Convert {
         archive: PathBuf,
-        reason: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -224,6 +224,62 @@ fn is_oci_archive(archive: &Path) -> bool {
     )
 }
 
+/// Writes the image of an OCI archive or layout as a docker-archive (layer blobs copied as
+/// stored; Docker decompresses gzip itself) into a temporary file.
+fn to_docker_archive(
+    archive: &Path,
+    platform: Option<&Platform>,
+) -> Result<tempfile::NamedTempFile, RuntimeError> {
+    let convert = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Convert {
+        archive: archive.to_owned(),
+        source,
+    };
+    let options = im_oci::OpenOptions {
+        platform: platform.cloned(),
+        ..im_oci::OpenOptions::default()
+    };
+    let image = im_oci::open_image(archive, &options).map_err(|e| convert(Box::new(e)))?;
+    let file = tempfile::NamedTempFile::new().map_err(|e| convert(Box::new(e)))?;
+    let mut builder = tar::Builder::new(file.as_file());
+    let mut append = |name: &str, size: u64, data: &mut dyn std::io::Read| {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, name, data)
+            .map_err(|e| convert(Box::new(e)))
+    };
+    let config = serde_json::to_vec(image.config()).map_err(|e| convert(Box::new(e)))?;
+    let config_name = format!(
+        "{}.json",
+        im_oci::Digest::of_bytes(im_oci::Algorithm::Sha256, &config).hex()
+    );
+    append(&config_name, config.len() as u64, &mut config.as_slice())?;
+    let mut layers = Vec::new();
+    for (i, layer) in image.layers().iter().enumerate() {
+        let name = format!("layer{i}/layer.tar");
+        let size = layer
+            .size
+            .ok_or_else(|| convert(format!("layer {i} has no size").into()))?;
+        let mut blob = image.open_layer_blob(i).map_err(|e| convert(Box::new(e)))?;
+        append(&name, size, &mut blob)?;
+        layers.push(name);
+    }
+    let manifest = serde_json::to_vec(
+        &serde_json::json!([{"Config": config_name, "RepoTags": null, "Layers": layers}]),
+    )
+    .map_err(|e| convert(Box::new(e)))?;
+    append(
+        "manifest.json",
+        manifest.len() as u64,
+        &mut manifest.as_slice(),
+    )?;
+    builder.finish().map_err(|e| convert(Box::new(e)))?;
+    drop(builder);
+    Ok(file)
+}
+
 fn archive_transport(archive: &Path) -> String {
     let transport = if is_oci_archive(archive) {
         "oci-archive"
@@ -245,13 +301,15 @@ impl Runtime for CliRuntime {
     ) -> Result<LoadedImage, RuntimeError> {
         let id = match self.kind {
             RuntimeKind::Docker | RuntimeKind::Podman => {
-                if self.kind == RuntimeKind::Docker && is_oci_archive(archive) {
-                    return Err(RuntimeError::Unsupported {
-                        runtime: "docker",
-                        archive: archive.to_owned(),
-                        reason: "Docker 20.10 loads docker-archive tars only; use podman or buildah for OCI archives",
-                    });
-                }
+                // Docker 20.10 loads docker-archives only: convert OCI layouts first.
+                let converted = if self.kind == RuntimeKind::Docker && is_oci_archive(archive) {
+                    Some(to_docker_archive(archive, platform)?)
+                } else {
+                    None
+                };
+                let archive = converted
+                    .as_ref()
+                    .map_or(archive, tempfile::NamedTempFile::path);
                 let mut rest = argv(["load", "--input"]);
                 rest.push(archive.as_os_str().to_owned());
                 let output = self.checked(rest)?;

@@ -168,3 +168,34 @@ fn a_foreign_platform_runs_under_qemu_and_a_mismatch_names_both() {
         "{error}"
     );
 }
+
+#[test]
+fn docker_runs_command_tests_of_an_oci_archive() {
+    let image = im_testkit::busybox_base_image(im_testkit::Platform::LinuxAmd64);
+    let config = parse_config(
+        std::path::Path::new("oci.yaml"),
+        "schemaVersion: 2.0.0\n\
+         commandTests:\n  - name: shell\n    command: sh\n    args: [-c, 'echo from $(uname -m)']\n    expectedOutput: ['^from x86_64']\n"
+            .to_owned(),
+    )
+    .unwrap();
+    let target = Target {
+        label: "busybox oci".into(),
+        source: ImageSource::Archive {
+            path: image.oci_archive().to_owned(),
+            tag: None,
+        },
+        platform: Some("linux/amd64".parse().unwrap()),
+    };
+    let driver = Driver::Native {
+        runtime: Some(common::docker_runtime()),
+    };
+    let report = run_suite(
+        &config,
+        "oci.yaml".as_ref(),
+        &target,
+        &driver,
+        &SuiteOptions::default(),
+    );
+    assert!(report.ok(), "{report:#?}");
+}
