@@ -8,7 +8,7 @@
 //! same on every run (ties broken by image name, then tag); a cycle is an error showing the
 //! whole cycle and the files involved.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -133,6 +133,13 @@ impl Graph {
         let mut diagnostics = Diagnostics::new();
         let mut parents = vec![Vec::new(); nodes.len()];
         let mut externals = vec![Vec::new(); nodes.len()];
+        // Managed images by the last component of their name, which every matching reference
+        // ends with: a lookup instead of a scan of every image per reference.
+        let mut by_last_component: HashMap<&str, Vec<&im_project::Image>> = HashMap::new();
+        for image in &project.images {
+            let last = image.name.rsplit('/').next().unwrap_or(&image.name);
+            by_last_component.entry(last).or_default().push(image);
+        }
         for (node, input) in inputs.iter().enumerate() {
             let Some(image) = project.image(&input.id.image) else {
                 continue;
@@ -143,9 +150,10 @@ impl Graph {
             let mut edges = BTreeSet::new();
             let mut outside = BTreeSet::new();
             for reference in input.dockerfile.external_refs() {
-                let managed = project
-                    .images
-                    .iter()
+                let managed = by_last_component
+                    .get(reference.image.name())
+                    .into_iter()
+                    .flatten()
                     .filter(|candidate| reference.image.matches_name(&candidate.name))
                     .max_by_key(|candidate| candidate.name.len());
                 let Some(managed) = managed.filter(|_| reference.image.digest().is_none()) else {

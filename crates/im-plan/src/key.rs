@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use im_render::rootfs::{Entry, Overlay};
 use std::sync::Mutex;
@@ -26,9 +27,10 @@ pub struct KeyInputs {
     /// SHA-256 of the Dockerfile text.
     pub dockerfile: String,
     /// Context path → `sha256:<hex> <mode>` or `symlink:<target>`.
-    pub context: BTreeMap<String, String>,
+    /// Shared by every platform of a tag (and serialized as a plain map).
+    pub context: Arc<BTreeMap<String, String>>,
     pub build_args: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<BTreeMap<String, String>>,
     pub platform: String,
     pub builder: String,
     /// Managed parent node → its key for the same platform.
@@ -38,11 +40,51 @@ pub struct KeyInputs {
 }
 
 impl KeyInputs {
-    /// The key: `sha256:<hex>` over the canonical JSON of the inputs.
+    /// The key: `sha256:<hex>` over the canonical JSON of the inputs, in two levels so the
+    /// part shared by every platform of a tag is hashed once ([`KeyInputs::tag_hash`]).
     pub fn key(&self) -> String {
+        self.key_with(&self.tag_hash())
+    }
+
+    /// The hash of the inputs that are the same for every platform of a tag: Dockerfile,
+    /// context, build args and labels.
+    pub fn tag_hash(&self) -> String {
+        #[derive(Serialize)]
+        struct TagPart<'a> {
+            dockerfile: &'a str,
+            context: &'a BTreeMap<String, String>,
+            build_args: &'a BTreeMap<String, String>,
+            labels: &'a BTreeMap<String, String>,
+        }
+        let part = TagPart {
+            dockerfile: &self.dockerfile,
+            context: &self.context,
+            build_args: &self.build_args,
+            labels: &self.labels,
+        };
+        sha256_hex(&serde_json::to_vec(&part).expect("key inputs serialize"))
+    }
+
+    /// The key from a [`KeyInputs::tag_hash`] computed earlier and the per-node inputs.
+    pub fn key_with(&self, tag_hash: &str) -> String {
+        #[derive(Serialize)]
+        struct NodePart<'a> {
+            tag: &'a str,
+            platform: &'a str,
+            builder: &'a str,
+            parents: &'a BTreeMap<String, String>,
+            externals: &'a BTreeMap<String, Option<String>>,
+        }
+        let part = NodePart {
+            tag: tag_hash,
+            platform: &self.platform,
+            builder: &self.builder,
+            parents: &self.parents,
+            externals: &self.externals,
+        };
         let mut hasher = Sha256::new();
         hasher.update(format!("image-manager build key v{KEY_FORMAT}\n"));
-        hasher.update(serde_json::to_vec(self).expect("key inputs serialize"));
+        hasher.update(serde_json::to_vec(&part).expect("key inputs serialize"));
         format!("sha256:{}", hex::encode(hasher.finalize()))
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use im_diag::{Diagnostic, Diagnostics};
 use im_dockerfile::StageBase;
@@ -185,7 +186,7 @@ fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     if old.dockerfile != new.dockerfile {
         reasons.push(Reason::DockerfileChanged);
     }
-    for (path, hash) in &new.context {
+    for (path, hash) in new.context.iter() {
         match old.context.get(path) {
             None => reasons.push(Reason::ContextFileAdded { path: path.clone() }),
             Some(previous) if previous != hash => {
@@ -247,13 +248,39 @@ pub fn plan(
     // Per tag: the Dockerfile hash and the context inputs (shared by all platforms).
     let ignore = DockerIgnore::parse(GENERATED_DOCKERIGNORE);
     let cache = HashCache::default();
+    // Overlays are shared by every tag of a definition (and variant): hash each one once.
+    let mut overlays: Vec<&Arc<im_render::rootfs::Overlay>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &node in &needed {
+        let id = &graph.nodes[node];
+        if let Some(tag) = by_id.get(&(id.image.as_str(), id.tag.as_str())) {
+            if seen.insert(Arc::as_ptr(&tag.overlay) as usize) {
+                overlays.push(&tag.overlay);
+            }
+        }
+    }
+    let contexts: HashMap<usize, Result<BTreeMap<String, String>, String>> = overlays
+        .par_iter()
+        .map(|overlay| {
+            (
+                Arc::as_ptr(overlay) as usize,
+                overlay_inputs(overlay, &ignore, &cache).map_err(|e| e.to_string()),
+            )
+        })
+        .collect();
     let hashed: Vec<(usize, Result<TagInputs, Diagnostic>)> = needed
         .par_iter()
         .map(|&node| {
             let id = &graph.nodes[node];
             let result = match by_id.get(&(id.image.as_str(), id.tag.as_str())) {
-                Some(tag) => overlay_inputs(&tag.overlay, &ignore, &cache)
+                Some(tag) => contexts
+                    .get(&(Arc::as_ptr(&tag.overlay) as usize))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        overlay_inputs(&tag.overlay, &ignore, &cache).map_err(|e| e.to_string())
+                    })
                     .map(|context| (sha256_hex(tag.dockerfile.as_bytes()), context))
+                    .map_err(std::io::Error::other)
                     .map_err(|error| {
                         Diagnostic::error(format!("cannot read the build context of {id}: {error}"))
                     }),
@@ -292,7 +319,9 @@ pub fn plan(
             .clone()
             .unwrap_or_else(|| tag.platforms.clone());
         let (dockerfile_hash, context) = &tag_inputs[&node];
-        let labels = static_labels(project, id, rendered_tag);
+        let labels = Arc::new(static_labels(project, id, rendered_tag));
+        let context = Arc::new(context.clone());
+        let mut tag_hash: Option<String> = None;
         for platform in platforms {
             let mut parents = Vec::new();
             let mut parent_refs = Vec::new();
@@ -341,7 +370,7 @@ pub fn plan(
                 parents: parent_keys,
                 externals,
             };
-            let key = inputs.key();
+            let key = inputs.key_with(tag_hash.get_or_insert_with(|| inputs.tag_hash()));
             let output = output_path(id, &platform);
             let is_selected = selected.contains(&node);
             let previous = ledger

@@ -7,9 +7,9 @@
 //! context they are given: no environment, no files, no commands. Undefined values are errors
 //! (strict mode), each rendering has an instruction budget (fuel) and an output cap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use im_diag::{Diagnostic, Location};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
@@ -34,6 +34,19 @@ pub struct ImageEntry {
 pub struct FilterData {
     pub images: BTreeMap<String, ImageEntry>,
     pub snapshot_id: Option<String>,
+}
+
+/// A template context, converted once for every template rendered with it.
+pub struct RenderContext {
+    json: serde_json::Value,
+    value: Value,
+}
+
+impl RenderContext {
+    pub fn new(json: serde_json::Value) -> Self {
+        let value = Value::from(minijinja::value::Serde(&json));
+        Self { json, value }
+    }
 }
 
 /// A configured environment for one project.
@@ -82,11 +95,18 @@ impl Engine {
             }
         });
         let join_root = root.to_path_buf();
+        // Includes are resolved once per (name, folder): thousands of templates include the
+        // same few files.
+        let joined: Mutex<HashMap<(String, String), String>> = Mutex::new(HashMap::new());
         env.set_path_join_callback(move |name, parent| {
             if name.starts_with('/') || name.split('/').any(|part| part == ".." || part == ".") {
                 return name.to_owned().into();
             }
             let dir = parent_dir(parent);
+            let key = (name.to_owned(), dir.to_owned());
+            if let Some(known) = joined.lock().expect("include cache lock").get(&key) {
+                return known.clone().into();
+            }
             let mut candidates = vec![format!("{dir}/{name}")];
             let grand = parent_dir(dir);
             if !grand.is_empty() {
@@ -98,6 +118,10 @@ impl Engine {
                 .find(|c| join_root.join(c).is_file())
                 .unwrap_or(&candidates[0])
                 .clone();
+            joined
+                .lock()
+                .expect("include cache lock")
+                .insert(key, chosen.clone());
             chosen.into()
         });
         let data = Arc::new(data);
@@ -118,7 +142,7 @@ impl Engine {
     }
 
     /// Renders the template at `path` (absolute, inside the project) with `context`.
-    pub fn render(&self, path: &Path, context: &serde_json::Value) -> Result<String, Diagnostic> {
+    pub fn render(&self, path: &Path, context: &RenderContext) -> Result<String, Diagnostic> {
         let name = path
             .strip_prefix(&self.root)
             .unwrap_or(path)
@@ -127,7 +151,7 @@ impl Engine {
         let result = self
             .env
             .get_template(&name)
-            .and_then(|template| template.render(Value::from(minijinja::value::Serde(context))));
+            .and_then(|template| template.render(&context.value));
         match result {
             Ok(mut text) => {
                 if text.len() > MAX_OUTPUT {
@@ -143,7 +167,7 @@ impl Engine {
                 }
                 Ok(text)
             }
-            Err(error) => Err(self.diagnostic(&name, &error, context)),
+            Err(error) => Err(self.diagnostic(&name, &error, &context.json)),
         }
     }
 
@@ -352,7 +376,7 @@ mod tests {
 
     fn render(files: &[(&str, &str)], name: &str) -> Result<String, Diagnostic> {
         let (dir, engine) = engine(files);
-        engine.render(&dir.path().join(name), &context())
+        engine.render(&dir.path().join(name), &RenderContext::new(context()))
     }
 
     #[test]

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::discovery::{Found, Output, SourceKind};
-use crate::engine::{Engine, FilterData, ImageEntry};
+use crate::engine::{Engine, FilterData, ImageEntry, RenderContext};
 use crate::rootfs::Overlay;
 
 /// Settings of one rendering.
@@ -235,7 +235,7 @@ fn render_one(
     options: &Options,
 ) -> Result<RenderedTag, Diagnostics> {
     let root = &project.root;
-    let ctx = context(project, image, tag, options);
+    let ctx = RenderContext::new(context(project, image, tag, options));
     let read_or_render = |found: &Found| -> Result<String, Diagnostic> {
         match found.kind {
             SourceKind::Template => engine.render(&found.path, &ctx),

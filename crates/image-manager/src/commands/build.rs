@@ -141,7 +141,7 @@ impl Shared<'_> {
     fn step(&self, index: usize, node: &PlanNode) -> BuildStep {
         let context_dir = self.dist.join(&node.id.image).join(&node.id.tag);
         let output = self.dist.join(&node.output);
-        let mut labels: BTreeMap<String, String> = node.inputs.labels.clone();
+        let mut labels: BTreeMap<String, String> = (*node.inputs.labels).clone();
         labels.extend(self.volatile.clone());
         labels.insert("dev.image-manager.build-key".to_owned(), node.key.clone());
         let digests = self.digests.lock().expect("digest lock");
