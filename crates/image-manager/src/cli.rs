@@ -139,6 +139,76 @@ Examples:
   image-manager build base --dependents     the base and everything built on it
   image-manager build --builder docker --platform linux/amd64")]
     Build(BuildArgs),
+    /// Publish built images from dist/ to the default registry, with their aliases.
+    #[command(after_help = "\
+For each selected image tag: every platform's dist/<name>/<tag>/<os>-<arch>/image.tar, the
+multi-platform index as <registry>/<name>:<tag>, then every alias (`1`, `1.2`, `latest`,
+variant aliases). Tags are written only after all platforms are uploaded; what the registry
+already holds is not sent again. Each selected node must be built and up to date.
+
+Examples:
+  image-manager push                              everything, to the default registry
+  image-manager push python:3.13 --format json    one tag (by alias), a report for scripts
+  image-manager push --snapshot-id pr-42          tags <tag>-pr-42, no aliases
+  image-manager push --platform linux/arm64 --platform-tags   <tag>-linux-arm64 only")]
+    Push(PushArgs),
+    /// Point release tags and aliases at a snapshot's images, without rebuilding.
+    #[command(after_help = "\
+Copies <name>:<tag>-<ID> to <name>:<tag> and its aliases in the default registry. Digests are
+unchanged: what was tested is what is released. Every snapshot tag is checked first; if one is
+missing, nothing is written.
+
+Examples:
+  image-manager promote --snapshot-id pr-42
+  image-manager promote --snapshot-id pr-42 python")]
+    Promote(PromoteArgs),
+    /// Combine per-platform tags in the registry into multi-platform tags and aliases.
+    #[command(after_help = "\
+For platform-split CI: each job runs `push --platform <os/arch> --platform-tags` (or
+`build --push --platform-tags`), writing <name>:<tag>-<os>-<arch>; then `manifest` writes the
+index <name>:<tag> over them and the aliases. No blob moves.
+
+Examples:
+  image-manager manifest
+  image-manager manifest python --platform linux/amd64,linux/arm64")]
+    Manifest(ManifestArgs),
+    /// Copy every managed image tag, with all platforms and aliases, between registries.
+    #[command(after_help = "\
+REGISTRY is the `name` of an entry of `registries:` in .image-manager.yml, or
+host[:port][/namespace]. What the target already holds is skipped; tags the source lacks are
+reported as missing.
+
+Examples:
+  image-manager sync --from ci --to 127.0.0.1:5050/acme       pull what CI pushed
+  image-manager sync --from local --to production python")]
+    Sync(SyncArgs),
+    /// Show what a registry holds under a reference: digest, platforms, size, labels, build key.
+    #[command(after_help = "\
+A reference without a registry host (`python:3.13`) is looked up in the default registry.
+
+Examples:
+  image-manager inspect python:3.13
+  image-manager inspect 127.0.0.1:5050/acme/python:3 --format json")]
+    Inspect(InspectArgs),
+    /// Start a local service: the registry on 127.0.0.1:5050.
+    #[command(after_help = "\
+Runs `docker-registry` (or `registry`) when installed, else the registry:2 container through
+Docker, on 127.0.0.1:5050 (IMAGE_MANAGER_REGISTRY_ADDR changes it), with its data, config and
+log in .image-manager/registry/. Starting a running registry does nothing. `push` starts it by
+itself when the default registry is that address.
+
+Examples:
+  image-manager start registry
+  image-manager status")]
+    Start(ServiceArgs),
+    /// Stop a local service started with `start`.
+    #[command(after_help = "Examples:\n  image-manager stop registry")]
+    Stop(ServiceArgs),
+    /// Show whether the local services run, and where.
+    #[command(
+        after_help = "Examples:\n  image-manager status\n  image-manager status --format json"
+    )]
+    Status(StatusArgs),
     /// Validate settings, definitions, templates and the graph without writing anything.
     #[command(after_help = "\
 Reports every problem found, not just the first, and warns about tags without tests.
@@ -219,6 +289,10 @@ pub struct SelectionArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// Also ask the default registry: a node whose build key it already holds (at
+    /// `<name>:<tag>` or `<name>:<tag>-<os>-<arch>`) is up to date.
+    #[arg(long)]
+    pub registry_keys: bool,
     /// With `--format json`: include every input of each node's build key.
     #[arg(long)]
     pub show_inputs: bool,
@@ -253,6 +327,105 @@ pub struct BuildArgs {
     /// Build without the builder's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Push to the default registry after a successful build (see `push`). Nodes whose build
+    /// key the registry already holds are not built; one a local build needs is fetched.
+    #[arg(long)]
+    pub push: bool,
+    /// With --push: push per-platform tags `<tag>-<os>-<arch>` only (see `push`).
+    #[arg(long, requires = "push")]
+    pub platform_tags: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to push: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Push only these platforms (comma-separated; default: each image's own).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// Push each platform as its own tag, `<tag>-<os>-<arch>`, instead of the index and the
+    /// aliases (for CI jobs split by platform; `image-manager manifest` joins them).
+    #[arg(long)]
+    pub platform_tags: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// What to promote: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The snapshot whose `<tag>-<ID>` tags become the release tags.
+    #[arg(long, value_name = "ID", required = true)]
+    pub snapshot_id: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// What to combine: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The platforms to combine (comma-separated; default: each image's own).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// What to copy: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The registry to copy from: a `registries:` name or host[:port][/namespace].
+    #[arg(long, value_name = "REGISTRY")]
+    pub from: String,
+    /// The registry to copy to: a `registries:` name or host[:port][/namespace].
+    #[arg(long, value_name = "REGISTRY")]
+    pub to: String,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// `name:tag` (in the default registry) or `host[:port]/repository[:tag][@digest]`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// The services `start` and `stop` manage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Service {
+    /// The distribution registry on 127.0.0.1:5050.
+    Registry,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The service (default: all of them).
+    #[arg(value_enum, value_name = "SERVICE")]
+    pub service: Option<Service>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -18,6 +18,13 @@ pub const BUILDKIT_HOST: &str = "BUILDKIT_HOST";
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// Where builders are looked for.
 pub const PATH: &str = "PATH";
+/// The folder holding Docker's `config.json` (registry credentials); default `~/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// The home folder, for `~/.docker/config.json`.
+pub const HOME: &str = "HOME";
+/// The loopback address `start registry` serves the local registry on (default
+/// `127.0.0.1:5050`); `push` starts it by itself when the default registry is this address.
+pub const IMAGE_MANAGER_REGISTRY_ADDR: &str = "IMAGE_MANAGER_REGISTRY_ADDR";
 
 /// Looks up a variable for `${VAR}` expansion in `.image-manager.yml`.
 pub fn lookup(name: &str) -> Option<String> {

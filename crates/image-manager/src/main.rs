@@ -6,6 +6,7 @@ mod commands;
 mod env_vars;
 mod printer;
 mod progress;
+mod registry;
 
 use std::process::ExitCode;
 

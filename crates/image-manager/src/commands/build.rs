@@ -59,6 +59,9 @@ struct Report {
     builder: String,
     nodes: Vec<NodeReport>,
     layouts: Vec<String>,
+    /// What `--push` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<super::push::Report>,
 }
 
 /// Holds `dist/.lock` for the whole build, so two builds of one project never interleave.
@@ -236,8 +239,8 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Ok(options) => options,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
-    let ledger = Ledger::load(&dist)?;
-    let plan = match im_plan::plan(
+    let mut ledger = Ledger::load(&dist)?;
+    let mut plan = match im_plan::plan(
         &prepared.project,
         &prepared.graph,
         &prepared.rendered.tags,
@@ -247,6 +250,23 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     ) {
         Ok(plan) => plan,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    // --push: what the registry already holds is not built (see push::before_build).
+    let publish = if args.push {
+        let gate = super::push::before_build(
+            context,
+            &prepared,
+            &dist,
+            &mut plan,
+            &mut ledger,
+            args.platform_tags,
+        )?;
+        match gate {
+            Ok(publish) => Some(publish),
+            Err(outcome) => return Ok(outcome),
+        }
+    } else {
+        None
     };
     let builder = im_build::builder_for(&choice, &settings);
 
@@ -355,9 +375,13 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     {
         let cancel = cancel.clone();
         let interrupted = interrupted.clone();
+        let push_cancel = publish.as_ref().map(super::push::BuildPush::cancellation);
         let _ = ctrlc::set_handler(move || {
             interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             cancel.cancel();
+            if let Some(token) = &push_cancel {
+                token.cancel();
+            }
         });
     }
     if to_build.is_empty() {
@@ -528,6 +552,19 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         }
     }
 
+    let pushed = publish.as_ref().and_then(|publish| {
+        let succeeded = results
+            .iter()
+            .all(|r| matches!(r.0, Result_::Built | Result_::UpToDate));
+        if succeeded && !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            Some(super::push::after_build(context, &prepared, &plan, publish))
+        } else {
+            printer.error("nothing was pushed: the build did not succeed");
+            None
+        }
+    });
+    let push_outcome = pushed.as_ref().map(super::push::Report::outcome);
+
     let digests = shared.digests.lock().expect("digest lock").clone();
     let reports: Vec<NodeReport> = plan
         .nodes
@@ -571,6 +608,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             builder: choice.kind.as_str().to_owned(),
             nodes: reports,
             layouts,
+            push: pushed,
         })?,
         Format::Text => {
             if !to_build.is_empty() {
@@ -601,6 +639,9 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
                     started.elapsed().as_secs_f64()
                 ),
             );
+            if let Some(pushed) = &pushed {
+                pushed.finish(printer, Format::Text, "pushed")?;
+            }
         }
     }
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -608,6 +649,9 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     }
     if count(Result_::Failed) + count(Result_::Skipped) + count(Result_::Cancelled) > 0 {
         return Ok(Outcome::Failed);
+    }
+    if let Some(outcome) = push_outcome {
+        return Ok(outcome);
     }
     Ok(Outcome::Success)
 }

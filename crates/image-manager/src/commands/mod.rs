@@ -5,9 +5,15 @@ mod build;
 mod check;
 mod generate;
 mod graph;
+mod inspect;
 mod list;
+mod manifest;
 mod plan;
 mod planning;
+mod promote;
+mod push;
+mod service;
+mod sync;
 mod why;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +54,14 @@ pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Plan(args) => plan::run(&context, args),
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),
+        Command::Push(args) => push::run(&context, args),
+        Command::Promote(args) => promote::run(&context, args),
+        Command::Manifest(args) => manifest::run(&context, args),
+        Command::Sync(args) => sync::run(&context, args),
+        Command::Inspect(args) => inspect::run(&context, args),
+        Command::Start(args) => service::run_start(&context, args),
+        Command::Stop(args) => service::run_stop(&context, args),
+        Command::Status(args) => service::run_status(&context, args),
     }
 }
 

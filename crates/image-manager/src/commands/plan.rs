@@ -20,6 +20,9 @@ struct JsonNode<'a> {
     /// Everything the key is made of (`--show-inputs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     inputs: Option<&'a im_plan::KeyInputs>,
+    /// Where the registry holds its build key (`--registry-keys`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_registry: Option<&'a str>,
 }
 
 pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
@@ -44,9 +47,17 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
             )
             .map(|plan| (plan, options.builder))
         });
-    let (plan, builder) = match result {
+    let (mut plan, builder) = match result {
         Ok(planned) => planned,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let in_registry = if args.registry_keys {
+        match super::push::mark_registry_keys(&prepared, &mut plan)? {
+            Ok(found) => found,
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        }
+    } else {
+        std::collections::BTreeMap::new()
     };
     let to_build = plan.to_build();
     match args.format {
@@ -57,9 +68,11 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
             nodes: plan
                 .nodes
                 .iter()
-                .map(|node| JsonNode {
+                .enumerate()
+                .map(|(i, node)| JsonNode {
                     node,
                     inputs: args.show_inputs.then_some(&node.inputs),
+                    in_registry: in_registry.get(&i).map(String::as_str),
                 })
                 .collect(),
         })?,
@@ -71,9 +84,10 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
                 .max()
                 .unwrap_or(0);
             let mut out = String::new();
-            for node in &plan.nodes {
+            for (i, node) in plan.nodes.iter().enumerate() {
                 let action = match node.action {
                     im_plan::Action::Build => "build",
+                    _ if in_registry.contains_key(&i) => "up to date (in registry)",
                     im_plan::Action::UpToDate => "up to date",
                 };
                 let reasons: Vec<String> = node.reasons.iter().map(ToString::to_string).collect();

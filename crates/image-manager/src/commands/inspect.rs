@@ -1,0 +1,152 @@
+//! `image-manager inspect REF`: what a registry holds under a reference — digest, media type,
+//! size, and per platform its manifest digest, size, labels and build key.
+//!
+//! A reference without a registry host (`app:1.0`) means that image in the project's default
+//! registry when one is configured; `host[:port]/repository:tag` is read as written.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use im_registry::Reference;
+use im_registry::ops::inspect::inspect;
+use serde::Serialize;
+
+use super::push::human_bytes;
+use super::{Context, Outcome};
+use crate::cli::{Format, InspectArgs};
+use crate::registry::{self, BUILD_KEY_LABEL, Session};
+
+#[derive(Serialize)]
+struct PlatformReport {
+    platform: Option<String>,
+    digest: String,
+    media_type: String,
+    size: u64,
+    build_key: Option<String>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct InspectReport {
+    reference: String,
+    digest: String,
+    media_type: String,
+    size: u64,
+    platforms: Vec<PlatformReport>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// Whether the first path component of `text` names a registry host.
+fn has_registry(text: &str) -> bool {
+    text.split_once('/')
+        .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost")
+}
+
+pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome> {
+    let settings = match im_project::Settings::load(&context.root, &crate::env_vars::lookup) {
+        Ok(settings) => settings,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let reference: Reference = if has_registry(&args.reference) {
+        args.reference.parse()?
+    } else if settings.default_registry().is_some() {
+        let target = match registry::default_target(&settings) {
+            Ok(target) => target,
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        };
+        format!("{}/{}", target.url(), args.reference).parse()?
+    } else {
+        args.reference.parse()?
+    };
+    let session = Session::new(&settings)?;
+    let inspection = session.run(inspect(session.client(), &reference))?;
+    let report = InspectReport {
+        reference: reference.to_string(),
+        digest: inspection.digest.to_string(),
+        media_type: inspection.media_type.clone(),
+        size: inspection.size,
+        annotations: inspection.annotations.clone(),
+        platforms: inspection
+            .platforms
+            .iter()
+            .map(|p| PlatformReport {
+                platform: p.platform.as_ref().map(ToString::to_string),
+                digest: p.digest.to_string(),
+                media_type: p.media_type.clone(),
+                size: p.size,
+                build_key: p
+                    .labels
+                    .get(BUILD_KEY_LABEL)
+                    .or_else(|| p.annotations.get(BUILD_KEY_LABEL))
+                    .cloned(),
+                labels: p.labels.clone(),
+                annotations: p.annotations.clone(),
+            })
+            .collect(),
+    };
+    match args.format {
+        Format::Json => context.printer.json(&report)?,
+        Format::Text => context.printer.data(render(&report))?,
+    }
+    Ok(Outcome::Success)
+}
+
+fn render(report: &InspectReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "reference   {}", report.reference);
+    let _ = writeln!(out, "digest      {}", report.digest);
+    let _ = writeln!(out, "media type  {}", report.media_type);
+    let _ = writeln!(
+        out,
+        "size        {} ({} bytes)",
+        human_bytes(report.size),
+        report.size
+    );
+    let platforms: Vec<&str> = report
+        .platforms
+        .iter()
+        .map(|p| p.platform.as_deref().unwrap_or("unknown"))
+        .collect();
+    let _ = writeln!(out, "platforms   {}", platforms.join(", "));
+    for (key, value) in &report.annotations {
+        let _ = writeln!(out, "annotation  {key}={value}");
+    }
+    for platform in &report.platforms {
+        let _ = writeln!(
+            out,
+            "\n{}  {}  {}",
+            platform.platform.as_deref().unwrap_or("unknown"),
+            platform.digest,
+            human_bytes(platform.size)
+        );
+        let _ = writeln!(out, "  media type  {}", platform.media_type);
+        let _ = writeln!(
+            out,
+            "  build key   {}",
+            platform.build_key.as_deref().unwrap_or("(none)")
+        );
+        if !platform.labels.is_empty() {
+            let _ = writeln!(out, "  labels");
+            let width = platform.labels.keys().map(String::len).max().unwrap_or(0);
+            for (key, value) in &platform.labels {
+                let _ = writeln!(out, "    {key:width$}  {value}");
+            }
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_host_is_told_from_a_repository_path() {
+        assert!(has_registry("127.0.0.1:5050/app:1"));
+        assert!(has_registry("reg.example.com/team/app"));
+        assert!(has_registry("localhost/app"));
+        assert!(!has_registry("app:1.0"));
+        assert!(!has_registry("team/app:1.0"));
+    }
+}

@@ -1,0 +1,100 @@
+//! `image-manager manifest [targets]`: combine the per-platform tags that platform-split CI
+//! jobs pushed (`push --platform-tags`: `name:tag-linux-amd64`, `name:tag-linux-arm64`) into
+//! the multi-platform index `name:tag`, then point the aliases at it. No blob moves; every
+//! per-platform tag is checked before anything is written.
+
+use std::time::Instant;
+
+use im_diag::{Diagnostic, Diagnostics};
+use im_registry::ops::index::{IndexOptions, assemble_index};
+
+use super::push::{Report, TagReport, select_jobs};
+use super::{Context, Outcome, plural, service};
+use crate::cli::ManifestArgs;
+use crate::registry::{self, Session};
+
+pub fn run(context: &Context<'_>, args: &ManifestArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let printer = context.printer;
+    let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    printer.diagnostics(&prepared.warnings);
+    let platforms = match super::planning::parse_platforms(&args.platform) {
+        Ok(platforms) => platforms,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    let (target, jobs) =
+        match registry::default_target(&prepared.project.settings).and_then(|target| {
+            select_jobs(&prepared, &args.targets, platforms.as_deref()).map(|jobs| (target, jobs))
+        }) {
+            Ok(found) => found,
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        };
+    service::ensure_for(&context.root, &target.host, printer)?;
+    let session = Session::new(&prepared.project.settings)?;
+    let client = session.client();
+
+    // Every per-platform tag first: a missing one writes nothing at all.
+    let mut sources = Vec::new();
+    let mut missing = Diagnostics::new();
+    for job in &jobs {
+        let mut references = Vec::new();
+        for platform in &job.platforms {
+            let reference = target.reference(&job.image, &job.platform_tag(platform))?;
+            if session.run(client.head_manifest(&reference))?.is_none() {
+                missing.push(
+                    Diagnostic::error(format!(
+                        "{} ({platform}) has no per-platform tag: {reference} does not exist",
+                        job.node()
+                    ))
+                    .with_help(format!(
+                        "push it first: image-manager push {} --platform {platform} --platform-tags",
+                        job.node()
+                    )),
+                );
+            }
+            references.push(reference);
+        }
+        sources.push(references);
+    }
+    if session.interrupted() {
+        return Ok(Outcome::Interrupted);
+    }
+    if missing.has_errors() {
+        printer.diagnostics(&missing);
+        printer.error(format!(
+            "{} missing; no index was written",
+            plural(missing.error_count(), "per-platform tag")
+        ));
+        return Ok(Outcome::Failed);
+    }
+
+    let mut tags = Vec::new();
+    for (job, references) in jobs.iter().zip(&sources) {
+        if session.interrupted() {
+            break;
+        }
+        let reference = target.reference(&job.image, &job.published)?;
+        let mut report = TagReport::new(job, reference.to_string());
+        let options = IndexOptions {
+            extra_tags: job.aliases.clone(),
+            ..IndexOptions::default()
+        };
+        match session.run(assemble_index(client, &reference, references, &options)) {
+            Ok(published) => report.add(&published),
+            Err(error) => report.fail(&error.into()),
+        }
+        report.status(printer, "Combined");
+        tags.push(report);
+    }
+    let report = Report {
+        registry: target.url(),
+        snapshot_id: prepared.snapshot_id.clone(),
+        tags,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: session.interrupted(),
+    };
+    report.finish(printer, args.format, "combined")
+}

@@ -1,0 +1,101 @@
+//! `image-manager sync --from REGISTRY --to REGISTRY [targets]`: copy every managed image tag
+//! (all platforms) and its aliases from one registry to another, skipping whatever the target
+//! already holds, so a second run transfers nothing. A tag the source does not have is
+//! reported as missing and skipped (a project is often only partly published).
+//!
+//! REGISTRY is the `name` of a `registries:` entry (its credentials apply) or
+//! `host[:port][/namespace]` (credentials from Docker's `config.json`, if any).
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use im_registry::ops::copy::{CopyOptions, copy_image};
+
+use super::push::{Report, Result_, TagReport, select_jobs};
+use super::{Context, Outcome, plural, service};
+use crate::cli::SyncArgs;
+use crate::registry::{self, Session};
+
+pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let printer = context.printer;
+    let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    printer.diagnostics(&prepared.warnings);
+    let settings = &prepared.project.settings;
+    let found = registry::named_target(settings, &args.from).and_then(|from| {
+        let to = registry::named_target(settings, &args.to)?;
+        let jobs = select_jobs(&prepared, &args.targets, None)?;
+        Ok((from, to, jobs))
+    });
+    let (from, to, jobs) = match found {
+        Ok(found) => found,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    if from.host == to.host && from.namespace == to.namespace {
+        return Ok(Outcome::Invalid(
+            im_diag::Diagnostic::error(format!(
+                "--from and --to are the same registry ({})",
+                from.url()
+            ))
+            .into(),
+        ));
+    }
+    service::ensure_for(&context.root, &from.host, printer)?;
+    service::ensure_for(&context.root, &to.host, printer)?;
+    let session = Session::new(settings)?;
+    let client = session.client();
+    fs_err::create_dir_all(&context.dist)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".sync-")
+        .tempdir_in(&context.dist)
+        .with_context(|| format!("making a scratch folder in {}", context.dist.display()))?;
+    printer.status(
+        "Copying",
+        format!(
+            "{} from {} to {}",
+            plural(jobs.len(), "image tag"),
+            from.url(),
+            to.url()
+        ),
+    );
+    let options = |job: &super::push::TagJob| CopyOptions {
+        extra_tags: job.aliases.clone(),
+        scratch_dir: Some(scratch.path().to_owned()),
+    };
+    let mut tags = Vec::new();
+    for job in &jobs {
+        if session.interrupted() {
+            break;
+        }
+        let source = from.reference(&job.image, &job.published)?;
+        let destination = to.reference(&job.image, &job.published)?;
+        let mut report = TagReport::new(job, destination.to_string());
+        report.platforms.clear();
+        match session.run(client.head_manifest(&source)) {
+            Ok(None) => {
+                report.result = Result_::Missing;
+                report.error = Some(format!("{source} does not exist"));
+            }
+            Ok(Some(_)) => {
+                match session.run(copy_image(client, &source, &destination, &options(job))) {
+                    Ok(published) => report.add(&published),
+                    Err(error) => report.fail(&error.into()),
+                }
+            }
+            Err(error) => report.fail(&error.into()),
+        }
+        report.status(printer, "Copied");
+        tags.push(report);
+    }
+    let report = Report {
+        registry: to.url(),
+        snapshot_id: prepared.snapshot_id.clone(),
+        tags,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: session.interrupted(),
+    };
+    report.finish(printer, args.format, "copied")
+}

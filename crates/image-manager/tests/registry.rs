@@ -1,0 +1,973 @@
+//! End-to-end tests of `push`, `promote`, `manifest`, `sync`, `inspect`, `build --push`,
+//! `plan --registry-keys` and the local registry service: real buildah builds (storage of
+//! each test's own), the real distribution registry (`docker-registry`, started per test by
+//! im-testkit or by image-manager itself), and skopeo as the independent reader.
+//!
+//! The fixture is a chain base → app (1.0.0, 1.1.0, `latest`) → app's `dev` variant; the
+//! base is `FROM scratch` plus the static busybox of each architecture, so nothing is pulled.
+//! Most tests build for linux/amd64 only; one builds linux/arm64 too (under qemu).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use im_testkit::{Platform, Registry};
+use sha2::Digest as _;
+
+const SKOPEO: &str = "/usr/bin/skopeo";
+const BUILD_KEY: &str = "dev.image-manager.build-key";
+
+// Builds run with `-j 1`: two buildah pulls of parent archives that share a layer, at once
+// into one vfs store, sometimes fail with "layer not known" (a race in the store, not in what
+// these tests check).
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn write(path: &Path, text: &str) {
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+/// A loopback address nobody listens on right now.
+fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .to_string()
+}
+
+/// A project in a temp dir with its own buildah storage and its own environment.
+struct Project {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    /// Every command's output, for the canary check.
+    transcript: std::cell::RefCell<String>,
+}
+
+impl Project {
+    /// `.image-manager.yml` with the buildah store in the project, `platforms`, and
+    /// `registry_yaml` (which may use `${IM_TEST_REGISTRY}`).
+    fn with_settings(platforms: &[&str], registry_yaml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let storage = root.join(".storage");
+        write(
+            &root.join(".image-manager.yml"),
+            &format!(
+                "builder:\n  kind: buildah\n  storage_driver: vfs\n  root: {}\n  runroot: {}\nplatforms: [{}]\nlabels:\n  vendor: ACME\n{registry_yaml}",
+                storage.join("root").display(),
+                storage.join("runroot").display(),
+                platforms.join(", ")
+            ),
+        );
+        let docker_config = root.join(".docker");
+        // An empty one: buildah refuses a DOCKER_CONFIG without config.json.
+        write(&docker_config.join("config.json"), "{}\n");
+        let mut env = BTreeMap::new();
+        env.insert("NO_COLOR".to_owned(), "1".to_owned());
+        env.insert("SOURCE_DATE_EPOCH".to_owned(), "1700000000".to_owned());
+        // No credentials from the machine's own Docker config.
+        env.insert(
+            "DOCKER_CONFIG".to_owned(),
+            docker_config.display().to_string(),
+        );
+        // Never the machine's 127.0.0.1:5050 unless a test asks for it.
+        env.insert("IMAGE_MANAGER_REGISTRY_ADDR".to_owned(), free_addr());
+        Self {
+            dir,
+            env,
+            transcript: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    /// The chain fixture, pushing to `${IM_TEST_REGISTRY}/acme`.
+    fn chain(platforms: &[&str]) -> Self {
+        let project =
+            Self::with_settings(platforms, "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
+        let root = project.root();
+        let base = root.join("images/base");
+        fs_err::create_dir_all(base.join("rootfs")).unwrap();
+        for (platform, arch) in [
+            (Platform::LinuxAmd64, "amd64"),
+            (Platform::LinuxArm64, "arm64"),
+        ] {
+            if platforms.contains(&platform.as_str()) {
+                fs_err::copy(
+                    im_testkit::busybox_binary(platform),
+                    base.join(format!("rootfs/busybox-{arch}")),
+                )
+                .unwrap();
+            }
+        }
+        write(
+            &base.join("image.yml"),
+            "is_base_image: true\nrootfs_copy: false\ntags: ['1']\n",
+        );
+        write(
+            &base.join("Dockerfile.jinja2"),
+            "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        );
+        write(
+            &root.join("images/app/image.yml"),
+            "tags: [1.0.0, 1.1.0]\nlatest: true\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
+        );
+        write(
+            &root.join("images/app/Dockerfile.jinja2"),
+            "FROM {{ \"base\" | resolve_base_image }}\nRUN echo \"app {{ tag.name }}\" > /app.txt\n",
+        );
+        write(
+            &root.join("images/app/dev/Dockerfile.jinja2"),
+            "FROM {{ base_image }}\nRUN cat /app.txt > /dev.txt\n",
+        );
+        write(&root.join("images/app/dev/rootfs/etc/dev.conf"), "dev=1\n");
+        project
+    }
+
+    /// One image `solo:1.0.0` (aliases `1`, `1.0`, `latest`) that builds in a second.
+    fn solo(registry_yaml: &str) -> Self {
+        let project = Self::with_settings(&["linux/amd64"], registry_yaml);
+        let root = project.root();
+        write(
+            &root.join("images/solo/image.yml"),
+            "tags: [1.0.0]\nlatest: true\n",
+        );
+        write(
+            &root.join("images/solo/Dockerfile"),
+            "FROM scratch\nCOPY rootfs/ /\n",
+        );
+        write(&root.join("images/solo/rootfs/hello"), "hello\n");
+        project
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn set(&mut self, key: &str, value: &str) {
+        self.env.insert(key.to_owned(), value.to_owned());
+    }
+
+    fn registry(mut self, registry: &Registry) -> Self {
+        self.set("IM_TEST_REGISTRY", &registry.host_port());
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+            .arg("-C")
+            .arg(self.root())
+            .args(args)
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let run = Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        let mut transcript = self.transcript.borrow_mut();
+        transcript.push_str(&run.stdout);
+        transcript.push_str(&run.stderr);
+        run
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, 0,
+            "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    fn ledger(&self) -> serde_json::Value {
+        json(&fs_err::read_to_string(self.root().join("dist/ledger.json")).unwrap())
+    }
+
+    /// The ledger's `(key, digest)` of a node.
+    fn built(&self, node: &str, platform: &str) -> (String, String) {
+        let ledger = self.ledger();
+        let entry = &ledger["nodes"][format!("{node} {platform}")];
+        assert!(entry.is_object(), "{node} {platform} not in {ledger}");
+        (
+            entry["key"].as_str().unwrap().to_owned(),
+            entry["digest"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Runs skopeo, panicking with its stderr when it fails.
+fn skopeo(args: &[&str]) -> std::process::Output {
+    assert!(
+        Path::new(SKOPEO).exists(),
+        "{SKOPEO} is missing: scripts/setup should have installed skopeo"
+    );
+    Command::new(SKOPEO)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {SKOPEO}: {e}"))
+}
+
+fn skopeo_ok(args: &[&str]) -> Vec<u8> {
+    let output = skopeo(args);
+    assert!(
+        output.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The manifest bytes as the registry stores them, and their digest.
+fn raw(reference: &str, authfile: Option<&Path>) -> (serde_json::Value, String) {
+    let target = format!("docker://{reference}");
+    let authfile = authfile.map(|p| p.display().to_string());
+    let mut args = vec!["inspect", "--raw", "--tls-verify=false"];
+    if let Some(file) = &authfile {
+        args.extend(["--authfile", file.as_str()]);
+    }
+    args.push(&target);
+    let bytes = skopeo_ok(&args);
+    let digest = format!("sha256:{}", hex(&sha2::Sha256::digest(&bytes)));
+    (serde_json::from_slice(&bytes).unwrap(), digest)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{b:02x}"));
+        out
+    })
+}
+
+/// Whether a tag exists (skopeo can read it).
+fn exists(reference: &str) -> bool {
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ])
+    .status
+    .success()
+}
+
+/// skopeo's view of one platform of a reference (config labels and all).
+fn inspect_platform(reference: &str, arch: &str) -> serde_json::Value {
+    json(
+        &String::from_utf8(skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            arch,
+            &format!("docker://{reference}"),
+        ]))
+        .unwrap(),
+    )
+}
+
+fn tag_result<'a>(report: &'a serde_json::Value, node: &str) -> &'a serde_json::Value {
+    report["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["node"] == node)
+        .unwrap_or_else(|| panic!("{node} not in {report}"))
+}
+
+#[test]
+fn push_publishes_every_tag_and_alias_and_a_second_push_uploads_nothing() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let project = Project::chain(&["linux/amd64"]).registry(&registry);
+    project.ok(&["build", "-j", "1"]);
+
+    let first = json(&project.ok(&["push", "--format", "json"]).stdout);
+    assert_eq!(first["registry"], format!("{host}/acme"));
+    for node in [
+        "base:1",
+        "app:1.0.0",
+        "app:1.1.0",
+        "app:1.0.0-dev",
+        "app:1.1.0-dev",
+    ] {
+        assert_eq!(tag_result(&first, node)["result"], "pushed", "{first}");
+    }
+    // What the registry holds is what was built: each tag's manifest has the ledger's digest
+    // and carries the build key.
+    for node in [
+        "base:1",
+        "app:1.0.0",
+        "app:1.1.0",
+        "app:1.0.0-dev",
+        "app:1.1.0-dev",
+    ] {
+        let (key, digest) = project.built(node, "linux/amd64");
+        let reference = format!("{host}/acme/{node}");
+        let (_, stored) = raw(&reference, None);
+        assert_eq!(stored, digest, "{reference}");
+        assert_eq!(
+            inspect_platform(&reference, "amd64")["Labels"][BUILD_KEY],
+            key
+        );
+    }
+    // Aliases point at their targets.
+    for (alias, target) in [
+        ("1", "1.1.0"),
+        ("1.1", "1.1.0"),
+        ("1.0", "1.0.0"),
+        ("latest", "1.1.0"),
+        ("1-dev", "1.1.0-dev"),
+        ("1.0-dev", "1.0.0-dev"),
+        ("latest-dev", "1.1.0-dev"),
+    ] {
+        let (_, alias_digest) = raw(&format!("{host}/acme/app:{alias}"), None);
+        let (_, target_digest) = raw(&format!("{host}/acme/app:{target}"), None);
+        assert_eq!(alias_digest, target_digest, "app:{alias} → app:{target}");
+    }
+    // app's repository mounts the base layer from base's instead of uploading it again.
+    assert_eq!(
+        tag_result(&first, "app:1.0.0")["blobs_mounted"],
+        1,
+        "{first}"
+    );
+    assert_eq!(
+        tag_result(&first, "app:1.1.0")["tags"],
+        serde_json::json!(["1.1.0", "1", "1.1", "latest"])
+    );
+
+    // A second push sends nothing and writes no manifest.
+    let second = project.ok(&["push", "--format", "json"]);
+    let second = json(&second.stdout);
+    for tag in second["tags"].as_array().unwrap() {
+        assert_eq!(tag["result"], "up-to-date", "{tag}");
+        assert_eq!(tag["blobs_uploaded"], 0, "{tag}");
+        assert_eq!(tag["manifests_written"], 0, "{tag}");
+    }
+    let text = project.ok(&["push", "app:1"]);
+    assert!(
+        text.stderr.contains("Up to date app:1.1.0 →") && text.stderr.contains("0 failed"),
+        "{}",
+        text.stderr
+    );
+
+    // inspect, by a project name (default registry) and by a full reference.
+    let (key, digest) = project.built("app:1.1.0", "linux/amd64");
+    let shown = project.ok(&["inspect", "app:latest"]).stdout;
+    assert!(shown.contains(&format!("digest      {digest}")), "{shown}");
+    assert!(shown.contains(&format!("build key   {key}")), "{shown}");
+    assert!(shown.contains("platforms   linux/amd64"), "{shown}");
+    assert!(shown.contains("org.opencontainers.image.vendor"), "{shown}");
+    let inspected = json(
+        &project
+            .ok(&["inspect", &format!("{host}/acme/app:1"), "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(inspected["digest"], digest);
+    assert_eq!(inspected["platforms"][0]["platform"], "linux/amd64");
+    assert_eq!(inspected["platforms"][0]["build_key"], key);
+    assert_eq!(
+        inspected["platforms"][0]["labels"]["org.opencontainers.image.version"],
+        "1.1.0"
+    );
+
+    // A stale node is refused before anything is sent.
+    write(
+        &project.root().join("images/app/dev/rootfs/etc/dev.conf"),
+        "dev=2\n",
+    );
+    let stale = project.run(&["push", "app:1.1.0-dev"]);
+    assert_eq!(stale.status, 2, "{}", stale.stderr);
+    assert!(
+        stale
+            .stderr
+            .contains("app:1.1.0-dev (linux/amd64) changed since it was built (context file rootfs/etc/dev.conf changed)"),
+        "{}",
+        stale.stderr
+    );
+}
+
+#[test]
+fn a_multi_arch_tag_becomes_an_index_and_platform_tags_combine_into_the_same_shape() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let project = Project::chain(&["linux/amd64", "linux/arm64"]).registry(&registry);
+    project.ok(&["build", "-j", "1", "app:1.1.0"]);
+    project.ok(&["push", "base", "app:1.1.0"]);
+
+    let (index, index_digest) = raw(&format!("{host}/acme/app:1.1.0"), None);
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let children: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_owned(),
+                m["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [
+            (
+                "amd64".to_owned(),
+                project.built("app:1.1.0", "linux/amd64").1
+            ),
+            (
+                "arm64".to_owned(),
+                project.built("app:1.1.0", "linux/arm64").1
+            ),
+        ]
+    );
+    for alias in ["1", "1.1", "latest"] {
+        assert_eq!(
+            raw(&format!("{host}/acme/app:{alias}"), None).1,
+            index_digest
+        );
+    }
+    let arm = inspect_platform(&format!("{host}/acme/app:1"), "arm64");
+    assert_eq!(arm["Architecture"], "arm64");
+    assert_eq!(
+        arm["Labels"][BUILD_KEY],
+        project.built("app:1.1.0", "linux/arm64").0
+    );
+
+    // Platform-split CI: each platform's job pushes its own tag, then `manifest` joins them.
+    let split = Registry::start();
+    let split_host = split.host_port();
+    let mut project = project;
+    project.set("IM_TEST_REGISTRY", &split_host);
+    project.ok(&[
+        "push",
+        "app:1.1.0",
+        "--platform",
+        "linux/amd64",
+        "--platform-tags",
+    ]);
+    assert!(exists(&format!("{split_host}/acme/app:1.1.0-linux-amd64")));
+    assert!(!exists(&format!("{split_host}/acme/app:1.1.0")));
+    // The arm64 job has not pushed yet: nothing is combined.
+    let early = project.run(&["manifest", "app:1.1.0"]);
+    assert_eq!(early.status, 1, "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains(&format!("app:1.1.0 (linux/arm64) has no per-platform tag: {split_host}/acme/app:1.1.0-linux-arm64 does not exist")),
+        "{}",
+        early.stderr
+    );
+    assert!(!exists(&format!("{split_host}/acme/app:1.1.0")));
+    project.ok(&[
+        "push",
+        "app:1.1.0",
+        "--platform",
+        "linux/arm64",
+        "--platform-tags",
+    ]);
+    let combined = json(
+        &project
+            .ok(&["manifest", "app:1.1.0", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(tag_result(&combined, "app:1.1.0")["result"], "pushed");
+    assert_eq!(tag_result(&combined, "app:1.1.0")["blobs_uploaded"], 0);
+    let (joined, joined_digest) = raw(&format!("{split_host}/acme/app:1.1.0"), None);
+    let joined_children: Vec<&str> = joined["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    let children: Vec<&str> = children.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(joined_children, children);
+    for alias in ["1", "1.1", "latest"] {
+        assert_eq!(
+            raw(&format!("{split_host}/acme/app:{alias}"), None).1,
+            joined_digest
+        );
+    }
+    let again = json(
+        &project
+            .ok(&["manifest", "app:1.1.0", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(tag_result(&again, "app:1.1.0")["result"], "up-to-date");
+}
+
+#[test]
+fn a_snapshot_is_pushed_under_its_own_tags_and_promotion_keeps_its_digests() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let project = Project::chain(&["linux/amd64"]).registry(&registry);
+    let built = project.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--push",
+        "--snapshot-id",
+        "rc1",
+        "app:1.1.0",
+    ]);
+    assert!(
+        built.stderr.contains("Pushed app:1.1.0 →"),
+        "{}",
+        built.stderr
+    );
+    let (_, snapshot) = raw(&format!("{host}/acme/app:1.1.0-rc1"), None);
+    assert!(exists(&format!("{host}/acme/base:1-rc1")));
+    for absent in ["app:1.1.0", "app:1", "app:latest", "base:1"] {
+        assert!(
+            !exists(&format!("{host}/acme/{absent}")),
+            "a snapshot writes no release tag or alias: {absent}"
+        );
+    }
+    // The snapshot's app was built FROM the snapshot's base.
+    let labels = &inspect_platform(&format!("{host}/acme/app:1.1.0-rc1"), "amd64")["Labels"];
+    assert_eq!(labels["org.opencontainers.image.base.name"], "base:1-rc1");
+
+    // A snapshot that does not exist promotes nothing.
+    let missing = project.run(&["promote", "--snapshot-id", "nope", "app:1.1.0"]);
+    assert_eq!(missing.status, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains(&format!(
+            "app:1.1.0 has no snapshot `nope`: {host}/acme/app:1.1.0-nope does not exist"
+        )),
+        "{}",
+        missing.stderr
+    );
+    assert!(!exists(&format!("{host}/acme/app:1.1.0")));
+
+    let promoted = json(
+        &project
+            .ok(&[
+                "promote",
+                "--snapshot-id",
+                "rc1",
+                "base",
+                "app:1.1.0",
+                "--format",
+                "json",
+            ])
+            .stdout,
+    );
+    assert_eq!(
+        tag_result(&promoted, "app:1.1.0")["tags"],
+        serde_json::json!(["1.1.0", "1", "1.1", "latest"])
+    );
+    assert_eq!(tag_result(&promoted, "app:1.1.0")["blobs_uploaded"], 0);
+    for tag in ["1.1.0", "1", "1.1", "latest"] {
+        assert_eq!(
+            raw(&format!("{host}/acme/app:{tag}"), None).1,
+            snapshot,
+            "{tag}"
+        );
+    }
+    assert_eq!(
+        raw(&format!("{host}/acme/base:1"), None).1,
+        raw(&format!("{host}/acme/base:1-rc1"), None).1
+    );
+    let again = json(
+        &project
+            .ok(&[
+                "promote",
+                "--snapshot-id",
+                "rc1",
+                "app:1.1.0",
+                "--format",
+                "json",
+            ])
+            .stdout,
+    );
+    assert_eq!(tag_result(&again, "app:1.1.0")["result"], "up-to-date");
+}
+
+#[test]
+fn sync_copies_every_tag_once_and_then_nothing() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let mut project = Project::chain(&["linux/amd64"]);
+    write(
+        &project.root().join(".image-manager.yml"),
+        &fs_err::read_to_string(project.root().join(".image-manager.yml"))
+            .unwrap()
+            .replace(
+                "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n",
+                "registries:\n  - {name: ci, url: \"${IM_TEST_SOURCE}/acme\", default: true}\n  - {name: mirror, url: \"${IM_TEST_TARGET}/mirror\"}\n",
+            ),
+    );
+    project.set("IM_TEST_SOURCE", &source.host_port());
+    project.set("IM_TEST_TARGET", &target.host_port());
+    project.ok(&["build", "-j", "1", "app:1.1.0"]);
+    project.ok(&["push", "base", "app:1.1.0"]);
+
+    let first = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(first["registry"], format!("{}/mirror", target.host_port()));
+    assert_eq!(tag_result(&first, "base:1")["result"], "pushed");
+    assert_eq!(tag_result(&first, "app:1.1.0")["result"], "pushed");
+    for never_pushed in ["app:1.0.0", "app:1.0.0-dev", "app:1.1.0-dev"] {
+        assert_eq!(tag_result(&first, never_pushed)["result"], "missing");
+    }
+    for tag in ["base:1", "app:1.1.0", "app:1", "app:1.1", "app:latest"] {
+        assert_eq!(
+            raw(&format!("{}/mirror/{tag}", target.host_port()), None).1,
+            raw(&format!("{}/acme/{tag}", source.host_port()), None).1,
+            "{tag}"
+        );
+    }
+
+    let second = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    for tag in second["tags"].as_array().unwrap() {
+        assert!(
+            tag["result"] == "up-to-date" || tag["result"] == "missing",
+            "{tag}"
+        );
+        assert_eq!(tag["blobs_uploaded"], 0, "{tag}");
+        assert_eq!(tag["manifests_written"], 0, "{tag}");
+    }
+
+    // A registry named by host works too, and an unknown name is a usage error.
+    let by_host = project.ok(&[
+        "sync",
+        "--from",
+        &format!("{}/mirror", target.host_port()),
+        "--to",
+        &format!("{}/third", source.host_port()),
+        "base",
+    ]);
+    assert!(by_host.stderr.contains("1 copied"), "{}", by_host.stderr);
+    let unknown = project.run(&["sync", "--from", "mirorr", "--to", "ci"]);
+    assert_eq!(unknown.status, 2);
+    assert!(
+        unknown.stderr.contains("did you mean `mirror`?"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+/// Stops the project's local registry even when the test fails half-way.
+struct StopOnDrop<'a>(&'a Project);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["stop", "registry"]);
+    }
+}
+
+#[test]
+fn the_local_registry_starts_once_reports_its_status_and_stops() {
+    let addr = free_addr();
+    let mut project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
+    project.set("IMAGE_MANAGER_REGISTRY_ADDR", &addr);
+    project.set("IM_TEST_REGISTRY", &addr);
+    let _stop = StopOnDrop(&project);
+    let stopped = project.ok(&["status"]);
+    assert!(
+        stopped
+            .stdout
+            .contains(&format!("registry  stopped  (would listen on {addr})")),
+        "{}",
+        stopped.stdout
+    );
+
+    // push starts it by itself: the default registry is its address.
+    project.ok(&["build", "-j", "1"]);
+    let pushed = project.ok(&["push"]);
+    assert!(
+        pushed
+            .stderr
+            .contains(&format!("Started registry on {addr}")),
+        "{}",
+        pushed.stderr
+    );
+    assert!(exists(&format!("{addr}/acme/solo:latest")));
+    let status = json(&project.ok(&["status", "--format", "json"]).stdout);
+    assert_eq!(status[0]["running"], true);
+    assert_eq!(status[0]["managed"], true);
+    assert_eq!(status[0]["address"], addr);
+    let pid = status[0]["pid"].as_u64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let state = project.root().join(".image-manager/registry");
+    assert!(state.join("data").is_dir());
+    assert!(state.join("registry.log").is_file());
+    assert_eq!(
+        fs_err::read_to_string(project.root().join(".image-manager/.gitignore")).unwrap(),
+        "*\n"
+    );
+
+    // Starting again leaves the running one alone.
+    let again = project.ok(&["start", "registry"]);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("Running registry on {addr} (pid {pid},")),
+        "{}",
+        again.stderr
+    );
+    let text = project.ok(&["status"]).stdout;
+    assert!(
+        text.contains(&format!("registry  running  registry on {addr} (pid {pid}")),
+        "{text}"
+    );
+
+    let stop = project.ok(&["stop", "registry"]);
+    assert!(stop.stderr.contains("Stopped registry"), "{}", stop.stderr);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || fs_err::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.contains(") Z ")),
+        "the registry process is gone"
+    );
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "nothing listens on {addr} any more"
+    );
+    let after = project.ok(&["status"]).stdout;
+    assert!(after.contains("registry  stopped"), "{after}");
+    let twice = project.ok(&["stop", "registry"]);
+    assert!(
+        twice.stderr.contains("it was not running"),
+        "{}",
+        twice.stderr
+    );
+
+    // `start registry` brings it back with the data it had.
+    project.ok(&["start", "registry"]);
+    assert!(exists(&format!("{addr}/acme/solo:1.0.0")));
+    project.ok(&["stop", "registry"]);
+}
+
+#[test]
+fn build_push_on_a_fresh_machine_builds_only_what_the_registry_lacks() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    // Machine A builds and pushes everything.
+    let a = Project::chain(&["linux/amd64"]).registry(&registry);
+    let first = a.ok(&["build", "-j", "1", "--push"]);
+    assert!(
+        first.stderr.contains("Finished 5 built"),
+        "{}",
+        first.stderr
+    );
+
+    // Machine B: the same sources, an empty dist/ and an empty image store.
+    let b = Project::chain(&["linux/amd64"]).registry(&registry);
+    let plan = json(
+        &b.ok(&["plan", "--registry-keys", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(plan["to_build"], 0, "{plan}");
+    assert_eq!(
+        plan["nodes"][0]["in_registry"],
+        format!("{host}/acme/base:1"),
+        "{plan}"
+    );
+    let nothing = b.ok(&["build", "-j", "1", "--push"]);
+    assert!(
+        nothing.stderr.contains("In registry base:1 (linux/amd64)")
+            && nothing.stderr.contains("Up to date 0 nodes"),
+        "{}",
+        nothing.stderr
+    );
+    assert!(!nothing.stderr.contains("Fetched"), "{}", nothing.stderr);
+    assert!(!b.root().join("dist/base/1/linux-amd64/image.tar").exists());
+
+    // Only the dev variants change on B: their parents come from the registry.
+    write(
+        &b.root().join("images/app/dev/rootfs/etc/dev.conf"),
+        "dev=2\n",
+    );
+    let plan = b.ok(&["plan", "--registry-keys"]).stdout;
+    for line in ["base:1", "app:1.0.0 ", "app:1.1.0 "] {
+        let row = plan.lines().find(|l| l.starts_with(line)).unwrap();
+        assert!(row.ends_with("up to date (in registry)"), "{plan}");
+    }
+    assert!(
+        plan.lines()
+            .any(|l| l.starts_with("app:1.1.0-dev") && l.contains("build")),
+        "{plan}"
+    );
+    let run = b.ok(&["build", "-j", "1", "--push", "--format", "json"]);
+    let report = json(&run.stdout);
+    let results: BTreeMap<String, String> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_owned(),
+                n["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        BTreeMap::from([
+            ("app:1.0.0".to_owned(), "up-to-date".to_owned()),
+            ("app:1.0.0-dev".to_owned(), "built".to_owned()),
+            ("app:1.1.0".to_owned(), "up-to-date".to_owned()),
+            ("app:1.1.0-dev".to_owned(), "built".to_owned()),
+        ]),
+        "base stays remote; the dev tags' parents were fetched: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "Fetched app:1.1.0 (linux/amd64) from {host}/acme/app:1.1.0"
+        )),
+        "{}",
+        run.stderr
+    );
+    // The fetched parent is the registry's image, recorded so later plans agree.
+    let (a_key, a_digest) = a.built("app:1.1.0", "linux/amd64");
+    assert_eq!(
+        b.built("app:1.1.0", "linux/amd64"),
+        (a_key, a_digest.clone())
+    );
+    assert!(
+        b.root()
+            .join("dist/app/1.1.0/linux-amd64/image.tar")
+            .is_file()
+    );
+    let plan = json(&b.ok(&["plan", "app:1.1.0", "--format", "json"]).stdout);
+    let app = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"]["tag"] == "1.1.0")
+        .unwrap();
+    assert_eq!(app["action"], "up-to-date", "{plan}");
+
+    // B's new dev images are in the registry, built on A's app, and their aliases moved.
+    let (dev_key, dev_digest) = b.built("app:1.1.0-dev", "linux/amd64");
+    assert_eq!(
+        raw(&format!("{host}/acme/app:1.1.0-dev"), None).1,
+        dev_digest
+    );
+    assert_eq!(
+        raw(&format!("{host}/acme/app:latest-dev"), None).1,
+        dev_digest
+    );
+    let labels = &inspect_platform(&format!("{host}/acme/app:1-dev"), "amd64")["Labels"];
+    assert_eq!(labels[BUILD_KEY], dev_key);
+    assert_eq!(labels["org.opencontainers.image.base.digest"], a_digest);
+    assert_eq!(
+        tag_result(&report["push"], "app:1.1.0-dev")["result"],
+        "pushed"
+    );
+    assert_eq!(
+        tag_result(&report["push"], "app:1.1.0")["result"],
+        "up-to-date"
+    );
+    assert_eq!(
+        tag_result(&report["push"], "base:1")["result"],
+        "up-to-date"
+    );
+}
+
+/// A containers auth file for skopeo (the password never goes in an argv).
+fn authfile(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let path = dir.join("auth.json");
+    let mut file = fs_err::File::create(&path).unwrap();
+    file.write_all(
+        serde_json::json!({"auths": {host: {"auth": auth}}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    path
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if path.file_name().is_some_and(|n| n == ".storage") {
+                continue; // buildah's image store: layers, not our writing
+            }
+            found.extend(files_containing(&path, needle));
+        } else if kind.is_file()
+            && fs_err::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn credentials_from_settings_reach_an_htpasswd_registry_and_never_show() {
+    const USER: &str = "ci";
+    const CANARY: &str = "canary-Pw-7c1e9b2f";
+    let registry = Registry::start_with_htpasswd(USER, CANARY);
+    let host = registry.host_port();
+    let mut project = Project::solo(
+        "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n  username: ci\n  password: ${IM_TEST_PASSWORD}\n",
+    )
+    .registry(&registry);
+    project.set("IM_TEST_PASSWORD", CANARY);
+    project.ok(&["build", "-j", "1"]);
+    project.ok(&["-vv", "push"]);
+    let auth_dir = tempfile::tempdir().unwrap();
+    let auth = authfile(auth_dir.path(), &host, USER, CANARY);
+    let (_, digest) = raw(&format!("{host}/acme/solo:latest"), Some(&auth));
+    assert_eq!(digest, project.built("solo:1.0.0", "linux/amd64").1);
+    let shown = project.ok(&["-vv", "inspect", "solo:1", "--format", "json"]);
+    assert_eq!(json(&shown.stdout)["digest"], digest);
+    project.ok(&["-vv", "plan", "--registry-keys"]);
+    project.ok(&["-vv", "build", "-j", "1", "--push"]);
+
+    // Without credentials the registry refuses, and the error says so.
+    project.set("IM_TEST_PASSWORD", "wrong-password");
+    let refused = project.run(&["-vv", "push"]);
+    assert_eq!(refused.status, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not authorized"),
+        "{}",
+        refused.stderr
+    );
+
+    let transcript = project.transcript.borrow();
+    assert!(!transcript.is_empty());
+    assert!(
+        !transcript.contains(CANARY),
+        "the password appeared in image-manager's output"
+    );
+    assert!(!transcript.contains("wrong-password"));
+    let leaked = files_containing(project.root(), CANARY.as_bytes());
+    assert!(leaked.is_empty(), "the password was written to {leaked:?}");
+}
