@@ -193,8 +193,9 @@ Examples:
     /// Start a local service: the registry on 127.0.0.1:5050.
     #[command(after_help = "\
 Runs `docker-registry` (or `registry`) when installed, else the registry:2 container through
-Docker, on 127.0.0.1:5050 (IMAGE_MANAGER_REGISTRY_ADDR changes it), with its data, config and
-log in .image-manager/registry/. Starting a running registry does nothing. `push` starts it by
+Docker (IMAGE_MANAGER_REGISTRY_IMAGE names another image), on 127.0.0.1:5050
+(IMAGE_MANAGER_REGISTRY_ADDR changes it), with its data, config and log in
+.image-manager/registry/. Starting a running registry does nothing. `push` starts it by
 itself when the default registry is that address.
 
 Examples:

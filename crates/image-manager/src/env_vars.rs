@@ -25,6 +25,9 @@ pub const HOME: &str = "HOME";
 /// The loopback address `start registry` serves the local registry on (default
 /// `127.0.0.1:5050`); `push` starts it by itself when the default registry is this address.
 pub const IMAGE_MANAGER_REGISTRY_ADDR: &str = "IMAGE_MANAGER_REGISTRY_ADDR";
+/// The container image `start registry` runs when no registry binary is installed (default
+/// `registry:2`).
+pub const IMAGE_MANAGER_REGISTRY_IMAGE: &str = "IMAGE_MANAGER_REGISTRY_IMAGE";
 
 /// Looks up a variable for `${VAR}` expansion in `.image-manager.yml`.
 pub fn lookup(name: &str) -> Option<String> {

@@ -761,6 +761,93 @@ fn the_local_registry_starts_once_reports_its_status_and_stops() {
     project.ok(&["stop", "registry"]);
 }
 
+/// The distribution registry as a container image, made locally (no image can be pulled):
+/// Debian's `docker-registry` binary with the `registry:2` image's layout — the program at
+/// `/bin/registry`, its config at `/etc/docker/registry/config.yml`, data in
+/// `/var/lib/registry`, port 5000.
+fn registry_container_image(docker: &im_testkit::DockerEnv) -> &'static str {
+    const IMAGE: &str = "im-test/registry:2";
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path();
+    fs_err::copy("/usr/bin/docker-registry", context.join("registry")).unwrap();
+    fs_err::copy("/lib/x86_64-linux-gnu/libc.so.6", context.join("libc.so.6")).unwrap();
+    fs_err::copy("/lib64/ld-linux-x86-64.so.2", context.join("ld.so")).unwrap();
+    write(
+        &context.join("config.yml"),
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n",
+    );
+    write(
+        &context.join("Dockerfile"),
+        "FROM scratch\nCOPY registry /bin/registry\nCOPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nCOPY ld.so /lib64/ld-linux-x86-64.so.2\nCOPY config.yml /etc/docker/registry/config.yml\nEXPOSE 5000\nENTRYPOINT [\"/bin/registry\", \"serve\"]\nCMD [\"/etc/docker/registry/config.yml\"]\n",
+    );
+    let os = std::ffi::OsStr::new;
+    docker.run([
+        os("build"),
+        os("--quiet"),
+        os("--tag"),
+        os(IMAGE),
+        context.as_os_str(),
+    ]);
+    IMAGE
+}
+
+#[test]
+fn without_a_registry_binary_the_registry_runs_as_a_docker_container() {
+    let docker = im_testkit::docker();
+    let image = registry_container_image(&docker);
+    let addr = free_addr();
+    let mut project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
+    project.set("IMAGE_MANAGER_REGISTRY_ADDR", &addr);
+    project.set("IM_TEST_REGISTRY", &addr);
+    project.ok(&["build", "-j", "1"]);
+    // A PATH with docker and no registry binary.
+    let bin = project.root().join(".bin");
+    fs_err::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(docker.bin(), bin.join("docker")).unwrap();
+    project.set("PATH", &bin.display().to_string());
+    project.set("DOCKER_HOST", docker.host());
+    project.set("IMAGE_MANAGER_REGISTRY_IMAGE", image);
+    let _stop = StopOnDrop(&project);
+
+    let pushed = project.ok(&["push"]);
+    assert!(
+        pushed.stderr.contains(&format!(
+            "Started registry on {addr} (container image-manager-registry-"
+        )),
+        "{}",
+        pushed.stderr
+    );
+    assert!(exists(&format!("{addr}/acme/solo:latest")));
+    let status = json(&project.ok(&["status", "--format", "json"]).stdout);
+    assert_eq!(status[0]["running"], true);
+    assert_eq!(status[0]["runner"], "docker");
+    let container = status[0]["container"].as_str().unwrap().to_owned();
+    let running = docker.run([
+        "inspect",
+        "--format",
+        "{{.State.Running}}",
+        container.as_str(),
+    ]);
+    assert_eq!(running.trim(), "true");
+    // The data lives in the project's state folder, not in the container.
+    assert!(
+        project
+            .root()
+            .join(".image-manager/registry/data/docker/registry/v2/repositories/acme/solo")
+            .is_dir()
+    );
+
+    project.ok(&["stop", "registry"]);
+    let gone = docker
+        .command()
+        .args(["inspect", container.as_str()])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the container is removed");
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+    assert!(project.ok(&["status"]).stdout.contains("registry  stopped"));
+}
+
 #[test]
 fn build_push_on_a_fresh_machine_builds_only_what_the_registry_lacks() {
     let registry = Registry::start();

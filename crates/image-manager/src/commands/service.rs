@@ -29,7 +29,8 @@ use crate::printer::Printer;
 
 /// Where the local registry listens unless `IMAGE_MANAGER_REGISTRY_ADDR` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5050";
-/// The container image used when no registry binary is installed.
+/// The container image used when no registry binary is installed, unless
+/// `IMAGE_MANAGER_REGISTRY_IMAGE` names another.
 const CONTAINER_IMAGE: &str = "registry:2";
 /// The registry binaries looked for on `PATH`, in order.
 const PROGRAMS: [&str; 2] = ["docker-registry", "registry"];
@@ -369,6 +370,10 @@ fn start_container(
     addr: SocketAddr,
 ) -> anyhow::Result<State> {
     let name = container_name(dir);
+    let image = std::env::var(env_vars::IMAGE_MANAGER_REGISTRY_IMAGE)
+        .ok()
+        .filter(|image| !image.trim().is_empty())
+        .unwrap_or_else(|| CONTAINER_IMAGE.to_owned());
     // A stopped container of an earlier run would block the name.
     let _ = Command::new(docker)
         .args(["rm", "-f", &name])
@@ -389,7 +394,7 @@ fn start_container(
         volume,
         "--env".into(),
         "REGISTRY_STORAGE_DELETE_ENABLED=true".into(),
-        CONTAINER_IMAGE.into(),
+        image.clone().into(),
     ];
     tracing::debug!("starting {} {:?}", docker.display(), argv);
     let output = Command::new(docker)
@@ -418,7 +423,7 @@ fn start_container(
     }
     if !wait_ready(addr, || !container_running(docker, &name)) {
         anyhow::bail!(
-            "the {CONTAINER_IMAGE} container {name} did not answer on {addr} within {}s (see `docker logs {name}`)",
+            "the {image} container {name} did not answer on {addr} within {}s (see `docker logs {name}`)",
             READY_TIMEOUT.as_secs()
         );
     }
