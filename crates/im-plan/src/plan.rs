@@ -253,10 +253,10 @@ pub fn plan(
     let mut seen = std::collections::HashSet::new();
     for &node in &needed {
         let id = &graph.nodes[node];
-        if let Some(tag) = by_id.get(&(id.image.as_str(), id.tag.as_str())) {
-            if seen.insert(Arc::as_ptr(&tag.overlay) as usize) {
-                overlays.push(&tag.overlay);
-            }
+        if let Some(tag) = by_id.get(&(id.image.as_str(), id.tag.as_str()))
+            && seen.insert(Arc::as_ptr(&tag.overlay) as usize)
+        {
+            overlays.push(&tag.overlay);
         }
     }
     let contexts: HashMap<usize, Result<BTreeMap<String, String>, String>> = overlays

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::RenderedTag;
 use crate::output::{remove_if_exists, write_if_changed};
+use crate::rootfs::ContentCache;
 
 /// The name of the index file in `dist/`.
 pub const INDEX_FILE: &str = "index.json";
@@ -93,9 +94,11 @@ pub fn read_index(dist: &Path) -> Option<Index> {
     serde_json::from_str(&text).ok()
 }
 
-fn write_tag(dist: &Path, rendered: &RenderedTag) -> io::Result<usize> {
+fn write_tag(dist: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::Result<usize> {
     let dir = tag_dir(dist, &rendered.image, &rendered.tag);
-    fs_err::create_dir_all(&dir)?;
+    if fs_err::symlink_metadata(&dir).is_err() {
+        return write_new_tag(&dir, rendered, cache);
+    }
     let mut written = usize::from(write_if_changed(
         &dir.join("Dockerfile"),
         rendered.dockerfile.as_bytes(),
@@ -112,13 +115,47 @@ fn write_tag(dist: &Path, rendered: &RenderedTag) -> io::Result<usize> {
     Ok(written)
 }
 
+/// A tag folder that does not exist yet is staged next to its final place with plain writes
+/// and renamed into place in one step: it either appears complete or not at all.
+fn write_new_tag(dir: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::Result<usize> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = dir.with_file_name(format!(".{name}.new-{}", std::process::id()));
+    remove_if_exists(&staging)?;
+    if let Some(parent) = staging.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    let result = (|| {
+        fs_err::create_dir(&staging)?;
+        fs_err::write(staging.join("Dockerfile"), rendered.dockerfile.as_bytes())?;
+        fs_err::write(staging.join(".dockerignore"), DOCKERIGNORE.as_bytes())?;
+        let mut written = 2;
+        if let Some((text, _)) = &rendered.test {
+            fs_err::write(staging.join("test.yml"), text.as_bytes())?;
+            written += 1;
+        }
+        written += rendered
+            .overlay
+            .write_fresh(&staging.join("rootfs"), cache)?;
+        fs_err::rename(&staging, dir)?;
+        Ok(written)
+    })();
+    if result.is_err() {
+        let _ = remove_if_exists(&staging);
+    }
+    result
+}
+
 /// Writes every rendered tag and the index into `dist`.
 pub fn write(dist: &Path, rendered: &[RenderedTag], index: &Index) -> io::Result<WriteReport> {
     let previous = read_index(dist);
     fs_err::create_dir_all(dist)?;
+    let cache = ContentCache::default();
     let counts: Vec<usize> = rendered
         .par_iter()
-        .map(|tag| write_tag(dist, tag))
+        .map(|tag| write_tag(dist, tag, &cache))
         .collect::<io::Result<_>>()?;
     let mut report = WriteReport {
         written: counts.iter().sum(),

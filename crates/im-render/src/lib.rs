@@ -6,6 +6,7 @@
 //! - [`rootfs`]: merging rootfs layers and syncing them into `dist/`.
 //! - [`output`]: atomic, write-if-changed file writes.
 //! - [`dist`]: the `dist/` layout and `dist/index.json`.
+//! - [`stamp`]: the fingerprint that lets an unchanged rerun skip everything.
 //!
 //! [`render`] computes everything in memory (in parallel) and reports every problem; writing
 //! is a separate step ([`dist::write`]) so `check` can render without touching the disk.
@@ -15,6 +16,7 @@ pub mod dist;
 pub mod engine;
 pub mod output;
 pub mod rootfs;
+pub mod stamp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -289,6 +289,104 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Source file contents read once per run: many tags share the same rootfs files.
+#[derive(Default)]
+pub struct ContentCache {
+    known: std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<Vec<u8>>>>,
+}
+
+impl ContentCache {
+    fn read(&self, path: &Path) -> io::Result<std::sync::Arc<Vec<u8>>> {
+        if let Some(content) = self.known.lock().expect("content cache lock").get(path) {
+            return Ok(content.clone());
+        }
+        let content = std::sync::Arc::new(fs_err::read(path)?);
+        self.known
+            .lock()
+            .expect("content cache lock")
+            .insert(path.to_path_buf(), content.clone());
+        Ok(content)
+    }
+}
+
+impl Overlay {
+    /// Writes the overlay into `dest`, which must not exist yet (a fresh tag folder being
+    /// staged): no comparisons and no per-file renames, since the whole folder is renamed
+    /// into place afterwards. Returns how many entries it wrote.
+    pub fn write_fresh(&self, dest: &Path, cache: &ContentCache) -> io::Result<usize> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        if !self.has_content() {
+            return Ok(0);
+        }
+        fs_err::create_dir(dest)?;
+        let mut made = std::collections::BTreeSet::new();
+        let mut written = 0;
+        for (relative, entry) in &self.entries {
+            if matches!(entry, Entry::Dir) {
+                continue;
+            }
+            // Parents first (the map is sorted, so a folder's files follow it).
+            let mut missing = Vec::new();
+            let mut parent = relative.parent();
+            while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty() && !made.contains(*d))
+            {
+                missing.push(dir.to_path_buf());
+                parent = dir.parent();
+            }
+            for dir in missing.into_iter().rev() {
+                fs_err::create_dir(dest.join(&dir))?;
+                made.insert(dir);
+            }
+            let path = dest.join(relative);
+            match entry {
+                Entry::Dir => {}
+                Entry::File {
+                    source,
+                    mode,
+                    mtime,
+                    mtime_nsec,
+                    ..
+                } => {
+                    let content = cache.read(source)?;
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(*mode)
+                        .open(&path);
+                    let mut file = fs_err::File::from_parts(
+                        file.map_err(|e| {
+                            io::Error::new(e.kind(), format!("{e} (creating {})", path.display()))
+                        })?,
+                        &path,
+                    );
+                    file.write_all(&content)?;
+                    if mode & 0o7022 != 0 {
+                        // The umask took these bits away at creation.
+                        file.file()
+                            .set_permissions(std::fs::Permissions::from_mode(*mode))?;
+                    }
+                    let time = filetime::FileTime::from_unix_time(
+                        *mtime,
+                        u32::try_from(*mtime_nsec).unwrap_or(0),
+                    );
+                    filetime::set_file_handle_times(file.file(), None, Some(time))?;
+                }
+                Entry::Symlink { target } => {
+                    std::os::unix::fs::symlink(target, &path).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("{e} (creating symlink {})", path.display()),
+                        )
+                    })?;
+                }
+            }
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
 /// The permission bits of a file as `rwx` text, for reports.
 pub fn mode_string(mode: u32) -> String {
     let perms = std::fs::Permissions::from_mode(mode);

@@ -565,11 +565,22 @@ fn forced_rebuilds_of_unchanged_inputs_give_the_same_digest() {
     let fixture = Fixture::new("buildah");
     let digest = |fixture: &Fixture| {
         let ledger = json(&fs_err::read_to_string(fixture.dist("ledger.json")).unwrap());
-        ledger["nodes"]["app:1.0.0 linux/amd64"]["digest"].as_str().unwrap().to_owned()
+        ledger["nodes"]["app:1.0.0 linux/amd64"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     fixture.ok(&["build", "app:1.0.0", "--platform", "linux/amd64"]);
     let first = digest(&fixture);
     let forced = fixture.ok(&["build", "app:1.0.0", "--platform", "linux/amd64", "--force"]);
-    assert!(forced.stderr.contains("Finished 1 built"), "only the target is forced: {}", forced.stderr);
-    assert_eq!(digest(&fixture), first, "SOURCE_DATE_EPOCH makes the build reproducible");
+    assert!(
+        forced.stderr.contains("Finished 1 built"),
+        "only the target is forced: {}",
+        forced.stderr
+    );
+    assert_eq!(
+        digest(&fixture),
+        first,
+        "SOURCE_DATE_EPOCH makes the build reproducible"
+    );
 }

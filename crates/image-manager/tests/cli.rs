@@ -107,6 +107,10 @@ fn all_files(dir: &Path) -> String {
     paths.sort();
     for path in paths {
         let relative = path.strip_prefix(dir).unwrap().display().to_string();
+        if relative == ".generate-stamp" {
+            // Holds inode numbers and times: different on every run by design.
+            continue;
+        }
         let meta = fs_err::symlink_metadata(&path).unwrap();
         if meta.file_type().is_symlink() {
             out.push_str(&format!(
@@ -206,6 +210,38 @@ fn rerun_writes_nothing_and_changes_touch_only_what_changed() {
         project
             .read("dist/app/1.2.3-dev/Dockerfile")
             .contains("RUN echo changed")
+    );
+}
+
+#[test]
+fn an_unchanged_rerun_stops_at_the_stamp_and_a_lost_output_is_restored() {
+    let project = small();
+    project.ok(&["generate"]);
+    let rerun = project.ok(&["generate", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&rerun.stdout).unwrap();
+    assert_eq!(
+        (
+            report["written"].as_u64(),
+            report["unchanged_tags"].as_u64()
+        ),
+        (Some(0), Some(6))
+    );
+    fs_err::remove_file(project.path("dist/app/1.3.0/Dockerfile")).unwrap();
+    let restored = project.ok(&["generate"]);
+    assert!(
+        restored
+            .stderr
+            .contains("(1 file written, 5 tags unchanged)"),
+        "{}",
+        restored.stderr
+    );
+    assert!(project.path("dist/app/1.3.0/Dockerfile").is_file());
+    // A different snapshot id is a different output, not a stamp hit.
+    project.ok(&["generate", "--snapshot-id", "s1"]);
+    assert!(
+        project
+            .read("dist/app/1.3.0/Dockerfile")
+            .contains("base:2025.11-s1")
     );
 }
 

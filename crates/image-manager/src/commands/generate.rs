@@ -18,29 +18,106 @@ struct Report<'a> {
     warnings: Vec<String>,
 }
 
+/// Everything besides the input files that changes what generate writes.
+fn fingerprint_extra(context: &Context<'_>, snapshot_id: Option<&str>) -> String {
+    let settings = im_project::Settings::load(&context.root, &crate::env_vars::lookup)
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_default();
+    format!(
+        "image-manager {}\nsnapshot {snapshot_id:?}\ndist {}\n{settings}",
+        env!("CARGO_PKG_VERSION"),
+        context.dist.display()
+    )
+}
+
 pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
-    context.printer.diagnostics(&prepared.warnings);
     let dist_name = context
         .dist
         .strip_prefix(&context.root)
         .unwrap_or(&context.dist)
         .to_path_buf();
+    let snapshot_id = args.snapshot.snapshot_id.as_deref();
+    // Nothing changed since the last generate: no need to render or compare anything.
+    let fingerprint =
+        im_render::stamp::fingerprint(&context.root, &fingerprint_extra(context, snapshot_id)).ok();
+    if let Some(stamp) = fingerprint
+        .as_deref()
+        .and_then(|f| im_render::stamp::current(&context.dist, f))
+    {
+        let write = im_render::dist::WriteReport {
+            written: 0,
+            unchanged_tags: stamp.tags.len(),
+            removed: Vec::new(),
+        };
+        report(
+            context,
+            args,
+            &dist_name,
+            stamp.images,
+            stamp.tags.len(),
+            &write,
+            &[],
+            started,
+        )?;
+        return Ok(Outcome::Success);
+    }
+    let prepared = match context.prepare(snapshot_id) {
+        Ok(prepared) => prepared,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    context.printer.diagnostics(&prepared.warnings);
     let index = prepared.index(&dist_name);
-    let report = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index)
+    im_render::stamp::clear(&context.dist)
+        .with_context(|| format!("writing {}", context.dist.display()))?;
+    let write = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index)
         .with_context(|| format!("writing {}", context.dist.display()))?;
     let tags = prepared.rendered.tags.len();
+    if let Some(fingerprint) = fingerprint {
+        let stamp = im_render::stamp::Stamp {
+            fingerprint,
+            images: prepared.project.images.len(),
+            tags: prepared
+                .rendered
+                .tags
+                .iter()
+                .map(|t| format!("{}/{}", t.image, t.tag))
+                .collect(),
+        };
+        im_render::stamp::record(&context.dist, &stamp)
+            .with_context(|| format!("writing {}", context.dist.display()))?;
+    }
+    report(
+        context,
+        args,
+        &dist_name,
+        prepared.project.images.len(),
+        tags,
+        &write,
+        &prepared.warnings,
+        started,
+    )?;
+    Ok(Outcome::Success)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    context: &Context<'_>,
+    args: &GenerateArgs,
+    dist_name: &std::path::Path,
+    images: usize,
+    tags: usize,
+    report: &im_render::dist::WriteReport,
+    warnings: &[im_diag::Diagnostic],
+    started: Instant,
+) -> anyhow::Result<()> {
     match args.format {
         Format::Json => context.printer.json(&Report {
             dist: context.dist.display().to_string(),
-            images: prepared.project.images.len(),
+            images,
             tags,
-            write: &report,
-            warnings: prepared.warnings.iter().map(ToString::to_string).collect(),
+            write: report,
+            warnings: warnings.iter().map(ToString::to_string).collect(),
         })?,
         Format::Text => {
             for removed in &report.removed {
@@ -53,7 +130,7 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
                 format!(
                     "{} of {} in {} ({} written, {} unchanged) in {:.2}s",
                     plural(tags, "tag"),
-                    plural(prepared.project.images.len(), "image"),
+                    plural(images, "image"),
                     dist_name.display(),
                     plural(report.written, "file"),
                     plural(report.unchanged_tags, "tag"),
@@ -62,5 +139,5 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
             );
         }
     }
-    Ok(Outcome::Success)
+    Ok(())
 }
