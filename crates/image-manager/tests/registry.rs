@@ -45,6 +45,24 @@ fn free_addr() -> String {
         .to_string()
 }
 
+/// A free loopback address below the kernel's ephemeral port range (32768 and up), so that no
+/// registry another test starts on port 0 can take it over once it is free again.
+fn free_fixed_addr() -> String {
+    let seed = std::process::id() as usize
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as usize;
+    (0..2000)
+        .map(|i| 20_000 + (seed + i * 7919) % 10_000)
+        .find_map(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", u16::try_from(port).unwrap()))
+                .ok()
+                .map(|listener| listener.local_addr().unwrap().to_string())
+        })
+        .expect("a free port between 20000 and 30000")
+}
+
 /// A project in a temp dir with its own buildah storage and its own environment.
 struct Project {
     dir: tempfile::TempDir,
@@ -262,6 +280,20 @@ fn exists(reference: &str) -> bool {
     .success()
 }
 
+/// Whether a tag exists in a registry that wants credentials.
+fn exists_with(reference: &str, authfile: &Path) -> bool {
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile.display().to_string(),
+        &format!("docker://{reference}"),
+    ])
+    .status
+    .success()
+}
+
 /// skopeo's view of one platform of a reference (config labels and all).
 fn inspect_platform(reference: &str, arch: &str) -> serde_json::Value {
     json(
@@ -403,9 +435,40 @@ fn push_publishes_every_tag_and_alias_and_a_second_push_uploads_nothing() {
 fn a_multi_arch_tag_becomes_an_index_and_platform_tags_combine_into_the_same_shape() {
     let registry = Registry::start();
     let host = registry.host_port();
+    // Machine A publishes linux/amd64 only.
+    let a = Project::chain(&["linux/amd64", "linux/arm64"]).registry(&registry);
+    a.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--push",
+        "--platform",
+        "linux/amd64",
+        "app:1.1.0",
+    ]);
+    let (single, _) = raw(&format!("{host}/acme/app:1.1.0"), None);
+    assert_eq!(
+        single["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    // Machine B builds both platforms: amd64 is in the registry, arm64 is not. The amd64
+    // images are fetched (the index needs them), only arm64 is built, and the tags become
+    // indexes of both.
     let project = Project::chain(&["linux/amd64", "linux/arm64"]).registry(&registry);
-    project.ok(&["build", "-j", "1", "app:1.1.0"]);
-    project.ok(&["push", "base", "app:1.1.0"]);
+    let both = project.ok(&["build", "-j", "1", "--push", "app:1.1.0"]);
+    for line in [
+        "Fetched base:1 (linux/amd64)",
+        "Fetched app:1.1.0 (linux/amd64)",
+        "Built base:1 (linux/arm64)",
+        "Built app:1.1.0 (linux/arm64)",
+        "Finished 2 built, 2 up to date",
+    ] {
+        assert!(both.stderr.contains(line), "{line}: {}", both.stderr);
+    }
+    assert_eq!(
+        project.built("app:1.1.0", "linux/amd64"),
+        a.built("app:1.1.0", "linux/amd64")
+    );
 
     let (index, index_digest) = raw(&format!("{host}/acme/app:1.1.0"), None);
     assert_eq!(
@@ -680,7 +743,7 @@ impl Drop for StopOnDrop<'_> {
 
 #[test]
 fn the_local_registry_starts_once_reports_its_status_and_stops() {
-    let addr = free_addr();
+    let addr = free_fixed_addr();
     let mut project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
     project.set("IMAGE_MANAGER_REGISTRY_ADDR", &addr);
     project.set("IM_TEST_REGISTRY", &addr);
@@ -744,7 +807,14 @@ fn the_local_registry_starts_once_reports_its_status_and_stops() {
     );
     assert!(
         std::net::TcpStream::connect(&addr).is_err(),
-        "nothing listens on {addr} any more"
+        "nothing listens on {addr} any more: {}",
+        String::from_utf8_lossy(
+            &Command::new("ss")
+                .args(["-ltnp"])
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        )
     );
     let after = project.ok(&["status"]).stdout;
     assert!(after.contains("registry  stopped"), "{after}");
@@ -795,7 +865,7 @@ fn registry_container_image(docker: &im_testkit::DockerEnv) -> &'static str {
 fn without_a_registry_binary_the_registry_runs_as_a_docker_container() {
     let docker = im_testkit::docker();
     let image = registry_container_image(&docker);
-    let addr = free_addr();
+    let addr = free_fixed_addr();
     let mut project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
     project.set("IMAGE_MANAGER_REGISTRY_ADDR", &addr);
     project.set("IM_TEST_REGISTRY", &addr);
@@ -1037,8 +1107,25 @@ fn credentials_from_settings_reach_an_htpasswd_registry_and_never_show() {
     assert_eq!(json(&shown.stdout)["digest"], digest);
     project.ok(&["-vv", "plan", "--registry-keys"]);
     project.ok(&["-vv", "build", "-j", "1", "--push"]);
+    // A platform-split job on a fresh machine finds its key under the per-platform tag.
+    project.ok(&["-vv", "build", "-j", "1", "--push", "--platform-tags"]);
+    assert!(exists_with(
+        &format!("{host}/acme/solo:1.0.0-linux-amd64"),
+        &auth
+    ));
+    fs_err::remove_dir_all(project.root().join("dist")).unwrap();
+    let fresh = project.ok(&["-vv", "build", "-j", "1", "--push", "--platform-tags"]);
+    assert!(
+        fresh.stderr.contains(&format!(
+            "In registry solo:1.0.0 (linux/amd64): {host}/acme/solo:1.0.0-linux-amd64 has its build key; not built"
+        )),
+        "{}",
+        fresh.stderr
+    );
+    assert!(!fresh.stderr.contains("Built solo"), "{}", fresh.stderr);
 
-    // Without credentials the registry refuses, and the error says so.
+    // With the wrong password the registry refuses, and the error says so.
+    project.ok(&["build", "-j", "1"]);
     project.set("IM_TEST_PASSWORD", "wrong-password");
     let refused = project.run(&["-vv", "push"]);
     assert_eq!(refused.status, 1, "{}", refused.stderr);
@@ -1055,6 +1142,19 @@ fn credentials_from_settings_reach_an_htpasswd_registry_and_never_show() {
         "the password appeared in image-manager's output"
     );
     assert!(!transcript.contains("wrong-password"));
+    assert!(transcript.contains("Pushed solo:1.0.0"), "{transcript}");
+    assert!(
+        transcript.contains("TRACE"),
+        "the trace logs were searched too"
+    );
+    // The file search finds a planted copy, so an empty result means something.
+    let planted = project.root().join("dist/planted");
+    write(&planted, CANARY);
+    assert_eq!(
+        files_containing(project.root(), CANARY.as_bytes()),
+        std::slice::from_ref(&planted)
+    );
+    fs_err::remove_file(&planted).unwrap();
     let leaked = files_containing(project.root(), CANARY.as_bytes());
     assert!(leaked.is_empty(), "the password was written to {leaked:?}");
 }

@@ -472,6 +472,13 @@ fn stop(root: &Path) -> anyhow::Result<bool> {
         false
     };
     fs_err::remove_file(dir.join("state.json"))?;
+    // Stopped means the address is free again.
+    if let Ok(addr) = state.addr.parse::<SocketAddr>() {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while answers(addr) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     Ok(stopped)
 }
 
@@ -482,7 +489,7 @@ fn stop_process(pid: u32, program: &Path) -> anyhow::Result<()> {
     // The registry leads its own process group (see `start_process`).
     let _ = kill_process_group(group, Signal::TERM);
     let deadline = Instant::now() + STOP_TIMEOUT;
-    while process_is(pid, program) {
+    while !exited(pid) {
         if Instant::now() > deadline {
             let _ = kill_process_group(group, Signal::KILL);
             std::thread::sleep(Duration::from_millis(200));
@@ -490,10 +497,31 @@ fn stop_process(pid: u32, program: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    if process_is(pid, program) {
-        anyhow::bail!("the registry (pid {pid}) did not stop");
+    if !exited(pid) {
+        anyhow::bail!(
+            "the registry (pid {pid}, {}) did not stop",
+            program.display()
+        );
     }
     Ok(())
+}
+
+/// Whether `pid` has finished exiting: gone, or a zombie whose every thread is gone too. A
+/// multi-threaded process's leader turns zombie before its other threads (which still hold
+/// its sockets) are done, and a process part-way through exiting has lost its command line
+/// already, so neither alone is a test.
+fn exited(pid: u32) -> bool {
+    let zombie = |stat: &str| {
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X' | 'x'))
+    };
+    let Ok(tasks) = fs_err::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        fs_err::read_to_string(task.path().join("stat")).map_or(true, |stat| zombie(&stat))
+    })
 }
 
 /// Starts the local registry when `host` is its address and nothing answers there yet
