@@ -139,6 +139,20 @@ Examples:
   image-manager build base --dependents     the base and everything built on it
   image-manager build --builder docker --platform linux/amd64")]
     Build(BuildArgs),
+    /// Run each tag's container-structure-test config against its built image.
+    #[command(after_help = "\
+Reads dist/<name>/<tag>/test.yml (container-structure-test schema 2.0.0) and tests
+dist/<name>/<tag>/<os>-<arch>/image.tar for every selected tag and platform. File, content,
+metadata and license tests read the image directly (no daemon); command tests run in a real
+runtime: Docker, podman or buildah, picked like the builder (--driver chooses one; `cst`
+delegates everything to the real container-structure-test).
+
+Examples:
+  image-manager test
+  image-manager test python:3.13 --platform linux/arm64
+  image-manager test --output junit:reports/tests.xml
+  image-manager test --config test.yml --image image.tar    one image, like container-structure-test")]
+    Test(TestArgs),
     /// Publish built images from dist/ to the default registry, with their aliases.
     #[command(after_help = "\
 For each selected image tag: every platform's dist/<name>/<tag>/<os>-<arch>/image.tar, the
@@ -427,6 +441,62 @@ pub struct ServiceArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Where a test's checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TestDriver {
+    /// Files and metadata read from the image; command tests in the runtime found first.
+    #[default]
+    Native,
+    /// Command tests in Docker.
+    Docker,
+    /// Command tests in podman.
+    Podman,
+    /// Command tests in buildah (`from` + `run`).
+    Buildah,
+    /// Everything through the real container-structure-test binary.
+    Cst,
+}
+
+impl TestDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestDriver::Native => "native",
+            TestDriver::Docker => "docker",
+            TestDriver::Podman => "podman",
+            TestDriver::Buildah => "buildah",
+            TestDriver::Cst => "cst",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// What to test: `name`, `name:tag`, `name:alias` or globs. Nothing means every tag.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Test these platforms instead of each image's own (comma-separated).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub driver: TestDriver,
+    /// Test one image with this config instead of the project (with --image).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The image to test with --config: a docker-archive or OCI archive tar, or an OCI layout.
+    #[arg(long, value_name = "TAR")]
+    pub image: Option<PathBuf>,
+    /// How many images are tested at once.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Also write the report: `junit:FILE` or `json:FILE` (repeatable).
+    #[arg(long, value_name = "KIND:FILE")]
+    pub output: Vec<String>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -584,3 +584,99 @@ fn forced_rebuilds_of_unchanged_inputs_give_the_same_digest() {
         "SOURCE_DATE_EPOCH makes the build reproducible"
     );
 }
+
+#[test]
+fn test_runs_each_tags_config_against_its_built_images() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\nfileContentTests:\n  - name: app file\n    path: /app.txt\n    expectedContents: [\"^app {{ tag.name }}\\n$\"]\n\
+         fileExistenceTests:\n  - name: busybox\n    path: /bin/busybox\n    shouldExist: true\n    permissions: \"-rwxr-xr-x\"\n\
+         commandTests:\n  - name: arch\n    command: uname\n    args: [\"-m\"]\n    expectedOutput: [\"^(x86_64|aarch64)\\n$\"]\n\
+         metadataTest:\n  labels:\n    - key: org.opencontainers.image.version\n      value: \"{{ tag.name }}\"\n",
+    );
+    // Not built yet: a clear error naming the command that fixes it.
+    let early = fixture.run(&["test", "app:1.0.0", "--platform", "linux/amd64"]);
+    assert_eq!(early.status, 2, "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("run `image-manager build app:1.0.0 --platform linux/amd64` first"),
+        "{}",
+        early.stderr
+    );
+
+    fixture.ok(&["build", "app:1.0.0"]);
+    let junit_path = fixture.root().join("reports/junit.xml");
+    let run = fixture.ok(&[
+        "test",
+        "app:1.0.0",
+        "--output",
+        &format!("junit:{}", junit_path.display()),
+    ]);
+    assert!(
+        run.stderr
+            .contains("Passed app:1.0.0 (linux/amd64): 4 passed, 0 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Passed app:1.0.0 (linux/arm64): 4 passed, 0 failed"),
+        "the arm64 command test ran under qemu: {}",
+        run.stderr
+    );
+    let junit = fs_err::read_to_string(&junit_path).unwrap();
+    assert!(
+        junit.contains("<testsuite") && junit.contains("failures=\"0\""),
+        "{junit}"
+    );
+
+    // A failing expectation: exit 1, and the report says what was expected and found.
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\nfileContentTests:\n  - name: app file\n    path: /app.txt\n    expectedContents: [\"^something else$\"]\n",
+    );
+    fixture.ok(&["generate"]);
+    let failed = fixture.run(&[
+        "test",
+        "app:1.0.0",
+        "--platform",
+        "linux/amd64",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(failed.status, 1, "{}", failed.stderr);
+    let report = json(&failed.stdout);
+    assert_eq!(report["totals"]["failed"], 1, "{report}");
+    let result = &report["images"][0]["results"][0];
+    assert_eq!(result["pass"], false);
+    assert!(
+        result["failures"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("something else"),
+        "{result}"
+    );
+
+    // One image and one config, as container-structure-test takes them.
+    write(
+        &fixture.root().join("direct.yml"),
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: hello\n    path: /hello\n    shouldExist: true\n",
+    );
+    fixture.ok(&["build", "solo"]);
+    let config = fixture.root().join("direct.yml");
+    let image = fixture.dist("solo/1/linux-amd64/image.tar");
+    let direct = fixture.ok(&[
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+    ]);
+    assert!(
+        direct.stderr.contains("1 passed, 0 failed"),
+        "{}",
+        direct.stderr
+    );
+}

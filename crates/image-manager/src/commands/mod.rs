@@ -14,6 +14,7 @@ mod promote;
 mod push;
 mod service;
 mod sync;
+mod test;
 mod why;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Plan(args) => plan::run(&context, args),
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),
+        Command::Test(args) => test::run(&context, args),
         Command::Push(args) => push::run(&context, args),
         Command::Promote(args) => promote::run(&context, args),
         Command::Manifest(args) => manifest::run(&context, args),

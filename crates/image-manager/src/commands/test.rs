@@ -1,0 +1,443 @@
+//! `image-manager test`: run each tag's container-structure-test config against its built
+//! image, for every platform — natively for file, content, metadata and license tests, through
+//! a real runtime (Docker, podman, buildah) for command tests.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use im_diag::{Diagnostic, Diagnostics};
+use im_structure_test::{
+    CliRuntime, CstBackend, CstDriver, Driver, ImageSource, Job, Report, Runtime, RuntimeKind,
+    SuiteOptions, Target, load_config, run_all,
+};
+
+use super::{Context, Outcome, plural};
+use crate::cli::{Format, TestArgs, TestDriver};
+use crate::env_vars;
+
+/// The runtime command tests run in.
+fn runtime(
+    kind: RuntimeKind,
+    project: &im_project::Project,
+    log: Option<PathBuf>,
+) -> Arc<dyn Runtime> {
+    let storage = &project.settings.storage;
+    let mut global: Vec<OsString> = Vec::new();
+    if let Some(driver) = &storage.driver {
+        global.extend(["--storage-driver".into(), driver.into()]);
+    }
+    if let Some(root) = &storage.root {
+        global.extend(["--root".into(), root.into()]);
+    }
+    if let Some(runroot) = &storage.runroot {
+        global.extend(["--runroot".into(), runroot.into()]);
+    }
+    match kind {
+        RuntimeKind::Docker => {
+            let env = std::env::var_os(env_vars::DOCKER_HOST)
+                .map(|host| vec![(OsString::from(env_vars::DOCKER_HOST), host)])
+                .unwrap_or_default();
+            Arc::new(CliRuntime::new(
+                kind,
+                docker_program(),
+                Vec::new(),
+                env,
+                log,
+            ))
+        }
+        RuntimeKind::Podman => Arc::new(
+            CliRuntime::new(kind, "podman".into(), global, Vec::new(), log)
+                .with_run_args(vec!["--network=host".into()]),
+        ),
+        RuntimeKind::Buildah => Arc::new(CliRuntime::new(
+            kind,
+            "buildah".into(),
+            global,
+            Vec::new(),
+            log,
+        )),
+    }
+}
+
+/// Debian's client (20.10) loads archives into the engine; a newer client without buildx
+/// works too for `load` and `run`.
+fn docker_program() -> PathBuf {
+    let debian = Path::new("/usr/bin/docker");
+    if debian.exists() {
+        debian.to_path_buf()
+    } else {
+        PathBuf::from("docker")
+    }
+}
+
+/// Picks the runtime for command tests like the builder: the configured builder if it can run
+/// containers, else the first of Docker (when its daemon answers), podman, buildah.
+fn choose_runtime(
+    project: &im_project::Project,
+    requested: Option<RuntimeKind>,
+) -> Result<RuntimeKind, Diagnostics> {
+    if let Some(kind) = requested {
+        return Ok(kind);
+    }
+    let mut settings = im_build::BuilderSettings::default();
+    settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
+    let preferred = match project.settings.builder.as_deref() {
+        Some("docker") => vec![im_build::BuilderKind::Docker],
+        Some("podman") => vec![im_build::BuilderKind::Podman],
+        Some("buildah") => vec![im_build::BuilderKind::Buildah],
+        _ => Vec::new(),
+    };
+    let lookup = im_build::SystemLookup::new(std::env::var_os(env_vars::PATH));
+    for kind in preferred.into_iter().chain([
+        im_build::BuilderKind::Docker,
+        im_build::BuilderKind::Podman,
+        im_build::BuilderKind::Buildah,
+    ]) {
+        settings.kind = Some(kind);
+        if im_build::detect(&settings, &lookup).is_ok() {
+            return Ok(match kind {
+                im_build::BuilderKind::Docker => RuntimeKind::Docker,
+                im_build::BuilderKind::Podman => RuntimeKind::Podman,
+                _ => RuntimeKind::Buildah,
+            });
+        }
+    }
+    Err(Diagnostic::error("command tests need a container runtime, and none was found")
+        .with_help("install docker.io (and start dockerd), podman or buildah; or pick one with --driver")
+        .into())
+}
+
+/// The driver; `native` looks for a runtime only when some config has command tests.
+fn driver(
+    args: &TestArgs,
+    project: &im_project::Project,
+    jobs: &[Job],
+    log: Option<PathBuf>,
+) -> Result<Driver, Diagnostics> {
+    Ok(match args.driver {
+        TestDriver::Native => {
+            let needs_runtime = jobs.iter().any(|job| !job.config.command_tests.is_empty());
+            let runtime = if needs_runtime {
+                Some(runtime(choose_runtime(project, None)?, project, log))
+            } else {
+                None
+            };
+            Driver::Native { runtime }
+        }
+        TestDriver::Docker => Driver::Native {
+            runtime: Some(runtime(RuntimeKind::Docker, project, log)),
+        },
+        TestDriver::Podman => Driver::Native {
+            runtime: Some(runtime(RuntimeKind::Podman, project, log)),
+        },
+        TestDriver::Buildah => Driver::Native {
+            runtime: Some(runtime(RuntimeKind::Buildah, project, log)),
+        },
+        TestDriver::Cst => {
+            let env = std::env::var_os(env_vars::DOCKER_HOST)
+                .map(|host| vec![(OsString::from(env_vars::DOCKER_HOST), host)])
+                .unwrap_or_default();
+            Driver::Cst {
+                cst: Arc::new(CstDriver::new(
+                    "container-structure-test".into(),
+                    CstBackend::Docker,
+                    env,
+                    log.clone(),
+                )),
+                loader: Some(runtime(RuntimeKind::Docker, project, log)),
+            }
+        }
+    })
+}
+
+/// One `--config FILE --image TAR` run, as container-structure-test does it.
+fn direct_jobs(args: &TestArgs, config: &Path, image: &Path) -> Result<Vec<Job>, Diagnostics> {
+    let loaded = load_config(config).map_err(|error| config_error(&error))?;
+    let platform = platform_arg(args)?;
+    Ok(vec![Job {
+        config: Arc::new(loaded),
+        config_path: config.to_path_buf(),
+        target: Target {
+            label: image.display().to_string(),
+            source: ImageSource::Archive {
+                path: image.to_path_buf(),
+                tag: None,
+            },
+            platform,
+        },
+    }])
+}
+
+fn platform_arg(args: &TestArgs) -> Result<Option<im_oci::Platform>, Diagnostics> {
+    match args.platform.as_slice() {
+        [] => Ok(None),
+        [one] => one.parse().map(Some).map_err(|_| {
+            Diagnostic::error(format!("--platform: `{one}` is not a platform")).into()
+        }),
+        _ => Err(Diagnostic::error("--platform takes one platform with --image").into()),
+    }
+}
+
+fn config_error(error: &im_structure_test::ConfigError) -> Diagnostics {
+    match error {
+        im_structure_test::ConfigError::Invalid { diagnostics } => diagnostics.clone(),
+        other @ im_structure_test::ConfigError::Read { .. } => {
+            Diagnostic::error(other.to_string()).into()
+        }
+    }
+}
+
+pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
+    let printer = context.printer;
+    let (jobs, project) = match (&args.config, &args.image) {
+        (Some(config), Some(image)) => match direct_jobs(args, config, image) {
+            Ok(jobs) => (jobs, context.load().ok().map(|loaded| loaded.project)),
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        },
+        (Some(_), None) | (None, Some(_)) => {
+            return Ok(Outcome::Invalid(
+                Diagnostic::error("--config and --image go together")
+                    .with_help("pass both to test one image, or neither to test the project")
+                    .into(),
+            ));
+        }
+        (None, None) => {
+            let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
+                Ok(prepared) => prepared,
+                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+            };
+            // The test configs live in dist/: write what is current first, as build does.
+            let dist_name = context
+                .dist
+                .strip_prefix(&context.root)
+                .unwrap_or(&context.dist)
+                .to_path_buf();
+            im_render::dist::write(
+                &context.dist,
+                &prepared.rendered.tags,
+                &prepared.index(&dist_name),
+            )
+            .map_err(|error| anyhow::anyhow!("writing {}: {error}", context.dist.display()))?;
+            match project_jobs(context, &prepared, args) {
+                Ok(jobs) => (jobs, Some(prepared.project)),
+                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+            }
+        }
+    };
+    if jobs.is_empty() {
+        printer.status("Tested", "nothing: no selected tag has a test config");
+        return Ok(Outcome::Success);
+    }
+    let fallback;
+    let project_ref = match &project {
+        Some(project) => project,
+        None => {
+            fallback = im_project::Project {
+                root: context.root.clone(),
+                settings: im_project::Settings::default(),
+                files: Vec::new(),
+                images: Vec::new(),
+            };
+            &fallback
+        }
+    };
+    fs_err::create_dir_all(&context.dist)?;
+    let log = Some(context.dist.join("test.log"));
+    let driver = match driver(args, project_ref, &jobs, log) {
+        Ok(driver) => driver,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    printer.status(
+        "Testing",
+        format!(
+            "{} with {}",
+            plural(jobs.len(), "image"),
+            args.driver.as_str()
+        ),
+    );
+    let mut options = SuiteOptions::default();
+    if let Some(jobs) = args.jobs {
+        options.image_jobs = jobs.max(1);
+    }
+    let containers_storage = matches!(&driver, Driver::Native { runtime: Some(runtime) } if matches!(runtime.kind(), RuntimeKind::Buildah | RuntimeKind::Podman));
+    if containers_storage {
+        // buildah and podman name a pulled archive after its ref name, so two platforms of one
+        // tag pulled into one store at once race ("image not known"): one image at a time.
+        options.image_jobs = 1;
+    }
+    let report = run_all(&jobs, &driver, &options);
+    for output in &args.output {
+        write_output(output, &report)?;
+    }
+    match args.format {
+        Format::Json => printer.data(report.to_json())?,
+        Format::Text => print_report(printer, &report),
+    }
+    Ok(if report.ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn project_jobs(
+    context: &Context<'_>,
+    prepared: &super::Prepared,
+    args: &TestArgs,
+) -> Result<Vec<Job>, Diagnostics> {
+    let selected = im_plan::targets::select(&prepared.project, &prepared.graph, &args.targets)?;
+    let platforms = super::planning::parse_platforms(&args.platform)?;
+    let mut jobs = Vec::new();
+    let mut missing = Diagnostics::new();
+    for node in selected {
+        let id = &prepared.graph.nodes[node];
+        let Some(rendered) = prepared
+            .rendered
+            .tags
+            .iter()
+            .find(|t| t.image == id.image && t.tag == id.tag)
+        else {
+            continue;
+        };
+        if rendered.test.is_none() {
+            continue;
+        }
+        let Some(tag) = prepared
+            .project
+            .image(&id.image)
+            .and_then(|image| image.tag(&id.tag))
+        else {
+            continue;
+        };
+        let dir = context.dist.join(&id.image).join(&id.tag);
+        let config_path = dir.join("test.yml");
+        if !config_path.is_file() {
+            missing.push(
+                Diagnostic::error(format!(
+                    "{id} has a test config, but {} does not exist",
+                    config_path.display()
+                ))
+                .with_help("run `image-manager generate` (or `build`) first"),
+            );
+            continue;
+        }
+        let config = match load_config(&config_path) {
+            Ok(config) => Arc::new(config),
+            Err(error) => {
+                for diagnostic in config_error(&error) {
+                    missing.push(diagnostic.with_note(format!(
+                            "{} is rendered from {}",
+                            config_path.display(),
+                            rendered
+                                .test
+                                .as_ref()
+                                .map_or_else(String::new, |(_, found)| found
+                                    .path
+                                    .display()
+                                    .to_string())
+                        )));
+                }
+                continue;
+            }
+        };
+        for platform in platforms.clone().unwrap_or_else(|| tag.platforms.clone()) {
+            let archive = dir.join(platform.slug()).join("image.tar");
+            if !archive.is_file() {
+                missing.push(
+                    Diagnostic::error(format!(
+                        "{id} is not built for {platform} ({} is missing)",
+                        archive.display()
+                    ))
+                    .with_help(format!(
+                        "run `image-manager build {id} --platform {platform}` first"
+                    )),
+                );
+                continue;
+            }
+            jobs.push(Job {
+                config: config.clone(),
+                config_path: config_path.clone(),
+                target: Target {
+                    label: format!("{id} ({platform})"),
+                    source: ImageSource::Archive {
+                        path: archive,
+                        tag: None,
+                    },
+                    platform: platform.to_string().parse().ok(),
+                },
+            });
+        }
+    }
+    if missing.has_errors() {
+        Err(missing)
+    } else {
+        Ok(jobs)
+    }
+}
+
+fn write_output(spec: &str, report: &Report) -> anyhow::Result<()> {
+    let (kind, path) = spec
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--output {spec}: write junit:FILE or json:FILE"))?;
+    let text = match kind {
+        "junit" => report.to_junit(),
+        "json" => report.to_json(),
+        other => anyhow::bail!("--output {spec}: unknown kind `{other}` (junit or json)"),
+    };
+    let path = Path::new(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::write(path, text)?;
+    Ok(())
+}
+
+fn print_report(printer: &crate::printer::Printer, report: &Report) {
+    for image in &report.images {
+        let failed = image.results.iter().filter(|r| !r.pass).count();
+        let verdict = if image.ok() { "Passed" } else { "Failed" };
+        printer.status(
+            verdict,
+            format!(
+                "{}: {} passed, {} failed in {:.2}s",
+                image.image,
+                image.results.len() - failed,
+                failed,
+                image.duration.as_secs_f64()
+            ),
+        );
+        if let Some(error) = &image.error {
+            printer.error(format!("{}: {error}", image.image));
+        }
+        for result in image.results.iter().filter(|r| !r.pass) {
+            let mut text = format!(
+                "  FAIL {} ({:.2}s)",
+                result.full_name(),
+                result.duration.as_secs_f64()
+            );
+            for failure in &result.failures {
+                text.push_str(&format!("\n       {}", failure.message));
+                if let Some(expected) = &failure.expected {
+                    text.push_str(&format!("\n       expected: {expected}"));
+                }
+                if let Some(found) = &failure.found {
+                    text.push_str(&format!(
+                        "\n       found:    {}",
+                        found
+                            .lines()
+                            .take(10)
+                            .collect::<Vec<_>>()
+                            .join("\n                 ")
+                    ));
+                }
+            }
+            printer.info(text);
+        }
+    }
+    printer.info(format!(
+        "{} passed, {} failed",
+        report.passed(),
+        report.failed()
+    ));
+}
