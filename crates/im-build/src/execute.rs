@@ -160,6 +160,11 @@ pub fn execute_step(
     let result = build_in_work_dir(step, &plan, &mut log, cancel, on_step);
     for cmd in &plan.cleanup {
         // Best effort: the outcome is in the log, and a leftover tag is harmless.
+        let _store = mutates_store(cmd).then(|| {
+            STORE_LOCK
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let _ = run(cmd, &mut log, &CancelToken::new(), &mut |_| {});
     }
     let removed = fs_err::remove_dir_all(&plan.work_dir);
@@ -172,6 +177,16 @@ pub fn execute_step(
         platform,
         duration: started.elapsed(),
     })
+}
+
+/// Held while a command adds or removes images in the builder's store.
+static STORE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether `cmd` adds or removes images (`pull`, `load`, `rmi`, `tag`) rather than building.
+fn mutates_store(cmd: &crate::command::CommandSpec) -> bool {
+    cmd.args
+        .iter()
+        .any(|arg| matches!(arg.to_str(), Some("pull" | "load" | "rmi" | "tag")))
 }
 
 fn build_in_work_dir(
@@ -197,6 +212,13 @@ fn build_in_work_dir(
         .map(|(original, rewritten)| (rewritten.as_str(), original.as_str()))
         .collect();
     for cmd in &plan.commands {
+        // Loading parents into a shared image store is serialised: buildah's vfs store
+        // sometimes fails with "layer not known" when two pulls land at once.
+        let _store = mutates_store(cmd).then(|| {
+            STORE_LOCK
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         run(cmd, log, cancel, &mut |line| {
             if let Some(mut current) = step_line(line) {
                 for (rewritten, original) in &renames {
