@@ -43,13 +43,7 @@ pub fn images() -> &'static Images {
         ]);
         build.arg(data("busybox.Dockerfile")).arg(context.path());
         im_testkit::run(&mut build);
-        let busybox = dir.join("busybox.tar");
-        docker.run([
-            OsString::from("save"),
-            "--output".into(),
-            busybox.clone().into(),
-            "im-st-diff/busybox:1".into(),
-        ]);
+        let busybox = save(&docker, &dir, "busybox.tar", "im-st-diff/busybox:1");
 
         let mut import = docker.command();
         import.arg("import");
@@ -68,19 +62,29 @@ pub fn images() -> &'static Images {
             .arg(im_testkit::debian_rootfs_tar())
             .arg("im-st-diff/debian:12");
         im_testkit::run(&mut import);
-        let debian = dir.join("debian.tar");
-        docker.run([
-            OsString::from("save"),
-            "--output".into(),
-            debian.clone().into(),
-            "im-st-diff/debian:12".into(),
-        ]);
+        let debian = save(&docker, &dir, "debian.tar", "im-st-diff/debian:12");
         Images {
             dir,
             busybox,
             debian,
         }
     })
+}
+
+/// `docker save`s `image` to `dir/name`. Each test binary is its own process and several run at
+/// once, so the archive is written under a name of this process and renamed into place: a
+/// process reading the archive never sees another one rewriting it.
+fn save(docker: &im_testkit::DockerEnv, dir: &Path, name: &str, image: &str) -> PathBuf {
+    let path = dir.join(name);
+    let partial = dir.join(format!("{name}.partial-{}", std::process::id()));
+    docker.run([
+        OsString::from("save"),
+        "--output".into(),
+        partial.clone().into(),
+        image.into(),
+    ]);
+    fs_err::rename(&partial, &path).unwrap();
+    path
 }
 
 pub fn docker_env() -> Vec<(OsString, OsString)> {
