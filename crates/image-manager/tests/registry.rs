@@ -1158,3 +1158,37 @@ fn credentials_from_settings_reach_an_htpasswd_registry_and_never_show() {
     let leaked = files_containing(project.root(), CANARY.as_bytes());
     assert!(leaked.is_empty(), "the password was written to {leaked:?}");
 }
+
+#[test]
+fn test_checks_an_image_straight_from_the_registry() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let project = Project::chain(&["linux/amd64"]).registry(&registry);
+    project.ok(&["build", "-j", "1", "base"]);
+    project.ok(&["push", "base"]);
+    write(
+        &project.root().join("remote.yml"),
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: busybox\n    path: /bin/busybox\n    shouldExist: true\nmetadataTest:\n  labels:\n    - key: org.opencontainers.image.version\n      value: \"1\"\n",
+    );
+    let config = project.root().join("remote.yml");
+    let run = project.ok(&[
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--image",
+        &format!("{host}/acme/base:1"),
+        "--platform",
+        "linux/amd64",
+    ]);
+    assert!(run.stderr.contains("Fetching"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 passed, 0 failed"), "{}", run.stderr);
+    // A tag the registry does not have is an error, not a pass.
+    let missing = project.run(&[
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--image",
+        &format!("{host}/acme/base:nope"),
+    ]);
+    assert_ne!(missing.status, 0, "{}", missing.stderr);
+}

@@ -188,13 +188,71 @@ fn config_error(error: &im_structure_test::ConfigError) -> Diagnostics {
     }
 }
 
+/// Whether `text` names an image in a registry rather than a file (`host[:port]/repo:tag`,
+/// or `repo:tag` in the project's default registry).
+fn is_reference(text: &str) -> bool {
+    !Path::new(text).exists() && text.contains(':')
+}
+
+/// Downloads the image `reference` names (for `--platform`, else this machine's) into a
+/// temporary OCI archive, verified blob by blob, so it can be tested like a built one.
+fn fetch_reference(
+    context: &Context<'_>,
+    args: &TestArgs,
+    text: &str,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let settings = im_project::Settings::load(&context.root, &env_vars::lookup).unwrap_or_default();
+    let has_host = text
+        .split_once('/')
+        .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
+    let full = match (has_host, crate::registry::default_target(&settings)) {
+        (false, Ok(target)) => format!("{}/{text}", target.url()),
+        _ => text.to_owned(),
+    };
+    let reference: im_registry::Reference = full.parse().map_err(|error| {
+        anyhow::anyhow!("`{text}` is neither a file nor an image reference: {error}")
+    })?;
+    let platform: im_project::Platform = match args.platform.as_slice() {
+        [one] => one
+            .parse()
+            .map_err(|message: String| anyhow::anyhow!("--platform: {message}"))?,
+        _ => im_build::Platform::host()
+            .to_string()
+            .parse()
+            .map_err(|message: String| anyhow::anyhow!(message))?,
+    };
+    let dir = tempfile::tempdir()?;
+    let archive = dir.path().join("image.tar");
+    let session = crate::registry::Session::new(&settings)?;
+    context
+        .printer
+        .status("Fetching", format!("{reference} ({platform})"));
+    session.run(crate::registry::fetch_archive(
+        session.client(),
+        &reference,
+        &platform,
+        &archive,
+        &reference.to_string(),
+    ))?;
+    Ok((dir, archive))
+}
+
 pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
     let printer = context.printer;
+    let mut _fetched = None;
     let (jobs, project) = match (&args.config, &args.image) {
-        (Some(config), Some(image)) => match direct_jobs(args, config, image) {
-            Ok(jobs) => (jobs, context.load().ok().map(|loaded| loaded.project)),
-            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-        },
+        (Some(config), Some(image)) => {
+            let mut image = image.clone();
+            if let Some(text) = image.to_str().filter(|text| is_reference(text)) {
+                let (dir, archive) = fetch_reference(context, args, text)?;
+                _fetched = Some(dir);
+                image = archive;
+            }
+            match direct_jobs(args, config, &image) {
+                Ok(jobs) => (jobs, context.load().ok().map(|loaded| loaded.project)),
+                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+            }
+        }
         (Some(_), None) | (None, Some(_)) => {
             return Ok(Outcome::Invalid(
                 Diagnostic::error("--config and --image go together")
