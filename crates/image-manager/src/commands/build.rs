@@ -274,12 +274,15 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let host = im_build::Platform::host();
     let mut unrunnable = im_diag::Diagnostics::new();
     let mut checked = std::collections::BTreeSet::new();
+    let rendered_by_id: HashMap<(&str, &str), &im_render::RenderedTag> = prepared
+        .rendered
+        .tags
+        .iter()
+        .map(|t| ((t.image.as_str(), t.tag.as_str()), t))
+        .collect();
     let runs_commands = |node: &PlanNode| {
-        prepared
-            .rendered
-            .tags
-            .iter()
-            .find(|t| t.image == node.id.image && t.tag == node.id.tag)
+        rendered_by_id
+            .get(&(node.id.image.as_str(), node.id.tag.as_str()))
             .is_none_or(|t| {
                 t.parsed
                     .instructions()

@@ -127,17 +127,21 @@ impl Prepared {
     /// `dist/index.json` for this project.
     pub fn index(&self, dist_name: &Path) -> Index {
         let root = &self.project.root;
+        let by_id: std::collections::HashMap<(&str, &str), &im_render::RenderedTag> = self
+            .rendered
+            .tags
+            .iter()
+            .map(|r| ((r.image.as_str(), r.tag.as_str()), r))
+            .collect();
         let mut images = Vec::new();
         for image in &self.project.images {
             let mut tags = Vec::new();
             for tag in &image.tags {
                 let id = NodeId::new(&image.name, &tag.name);
                 let node = self.graph.index_of(&id);
-                let rendered = self
-                    .rendered
-                    .tags
-                    .iter()
-                    .find(|r| r.image == image.name && r.tag == tag.name);
+                let rendered = by_id
+                    .get(&(image.name.as_str(), tag.name.as_str()))
+                    .copied();
                 let (depends_on, external) = node.map_or_else(Default::default, |node| {
                     let parents = self
                         .graph

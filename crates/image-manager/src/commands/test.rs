@@ -348,14 +348,15 @@ fn project_jobs(
     let platforms = super::planning::parse_platforms(&args.platform)?;
     let mut jobs = Vec::new();
     let mut missing = Diagnostics::new();
+    let by_id: std::collections::HashMap<(&str, &str), &im_render::RenderedTag> = prepared
+        .rendered
+        .tags
+        .iter()
+        .map(|t| ((t.image.as_str(), t.tag.as_str()), t))
+        .collect();
     for node in selected {
         let id = &prepared.graph.nodes[node];
-        let Some(rendered) = prepared
-            .rendered
-            .tags
-            .iter()
-            .find(|t| t.image == id.image && t.tag == id.tag)
-        else {
+        let Some(rendered) = by_id.get(&(id.image.as_str(), id.tag.as_str())).copied() else {
             continue;
         };
         if rendered.test.is_none() {
