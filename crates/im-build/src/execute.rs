@@ -157,7 +157,18 @@ pub fn execute_step(
     }
     fs_err::create_dir_all(&plan.work_dir).map_err(prepare_err)?;
 
-    let result = build_in_work_dir(step, &plan, &mut log, cancel, on_step);
+    let result = {
+        // The Docker CLI keys BuildKit's cache of the Dockerfile upload by the build
+        // context's path, so two builds of one context at once (two platforms of a tag) can
+        // be handed each other's Dockerfile: builds of one context take turns with Docker.
+        let context_lock = (builder.kind() == crate::backend::BuilderKind::Docker)
+            .then(|| context_lock(&step.context_dir));
+        let _turn = context_lock.as_ref().map(|lock| {
+            lock.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        build_in_work_dir(step, &plan, &mut log, cancel, on_step)
+    };
     for cmd in &plan.cleanup {
         // Best effort: the outcome is in the log, and a leftover tag is harmless.
         let _store = mutates_store(cmd).then(|| {
@@ -177,6 +188,20 @@ pub fn execute_step(
         platform,
         duration: started.elapsed(),
     })
+}
+
+/// One lock per build context folder (see `execute_step`).
+fn context_lock(dir: &Path) -> std::sync::Arc<std::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<std::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    let locks = LOCKS.get_or_init(Default::default);
+    locks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(dir.to_path_buf())
+        .or_default()
+        .clone()
 }
 
 /// Held while a command adds or removes images in the builder's store.
