@@ -9,7 +9,7 @@ use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::index::{IndexOptions, assemble_index};
 
 use super::push::{Report, TagReport, select_jobs};
-use super::{Context, Outcome, plural, service};
+use super::{Context, Outcome, service};
 use crate::cli::ManifestArgs;
 use crate::registry::{self, Session};
 
@@ -59,16 +59,14 @@ pub fn run(context: &Context<'_>, args: &ManifestArgs) -> anyhow::Result<Outcome
         }
         sources.push(references);
     }
-    if session.interrupted() {
-        return Ok(Outcome::Interrupted);
-    }
-    if missing.has_errors() {
-        printer.diagnostics(&missing);
-        printer.error(format!(
-            "{} missing; no index was written",
-            plural(missing.error_count(), "per-platform tag")
-        ));
-        return Ok(Outcome::Failed);
+    if let Some(outcome) = super::stop_before_writing(
+        &session,
+        printer,
+        &missing,
+        "per-platform tag",
+        "no index was written",
+    ) {
+        return Ok(outcome);
     }
 
     let mut tags = Vec::new();

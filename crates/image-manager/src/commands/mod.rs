@@ -246,3 +246,26 @@ pub fn plural(count: usize, word: &str) -> String {
         format!("{count} {word}s")
     }
 }
+
+/// Before a registry command writes anything: stop when Ctrl-C was pressed, or report every
+/// missing source (`what`, e.g. "snapshot tag") and say that nothing was written.
+pub fn stop_before_writing(
+    session: &crate::registry::Session,
+    printer: &Printer,
+    missing: &Diagnostics,
+    what: &str,
+    nothing_written: &str,
+) -> Option<Outcome> {
+    if session.interrupted() {
+        return Some(Outcome::Interrupted);
+    }
+    if missing.has_errors() {
+        printer.diagnostics(missing);
+        printer.error(format!(
+            "{} missing; {nothing_written}",
+            plural(missing.error_count(), what)
+        ));
+        return Some(Outcome::Failed);
+    }
+    None
+}

@@ -9,7 +9,7 @@ use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::tag::tag_image;
 
 use super::push::{Report, TagReport, published_tag, select_jobs};
-use super::{Context, Outcome, plural, service};
+use super::{Context, Outcome, service};
 use crate::cli::PromoteArgs;
 use crate::registry::{self, Session};
 
@@ -54,16 +54,14 @@ pub fn run(context: &Context<'_>, args: &PromoteArgs) -> anyhow::Result<Outcome>
             }
         }
     }
-    if session.interrupted() {
-        return Ok(Outcome::Interrupted);
-    }
-    if missing.has_errors() {
-        printer.diagnostics(&missing);
-        printer.error(format!(
-            "{} missing; nothing was promoted",
-            plural(missing.error_count(), "snapshot tag")
-        ));
-        return Ok(Outcome::Failed);
+    if let Some(outcome) = super::stop_before_writing(
+        &session,
+        printer,
+        &missing,
+        "snapshot tag",
+        "nothing was promoted",
+    ) {
+        return Ok(outcome);
     }
 
     let mut tags = Vec::new();
