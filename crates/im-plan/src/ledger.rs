@@ -1,8 +1,14 @@
-//! The build ledger, `dist/ledger.json`: per node and platform, the key and inputs it was
-//! built with, the output's digest, when, and how long it took.
+//! The build ledger, `dist/ledger.json`: per node and platform, the key it was built with,
+//! the output's digest, when, and how long it took.
 //!
 //! It is rewritten atomically after every finished node, so an interrupted build leaves it
 //! consistent: a node is only recorded once its output is complete.
+//!
+//! What each key is made of ([`KeyInputs`]) is kept out of the ledger, in one small file per
+//! key under `dist/.build-inputs/` ([`record_inputs`], [`load_inputs`]): a plan only needs
+//! it to explain a key that changed, and a ledger that repeated every node's context and
+//! labels would make every plan of a large project parse tens of megabytes first. The files
+//! are named by the key, so they are written once and never rewritten.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +18,19 @@ use serde::{Deserialize, Serialize};
 use crate::key::KeyInputs;
 
 pub const LEDGER_FILE: &str = "ledger.json";
+/// The folder of the key inputs files, in `dist/`.
+pub const INPUTS_DIR: &str = ".build-inputs";
 const LEDGER_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub key: String,
-    pub inputs: KeyInputs,
+    /// The builder kind of that build (a later `push` computes the same keys with it).
+    #[serde(default)]
+    pub builder: String,
+    /// The build args of that build.
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
     /// The output manifest's digest.
     pub digest: String,
     /// The output path, relative to `dist/`.
@@ -82,6 +95,28 @@ impl Ledger {
         }
     }
 
+    /// Removes the key inputs files of keys no entry has any more.
+    pub fn prune_inputs(&self, dist: &Path) -> Result<(), LedgerError> {
+        let dir = dist.join(INPUTS_DIR);
+        let keep: std::collections::HashSet<String> = self
+            .nodes
+            .values()
+            .map(|entry| inputs_file_name(&entry.key))
+            .collect();
+        let entries = match fs_err::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(LedgerError::Write(error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(LedgerError::Write)?;
+            if !keep.contains(entry.file_name().to_string_lossy().as_ref()) {
+                fs_err::remove_file(entry.path()).map_err(LedgerError::Write)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the ledger atomically.
     pub fn save(&self, dist: &Path) -> Result<(), LedgerError> {
         let mut json = serde_json::to_vec_pretty(self)
@@ -93,26 +128,59 @@ impl Ledger {
     }
 }
 
+/// `sha256:<hex>` → `sha256-<hex>.json`.
+fn inputs_file_name(key: &str) -> String {
+    format!("{}.json", key.replace(':', "-"))
+}
+
+/// Records what `key` is made of, unless it is recorded already (the file is named by the
+/// key, so an existing one holds exactly these inputs).
+pub fn record_inputs(dist: &Path, key: &str, inputs: &KeyInputs) -> Result<(), LedgerError> {
+    let dir = dist.join(INPUTS_DIR);
+    let path = dir.join(inputs_file_name(key));
+    if path.is_file() {
+        return Ok(());
+    }
+    let mut json = serde_json::to_vec_pretty(inputs)
+        .map_err(|e| LedgerError::Write(std::io::Error::other(e)))?;
+    json.push(b'\n');
+    fs_err::create_dir_all(&dir).map_err(LedgerError::Write)?;
+    im_render::output::write_atomic(&path, &json, None, None).map_err(LedgerError::Write)
+}
+
+/// What `key` was made of, if it was recorded and is readable.
+pub fn load_inputs(dist: &Path, key: &str) -> Option<KeyInputs> {
+    let text = fs_err::read_to_string(dist.join(INPUTS_DIR).join(inputs_file_name(key))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_ignores_missing_files() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Ledger::load(dir.path()).unwrap(), Ledger::empty());
+    /// A ledger with `a:1` on linux/amd64 built with `key`.
+    fn one_entry(key: &str) -> Ledger {
         let mut ledger = Ledger::empty();
         ledger.nodes.insert(
             entry_name("a:1", "linux/amd64"),
             LedgerEntry {
-                key: "sha256:k".into(),
-                inputs: KeyInputs::default(),
+                key: key.into(),
+                builder: "buildah".into(),
+                build_args: BTreeMap::new(),
                 digest: "sha256:d".into(),
                 output: "a/1/linux-amd64/image.tar".into(),
                 built_at: 1,
                 duration_ms: 2,
             },
         );
+        ledger
+    }
+
+    #[test]
+    fn round_trips_and_ignores_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Ledger::load(dir.path()).unwrap(), Ledger::empty());
+        let ledger = one_entry("sha256:k");
         ledger.save(dir.path()).unwrap();
         assert_eq!(Ledger::load(dir.path()).unwrap(), ledger);
         fs_err::write(Ledger::path(dir.path()), "{broken").unwrap();
@@ -120,5 +188,34 @@ mod tests {
             Ledger::load(dir.path()),
             Err(LedgerError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn key_inputs_are_kept_per_key_and_pruned_with_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = KeyInputs {
+            dockerfile: "d1".into(),
+            ..KeyInputs::default()
+        };
+        assert_eq!(load_inputs(dir.path(), "sha256:k1"), None);
+        record_inputs(dir.path(), "sha256:k1", &inputs).unwrap();
+        record_inputs(dir.path(), "sha256:k2", &KeyInputs::default()).unwrap();
+        assert_eq!(load_inputs(dir.path(), "sha256:k1"), Some(inputs));
+        let ledger = one_entry("sha256:k1");
+        ledger.prune_inputs(dir.path()).unwrap();
+        assert!(load_inputs(dir.path(), "sha256:k1").is_some());
+        assert_eq!(load_inputs(dir.path(), "sha256:k2"), None);
+    }
+
+    #[test]
+    fn a_ledger_that_still_holds_inputs_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(
+            Ledger::path(dir.path()),
+            r#"{"version":1,"nodes":{"a:1 linux/amd64":{"key":"sha256:k","inputs":{"dockerfile":"x"},"digest":"sha256:d","output":"o","built_at":1,"duration_ms":2}}}"#,
+        )
+        .unwrap();
+        let ledger = Ledger::load(dir.path()).unwrap();
+        assert_eq!(ledger.nodes["a:1 linux/amd64"].key, "sha256:k");
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::key::{
     DockerIgnore, GENERATED_DOCKERIGNORE, HashCache, KeyInputs, overlay_inputs, sha256_hex,
 };
-use crate::ledger::{Ledger, entry_name};
+use crate::ledger::{Ledger, entry_name, load_inputs};
 use crate::targets;
 
 /// What the plan does with a node.
@@ -223,8 +223,60 @@ fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     reasons
 }
 
-/// The Dockerfile hash and context inputs of one tag.
-type TagInputs = (String, BTreeMap<String, String>);
+/// Sets a node's action and reasons from the ledger; returns a problem if it cannot be
+/// built although it has to be.
+fn decide(
+    node: &mut PlanNode,
+    ledger: &Ledger,
+    dist: &Path,
+    options: &PlanOptions,
+) -> Option<Diagnostic> {
+    let previous = ledger.nodes.get(&entry_name(
+        &node.id.to_string(),
+        &node.platform.to_string(),
+    ));
+    let mut reasons = Vec::new();
+    if node.selected && options.force {
+        reasons.push(Reason::Forced);
+    }
+    match previous {
+        None => reasons.push(Reason::New),
+        Some(entry) if entry.key != node.key => {
+            if let Some(old) = load_inputs(dist, &entry.key) {
+                reasons.extend(compare(&old, &node.inputs));
+            }
+            // Nothing to compare with (the inputs of the last build were not kept), or
+            // nothing differs that the comparison knows: the key still changed.
+            if reasons.is_empty() {
+                reasons.push(Reason::New);
+            }
+        }
+        Some(_) if !dist.join(&node.output).is_file() => reasons.push(Reason::OutputMissing),
+        Some(_) => {}
+    }
+    node.action = if reasons.is_empty() {
+        Action::UpToDate
+    } else {
+        Action::Build
+    };
+    let problem =
+        (node.action == Action::Build && !node.selected && !options.with_deps).then(|| {
+            Diagnostic::error(format!(
+                "{} ({}) is needed but not up to date ({})",
+                node.id, node.platform, reasons[0]
+            ))
+            .with_help("drop --no-deps to build it too, or name it as a target")
+        });
+    if problem.is_some() {
+        node.action = Action::UpToDate;
+    }
+    node.reasons = reasons;
+    problem
+}
+
+/// The key inputs every platform of a tag shares (the context also shared by every tag with
+/// the same rootfs overlay), and their [`KeyInputs::tag_hash`].
+type TagInputs = (KeyInputs, String);
 
 /// Computes the plan.
 pub fn plan(
@@ -259,12 +311,14 @@ pub fn plan(
             overlays.push(&tag.overlay);
         }
     }
-    let contexts: HashMap<usize, Result<BTreeMap<String, String>, String>> = overlays
+    let contexts: HashMap<usize, Result<Arc<BTreeMap<String, String>>, String>> = overlays
         .par_iter()
         .map(|overlay| {
             (
                 Arc::as_ptr(overlay) as usize,
-                overlay_inputs(overlay, &ignore, &cache).map_err(|e| e.to_string()),
+                overlay_inputs(overlay, &ignore, &cache)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string()),
             )
         })
         .collect();
@@ -277,9 +331,23 @@ pub fn plan(
                     .get(&(Arc::as_ptr(&tag.overlay) as usize))
                     .cloned()
                     .unwrap_or_else(|| {
-                        overlay_inputs(&tag.overlay, &ignore, &cache).map_err(|e| e.to_string())
+                        overlay_inputs(&tag.overlay, &ignore, &cache)
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string())
                     })
-                    .map(|context| (sha256_hex(tag.dockerfile.as_bytes()), context))
+                    .map(|context| {
+                        // Everything but the platform, builder, parents and external bases.
+                        let inputs = KeyInputs {
+                            dockerfile: sha256_hex(tag.dockerfile.as_bytes()),
+                            context,
+                            build_args: options.build_args.clone(),
+                            labels: Arc::new(static_labels(project, id, tag)),
+                            builder: options.builder.clone(),
+                            ..KeyInputs::default()
+                        };
+                        let tag_hash = inputs.tag_hash();
+                        (inputs, tag_hash)
+                    })
                     .map_err(std::io::Error::other)
                     .map_err(|error| {
                         Diagnostic::error(format!("cannot read the build context of {id}: {error}"))
@@ -313,15 +381,11 @@ pub fn plan(
         let Some(tag) = image.tag(&id.tag) else {
             continue;
         };
-        let rendered_tag = by_id[&(id.image.as_str(), id.tag.as_str())];
         let platforms = options
             .platforms
             .clone()
             .unwrap_or_else(|| tag.platforms.clone());
-        let (dockerfile_hash, context) = &tag_inputs[&node];
-        let labels = Arc::new(static_labels(project, id, rendered_tag));
-        let context = Arc::new(context.clone());
-        let mut tag_hash: Option<String> = None;
+        let (tag_part, tag_hash) = &tag_inputs[&node];
         for platform in platforms {
             let mut parents = Vec::new();
             let mut parent_refs = Vec::new();
@@ -361,63 +425,36 @@ pub fn plan(
                 })
                 .collect();
             let inputs = KeyInputs {
-                dockerfile: dockerfile_hash.clone(),
-                context: context.clone(),
-                build_args: options.build_args.clone(),
-                labels: labels.clone(),
                 platform: platform.to_string(),
-                builder: options.builder.clone(),
                 parents: parent_keys,
                 externals,
+                ..tag_part.clone()
             };
-            let key = inputs.key_with(tag_hash.get_or_insert_with(|| inputs.tag_hash()));
+            let key = inputs.key_with(tag_hash);
             let output = output_path(id, &platform);
-            let is_selected = selected.contains(&node);
-            let previous = ledger
-                .nodes
-                .get(&entry_name(&id.to_string(), &platform.to_string()));
-            let mut reasons = Vec::new();
-            if is_selected && options.force {
-                reasons.push(Reason::Forced);
-            }
-            match previous {
-                None => reasons.push(Reason::New),
-                Some(entry) if entry.key != key => reasons.extend(compare(&entry.inputs, &inputs)),
-                Some(_) if !dist.join(&output).is_file() => reasons.push(Reason::OutputMissing),
-                Some(_) => {}
-            }
-            if reasons.is_empty() && previous.is_some_and(|e| e.key != key) {
-                reasons.push(Reason::New);
-            }
-            let mut action = if reasons.is_empty() {
-                Action::UpToDate
-            } else {
-                Action::Build
-            };
-            if action == Action::Build && !is_selected && !options.with_deps {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "{id} ({platform}) is needed but not up to date ({})",
-                        reasons[0]
-                    ))
-                    .with_help("drop --no-deps to build it too, or name it as a target"),
-                );
-                action = Action::UpToDate;
-            }
             index.insert((node, platform.clone()), nodes.len());
             nodes.push(PlanNode {
                 id: id.clone(),
                 platform,
                 key,
-                action,
-                reasons,
-                selected: is_selected,
+                action: Action::UpToDate,
+                reasons: Vec::new(),
+                selected: selected.contains(&node),
                 parents,
                 parent_refs,
                 output,
                 inputs,
             });
         }
+    }
+    // What to do with each node and why: independent per node, and it may read files (the
+    // output, the inputs of the previous key), so in parallel.
+    let problems: Vec<Diagnostic> = nodes
+        .par_iter_mut()
+        .filter_map(|node| decide(node, ledger, dist, options))
+        .collect();
+    for problem in problems {
+        diagnostics.push(problem);
     }
     if diagnostics.has_errors() {
         return Err(diagnostics);

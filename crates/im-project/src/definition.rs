@@ -48,11 +48,16 @@ const VARIANT_KEYS: &[&str] = &[
     "rootfs_copy",
 ];
 
+/// Template variables by name. Values are shared: every tag of an image gets the image's
+/// variables merged with its own, and copying the values themselves for each of thousands of
+/// tags would cost more than all the rest of the model.
+pub type Variables = IndexMap<String, std::sync::Arc<serde_json::Value>>;
+
 /// Values that cascade image → tag → variant.
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
     pub versions: IndexMap<String, String>,
-    pub variables: IndexMap<String, serde_json::Value>,
+    pub variables: Variables,
     pub rootfs_user: Option<String>,
     pub rootfs_copy: Option<bool>,
 }
@@ -252,7 +257,12 @@ fn read_layer(reader: &mut Reader<'_>, map: &Map<'_>, owner: &str) -> Layer {
         .and_then(|n| reader.dict(n, &format!("`variables` of {owner}")))
         .map(|vars| {
             vars.iter()
-                .map(|(k, v)| (k.as_scalar().unwrap_or("~").to_owned(), to_json(v)))
+                .map(|(k, v)| {
+                    (
+                        k.as_scalar().unwrap_or("~").to_owned(),
+                        std::sync::Arc::new(to_json(v)),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -486,8 +496,8 @@ mod tests {
         .unwrap();
         assert_eq!(file.name.unwrap().value, "python");
         assert_eq!(file.layer.versions["python"], "3.10");
-        assert_eq!(file.layer.variables["debug"], serde_json::json!(true));
-        assert_eq!(file.layer.variables["list"], serde_json::json!(["a", "1"]));
+        assert_eq!(*file.layer.variables["debug"], serde_json::json!(true));
+        assert_eq!(*file.layer.variables["list"], serde_json::json!(["a", "1"]));
         assert_eq!(file.tags.len(), 2);
         assert_eq!(file.tags[1].name.value, "3.12.1");
         assert_eq!(

@@ -13,7 +13,7 @@ pub mod platform;
 pub mod settings;
 pub mod version;
 
-pub use definition::ImageFile;
+pub use definition::{ImageFile, Variables};
 pub use model::{Image, Loaded, Project, Tag, TagVariant};
 pub use platform::Platform;
 pub use settings::{Secret, Settings};

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use im_diag::{Diagnostic, Diagnostics, Location, display_path};
 use im_yaml::Span;
 use indexmap::IndexMap;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::definition::{ImageFile, Layer};
@@ -32,7 +33,7 @@ pub struct Tag {
     pub file: usize,
     pub variant: Option<TagVariant>,
     pub versions: IndexMap<String, String>,
-    pub variables: IndexMap<String, serde_json::Value>,
+    pub variables: crate::definition::Variables,
     pub rootfs_user: String,
     pub rootfs_copy: bool,
     pub platforms: Vec<Platform>,
@@ -144,19 +145,23 @@ impl Project {
             );
             return Err(diagnostics);
         }
-        let mut files = Vec::with_capacity(paths.len());
-        for path in paths {
-            let display = display_path(root, &path);
-            let dir = path.parent().unwrap_or(root).to_path_buf();
-            let text = match fs_err::read_to_string(&path) {
-                Ok(text) => text,
-                Err(error) => {
-                    diagnostics
-                        .push(Diagnostic::error(error.to_string()).at(Location::file(display)));
-                    continue;
-                }
-            };
-            match ImageFile::parse(display, dir, text) {
+        // Read and parse in parallel; the results keep the discovery order.
+        let parsed: Vec<Result<ImageFile, Diagnostics>> = paths
+            .into_par_iter()
+            .map(|path| {
+                let display = display_path(root, &path);
+                let dir = path.parent().unwrap_or(root).to_path_buf();
+                let text = fs_err::read_to_string(&path).map_err(|error| {
+                    Diagnostics::from(
+                        Diagnostic::error(error.to_string()).at(Location::file(&display)),
+                    )
+                })?;
+                ImageFile::parse(display, dir, text)
+            })
+            .collect();
+        let mut files = Vec::with_capacity(parsed.len());
+        for result in parsed {
+            match result {
                 Ok(file) => files.push(file),
                 Err(errors) => diagnostics.extend(errors),
             }
@@ -297,9 +302,20 @@ fn resolve(
         }
         by_name.entry(name).or_default().push(index);
     }
-    let mut images = Vec::with_capacity(by_name.len());
-    for (name, indices) in by_name {
-        images.push(resolve_image(name, indices, settings, files, diagnostics));
+    let resolved: Vec<(Image, Diagnostics)> = by_name
+        .into_iter()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(name, indices)| {
+            let mut found = Diagnostics::new();
+            let image = resolve_image(name, indices, settings, files, &mut found);
+            (image, found)
+        })
+        .collect();
+    let mut images = Vec::with_capacity(resolved.len());
+    for (image, found) in resolved {
+        diagnostics.extend(found);
+        images.push(image);
     }
     for image in &images {
         for &index in &image.files {

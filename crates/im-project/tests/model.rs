@@ -81,8 +81,8 @@ fn cascade_image_then_tag_then_variant() {
     assert_eq!(variant.versions["python"], "3.13.7");
     assert_eq!(variant.versions["pip"], "24");
     assert_eq!(variant.versions["chrome"], "120");
-    assert_eq!(variant.variables["a"], "variant");
-    assert_eq!(variant.variables["b"], "tag");
+    assert_eq!(*variant.variables["a"], "variant");
+    assert_eq!(*variant.variables["b"], "tag");
     assert_eq!(variant.rootfs_user, "1:1");
     assert!(!variant.rootfs_copy);
     assert_eq!(variant.variant.as_ref().unwrap().base_tag, "3.13.7");

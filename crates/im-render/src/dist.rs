@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedTag;
-use crate::output::{remove_if_exists, write_if_changed};
+use crate::output::{NewDir, remove_if_exists, temp_name, write_atomic, write_if_changed};
 use crate::rootfs::ContentCache;
 
 /// The name of the index file in `dist/`.
@@ -115,37 +115,138 @@ fn write_tag(dist: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::R
     Ok(written)
 }
 
-/// A tag folder that does not exist yet is staged next to its final place with plain writes
-/// and renamed into place in one step: it either appears complete or not at all.
-fn write_new_tag(dir: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::Result<usize> {
+/// The [`ContentCache`] key of the generated `.dockerignore`, the same in every tag folder
+/// (relative, so it never equals a rootfs source, which is an absolute path).
+const DOCKERIGNORE_KEY: &str = ".dockerignore";
+
+/// Files written into a staged folder, `(source, path relative to the staged folder)`:
+/// published at their final paths once the folder is renamed into place.
+type Copies = Vec<(PathBuf, PathBuf)>;
+
+/// Writes one tag's files into the empty folder `dir` (`relative` to the staged folder).
+fn fill_new_tag(
+    dir: &Path,
+    rendered: &RenderedTag,
+    cache: &ContentCache,
+    relative: &Path,
+) -> io::Result<(usize, Copies)> {
+    let dir = NewDir::open(dir)?;
+    dir.write_new(
+        Path::new("Dockerfile"),
+        rendered.dockerfile.as_bytes(),
+        None,
+        None,
+    )?;
+    let ignore = Path::new(".dockerignore");
+    let mut copies = Copies::new();
+    if !cache.link(Path::new(DOCKERIGNORE_KEY), &dir, ignore) {
+        dir.write_new(ignore, DOCKERIGNORE.as_bytes(), None, None)?;
+        cache.publish([(PathBuf::from(DOCKERIGNORE_KEY), dir.path().join(ignore))]);
+        copies.push((PathBuf::from(DOCKERIGNORE_KEY), relative.join(ignore)));
+    }
+    let mut written = 2;
+    if let Some((text, _)) = &rendered.test {
+        dir.write_new(Path::new("test.yml"), text.as_bytes(), None, None)?;
+        written += 1;
+    }
+    let rootfs = Path::new("rootfs");
+    let (count, rootfs_copies) = rendered.overlay.write_fresh(&dir, rootfs, cache)?;
+    written += count;
+    let rootfs = relative.join(rootfs);
+    copies.extend(
+        rootfs_copies
+            .into_iter()
+            .map(|(source, path)| (source, rootfs.join(path))),
+    );
+    Ok((written, copies))
+}
+
+/// Makes a hidden staging folder `.<name>.new-<pid>` next to `dir`.
+fn staging_dir(dir: &Path) -> io::Result<PathBuf> {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let staging = dir.with_file_name(format!(".{name}.new-{}", std::process::id()));
-    remove_if_exists(&staging)?;
-    if let Some(parent) = staging.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    let result = (|| {
-        fs_err::create_dir(&staging)?;
-        fs_err::write(staging.join("Dockerfile"), rendered.dockerfile.as_bytes())?;
-        fs_err::write(staging.join(".dockerignore"), DOCKERIGNORE.as_bytes())?;
-        let mut written = 2;
-        if let Some((text, _)) = &rendered.test {
-            fs_err::write(staging.join("test.yml"), text.as_bytes())?;
-            written += 1;
+    if let Err(error) = fs_err::create_dir(&staging) {
+        if error.kind() != io::ErrorKind::AlreadyExists {
+            return Err(error);
         }
-        written += rendered
-            .overlay
-            .write_fresh(&staging.join("rootfs"), cache)?;
+        // Left behind by an earlier run that was killed and had the same process id.
+        remove_if_exists(&staging)?;
+        fs_err::create_dir(&staging)?;
+    }
+    Ok(staging)
+}
+
+/// Fills a staging folder for `dir` with `fill` and renames it into place in one step, so
+/// the folder appears complete or not at all; on failure the staging folder is removed.
+fn stage<T, F>(dir: &Path, cache: &ContentCache, fill: F) -> io::Result<T>
+where
+    F: FnOnce(&Path) -> io::Result<(T, Copies)>,
+{
+    let staging = staging_dir(dir)?;
+    let result = fill(&staging).and_then(|(written, copies)| {
         fs_err::rename(&staging, dir)?;
+        cache.publish(
+            copies
+                .into_iter()
+                .map(|(source, relative)| (source, dir.join(relative))),
+        );
         Ok(written)
-    })();
+    });
     if result.is_err() {
         let _ = remove_if_exists(&staging);
     }
     result
+}
+
+/// A tag folder that does not exist yet (in an image folder that does) is staged next to
+/// its final place with plain writes and renamed into place.
+fn write_new_tag(dir: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::Result<usize> {
+    stage(dir, cache, |staging| {
+        fill_new_tag(staging, rendered, cache, Path::new(""))
+    })
+}
+
+/// An image folder that does not exist yet is staged whole (its tags in parallel) and
+/// renamed into place once: one rename for all its tags. Returns what each tag wrote.
+fn write_new_image(
+    dir: &Path,
+    tags: &[RenderedTag],
+    cache: &ContentCache,
+) -> io::Result<Vec<usize>> {
+    stage(dir, cache, |staging| {
+        let filled: Vec<(usize, Copies)> = tags
+            .par_iter()
+            .map(|tag| {
+                let relative = Path::new(&tag.tag);
+                let tag_dir = staging.join(relative);
+                fs_err::create_dir(&tag_dir)?;
+                fill_new_tag(&tag_dir, tag, cache, relative)
+            })
+            .collect::<io::Result<_>>()?;
+        let (written, copies): (Vec<usize>, Vec<Copies>) = filled.into_iter().unzip();
+        Ok((written, copies.into_iter().flatten().collect()))
+    })
+}
+
+/// Writes the tags of one image (all of `tags` have the same image). Returns per tag how
+/// many files it wrote.
+fn write_image(dist: &Path, tags: &[RenderedTag], cache: &ContentCache) -> io::Result<Vec<usize>> {
+    let Some(first) = tags.first() else {
+        return Ok(Vec::new());
+    };
+    let dir = dist.join(&first.image);
+    match fs_err::symlink_metadata(&dir) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => write_new_image(&dir, tags, cache),
+        _ => {
+            fs_err::create_dir_all(&dir)?;
+            tags.par_iter()
+                .map(|tag| write_tag(dist, tag, cache))
+                .collect()
+        }
+    }
 }
 
 /// Writes every rendered tag and the index into `dist`.
@@ -153,10 +254,13 @@ pub fn write(dist: &Path, rendered: &[RenderedTag], index: &Index) -> io::Result
     let previous = read_index(dist);
     fs_err::create_dir_all(dist)?;
     let cache = ContentCache::default();
-    let counts: Vec<usize> = rendered
+    // `rendered` keeps each image's tags together.
+    let images: Vec<&[RenderedTag]> = rendered.chunk_by(|a, b| a.image == b.image).collect();
+    let per_image: Vec<Vec<usize>> = images
         .par_iter()
-        .map(|tag| write_tag(dist, tag, &cache))
+        .map(|tags| write_image(dist, tags, &cache))
         .collect::<io::Result<_>>()?;
+    let counts: Vec<usize> = per_image.into_iter().flatten().collect();
     let mut report = WriteReport {
         written: counts.iter().sum(),
         unchanged_tags: counts.iter().filter(|&&n| n == 0).count(),
@@ -181,8 +285,34 @@ pub fn write(dist: &Path, rendered: &[RenderedTag], index: &Index) -> io::Result
             }
         }
     }
-    let mut json = serde_json::to_vec_pretty(index).map_err(io::Error::other)?;
-    json.push(b'\n');
-    report.written += usize::from(write_if_changed(&dist.join(INDEX_FILE), &json)?);
+    report.written += usize::from(write_index(&dist.join(INDEX_FILE), index)?);
     Ok(report)
+}
+
+/// Writes `index.json` unless it holds exactly this already. A large project's index is
+/// tens of megabytes: a new one is streamed to its temp file rather than built in memory.
+fn write_index(path: &Path, index: &Index) -> io::Result<bool> {
+    use std::io::Write as _;
+    if let Ok(existing) = fs_err::read(path) {
+        let mut json = Vec::with_capacity(existing.len() + 4096);
+        serde_json::to_writer_pretty(&mut json, index).map_err(io::Error::other)?;
+        json.push(b'\n');
+        if json == existing {
+            return Ok(false);
+        }
+        write_atomic(path, &json, None, None)?;
+        return Ok(true);
+    }
+    let temp = temp_name(path);
+    let result = (|| {
+        let mut out = io::BufWriter::with_capacity(256 * 1024, fs_err::File::create(&temp)?);
+        serde_json::to_writer_pretty(&mut out, index).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        fs_err::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs_err::remove_file(&temp);
+    }
+    result.map(|()| true)
 }

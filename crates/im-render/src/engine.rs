@@ -36,16 +36,19 @@ pub struct FilterData {
     pub snapshot_id: Option<String>,
 }
 
-/// A template context, converted once for every template rendered with it.
+/// A template context, built once for every template rendered with it.
 pub struct RenderContext {
-    json: serde_json::Value,
     value: Value,
 }
 
 impl RenderContext {
-    pub fn new(json: serde_json::Value) -> Self {
-        let value = Value::from(minijinja::value::Serde(&json));
-        Self { json, value }
+    pub fn new(json: &serde_json::Value) -> Self {
+        Self::from_value(Value::from(minijinja::value::Serde(json)))
+    }
+
+    /// A context built as minijinja values (parts shared between tags are cheap to clone).
+    pub fn from_value(value: Value) -> Self {
+        Self { value }
     }
 }
 
@@ -167,12 +170,12 @@ impl Engine {
                 }
                 Ok(text)
             }
-            Err(error) => Err(self.diagnostic(&name, &error, &context.json)),
+            Err(error) => Err(self.diagnostic(&name, &error, &context.value)),
         }
     }
 
     /// Turns a minijinja error into a diagnostic at the template's `file:line`.
-    fn diagnostic(&self, name: &str, error: &Error, context: &serde_json::Value) -> Diagnostic {
+    fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
         let file = error.name().unwrap_or(name).to_owned();
         let source = error
             .template_source()
@@ -235,24 +238,28 @@ impl Engine {
 }
 
 /// "`tag.versions` has: python, pip" for an undefined `tag.versions.nodejs`.
-fn undefined_help(expression: &str, context: &serde_json::Value) -> String {
+fn undefined_help(expression: &str, context: &Value) -> String {
     let path = expression.split('|').next().unwrap_or("").trim();
     let parts: Vec<&str> = path.split('.').map(str::trim).collect();
-    let mut current = context;
+    let mut current = context.clone();
     let mut walked: Vec<&str> = Vec::new();
     for part in &parts {
-        match current.get(part) {
-            Some(next) if next.is_object() => {
+        match current.get_attr(part) {
+            Ok(next) if next.kind() == minijinja::value::ValueKind::Map => {
                 current = next;
                 walked.push(part);
             }
             _ => break,
         }
     }
-    let keys: Vec<&str> = current
-        .as_object()
-        .map(|m| m.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+    let keys: Vec<String> = if current.kind() == minijinja::value::ValueKind::Map {
+        current
+            .try_iter()
+            .map(|keys| keys.map(|key| key.to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let owner = if walked.is_empty() {
         "the context".to_owned()
     } else {
@@ -376,7 +383,7 @@ mod tests {
 
     fn render(files: &[(&str, &str)], name: &str) -> Result<String, Diagnostic> {
         let (dir, engine) = engine(files);
-        engine.render(&dir.path().join(name), &RenderContext::new(context()))
+        engine.render(&dir.path().join(name), &RenderContext::new(&context()))
     }
 
     #[test]

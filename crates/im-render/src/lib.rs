@@ -25,12 +25,13 @@ use std::sync::Arc;
 use im_diag::{Diagnostic, Diagnostics, Location, display_path};
 use im_dockerfile::Dockerfile;
 use im_project::{Image, Project, Tag};
+use minijinja::Value;
 use rayon::prelude::*;
 use serde_json::json;
 
 use crate::discovery::{Found, Output, SourceKind};
 use crate::engine::{Engine, FilterData, ImageEntry, RenderContext};
-use crate::rootfs::Overlay;
+use crate::rootfs::{LayerCache, Overlay};
 
 /// Settings of one rendering.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +83,8 @@ pub fn rootfs_layers(root: &Path, image_dir: &Path, variant: Option<&str>) -> Ve
 type SourceKey = (usize, Option<usize>);
 
 struct Sources {
+    /// [`image_context`] of the definition.
+    image: Value,
     dockerfile: Found,
     test: Option<Found>,
     overlay: Arc<Overlay>,
@@ -106,55 +109,66 @@ fn filter_data(project: &Project, options: &Options) -> FilterData {
     }
 }
 
-/// The template context of one tag.
-pub fn context(
-    project: &Project,
-    image: &Image,
-    tag: &Tag,
-    options: &Options,
-) -> serde_json::Value {
-    let file = project.file_of(tag);
-    let variant = tag
-        .variant
-        .as_ref()
-        .map(|v| json!({ "name": v.name, "suffix": v.suffix }));
+/// The `image` part of the template context: the same for every tag of a definition.
+pub fn image_context(project: &Project, image: &Image, file_index: usize) -> Value {
+    let file = &project.files[file_index];
+    Value::from(minijinja::value::Serde(&json!({
+        "name": image.name,
+        "description": file.description,
+        "licenses": file.licenses,
+        "is_base_image": file.is_base_image,
+        "tags": image.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        "aliases": image.aliases,
+        "versions": file.layer.versions,
+        "variables": file.layer.variables,
+    })))
+}
+
+/// The template context of one tag; `image_value` is [`image_context`] of its definition.
+pub fn context(image: &Image, tag: &Tag, options: &Options, image_value: Value) -> Value {
+    let variant = tag.variant.as_ref().map(|v| {
+        Value::from_pairs([
+            ("name", Value::from(v.name.as_str())),
+            ("suffix", Value::from(v.suffix.as_str())),
+        ])
+    });
     let base_image = tag.variant.as_ref().map(|v| match &options.snapshot_id {
         Some(id) => format!("{}:{}-{id}", image.name, v.base_tag),
         None => format!("{}:{}", image.name, v.base_tag),
     });
-    let platforms: Vec<String> = tag.platforms.iter().map(ToString::to_string).collect();
-    let tag_aliases: Vec<&str> = image.aliases_of(&tag.name).collect();
-    json!({
-        "image": {
-            "name": image.name,
-            "description": file.description,
-            "licenses": file.licenses,
-            "is_base_image": file.is_base_image,
-            "tags": image.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-            "aliases": image.aliases,
-            "versions": file.layer.versions,
-            "variables": file.layer.variables,
-        },
-        "tag": {
-            "name": tag.name,
-            "versions": tag.versions,
-            "variables": tag.variables,
-            "aliases": tag_aliases,
-            "rootfs_user": tag.rootfs_user,
-            "rootfs_copy": tag.rootfs_copy,
-        },
-        "variant": variant,
-        "base_image": base_image,
-        "snapshot_id": options.snapshot_id,
-        "platforms": platforms,
-        "versions": tag.versions,
-        "variables": tag.variables,
-    })
+    let platforms: Vec<Value> = tag
+        .platforms
+        .iter()
+        .map(|p| Value::from(p.to_string()))
+        .collect();
+    let aliases: Vec<Value> = image.aliases_of(&tag.name).map(Value::from).collect();
+    let versions = Value::from(minijinja::value::Serde(&tag.versions));
+    let variables = Value::from(minijinja::value::Serde(&tag.variables));
+    let tag_value = Value::from_pairs([
+        ("name", Value::from(tag.name.as_str())),
+        ("versions", versions.clone()),
+        ("variables", variables.clone()),
+        ("aliases", Value::from(aliases)),
+        ("rootfs_user", Value::from(tag.rootfs_user.as_str())),
+        ("rootfs_copy", Value::from(tag.rootfs_copy)),
+    ]);
+    Value::from_pairs([
+        ("image", image_value),
+        ("tag", tag_value),
+        ("variant", Value::from(variant)),
+        ("base_image", Value::from(base_image)),
+        ("snapshot_id", Value::from(options.snapshot_id.clone())),
+        ("platforms", Value::from(platforms)),
+        ("versions", versions),
+        ("variables", variables),
+    ])
 }
 
 fn find_sources(
     project: &Project,
+    image: &Image,
     key: SourceKey,
+    layer_cache: &LayerCache,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Sources, Diagnostics> {
     let (file_index, variant_index) = key;
@@ -208,7 +222,7 @@ fn find_sources(
         .ok()
         .flatten();
     let layers = rootfs_layers(root, &file.dir, variant_name);
-    let overlay = match Overlay::collect(&layers, &show) {
+    let overlay = match Overlay::collect_with(&layers, &show, layer_cache) {
         Ok((overlay, found_warnings)) => {
             warnings.extend(found_warnings);
             Some(overlay)
@@ -220,6 +234,7 @@ fn find_sources(
     };
     match (dockerfile, overlay) {
         (Some(dockerfile), Some(overlay)) if !diagnostics.has_errors() => Ok(Sources {
+            image: image_context(project, image, file_index),
             dockerfile,
             test,
             overlay: Arc::new(overlay),
@@ -237,7 +252,7 @@ fn render_one(
     options: &Options,
 ) -> Result<RenderedTag, Diagnostics> {
     let root = &project.root;
-    let ctx = RenderContext::new(context(project, image, tag, options));
+    let ctx = RenderContext::from_value(context(image, tag, options, sources.image.clone()));
     let read_or_render = |found: &Found| -> Result<String, Diagnostic> {
         match found.kind {
             SourceKind::Template => engine.render(&found.path, &ctx),
@@ -312,22 +327,24 @@ fn render_one(
 
 /// Renders every tag of the project. Collects all problems before failing.
 pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnostics> {
-    let mut keys: Vec<SourceKey> = Vec::new();
+    let mut keys: Vec<(SourceKey, &Image)> = Vec::new();
+    let mut seen: std::collections::HashSet<SourceKey> = std::collections::HashSet::new();
     let mut work: Vec<(&Image, &Tag, SourceKey)> = Vec::new();
     for image in &project.images {
         for tag in &image.tags {
             let key = (tag.file, tag.variant.as_ref().map(|v| v.index));
-            if !keys.contains(&key) {
-                keys.push(key);
+            if seen.insert(key) {
+                keys.push((key, image));
             }
             work.push((image, tag, key));
         }
     }
+    let layer_cache = LayerCache::default();
     let found: Vec<(SourceKey, Result<Sources, Diagnostics>, Vec<Diagnostic>)> = keys
         .par_iter()
-        .map(|&key| {
+        .map(|&(key, image)| {
             let mut warnings = Vec::new();
-            let sources = find_sources(project, key, &mut warnings);
+            let sources = find_sources(project, image, key, &layer_cache, &mut warnings);
             (key, sources, warnings)
         })
         .collect();
@@ -335,7 +352,12 @@ pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnost
     let mut warnings = Vec::new();
     let mut sources: HashMap<SourceKey, Sources> = HashMap::new();
     for (key, result, found_warnings) in found {
-        warnings.extend(found_warnings);
+        // Definitions that share a rootfs layer share its warnings: say each once.
+        for warning in found_warnings {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
         match result {
             Ok(found) => {
                 sources.insert(key, found);

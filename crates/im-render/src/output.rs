@@ -70,6 +70,116 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// A new folder being filled, addressed by a descriptor: every entry is created relative to
+/// it, so the kernel walks a short relative path instead of the whole path from the project
+/// root for each of the hundreds of thousands of entries a large project has.
+pub struct NewDir {
+    fd: rustix::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl NewDir {
+    /// Opens the existing folder `path`.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| with_path(&errno.into(), "opening", path))?;
+        Ok(Self {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn fail(&self, error: rustix::io::Errno, what: &str, relative: &Path) -> io::Error {
+        with_path(&error.into(), what, &self.path.join(relative))
+    }
+
+    /// Creates the folder `relative`, whose parent exists.
+    pub fn mkdir(&self, relative: &Path) -> io::Result<()> {
+        rustix::fs::mkdirat(&self.fd, relative, rustix::fs::Mode::from_raw_mode(0o755))
+            .map_err(|e| self.fail(e, "creating folder", relative))
+    }
+
+    /// Creates the file `relative`, which must not exist, with `content`; with `mode` and
+    /// `mtime` (seconds, nanoseconds) set exactly when given (without a mode, the umask applies
+    /// as for any new file).
+    pub fn write_new(
+        &self,
+        relative: &Path,
+        content: &[u8],
+        mode: Option<u32>,
+        mtime: Option<(i64, i64)>,
+    ) -> io::Result<()> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::openat(
+            &self.fd,
+            relative,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode.unwrap_or(0o666)),
+        )
+        .map_err(|e| self.fail(e, "creating", relative))?;
+        let mut rest = content;
+        while !rest.is_empty() {
+            match rustix::io::write(&fd, rest) {
+                Ok(0) => return Err(self.fail(rustix::io::Errno::IO, "writing", relative)),
+                Ok(n) => rest = &rest[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(self.fail(e, "writing", relative)),
+            }
+        }
+        if let Some(mode) = mode {
+            // The umask may have taken bits away at creation.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .map_err(|e| self.fail(e, "setting the mode of", relative))?;
+        }
+        if let Some((seconds, nanos)) = mtime {
+            let times = rustix::fs::Timestamps {
+                last_access: rustix::fs::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: rustix::fs::UTIME_OMIT,
+                },
+                last_modification: rustix::fs::Timespec {
+                    tv_sec: seconds,
+                    tv_nsec: nanos,
+                },
+            };
+            rustix::fs::futimens(&fd, &times)
+                .map_err(|e| self.fail(e, "setting the time of", relative))?;
+        }
+        Ok(())
+    }
+
+    /// Makes `relative` a hard link to the existing file `existing`.
+    pub fn hard_link(&self, existing: &Path, relative: &Path) -> io::Result<()> {
+        rustix::fs::linkat(
+            rustix::fs::CWD,
+            existing,
+            &self.fd,
+            relative,
+            rustix::fs::AtFlags::empty(),
+        )
+        .map_err(|e| self.fail(e, "linking", relative))
+    }
+
+    /// Creates the symlink `relative` pointing at `target`.
+    pub fn symlink(&self, target: &Path, relative: &Path) -> io::Result<()> {
+        rustix::fs::symlinkat(target, &self.fd, relative)
+            .map_err(|e| self.fail(e, "creating symlink", relative))
+    }
+}
+
+fn with_path(error: &io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{error} ({what} {})", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use im_diag::{Diagnostic, Location};
 use serde::Serialize;
 
-use crate::output::{temp_name, write_atomic};
+use crate::output::{NewDir, temp_name, write_atomic};
 
 /// One entry of the merged tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,113 @@ pub struct Overlay {
     pub entries: BTreeMap<PathBuf, Entry>,
 }
 
+/// The entries of one layer folder, sorted by path, and its warnings.
+type LayerEntries = std::sync::Arc<(Vec<(PathBuf, Entry)>, Vec<Diagnostic>)>;
+
+/// Layer folders read once per run (see [`Overlay::collect_with`]).
+#[derive(Default)]
+pub struct LayerCache {
+    read: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<LayerEntries>>>,
+}
+
+impl LayerCache {
+    /// The entries of `layer`, or `None` when it does not exist.
+    fn read(
+        &self,
+        layer: &Path,
+        display: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<Option<LayerEntries>, Diagnostic> {
+        if let Some(known) = self.read.lock().expect("layer cache lock").get(layer) {
+            return Ok(known.clone());
+        }
+        let mut warnings = Vec::new();
+        let read = read_layer(layer, display, &mut warnings)?
+            .map(|entries| std::sync::Arc::new((entries, warnings)));
+        self.read
+            .lock()
+            .expect("layer cache lock")
+            .insert(layer.to_path_buf(), read.clone());
+        Ok(read)
+    }
+}
+
+/// Reads one layer folder: `None` when it does not exist.
+fn read_layer(
+    layer: &Path,
+    display: &dyn Fn(&Path) -> PathBuf,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<Vec<(PathBuf, Entry)>>, Diagnostic> {
+    match fs_err::symlink_metadata(layer) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Diagnostic::error("a rootfs folder may not be a symlink")
+                .at(Location::file(display(layer)))
+                .with_help("make it a real folder; symlinks inside it are fine"));
+        }
+        Ok(_) => {
+            return Err(
+                Diagnostic::error("`rootfs` must be a folder").at(Location::file(display(layer)))
+            );
+        }
+        Err(_) => return Ok(None),
+    }
+    let mut entries = Vec::new();
+    let walker = walkdir::WalkDir::new(layer)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1);
+    for entry in walker {
+        let entry = entry.map_err(|error| {
+            Diagnostic::error(format!("cannot read the rootfs: {error}"))
+                .at(Location::file(display(layer)))
+        })?;
+        let relative = entry
+            .path()
+            .strip_prefix(layer)
+            .unwrap_or(entry.path())
+            .to_path_buf();
+        let file_type = entry.file_type();
+        let value = if file_type.is_dir() {
+            Entry::Dir
+        } else if file_type.is_symlink() {
+            let target = fs_err::read_link(entry.path()).map_err(|error| {
+                Diagnostic::error(error.to_string()).at(Location::file(display(entry.path())))
+            })?;
+            Entry::Symlink { target }
+        } else if file_type.is_file() {
+            let meta = entry.metadata().map_err(|error| {
+                Diagnostic::error(format!("cannot read the rootfs: {error}"))
+                    .at(Location::file(display(entry.path())))
+            })?;
+            let name = entry.file_name().to_string_lossy();
+            if is_sensitive(&name) {
+                warnings.push(
+                    Diagnostic::warning(format!(
+                        "`{name}` looks like a secret and will be copied into the image"
+                    ))
+                    .at(Location::file(display(entry.path())))
+                    .with_help("remove it from the rootfs, or pass it at build time as a secret"),
+                );
+            }
+            Entry::File {
+                source: entry.path().to_path_buf(),
+                size: meta.len(),
+                mode: meta.mode() & 0o7777,
+                mtime: meta.mtime(),
+                mtime_nsec: meta.mtime_nsec(),
+            }
+        } else {
+            return Err(Diagnostic::error(
+                "rootfs may hold only files, folders and symlinks; this is a device, FIFO or socket",
+            )
+            .at(Location::file(display(entry.path())))
+            .with_help("remove it, and create it in the Dockerfile with RUN if the image needs it"));
+        };
+        entries.push((relative, value));
+    }
+    Ok(Some(entries))
+}
+
 /// File names that should not end up in an image.
 fn is_sensitive(name: &str) -> bool {
     matches!(
@@ -65,83 +172,32 @@ impl Overlay {
         layers: &[PathBuf],
         display: &dyn Fn(&Path) -> PathBuf,
     ) -> Result<(Self, Vec<Diagnostic>), Diagnostic> {
+        Self::collect_with(layers, display, &LayerCache::default())
+    }
+
+    /// [`Overlay::collect`], reading each layer folder once per `cache`: many tags share the
+    /// same layers (every tag of a definition, every image of a group folder). Every overlay
+    /// that uses a layer returns its warnings.
+    pub fn collect_with(
+        layers: &[PathBuf],
+        display: &dyn Fn(&Path) -> PathBuf,
+        cache: &LayerCache,
+    ) -> Result<(Self, Vec<Diagnostic>), Diagnostic> {
         let mut overlay = Overlay::default();
         let mut warnings = Vec::new();
         for layer in layers {
-            match fs_err::symlink_metadata(layer) {
-                Ok(meta) if meta.is_dir() => {}
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(Diagnostic::error("a rootfs folder may not be a symlink")
-                        .at(Location::file(display(layer)))
-                        .with_help("make it a real folder; symlinks inside it are fine"));
-                }
-                Ok(_) => {
-                    return Err(Diagnostic::error("`rootfs` must be a folder")
-                        .at(Location::file(display(layer))));
-                }
-                Err(_) => continue,
-            }
+            let Some(read) = cache.read(layer, display)? else {
+                continue;
+            };
             overlay.layers.push(layer.clone());
-            let walker = walkdir::WalkDir::new(layer)
-                .follow_links(false)
-                .sort_by_file_name()
-                .min_depth(1);
-            for entry in walker {
-                let entry = entry.map_err(|error| {
-                    Diagnostic::error(format!("cannot read the rootfs: {error}"))
-                        .at(Location::file(display(layer)))
-                })?;
-                let relative = entry
-                    .path()
-                    .strip_prefix(layer)
-                    .unwrap_or(entry.path())
-                    .to_path_buf();
-                let file_type = entry.file_type();
-                let value = if file_type.is_dir() {
-                    Entry::Dir
-                } else if file_type.is_symlink() {
-                    let target = fs_err::read_link(entry.path()).map_err(|error| {
-                        Diagnostic::error(error.to_string())
-                            .at(Location::file(display(entry.path())))
-                    })?;
-                    Entry::Symlink { target }
-                } else if file_type.is_file() {
-                    let meta = entry.metadata().map_err(|error| {
-                        Diagnostic::error(format!("cannot read the rootfs: {error}"))
-                            .at(Location::file(display(entry.path())))
-                    })?;
-                    let name = entry.file_name().to_string_lossy();
-                    if is_sensitive(&name) {
-                        warnings.push(
-                            Diagnostic::warning(format!(
-                                "`{name}` looks like a secret and will be copied into the image"
-                            ))
-                            .at(Location::file(display(entry.path())))
-                            .with_help(
-                                "remove it from the rootfs, or pass it at build time as a secret",
-                            ),
-                        );
-                    }
-                    Entry::File {
-                        source: entry.path().to_path_buf(),
-                        size: meta.len(),
-                        mode: meta.mode() & 0o7777,
-                        mtime: meta.mtime(),
-                        mtime_nsec: meta.mtime_nsec(),
-                    }
-                } else {
-                    return Err(Diagnostic::error(
-                        "rootfs may hold only files, folders and symlinks; this is a device, FIFO or socket",
-                    )
-                    .at(Location::file(display(entry.path())))
-                    .with_help("remove it, and create it in the Dockerfile with RUN if the image needs it"));
-                };
-                overlay.insert(relative, value);
+            let (entries, found) = &*read;
+            warnings.extend(found.iter().cloned());
+            for (relative, entry) in entries {
+                overlay.insert(relative.clone(), entry.clone());
             }
         }
         Ok((overlay, warnings))
     }
-
     fn insert(&mut self, path: PathBuf, entry: Entry) {
         if !matches!(entry, Entry::Dir) {
             // A file or symlink replaces a folder and everything in it.
@@ -289,10 +345,18 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Source file contents read once per run: many tags share the same rootfs files.
+/// What one `generate` run shares between tags: source file contents read once, and the
+/// files already written into `dist/`, which later tags hard-link instead of writing another
+/// copy (one `link` instead of open, write, chmod, utime and close).
+///
+/// Two paths of one tag never share an inode (the key is the source file, and a tag's rootfs
+/// holds each source at most once), so a build context never sees a hardlink. Files in
+/// `dist/` are only ever replaced by rename, never rewritten in place, so a change to one
+/// tag's copy cannot reach another tag.
 #[derive(Default)]
 pub struct ContentCache {
     known: std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<Vec<u8>>>>,
+    linkable: std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>,
 }
 
 impl ContentCache {
@@ -307,19 +371,50 @@ impl ContentCache {
             .insert(path.to_path_buf(), content.clone());
         Ok(content)
     }
+
+    /// Hard-links `relative` in `dir` to the copy of `key` written earlier in this run.
+    /// False when there is none or linking failed (another file system, too many links, the
+    /// copy is gone): the caller then writes the file itself.
+    pub fn link(&self, key: &Path, dir: &NewDir, relative: &Path) -> bool {
+        let existing = self
+            .linkable
+            .lock()
+            .expect("content cache lock")
+            .get(key)
+            .cloned();
+        existing.is_some_and(|existing| dir.hard_link(&existing, relative).is_ok())
+    }
+
+    /// Records that `path` (its final place in `dist/`) holds `key`'s content, mode and time.
+    pub fn publish(&self, entries: impl IntoIterator<Item = (PathBuf, PathBuf)>) {
+        self.linkable
+            .lock()
+            .expect("content cache lock")
+            .extend(entries);
+    }
 }
 
 impl Overlay {
-    /// Writes the overlay into `dest`, which must not exist yet (a fresh tag folder being
-    /// staged): no comparisons and no per-file renames, since the whole folder is renamed
-    /// into place afterwards. Returns how many entries it wrote.
-    pub fn write_fresh(&self, dest: &Path, cache: &ContentCache) -> io::Result<usize> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
+    /// Writes the overlay into `dest` inside `dir` (a fresh tag folder being staged; `dest`
+    /// must not exist yet): no comparisons and no per-file renames, since the whole folder
+    /// is renamed into place afterwards. Files another tag already wrote are hard-linked
+    /// from its copy.
+    ///
+    /// Returns how many entries it wrote and, for [`ContentCache::publish`] once the folder
+    /// is in its final place, the `(source, path relative to dest)` of the files it wrote
+    /// (published at their staged path meanwhile: a link made from there before the rename
+    /// stays valid, one tried after it fails and writes a copy instead).
+    pub fn write_fresh(
+        &self,
+        dir: &NewDir,
+        dest: &Path,
+        cache: &ContentCache,
+    ) -> io::Result<(usize, Vec<(PathBuf, PathBuf)>)> {
+        let mut copies = Vec::new();
         if !self.has_content() {
-            return Ok(0);
+            return Ok((0, copies));
         }
-        fs_err::create_dir(dest)?;
+        dir.mkdir(dest)?;
         let mut made = std::collections::BTreeSet::new();
         let mut written = 0;
         for (relative, entry) in &self.entries {
@@ -329,18 +424,21 @@ impl Overlay {
             // Parents first (the map is sorted, so a folder's files follow it).
             let mut missing = Vec::new();
             let mut parent = relative.parent();
-            while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty() && !made.contains(*d))
+            while let Some(folder) =
+                parent.filter(|d| !d.as_os_str().is_empty() && !made.contains(*d))
             {
-                missing.push(dir.to_path_buf());
-                parent = dir.parent();
+                missing.push(folder.to_path_buf());
+                parent = folder.parent();
             }
-            for dir in missing.into_iter().rev() {
-                fs_err::create_dir(dest.join(&dir))?;
-                made.insert(dir);
+            for folder in missing.into_iter().rev() {
+                dir.mkdir(&dest.join(&folder))?;
+                made.insert(folder);
             }
             let path = dest.join(relative);
+            written += 1;
             match entry {
                 Entry::Dir => {}
+                Entry::File { source, .. } if cache.link(source, dir, &path) => {}
                 Entry::File {
                     source,
                     mode,
@@ -349,41 +447,16 @@ impl Overlay {
                     ..
                 } => {
                     let content = cache.read(source)?;
-                    let file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(*mode)
-                        .open(&path);
-                    let mut file = fs_err::File::from_parts(
-                        file.map_err(|e| {
-                            io::Error::new(e.kind(), format!("{e} (creating {})", path.display()))
-                        })?,
-                        &path,
-                    );
-                    file.write_all(&content)?;
-                    if mode & 0o7022 != 0 {
-                        // The umask took these bits away at creation.
-                        file.file()
-                            .set_permissions(std::fs::Permissions::from_mode(*mode))?;
-                    }
-                    let time = filetime::FileTime::from_unix_time(
-                        *mtime,
-                        u32::try_from(*mtime_nsec).unwrap_or(0),
-                    );
-                    filetime::set_file_handle_times(file.file(), None, Some(time))?;
+                    dir.write_new(&path, &content, Some(*mode), Some((*mtime, *mtime_nsec)))?;
+                    // Other tags may link to it at once; the caller publishes the final
+                    // path again once the folder is renamed into place.
+                    cache.publish([(source.clone(), dir.path().join(&path))]);
+                    copies.push((source.clone(), relative.clone()));
                 }
-                Entry::Symlink { target } => {
-                    std::os::unix::fs::symlink(target, &path).map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("{e} (creating symlink {})", path.display()),
-                        )
-                    })?;
-                }
+                Entry::Symlink { target } => dir.symlink(target, &path)?,
             }
-            written += 1;
         }
-        Ok(written)
+        Ok((written, copies))
     }
 }
 

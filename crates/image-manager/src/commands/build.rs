@@ -435,12 +435,17 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
                 .lock()
                 .expect("digest lock")
                 .insert(plan_index, output.manifest_digest.clone());
+            if let Err(error) = im_plan::ledger::record_inputs(shared.dist, &node.key, &node.inputs)
+            {
+                tracing::warn!("{}", error_chain(&error));
+            }
             let mut ledger = shared.ledger.lock().expect("ledger lock");
             ledger.nodes.insert(
                 im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
                 LedgerEntry {
                     key: node.key.clone(),
-                    inputs: node.inputs.clone(),
+                    builder: node.inputs.builder.clone(),
+                    build_args: node.inputs.build_args.clone(),
                     digest: output.manifest_digest.clone(),
                     output: node.output.display().to_string(),
                     built_at: SystemTime::now()
@@ -482,6 +487,15 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         },
     );
     progress.finish();
+    // Key inputs of keys the ledger no longer has (rebuilt nodes) are dropped.
+    if let Err(error) = shared
+        .ledger
+        .lock()
+        .expect("ledger lock")
+        .prune_inputs(shared.dist)
+    {
+        tracing::warn!("{}", error_chain(&error));
+    }
 
     // Collect results per plan node.
     let mut results: Vec<(Result_, Duration, Option<String>)> = plan

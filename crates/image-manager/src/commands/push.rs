@@ -490,10 +490,18 @@ fn built_with(
                 )
             },
             |(_, entry)| {
-                (
-                    entry.inputs.builder.clone(),
-                    entry.inputs.build_args.clone(),
-                )
+                let builder = if entry.builder.is_empty() {
+                    // Recorded before the ledger kept the builder.
+                    prepared
+                        .project
+                        .settings
+                        .builder
+                        .clone()
+                        .unwrap_or_default()
+                } else {
+                    entry.builder.clone()
+                };
+                (builder, entry.build_args.clone())
             },
         )
 }
@@ -782,11 +790,13 @@ pub fn before_build(
                 &node.id.to_string(),
             ))
             .with_context(|| format!("fetching {label} from {reference}"))?;
+        im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
         ledger.nodes.insert(
             im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
             LedgerEntry {
                 key: node.key.clone(),
-                inputs: node.inputs.clone(),
+                builder: node.inputs.builder.clone(),
+                build_args: node.inputs.build_args.clone(),
                 digest: digest.to_string(),
                 output: node.output.display().to_string(),
                 built_at: SystemTime::now()
