@@ -359,6 +359,88 @@ fn rootfs_is_copied_after_the_final_stage_and_symlinks_stay_symlinks() {
 }
 
 #[test]
+fn tags_share_rootfs_files_by_hard_link_and_a_change_reaches_only_its_own_tags() {
+    use std::os::unix::fs::MetadataExt;
+    let project = Project::new()
+        .file("images/group/rootfs/etc/motd", "group\n")
+        .file(
+            "images/group/app/image.yml",
+            "name: app\ntags: ['1', '2']\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
+        )
+        .file("images/group/app/Dockerfile", "FROM debian:bookworm\n")
+        .file("images/group/app/rootfs/etc/app.conf", "a=1\n")
+        .file("images/group/app/rootfs/etc/app.key", "secret-looking\n")
+        .file("images/group/other/image.yml", "name: other\ntags: ['1']\n")
+        .file("images/group/other/Dockerfile", "FROM debian:bookworm\n");
+    fs_err::set_permissions(
+        project.path("images/group/app/rootfs/etc/app.conf"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    let run = project.ok(&["generate"]);
+    // Two definitions read the group layer, four tags use the key file: warned once.
+    assert_eq!(
+        run.stderr.matches("looks like a secret").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let meta = |path: &str| fs_err::symlink_metadata(project.path(path)).unwrap();
+    let tags = ["app/1", "app/2", "app/1-dev", "app/2-dev", "other/1"];
+    let motd: Vec<_> = tags
+        .iter()
+        .map(|tag| meta(&format!("dist/{tag}/rootfs/etc/motd")))
+        .collect();
+    assert!(
+        motd.iter()
+            .all(|m| m.ino() == motd[0].ino() && m.nlink() == 5)
+    );
+    let conf = meta("dist/app/2-dev/rootfs/etc/app.conf");
+    assert_eq!(conf.ino(), meta("dist/app/1/rootfs/etc/app.conf").ino());
+    assert_eq!(conf.mode() & 0o7777, 0o640, "the source's mode is kept");
+    assert_eq!(
+        conf.mtime(),
+        meta("images/group/app/rootfs/etc/app.conf").mtime(),
+        "and its modification time"
+    );
+    // Within one tag, every path is its own file: a build context never holds hard links.
+    for tag in tags {
+        let mut inodes: Vec<u64> = walk(&project.path(&format!("dist/{tag}")))
+            .iter()
+            .map(|path| fs_err::symlink_metadata(path).unwrap().ino())
+            .collect();
+        let count = inodes.len();
+        inodes.sort_unstable();
+        inodes.dedup();
+        assert_eq!(inodes.len(), count, "{tag} has two paths on one inode");
+    }
+    // Changing a shared source replaces the copies by rename, and a copy edited in place
+    // in dist/ (which edits every link) is restored everywhere.
+    fs_err::write(project.path("images/group/rootfs/etc/motd"), "changed\n").unwrap();
+    fs_err::write(project.path("dist/app/2/rootfs/etc/app.conf"), "edited\n").unwrap();
+    project.ok(&["generate"]);
+    for tag in tags {
+        assert_eq!(
+            project.read(&format!("dist/{tag}/rootfs/etc/motd")),
+            "changed\n"
+        );
+    }
+    for tag in ["app/1", "app/2", "app/1-dev", "app/2-dev"] {
+        assert_eq!(
+            project.read(&format!("dist/{tag}/rootfs/etc/app.conf")),
+            "a=1\n"
+        );
+    }
+    assert_eq!(meta("dist/app/1/rootfs/etc/motd").nlink(), 1);
+    assert!(
+        walk(&project.path("dist"))
+            .iter()
+            .all(|path| !path.to_string_lossy().contains(".new-")),
+        "no staging folder is left behind"
+    );
+}
+
+#[test]
 fn secrets_in_rootfs_are_warned_about() {
     let project = small().file("images/base/rootfs/root/.ssh/id_rsa", "-----BEGIN");
     let run = project.ok(&["generate"]);
