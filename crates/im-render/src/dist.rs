@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::RenderedTag;
 use crate::output::{NewDir, remove_if_exists, temp_name, write_atomic, write_if_changed};
 use crate::rootfs::ContentCache;
+use crate::stamp;
 
 /// The name of the index file in `dist/`.
 pub const INDEX_FILE: &str = "index.json";
@@ -94,10 +95,27 @@ pub fn read_index(dist: &Path) -> Option<Index> {
     serde_json::from_str(&text).ok()
 }
 
-fn write_tag(dist: &Path, rendered: &RenderedTag, cache: &ContentCache) -> io::Result<usize> {
+/// What the last full generate wrote: `name/tag` → [`stamp::output_hash`].
+pub type Written = BTreeMap<String, String>;
+
+fn write_tag(
+    dist: &Path,
+    rendered: &RenderedTag,
+    cache: &ContentCache,
+    written_before: Option<&Written>,
+) -> io::Result<usize> {
     let dir = tag_dir(dist, &rendered.image, &rendered.tag);
     if fs_err::symlink_metadata(&dir).is_err() {
         return write_new_tag(&dir, rendered, cache);
+    }
+    // Exactly this content was written here by the last full generate, and the folder is
+    // still there: nothing to compare.
+    if written_before
+        .and_then(|before| before.get(&format!("{}/{}", rendered.image, rendered.tag)))
+        .is_some_and(|hash| *hash == stamp::output_hash(rendered))
+        && dir.join("Dockerfile").is_file()
+    {
+        return Ok(0);
     }
     let mut written = usize::from(write_if_changed(
         &dir.join("Dockerfile"),
@@ -233,7 +251,12 @@ fn write_new_image(
 
 /// Writes the tags of one image (all of `tags` have the same image). Returns per tag how
 /// many files it wrote.
-fn write_image(dist: &Path, tags: &[RenderedTag], cache: &ContentCache) -> io::Result<Vec<usize>> {
+fn write_image(
+    dist: &Path,
+    tags: &[RenderedTag],
+    cache: &ContentCache,
+    written_before: Option<&Written>,
+) -> io::Result<Vec<usize>> {
     let Some(first) = tags.first() else {
         return Ok(Vec::new());
     };
@@ -243,22 +266,31 @@ fn write_image(dist: &Path, tags: &[RenderedTag], cache: &ContentCache) -> io::R
         _ => {
             fs_err::create_dir_all(&dir)?;
             tags.par_iter()
-                .map(|tag| write_tag(dist, tag, cache))
+                .map(|tag| write_tag(dist, tag, cache, written_before))
                 .collect()
         }
     }
 }
 
-/// Writes every rendered tag and the index into `dist`.
-pub fn write(dist: &Path, rendered: &[RenderedTag], index: &Index) -> io::Result<WriteReport> {
+/// Writes every rendered tag and the index into `dist`. The generate stamp is removed first
+/// (the caller records a new one when it wrote everything a generate writes);
+/// `written_before` is what the stamp said, if it is to be trusted for tags whose content did
+/// not change.
+pub fn write(
+    dist: &Path,
+    rendered: &[RenderedTag],
+    index: &Index,
+    written_before: Option<&Written>,
+) -> io::Result<WriteReport> {
     let previous = read_index(dist);
     fs_err::create_dir_all(dist)?;
+    stamp::clear(dist)?;
     let cache = ContentCache::default();
     // `rendered` keeps each image's tags together.
     let images: Vec<&[RenderedTag]> = rendered.chunk_by(|a, b| a.image == b.image).collect();
     let per_image: Vec<Vec<usize>> = images
         .par_iter()
-        .map(|tags| write_image(dist, tags, &cache))
+        .map(|tags| write_image(dist, tags, &cache, written_before))
         .collect::<io::Result<_>>()?;
     let counts: Vec<usize> = per_image.into_iter().flatten().collect();
     let mut report = WriteReport {

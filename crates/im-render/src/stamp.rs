@@ -7,9 +7,15 @@
 //! target — the same identity git's index trusts), and a caller-supplied string (the binary's
 //! version, `--snapshot-id`, the expanded settings). The stamp also lists the tag folders it
 //! produced; if any of them lost its Dockerfile, the stamp is not current. The stamp is
-//! removed before a full write starts and recorded only after it finished, so an interrupted
-//! generate always leads to a full run.
+//! removed before any write to `dist/` starts ([`crate::dist::write`] does it) and recorded
+//! only after a full `generate` finished, so an interrupted generate, or a `build` that
+//! rendered with other settings, always leads to a full run.
+//!
+//! Per tag folder the stamp keeps a hash of what was written there ([`output_hash`]): when
+//! one template changes, the next generate renders everything but leaves alone, without
+//! reading them, the folders whose content is the same as when the stamp was recorded.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -23,8 +29,53 @@ pub const STAMP_FILE: &str = ".generate-stamp";
 pub struct Stamp {
     pub fingerprint: String,
     pub images: usize,
-    /// `name/tag` of every tag folder written.
-    pub tags: Vec<String>,
+    /// `name/tag` of every tag folder written → [`output_hash`] of its content.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A hash of everything generate writes into a tag's folder: the Dockerfile, the test config,
+/// and the rootfs overlay (each entry's path and kind; for files the source's path, size,
+/// mode and modification time, which is what the copy in `dist/` is made to match).
+pub fn output_hash(rendered: &crate::RenderedTag) -> String {
+    use crate::rootfs::Entry;
+    let mut hasher = Sha256::new();
+    hasher.update(b"image-manager tag output v1\0");
+    hasher.update(crate::dist::DOCKERIGNORE.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(rendered.dockerfile.as_bytes());
+    hasher.update(b"\0");
+    match &rendered.test {
+        Some((text, _)) => {
+            hasher.update(b"test\0");
+            hasher.update(text.as_bytes());
+        }
+        None => hasher.update(b"no test"),
+    }
+    hasher.update(b"\0");
+    if rendered.overlay.has_content() {
+        for (relative, entry) in &rendered.overlay.entries {
+            let line = match entry {
+                Entry::Dir => format!("{}\0dir\n", relative.display()),
+                Entry::File {
+                    source,
+                    size,
+                    mode,
+                    mtime,
+                    mtime_nsec,
+                } => format!(
+                    "{}\0file\0{}\0{size}\0{mode:o}\0{mtime}.{mtime_nsec}\n",
+                    relative.display(),
+                    source.display()
+                ),
+                Entry::Symlink { target } => {
+                    format!("{}\0symlink\0{}\n", relative.display(), target.display())
+                }
+            };
+            hasher.update(line.as_bytes());
+        }
+    }
+    // 128 bits: the stamp holds one per tag.
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// The fingerprint of the project's inputs at `root`.
@@ -78,22 +129,36 @@ pub fn fingerprint(root: &Path, extra: &str) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// `name/tag` → [`output_hash`] of every rendered tag, for [`Stamp::tags`].
+pub fn outputs(rendered: &[crate::RenderedTag]) -> BTreeMap<String, String> {
+    use rayon::prelude::*;
+    rendered
+        .par_iter()
+        .map(|tag| (format!("{}/{}", tag.image, tag.tag), output_hash(tag)))
+        .collect()
+}
+
+/// The stamp in `dist`, whatever its fingerprint, if there is a readable one.
+pub fn read(dist: &Path) -> Option<Stamp> {
+    let text = fs_err::read_to_string(dist.join(STAMP_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// The stamp in `dist`, if it matches `fingerprint` and every tag folder it lists still has
 /// its Dockerfile.
 pub fn current(dist: &Path, fingerprint: &str) -> Option<Stamp> {
-    let text = fs_err::read_to_string(dist.join(STAMP_FILE)).ok()?;
-    let stamp: Stamp = serde_json::from_str(&text).ok()?;
+    let stamp = read(dist)?;
     if stamp.fingerprint != fingerprint || !dist.join(crate::dist::INDEX_FILE).is_file() {
         return None;
     }
     stamp
         .tags
-        .iter()
+        .keys()
         .all(|tag| dist.join(tag).join("Dockerfile").is_file())
         .then_some(stamp)
 }
 
-/// Removes the stamp (before a full write).
+/// Removes the stamp (before any write to `dist/`).
 pub fn clear(dist: &Path) -> io::Result<()> {
     crate::output::remove_if_exists(&dist.join(STAMP_FILE)).map(|_| ())
 }
@@ -138,7 +203,7 @@ mod tests {
         let stamp = Stamp {
             fingerprint: "f".into(),
             images: 1,
-            tags: vec!["a/1".into()],
+            tags: BTreeMap::from([("a/1".into(), "h".into())]),
         };
         record(&dist, &stamp).unwrap();
         assert_eq!(current(&dist, "f"), Some(stamp));

@@ -87,10 +87,13 @@ pub enum Command {
 Writes dist/<name>/<tag>/Dockerfile, test.yml and rootfs/ for every tag and variant tag, and
 dist/index.json (images, tags, aliases, platforms, dependencies, build order, sources).
 Only files whose content changed are written; folders of tags that no longer exist are
-removed; a file is never left half-written.
+removed; a file is never left half-written. When no input changed since the last generate
+(dist/.generate-stamp), nothing is rendered; when some did, tags whose output is the same
+are not compared file by file. --full compares every file, e.g. after editing dist/ by hand.
 
 Examples:
   image-manager generate
+  image-manager generate --full                  repair anything changed in dist/ by hand
   image-manager generate --snapshot-id pr-42     FROM lines use <tag>-pr-42
   image-manager generate --format json           the write report, for scripts")]
     Generate(GenerateArgs),
@@ -245,6 +248,10 @@ pub struct SnapshotArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+    /// Render and compare every output file, even where the last generate says nothing
+    /// changed (repairs files edited or deleted in dist/ by hand).
+    #[arg(long)]
+    pub full: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -47,10 +47,15 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
             .arg("-C")
             .arg(self.dir.path())
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env_remove("IMAGE_MANAGER_LOG")
             .output()
@@ -243,6 +248,45 @@ fn an_unchanged_rerun_stops_at_the_stamp_and_a_lost_output_is_restored() {
             .read("dist/app/1.3.0/Dockerfile")
             .contains("base:2025.11-s1")
     );
+    // A hand edit in dist/ of a tag whose inputs did not change is trusted away when another
+    // input changes, and repaired by --full.
+    fs_err::write(project.path("dist/app/1.2.3/test.yml"), "edited\n").unwrap();
+    fs_err::write(
+        project.path("images/app/dev/Dockerfile.jinja2"),
+        "FROM {{ base_image }}\nRUN echo changed\n",
+    )
+    .unwrap();
+    let edited = project.ok(&["generate"]);
+    assert!(
+        edited
+            .stderr
+            .contains("(6 files written, 2 tags unchanged)"),
+        "back to no snapshot: app's 4 Dockerfiles, its edited test.yml (compared because its \
+         Dockerfile changed) and index.json; base is unchanged; {}",
+        edited.stderr
+    );
+    fs_err::write(project.path("dist/app/1.2.3/test.yml"), "edited\n").unwrap();
+    fs_err::write(
+        project.path("images/app/dev/Dockerfile.jinja2"),
+        "FROM {{ base_image }}\nRUN echo changed again\n",
+    )
+    .unwrap();
+    let trusted = project.ok(&["generate"]);
+    assert!(
+        trusted
+            .stderr
+            .contains("(2 files written, 4 tags unchanged)"),
+        "{}",
+        trusted.stderr
+    );
+    assert_eq!(project.read("dist/app/1.2.3/test.yml"), "edited\n");
+    let full = project.ok(&["generate", "--full"]);
+    assert!(
+        full.stderr.contains("(1 file written, 5 tags unchanged)"),
+        "{}",
+        full.stderr
+    );
+    assert_ne!(project.read("dist/app/1.2.3/test.yml"), "edited\n");
 }
 
 #[test]
@@ -377,7 +421,10 @@ fn tags_share_rootfs_files_by_hard_link_and_a_change_reaches_only_its_own_tags()
         std::os::unix::fs::PermissionsExt::from_mode(0o640),
     )
     .unwrap();
-    let run = project.ok(&["generate"]);
+    // One thread, so the first copy of each file is there before any other tag needs it
+    // (with more, tags written at the same moment may each write a copy).
+    let run = project.run_with(&["generate"], &[("RAYON_NUM_THREADS", "1")]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
     // Two definitions read the group layer, four tags use the key file: warned once.
     assert_eq!(
         run.stderr.matches("looks like a secret").count(),

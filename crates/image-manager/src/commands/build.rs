@@ -213,7 +213,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         .unwrap_or(&context.dist)
         .to_path_buf();
     let index = prepared.index(&dist_name);
-    let written = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index)
+    let written = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index, None)
         .with_context(|| format!("writing {}", context.dist.display()))?;
     printer.status(
         "Generated",

@@ -43,6 +43,7 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         im_render::stamp::fingerprint(&context.root, &fingerprint_extra(context, snapshot_id)).ok();
     if let Some(stamp) = fingerprint
         .as_deref()
+        .filter(|_| !args.full)
         .and_then(|f| im_render::stamp::current(&context.dist, f))
     {
         let write = im_render::dist::WriteReport {
@@ -68,21 +69,21 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
     };
     context.printer.diagnostics(&prepared.warnings);
     let index = prepared.index(&dist_name);
-    im_render::stamp::clear(&context.dist)
-        .with_context(|| format!("writing {}", context.dist.display()))?;
-    let write = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index)
-        .with_context(|| format!("writing {}", context.dist.display()))?;
+    // What the last full generate wrote: tags whose content is the same are left alone.
+    let before = im_render::stamp::read(&context.dist).filter(|_| !args.full);
+    let write = im_render::dist::write(
+        &context.dist,
+        &prepared.rendered.tags,
+        &index,
+        before.as_ref().map(|stamp| &stamp.tags),
+    )
+    .with_context(|| format!("writing {}", context.dist.display()))?;
     let tags = prepared.rendered.tags.len();
     if let Some(fingerprint) = fingerprint {
         let stamp = im_render::stamp::Stamp {
             fingerprint,
             images: prepared.project.images.len(),
-            tags: prepared
-                .rendered
-                .tags
-                .iter()
-                .map(|t| format!("{}/{}", t.image, t.tag))
-                .collect(),
+            tags: im_render::stamp::outputs(&prepared.rendered.tags),
         };
         im_render::stamp::record(&context.dist, &stamp)
             .with_context(|| format!("writing {}", context.dist.display()))?;

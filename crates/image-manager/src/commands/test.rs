@@ -275,6 +275,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
                 &context.dist,
                 &prepared.rendered.tags,
                 &prepared.index(&dist_name),
+                None,
             )
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", context.dist.display()))?;
             match project_jobs(context, &prepared, args) {
