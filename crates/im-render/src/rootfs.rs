@@ -39,6 +39,9 @@ pub struct Overlay {
     pub layers: Vec<PathBuf>,
     #[serde(skip)]
     pub entries: BTreeMap<PathBuf, Entry>,
+    /// [`Overlay::identity`], computed once.
+    #[serde(skip)]
+    identity: std::sync::OnceLock<String>,
 }
 
 /// The entries of one layer folder, sorted by path, and its warnings.
@@ -159,6 +162,45 @@ fn is_sensitive(name: &str) -> bool {
 }
 
 impl Overlay {
+    /// A hash of what the overlay writes: each entry's path and kind; for files the source's
+    /// path, size, mode and modification time (what a copy in `dist/` is made to match); for
+    /// symlinks the target. Computed once (the overlay is shared by many tags).
+    pub fn identity(&self) -> &str {
+        self.identity.get_or_init(|| {
+            use sha2::{Digest, Sha256};
+            let mut hasher = Sha256::new();
+            let mut field = |bytes: &[u8]| {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            };
+            for (relative, entry) in &self.entries {
+                field(relative.as_os_str().as_encoded_bytes());
+                match entry {
+                    Entry::Dir => field(b"dir"),
+                    Entry::File {
+                        source,
+                        size,
+                        mode,
+                        mtime,
+                        mtime_nsec,
+                    } => {
+                        field(b"file");
+                        field(source.as_os_str().as_encoded_bytes());
+                        field(&size.to_le_bytes());
+                        field(&mode.to_le_bytes());
+                        field(&mtime.to_le_bytes());
+                        field(&mtime_nsec.to_le_bytes());
+                    }
+                    Entry::Symlink { target } => {
+                        field(b"symlink");
+                        field(target.as_os_str().as_encoded_bytes());
+                    }
+                }
+            }
+            hex::encode(hasher.finalize())
+        })
+    }
+
     /// Whether there is anything to copy (a file or a symlink).
     pub fn has_content(&self) -> bool {
         self.entries

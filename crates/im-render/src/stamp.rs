@@ -34,45 +34,22 @@ pub struct Stamp {
 }
 
 /// A hash of everything generate writes into a tag's folder: the Dockerfile, the test config,
-/// and the rootfs overlay (each entry's path and kind; for files the source's path, size,
-/// mode and modification time, which is what the copy in `dist/` is made to match).
+/// and the rootfs overlay ([`crate::rootfs::Overlay::identity`]).
 pub fn output_hash(rendered: &crate::RenderedTag) -> String {
-    use crate::rootfs::Entry;
     let mut hasher = Sha256::new();
-    hasher.update(b"image-manager tag output v1\0");
-    hasher.update(crate::dist::DOCKERIGNORE.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(rendered.dockerfile.as_bytes());
-    hasher.update(b"\0");
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(b"image-manager tag output v1");
+    field(crate::dist::DOCKERIGNORE.as_bytes());
+    field(rendered.dockerfile.as_bytes());
     match &rendered.test {
-        Some((text, _)) => {
-            hasher.update(b"test\0");
-            hasher.update(text.as_bytes());
-        }
-        None => hasher.update(b"no test"),
+        Some((text, _)) => field(text.as_bytes()),
+        None => field(b"(no test config)"),
     }
-    hasher.update(b"\0");
     if rendered.overlay.has_content() {
-        for (relative, entry) in &rendered.overlay.entries {
-            let line = match entry {
-                Entry::Dir => format!("{}\0dir\n", relative.display()),
-                Entry::File {
-                    source,
-                    size,
-                    mode,
-                    mtime,
-                    mtime_nsec,
-                } => format!(
-                    "{}\0file\0{}\0{size}\0{mode:o}\0{mtime}.{mtime_nsec}\n",
-                    relative.display(),
-                    source.display()
-                ),
-                Entry::Symlink { target } => {
-                    format!("{}\0symlink\0{}\n", relative.display(), target.display())
-                }
-            };
-            hasher.update(line.as_bytes());
-        }
+        field(rendered.overlay.identity().as_bytes());
     }
     // 128 bits: the stamp holds one per tag.
     hex::encode(&hasher.finalize()[..16])
