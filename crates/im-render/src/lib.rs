@@ -38,6 +38,8 @@ use crate::rootfs::{LayerCache, Overlay};
 pub struct Options {
     /// `--snapshot-id`: base images resolve to `<tag>-<id>`.
     pub snapshot_id: Option<String>,
+    /// Leave test configs out (`plan` and `why` only need what builds).
+    pub skip_tests: bool,
 }
 
 /// Everything generated for one tag.
@@ -266,7 +268,7 @@ fn render_one(
     let with_tag =
         |d: Diagnostic| d.with_note(format!("while rendering {}:{}", image.name, tag.name));
     let dockerfile_text = read_or_render(&sources.dockerfile).map_err(with_tag);
-    let test = match &sources.test {
+    let test = match sources.test.as_ref().filter(|_| !options.skip_tests) {
         Some(found) => match read_or_render(found) {
             Ok(text) => Some((text, found.clone())),
             Err(error) => {

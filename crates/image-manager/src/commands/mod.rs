@@ -90,13 +90,25 @@ impl Context<'_> {
 
     /// Loads, renders and builds the graph, collecting every problem.
     pub fn prepare(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
+        self.prepare_with(Options {
+            snapshot_id: snapshot_id.map(str::to_owned),
+            skip_tests: false,
+        })
+    }
+
+    /// [`Context::prepare`] for commands that only plan builds: test configs are not rendered.
+    pub fn prepare_for_builds(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
+        self.prepare_with(Options {
+            snapshot_id: snapshot_id.map(str::to_owned),
+            skip_tests: true,
+        })
+    }
+
+    fn prepare_with(&self, options: Options) -> Result<Prepared, Diagnostics> {
         let Loaded {
             project,
             mut warnings,
         } = self.load()?;
-        let options = Options {
-            snapshot_id: snapshot_id.map(str::to_owned),
-        };
         let rendered = im_render::render(&project, &options)?;
         warnings.extend(rendered.warnings.iter().cloned());
         let inputs: Vec<NodeInput<'_>> = rendered
@@ -108,13 +120,13 @@ impl Context<'_> {
                 source: display_path(&project.root, &tag.dockerfile_source.path),
             })
             .collect();
-        let graph = Graph::build(&project, &inputs, snapshot_id)?;
+        let graph = Graph::build(&project, &inputs, options.snapshot_id.as_deref())?;
         Ok(Prepared {
             project,
             rendered,
             graph,
             warnings,
-            snapshot_id: snapshot_id.map(str::to_owned),
+            snapshot_id: options.snapshot_id,
         })
     }
 }

@@ -26,7 +26,8 @@ struct JsonNode<'a> {
 }
 
 pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare(args.selection.snapshot.snapshot_id.as_deref()) {
+    let prepared = match context.prepare_for_builds(args.selection.snapshot.snapshot_id.as_deref())
+    {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };

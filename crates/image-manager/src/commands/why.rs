@@ -16,7 +16,7 @@ struct Explanation {
 }
 
 pub fn run(context: &Context<'_>, args: &WhyArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare(None) {
+    let prepared = match context.prepare_for_builds(None) {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
