@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedTag;
-use crate::output::{NewDir, remove_if_exists, temp_name, write_atomic, write_if_changed};
+use crate::output::{NewDir, remove_if_exists, temp_name, write_if_changed};
 use crate::rootfs::ContentCache;
 use crate::stamp;
 
@@ -87,12 +87,6 @@ pub struct WriteReport {
 /// The folder of one tag.
 pub fn tag_dir(dist: &Path, image: &str, tag: &str) -> PathBuf {
     dist.join(image).join(tag)
-}
-
-/// Reads the previous index, if there is a readable one.
-pub fn read_index(dist: &Path) -> Option<Index> {
-    let text = fs_err::read_to_string(dist.join(INDEX_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 /// What the last full generate wrote: `name/tag` → [`stamp::output_hash`].
@@ -275,23 +269,44 @@ fn write_image(
 /// Writes every rendered tag and the index into `dist`. The generate stamp is removed first
 /// (the caller records a new one when it wrote everything a generate writes);
 /// `written_before` is what the stamp said, if it is to be trusted for tags whose content did
-/// not change.
-pub fn write(
+/// not change. The index is made (`index`) and serialized while the tags are written, and put
+/// in place last.
+pub fn write<F>(
     dist: &Path,
     rendered: &[RenderedTag],
-    index: &Index,
+    index: F,
     written_before: Option<&Written>,
-) -> io::Result<WriteReport> {
-    let previous = read_index(dist);
+) -> io::Result<WriteReport>
+where
+    F: FnOnce() -> Index + Send,
+{
     fs_err::create_dir_all(dist)?;
     stamp::clear(dist)?;
+    let index_path = dist.join(INDEX_FILE);
     let cache = ContentCache::default();
     // `rendered` keeps each image's tags together.
     let images: Vec<&[RenderedTag]> = rendered.chunk_by(|a, b| a.image == b.image).collect();
-    let per_image: Vec<Vec<usize>> = images
-        .par_iter()
-        .map(|tags| write_image(dist, tags, &cache, written_before))
-        .collect::<io::Result<_>>()?;
+    let (per_image, staged) = rayon::join(
+        || {
+            images
+                .par_iter()
+                .map(|tags| write_image(dist, tags, &cache, written_before))
+                .collect::<io::Result<Vec<Vec<usize>>>>()
+        },
+        || stage_index(&index_path, &index()),
+    );
+    let (per_image, (previous, index_temp)) = match (per_image, staged) {
+        (Ok(written), Ok(staged)) => (written, staged),
+        (written, staged) => {
+            if let Ok((_, Some(temp))) = &staged {
+                let _ = fs_err::remove_file(temp);
+            }
+            return Err(written
+                .err()
+                .or(staged.err())
+                .expect("one of the two failed"));
+        }
+    };
     let counts: Vec<usize> = per_image.into_iter().flatten().collect();
     let mut report = WriteReport {
         written: counts.iter().sum(),
@@ -317,34 +332,43 @@ pub fn write(
             }
         }
     }
-    report.written += usize::from(write_index(&dist.join(INDEX_FILE), index)?);
+    if let Some(temp) = index_temp {
+        fs_err::rename(&temp, &index_path)?;
+        report.written += 1;
+    }
     Ok(report)
 }
 
-/// Writes `index.json` unless it holds exactly this already. A large project's index is
-/// tens of megabytes: a new one is streamed to its temp file rather than built in memory.
-fn write_index(path: &Path, index: &Index) -> io::Result<bool> {
+/// Reads the previous index at `path` (what it lists is what a write may remove) and writes
+/// the new one to a temp file next to it, unless it is the same. Returns the previous index
+/// and the temp file to rename into place. A large project's index is tens of megabytes: a
+/// new one is streamed to its file rather than built in memory.
+fn stage_index(path: &Path, index: &Index) -> io::Result<(Option<Index>, Option<PathBuf>)> {
     use std::io::Write as _;
-    if let Ok(existing) = fs_err::read(path) {
-        let mut json = Vec::with_capacity(existing.len() + 4096);
-        serde_json::to_writer_pretty(&mut json, index).map_err(io::Error::other)?;
-        json.push(b'\n');
-        if json == existing {
-            return Ok(false);
-        }
-        write_atomic(path, &json, None, None)?;
-        return Ok(true);
-    }
+    let existing = fs_err::read(path).ok();
+    let previous = existing
+        .as_deref()
+        .and_then(|bytes| serde_json::from_slice::<Index>(bytes).ok());
     let temp = temp_name(path);
     let result = (|| {
+        if let Some(existing) = &existing {
+            let mut json = Vec::with_capacity(existing.len() + 4096);
+            serde_json::to_writer_pretty(&mut json, index).map_err(io::Error::other)?;
+            json.push(b'\n');
+            if json == *existing {
+                return Ok(None);
+            }
+            fs_err::write(&temp, &json)?;
+            return Ok(Some(temp.clone()));
+        }
         let mut out = io::BufWriter::with_capacity(256 * 1024, fs_err::File::create(&temp)?);
         serde_json::to_writer_pretty(&mut out, index).map_err(io::Error::other)?;
         out.write_all(b"\n")?;
         out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        fs_err::rename(&temp, path)
+        Ok(Some(temp.clone()))
     })();
     if result.is_err() {
         let _ = fs_err::remove_file(&temp);
     }
-    result.map(|()| true)
+    result.map(|temp| (previous, temp))
 }

@@ -212,9 +212,13 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         .strip_prefix(&context.root)
         .unwrap_or(&context.dist)
         .to_path_buf();
-    let index = prepared.index(&dist_name);
-    let written = im_render::dist::write(&context.dist, &prepared.rendered.tags, &index, None)
-        .with_context(|| format!("writing {}", context.dist.display()))?;
+    let written = im_render::dist::write(
+        &context.dist,
+        &prepared.rendered.tags,
+        || prepared.index(&dist_name),
+        None,
+    )
+    .with_context(|| format!("writing {}", context.dist.display()))?;
     printer.status(
         "Generated",
         format!(

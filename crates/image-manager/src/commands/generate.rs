@@ -68,13 +68,12 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     context.printer.diagnostics(&prepared.warnings);
-    let index = prepared.index(&dist_name);
     // What the last full generate wrote: tags whose content is the same are left alone.
     let before = im_render::stamp::read(&context.dist).filter(|_| !args.full);
     let write = im_render::dist::write(
         &context.dist,
         &prepared.rendered.tags,
-        &index,
+        || prepared.index(&dist_name),
         before.as_ref().map(|stamp| &stamp.tags),
     )
     .with_context(|| format!("writing {}", context.dist.display()))?;
@@ -101,7 +100,6 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
     // Freeing hundreds of thousands of small allocations one by one takes a noticeable part
     // of a large run; the process is about to exit and the OS takes the memory back at once.
     std::mem::forget(prepared);
-    std::mem::forget(index);
     Ok(Outcome::Success)
 }
 

@@ -274,7 +274,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
             im_render::dist::write(
                 &context.dist,
                 &prepared.rendered.tags,
-                &prepared.index(&dist_name),
+                || prepared.index(&dist_name),
                 None,
             )
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", context.dist.display()))?;
