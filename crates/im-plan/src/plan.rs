@@ -13,6 +13,7 @@ use im_dockerfile::StageBase;
 use im_graph::{Graph, NodeId};
 use im_project::{Platform, Project};
 use im_render::RenderedTag;
+use im_render::output::OpenDir;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -229,6 +230,7 @@ fn decide(
     node: &mut PlanNode,
     ledger: &Ledger,
     dist: &Path,
+    outputs: Option<&OpenDir>,
     options: &PlanOptions,
 ) -> Option<Diagnostic> {
     let previous = ledger.nodes.get(&entry_name(
@@ -251,7 +253,9 @@ fn decide(
                 reasons.push(Reason::New);
             }
         }
-        Some(_) if !dist.join(&node.output).is_file() => reasons.push(Reason::OutputMissing),
+        Some(_) if !outputs.is_some_and(|dist| dist.is_file(&node.output)) => {
+            reasons.push(Reason::OutputMissing);
+        }
         Some(_) => {}
     }
     node.action = if reasons.is_empty() {
@@ -449,9 +453,10 @@ pub fn plan(
     }
     // What to do with each node and why: independent per node, and it may read files (the
     // output, the inputs of the previous key), so in parallel.
+    let outputs = OpenDir::open(dist).ok();
     let problems: Vec<Diagnostic> = nodes
         .par_iter_mut()
-        .filter_map(|node| decide(node, ledger, dist, options))
+        .filter_map(|node| decide(node, ledger, dist, outputs.as_ref(), options))
         .collect();
     for problem in problems {
         diagnostics.push(problem);

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedTag;
-use crate::output::{NewDir, remove_if_exists, temp_name, write_if_changed};
+use crate::output::{OpenDir, remove_if_exists, temp_name, write_if_changed};
 use crate::rootfs::ContentCache;
 use crate::stamp;
 
@@ -142,7 +142,7 @@ fn fill_new_tag(
     cache: &ContentCache,
     relative: &Path,
 ) -> io::Result<(usize, Copies)> {
-    let dir = NewDir::open(dir)?;
+    let dir = OpenDir::open(dir)?;
     dir.write_new(
         Path::new("Dockerfile"),
         rendered.dockerfile.as_bytes(),

@@ -70,15 +70,15 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A new folder being filled, addressed by a descriptor: every entry is created relative to
-/// it, so the kernel walks a short relative path instead of the whole path from the project
-/// root for each of the hundreds of thousands of entries a large project has.
-pub struct NewDir {
+/// A folder addressed by a descriptor: entries are created (or looked up) relative to it, so
+/// the kernel walks a short relative path instead of the whole path from the project root for
+/// each of the hundreds of thousands of entries a large project has.
+pub struct OpenDir {
     fd: rustix::fd::OwnedFd,
     path: PathBuf,
 }
 
-impl NewDir {
+impl OpenDir {
     /// Opens the existing folder `path`.
     pub fn open(path: &Path) -> io::Result<Self> {
         use rustix::fs::{Mode, OFlags};
@@ -96,6 +96,16 @@ impl NewDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `relative` is a regular file (symlinks are not followed).
+    pub fn is_file(&self, relative: &Path) -> bool {
+        rustix::fs::statat(&self.fd, relative, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+            |stat| {
+                rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                    == rustix::fs::FileType::RegularFile
+            },
+        )
     }
 
     fn fail(&self, error: rustix::io::Errno, what: &str, relative: &Path) -> io::Error {

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use im_diag::{Diagnostic, Location};
 use serde::Serialize;
 
-use crate::output::{NewDir, temp_name, write_atomic};
+use crate::output::{OpenDir, temp_name, write_atomic};
 
 /// One entry of the merged tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,7 +417,7 @@ impl ContentCache {
     /// Hard-links `relative` in `dir` to the copy of `key` written earlier in this run.
     /// False when there is none or linking failed (another file system, too many links, the
     /// copy is gone): the caller then writes the file itself.
-    pub fn link(&self, key: &Path, dir: &NewDir, relative: &Path) -> bool {
+    pub fn link(&self, key: &Path, dir: &OpenDir, relative: &Path) -> bool {
         let existing = self
             .linkable
             .lock()
@@ -448,7 +448,7 @@ impl Overlay {
     /// stays valid, one tried after it fails and writes a copy instead).
     pub fn write_fresh(
         &self,
-        dir: &NewDir,
+        dir: &OpenDir,
         dest: &Path,
         cache: &ContentCache,
     ) -> io::Result<(usize, Vec<(PathBuf, PathBuf)>)> {
