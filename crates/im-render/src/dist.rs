@@ -173,6 +173,29 @@ fn fill_new_tag(
     Ok((written, copies))
 }
 
+/// Removes the staging folders (`.<name>.new-<pid>`) in `dir` that runs which were killed
+/// left behind: their process is gone. A concurrent run's folder is left alone.
+fn remove_abandoned_staging(dir: &Path) -> io::Result<()> {
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.strip_prefix('.'))
+            .and_then(|name| name.rsplit_once(".new-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            remove_if_exists(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes a hidden staging folder `.<name>.new-<pid>` next to `dir`.
 fn staging_dir(dir: &Path) -> io::Result<PathBuf> {
     let name = dir
@@ -281,6 +304,14 @@ where
     F: FnOnce() -> Index + Send,
 {
     fs_err::create_dir_all(dist)?;
+    // No stamp: the last write did not finish (or nothing was ever written). If it was
+    // killed, its staging folders are still here.
+    if !dist.join(stamp::STAMP_FILE).exists() {
+        remove_abandoned_staging(dist)?;
+        for image in rendered.chunk_by(|a, b| a.image == b.image) {
+            remove_abandoned_staging(&dist.join(&image[0].image))?;
+        }
+    }
     stamp::clear(dist)?;
     let index_path = dist.join(INDEX_FILE);
     let cache = ContentCache::default();

@@ -290,6 +290,37 @@ fn an_unchanged_rerun_stops_at_the_stamp_and_a_lost_output_is_restored() {
 }
 
 #[test]
+fn staging_folders_of_killed_runs_are_removed_and_a_running_ones_kept() {
+    let project = small();
+    project.ok(&["generate"]);
+    // A process id nobody has, and one that is running (this test).
+    let gone = (4_000_000..4_100_000_u32)
+        .find(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+        .unwrap();
+    let running = std::process::id();
+    for folder in [
+        format!("dist/.web.new-{gone}"),
+        format!("dist/app/.9.9.9.new-{gone}"),
+        format!("dist/.web.new-{running}"),
+    ] {
+        fs_err::create_dir_all(project.path(&folder).join("rootfs")).unwrap();
+    }
+    // With the stamp of a finished generate there is nothing to look for...
+    project.ok(&["generate", "--full"]);
+    assert!(project.path(&format!("dist/.web.new-{gone}")).exists());
+    // ...without it (the last write was interrupted), leftovers of dead runs go.
+    fs_err::remove_file(project.path("dist/.generate-stamp")).unwrap();
+    project.ok(&["generate"]);
+    assert!(!project.path(&format!("dist/.web.new-{gone}")).exists());
+    assert!(
+        !project
+            .path(&format!("dist/app/.9.9.9.new-{gone}"))
+            .exists()
+    );
+    assert!(project.path(&format!("dist/.web.new-{running}")).exists());
+}
+
+#[test]
 fn removed_tags_lose_their_folder_and_nothing_else_is_touched() {
     let project = small();
     project.ok(&["generate"]);
