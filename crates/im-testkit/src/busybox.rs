@@ -44,6 +44,33 @@ pub fn busybox_base_image(platform: Platform) -> BusyboxImage {
     make(platform, &busybox, &cache_dir)
 }
 
+/// Writes the definition of a managed base image `base:1` into the image-manager project at
+/// `root` (`images/base/`): built `FROM scratch` from the static busybox of each of
+/// `platforms` (its rootfs holds `busybox-<arch>`; the Dockerfile copies the one for
+/// `TARGETARCH` and installs the applets into `/bin`). The fixture the end-to-end tests of
+/// build, push and test start from.
+pub fn write_busybox_base_definition(root: &Path, platforms: &[Platform]) {
+    let base = root.join("images/base");
+    fs_err::create_dir_all(base.join("rootfs")).expect("the base image folder can be made");
+    for &platform in platforms {
+        fs_err::copy(
+            busybox_binary(platform),
+            base.join(format!("rootfs/busybox-{}", platform.architecture())),
+        )
+        .expect("busybox is copied into the base image's rootfs");
+    }
+    fs_err::write(
+        base.join("image.yml"),
+        "is_base_image: true\nrootfs_copy: false\ntags: ['1']\n",
+    )
+    .expect("image.yml is written");
+    fs_err::write(
+        base.join("Dockerfile.jinja2"),
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .expect("the Dockerfile template is written");
+}
+
 /// The static busybox binary for `platform`, checked to be an ELF binary of that platform
 /// (for tests that build their own base image from it).
 pub fn busybox_binary(platform: Platform) -> PathBuf {

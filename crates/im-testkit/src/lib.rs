@@ -29,7 +29,9 @@ mod settings;
 mod tools;
 
 pub use buildah::{PODMAN_ULIMIT, buildah_cmd, podman_cmd};
-pub use busybox::{BusyboxImage, busybox_base_image, busybox_binary};
+pub use busybox::{
+    BusyboxImage, busybox_base_image, busybox_binary, write_busybox_base_definition,
+};
 pub use debian::debian_rootfs_tar;
 pub use docker::{DockerEnv, docker};
 pub use platform::Platform;

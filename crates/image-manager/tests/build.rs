@@ -45,26 +45,7 @@ impl Fixture {
             &root.join(".image-manager.yml"),
             &format!("{settings}labels:\n  vendor: ACME\n"),
         );
-        let base = root.join("images/base");
-        fs_err::create_dir_all(base.join("rootfs")).unwrap();
-        fs_err::copy(
-            im_testkit::busybox_binary(Platform::LinuxAmd64),
-            base.join("rootfs/busybox-amd64"),
-        )
-        .unwrap();
-        fs_err::copy(
-            im_testkit::busybox_binary(Platform::LinuxArm64),
-            base.join("rootfs/busybox-arm64"),
-        )
-        .unwrap();
-        write(
-            &base.join("image.yml"),
-            "is_base_image: true\nrootfs_copy: false\ntags: ['1']\n",
-        );
-        write(
-            &base.join("Dockerfile.jinja2"),
-            "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        );
+        im_testkit::write_busybox_base_definition(root, &Platform::ALL);
         write(
             &root.join("images/app/image.yml"),
             "description: the app\ntags: [1.0.0, 1.1.0]\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",

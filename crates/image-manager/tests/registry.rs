@@ -112,28 +112,11 @@ impl Project {
         let project =
             Self::with_settings(platforms, "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n");
         let root = project.root();
-        let base = root.join("images/base");
-        fs_err::create_dir_all(base.join("rootfs")).unwrap();
-        for (platform, arch) in [
-            (Platform::LinuxAmd64, "amd64"),
-            (Platform::LinuxArm64, "arm64"),
-        ] {
-            if platforms.contains(&platform.as_str()) {
-                fs_err::copy(
-                    im_testkit::busybox_binary(platform),
-                    base.join(format!("rootfs/busybox-{arch}")),
-                )
-                .unwrap();
-            }
-        }
-        write(
-            &base.join("image.yml"),
-            "is_base_image: true\nrootfs_copy: false\ntags: ['1']\n",
-        );
-        write(
-            &base.join("Dockerfile.jinja2"),
-            "FROM scratch\nARG TARGETARCH\nCOPY rootfs/busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        );
+        let wanted: Vec<Platform> = Platform::ALL
+            .into_iter()
+            .filter(|platform| platforms.contains(&platform.as_str()))
+            .collect();
+        im_testkit::write_busybox_base_definition(root, &wanted);
         write(
             &root.join("images/app/image.yml"),
             "tags: [1.0.0, 1.1.0]\nlatest: true\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
