@@ -89,14 +89,30 @@ pub fn tag_dir(dist: &Path, image: &str, tag: &str) -> PathBuf {
     dist.join(image).join(tag)
 }
 
-/// What the last full generate wrote: `name/tag` → [`stamp::output_hash`].
+/// What a generate writes per tag: `name/tag` → [`stamp::output_hash`].
 pub type Written = BTreeMap<String, String>;
+
+/// What the last full generate wrote (from its stamp) and what this one is about to write:
+/// a tag whose two hashes are equal is left alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Unchanged<'a> {
+    pub before: &'a Written,
+    pub now: &'a Written,
+}
+
+impl Unchanged<'_> {
+    fn contains(&self, tag: &str) -> bool {
+        self.before
+            .get(tag)
+            .is_some_and(|hash| self.now.get(tag) == Some(hash))
+    }
+}
 
 fn write_tag(
     dist: &Path,
     rendered: &RenderedTag,
     cache: &ContentCache,
-    written_before: Option<&Written>,
+    unchanged: Option<Unchanged<'_>>,
 ) -> io::Result<usize> {
     let dir = tag_dir(dist, &rendered.image, &rendered.tag);
     if fs_err::symlink_metadata(&dir).is_err() {
@@ -104,9 +120,7 @@ fn write_tag(
     }
     // Exactly this content was written here by the last full generate, and the folder is
     // still there: nothing to compare.
-    if written_before
-        .and_then(|before| before.get(&format!("{}/{}", rendered.image, rendered.tag)))
-        .is_some_and(|hash| *hash == stamp::output_hash(rendered))
+    if unchanged.is_some_and(|u| u.contains(&format!("{}/{}", rendered.image, rendered.tag)))
         && dir.join("Dockerfile").is_file()
     {
         return Ok(0);
@@ -272,7 +286,7 @@ fn write_image(
     dist: &Path,
     tags: &[RenderedTag],
     cache: &ContentCache,
-    written_before: Option<&Written>,
+    unchanged: Option<Unchanged<'_>>,
 ) -> io::Result<Vec<usize>> {
     let Some(first) = tags.first() else {
         return Ok(Vec::new());
@@ -283,7 +297,7 @@ fn write_image(
         _ => {
             fs_err::create_dir_all(&dir)?;
             tags.par_iter()
-                .map(|tag| write_tag(dist, tag, cache, written_before))
+                .map(|tag| write_tag(dist, tag, cache, unchanged))
                 .collect()
         }
     }
@@ -291,14 +305,13 @@ fn write_image(
 
 /// Writes every rendered tag and the index into `dist`. The generate stamp is removed first
 /// (the caller records a new one when it wrote everything a generate writes);
-/// `written_before` is what the stamp said, if it is to be trusted for tags whose content did
-/// not change. The index is made (`index`) and serialized while the tags are written, and put
+/// `unchanged` leaves alone the tags whose output is the same as the stamp said. The index is made (`index`) and serialized while the tags are written, and put
 /// in place last.
 pub fn write<F>(
     dist: &Path,
     rendered: &[RenderedTag],
     index: F,
-    written_before: Option<&Written>,
+    unchanged: Option<Unchanged<'_>>,
 ) -> io::Result<WriteReport>
 where
     F: FnOnce() -> Index + Send,
@@ -321,7 +334,7 @@ where
         || {
             images
                 .par_iter()
-                .map(|tags| write_image(dist, tags, &cache, written_before))
+                .map(|tags| write_image(dist, tags, &cache, unchanged))
                 .collect::<io::Result<Vec<Vec<usize>>>>()
         },
         || stage_index(&index_path, &index()),

@@ -124,15 +124,20 @@ pub fn read(dist: &Path) -> Option<Stamp> {
 /// The stamp in `dist`, if it matches `fingerprint` and every tag folder it lists still has
 /// its Dockerfile.
 pub fn current(dist: &Path, fingerprint: &str) -> Option<Stamp> {
-    let stamp = read(dist)?;
-    if stamp.fingerprint != fingerprint || !dist.join(crate::dist::INDEX_FILE).is_file() {
-        return None;
+    read(dist).filter(|stamp| stamp.is_current(dist, fingerprint))
+}
+
+impl Stamp {
+    /// Whether it matches `fingerprint` and every tag folder it lists in `dist` still has its
+    /// Dockerfile (and the index is there).
+    pub fn is_current(&self, dist: &Path, fingerprint: &str) -> bool {
+        self.fingerprint == fingerprint
+            && dist.join(crate::dist::INDEX_FILE).is_file()
+            && self
+                .tags
+                .keys()
+                .all(|tag| dist.join(tag).join("Dockerfile").is_file())
     }
-    stamp
-        .tags
-        .keys()
-        .all(|tag| dist.join(tag).join("Dockerfile").is_file())
-        .then_some(stamp)
 }
 
 /// Removes the stamp (before any write to `dist/`).

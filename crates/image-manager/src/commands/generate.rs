@@ -41,10 +41,9 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
     // Nothing changed since the last generate: no need to render or compare anything.
     let fingerprint =
         im_render::stamp::fingerprint(&context.root, &fingerprint_extra(context, snapshot_id)).ok();
-    if let Some(stamp) = fingerprint
-        .as_deref()
-        .filter(|_| !args.full)
-        .and_then(|f| im_render::stamp::current(&context.dist, f))
+    let previous = im_render::stamp::read(&context.dist).filter(|_| !args.full);
+    if let (Some(stamp), Some(fingerprint)) = (&previous, &fingerprint)
+        && stamp.is_current(&context.dist, fingerprint)
     {
         let write = im_render::dist::WriteReport {
             written: 0,
@@ -68,21 +67,32 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     context.printer.diagnostics(&prepared.warnings);
-    // What the last full generate wrote: tags whose content is the same are left alone.
-    let before = im_render::stamp::read(&context.dist).filter(|_| !args.full);
+    // What each tag's folder is to hold: recorded in the new stamp, and compared with the
+    // last one so tags whose content is the same are left alone.
+    let outputs = fingerprint
+        .is_some()
+        .then(|| im_render::stamp::outputs(&prepared.rendered.tags));
+    let unchanged =
+        previous
+            .as_ref()
+            .zip(outputs.as_ref())
+            .map(|(stamp, now)| im_render::dist::Unchanged {
+                before: &stamp.tags,
+                now,
+            });
     let write = im_render::dist::write(
         &context.dist,
         &prepared.rendered.tags,
         || prepared.index(&dist_name),
-        before.as_ref().map(|stamp| &stamp.tags),
+        unchanged,
     )
     .with_context(|| format!("writing {}", context.dist.display()))?;
     let tags = prepared.rendered.tags.len();
-    if let Some(fingerprint) = fingerprint {
+    if let (Some(fingerprint), Some(outputs)) = (fingerprint, outputs) {
         let stamp = im_render::stamp::Stamp {
             fingerprint,
             images: prepared.project.images.len(),
-            tags: im_render::stamp::outputs(&prepared.rendered.tags),
+            tags: outputs,
         };
         im_render::stamp::record(&context.dist, &stamp)
             .with_context(|| format!("writing {}", context.dist.display()))?;
