@@ -31,7 +31,7 @@ struct JsonExternal<'a> {
 }
 
 pub fn run(context: &Context<'_>, args: &GraphArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
+    let prepared = match context.prepare_for_builds(args.snapshot.snapshot_id.as_deref()) {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };

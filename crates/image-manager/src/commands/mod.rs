@@ -96,7 +96,8 @@ impl Context<'_> {
         })
     }
 
-    /// [`Context::prepare`] for commands that only plan builds: test configs are not rendered.
+    /// [`Context::prepare`] for commands that only need what builds (plan, why, graph and the
+    /// registry commands): test configs are not rendered.
     pub fn prepare_for_builds(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
         self.prepare_with(Options {
             snapshot_id: snapshot_id.map(str::to_owned),

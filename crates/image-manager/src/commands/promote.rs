@@ -17,7 +17,7 @@ pub fn run(context: &Context<'_>, args: &PromoteArgs) -> anyhow::Result<Outcome>
     let started = Instant::now();
     let printer = context.printer;
     // Selection only: render as the snapshot was rendered.
-    let prepared = match context.prepare(Some(&args.snapshot_id)) {
+    let prepared = match context.prepare_for_builds(Some(&args.snapshot_id)) {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };

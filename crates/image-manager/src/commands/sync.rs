@@ -19,7 +19,7 @@ use crate::registry::{self, Session};
 pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
-    let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
+    let prepared = match context.prepare_for_builds(args.snapshot.snapshot_id.as_deref()) {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
