@@ -87,12 +87,12 @@ pub fn run(context: &Context<'_>, args: &ManifestArgs) -> anyhow::Result<Outcome
         report.status(printer, "Combined");
         tags.push(report);
     }
-    let report = Report {
-        registry: target.url(),
-        snapshot_id: prepared.snapshot_id.clone(),
+    let report = Report::new(
+        target.url(),
+        prepared.snapshot_id.clone(),
         tags,
-        seconds: started.elapsed().as_secs_f64(),
-        interrupted: session.interrupted(),
-    };
+        started,
+        &session,
+    );
     report.finish(printer, args.format, "combined")
 }

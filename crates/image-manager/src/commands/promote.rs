@@ -90,12 +90,12 @@ pub fn run(context: &Context<'_>, args: &PromoteArgs) -> anyhow::Result<Outcome>
         report.status(printer, "Promoted");
         tags.push(report);
     }
-    let report = Report {
-        registry: target.url(),
-        snapshot_id: Some(args.snapshot_id.clone()),
+    let report = Report::new(
+        target.url(),
+        Some(args.snapshot_id.clone()),
         tags,
-        seconds: started.elapsed().as_secs_f64(),
-        interrupted: session.interrupted(),
-    };
+        started,
+        &session,
+    );
     report.finish(printer, args.format, "promoted")
 }

@@ -296,6 +296,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a registry command that started at `started` and ran in `session`.
+    pub fn new(
+        registry: String,
+        snapshot_id: Option<String>,
+        tags: Vec<TagReport>,
+        started: Instant,
+        session: &Session,
+    ) -> Self {
+        Self {
+            registry,
+            snapshot_id,
+            tags,
+            seconds: started.elapsed().as_secs_f64(),
+            interrupted: session.interrupted(),
+        }
+    }
+
     pub fn count(&self, result: Result_) -> usize {
         self.tags.iter().filter(|t| t.result == result).count()
     }
@@ -629,13 +646,13 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         format!("{} to {}", plural(jobs.len(), "image tag"), target.url()),
     );
     let tags = publish(&session, &target, &jobs, args.platform_tags, printer);
-    let report = Report {
-        registry: target.url(),
-        snapshot_id: prepared.snapshot_id.clone(),
+    let report = Report::new(
+        target.url(),
+        prepared.snapshot_id.clone(),
         tags,
-        seconds: started.elapsed().as_secs_f64(),
-        interrupted: session.interrupted(),
-    };
+        started,
+        &session,
+    );
     report.finish(printer, args.format, "pushed")
 }
 

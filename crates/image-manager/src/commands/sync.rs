@@ -90,12 +90,12 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
         report.status(printer, "Copied");
         tags.push(report);
     }
-    let report = Report {
-        registry: to.url(),
-        snapshot_id: prepared.snapshot_id.clone(),
+    let report = Report::new(
+        to.url(),
+        prepared.snapshot_id.clone(),
         tags,
-        seconds: started.elapsed().as_secs_f64(),
-        interrupted: session.interrupted(),
-    };
+        started,
+        &session,
+    );
     report.finish(printer, args.format, "copied")
 }
