@@ -5,26 +5,18 @@
 //! linux/amd64 and linux/arm64 (arm64 runs under qemu). The base is made locally: `FROM
 //! scratch` plus the static busybox of each architecture; nothing is pulled.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Run, json, write};
 use im_testkit::Platform;
 
 struct Fixture {
     dir: tempfile::TempDir,
     builder: &'static str,
-}
-
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn write(path: &Path, text: &str) {
-    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-    fs_err::write(path, text).unwrap();
 }
 
 impl Fixture {
@@ -113,10 +105,6 @@ impl Fixture {
     fn dist(&self, relative: &str) -> PathBuf {
         self.root().join("dist").join(relative)
     }
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
 }
 
 /// `(node, platform)` pairs of a `plan --format json` that will be built.

@@ -4,17 +4,15 @@
 //! and the files it wrote. [`Project`] is a small fluent builder in the style of `just`'s
 //! test harness.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::Run;
+
 struct Project {
     dir: tempfile::TempDir,
-}
-
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Project {

@@ -7,11 +7,14 @@
 //! base is `FROM scratch` plus the static busybox of each architecture, so nothing is pulled.
 //! Most tests build for linux/amd64 only; one builds linux/arm64 too (under qemu).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::{Run, json, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
@@ -21,21 +24,6 @@ const BUILD_KEY: &str = "dev.image-manager.build-key";
 // Builds run with `-j 1`: two buildah pulls of parent archives that share a layer, at once
 // into one vfs store, sometimes fail with "layer not known" (a race in the store, not in what
 // these tests check).
-
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn write(path: &Path, text: &str) {
-    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-    fs_err::write(path, text).unwrap();
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
-}
 
 /// A loopback address nobody listens on right now.
 fn free_addr() -> String {
