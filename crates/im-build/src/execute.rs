@@ -94,6 +94,14 @@ pub enum BuildError {
         #[source]
         source: ArchiveError,
     },
+    #[error("{node} ({platform}): cannot start from the external base `{reference}`")]
+    Base {
+        node: String,
+        platform: Platform,
+        reference: String,
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{node}: the builder produced an image for {found}, not {expected}")]
     WrongPlatform {
         node: String,

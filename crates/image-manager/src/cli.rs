@@ -318,6 +318,11 @@ pub struct PlanArgs {
     /// With `--format json`: include every input of each node's build key.
     #[arg(long)]
     pub show_inputs: bool,
+    /// Ask the registries what each external base (`FROM debian:bookworm-slim`) points at now,
+    /// instead of using what the last build resolved (`dist/bases.json`). A base that moved
+    /// shows as a rebuild of exactly the nodes that use it.
+    #[arg(long)]
+    pub refresh_bases: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -332,6 +337,9 @@ pub struct WhyArgs {
     pub platform: Option<String>,
     #[arg(long, value_name = "KIND")]
     pub builder: Option<String>,
+    /// Ask the registries what each external base points at now (see `plan --refresh-bases`).
+    #[arg(long)]
+    pub refresh_bases: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -349,6 +357,10 @@ pub struct BuildArgs {
     /// Build without the builder's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Ask no registry for external bases: use the digests the last build resolved
+    /// (`dist/bases.json`) and the bases already pulled (`.image-manager/cache/bases/`).
+    #[arg(long)]
+    pub offline: bool,
     /// Push to the default registry after a successful build (see `push`). Nodes whose build
     /// key the registry already holds are not built; one a local build needs is fetched.
     #[arg(long)]

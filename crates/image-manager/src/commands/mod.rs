@@ -1,6 +1,7 @@
 //! One module per command, and the pipeline they share: load the project, render it, and
 //! build the dependency graph.
 
+mod bases;
 mod build;
 mod check;
 mod generate;
