@@ -299,7 +299,7 @@ fn docker_builds_from_a_mirror_of_docker_hub() {
         "docker",
         "library/base:1",
         &format!(
-            "registries:\n  - {{url: {}, mirror_of: docker.io}}\n",
+            "registries:\n  - {{url: {0}, mirror_of: docker.io}}\n  - {{url: {0}/acme}}\n",
             registry.host_port()
         ),
     );
@@ -310,6 +310,14 @@ fn docker_builds_from_a_mirror_of_docker_hub() {
         Some(digest.as_str())
     );
     assert_eq!(fixture.ledger_bases("app:1.0")["library/base:1"], digest);
+    // The mirror is not where images go: the other entry is; push finds what was built.
+    let pushed = json(&fixture.ok(&["push", "--format", "json"]).stdout);
+    assert_eq!(pushed["registry"], format!("{}/acme", registry.host_port()));
+    assert_eq!(
+        registry_digest(&format!("{}/acme/app:1.0", registry.host_port())),
+        json(&fs_err::read_to_string(fixture.root().join("dist/ledger.json")).unwrap())["nodes"]["app:1.0 linux/amd64"]
+            ["digest"]
+    );
 }
 
 #[test]
