@@ -355,6 +355,41 @@ fn a_missing_base_fails_only_the_nodes_built_on_it() {
         "{error}"
     );
 
+    // A private base and no credentials: said so, with the registry; nothing secret shown.
+    let private = Registry::start_with_htpasswd("ci", "s3cret-canary");
+    let locked = Fixture::new(
+        "buildah",
+        &format!("{}/library/base:1", private.host_port()),
+        "",
+    );
+    let run = locked.run(&["build"]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} refused access (no credentials are configured for it)",
+            private.host_port()
+        )),
+        "{}",
+        run.stderr
+    );
+    // With wrong ones: "credentials were sent", never their value.
+    let wrong = Fixture::new(
+        "buildah",
+        &format!("{}/library/base:1", private.host_port()),
+        &format!(
+            "registries:\n  - {{url: {}, username: ci, password: wrong-canary}}\n",
+            private.host_port()
+        ),
+    );
+    let run = wrong.run(&["build"]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("credentials were sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong-canary") && !run.stdout.contains("wrong-canary"));
+
     // A registry nobody listens on: the same, with the address named.
     let dead = Fixture::new("buildah", "127.0.0.1:9/library/base:1", "");
     let run = dead.run(&["build"]);
