@@ -127,6 +127,12 @@ impl Engine {
                 .insert(key, chosen.clone());
             chosen.into()
         });
+        env.set_unknown_method_callback(crate::pycompat::call_method);
+        crate::filters::register(&mut env);
+        env.add_function("cycler", |items: minijinja::value::Rest<Value>| {
+            minijinja_contrib::globals::cycler(items.0)
+        });
+        env.add_function("joiner", minijinja_contrib::globals::joiner);
         let data = Arc::new(data);
         let filter_data = data.clone();
         env.add_filter(

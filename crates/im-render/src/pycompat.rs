@@ -1,0 +1,247 @@
+//! Python's methods on template values, as Jinja2 templates call them: `"a b".split()`,
+//! `name.startswith("x")`, `d.items()`, `l.index(x)`, `"{}-{}".format(a, b)`.
+//!
+//! minijinja-contrib's compatibility layer provides most `str` and `dict` methods; this adds
+//! the ones Jinja2 users also write that it lacks (`list.index`, `str.zfill`, `ljust`,
+//! `rjust`, `center`, `partition`, `rpartition`, `rsplit`, `removeprefix`, `removesuffix`,
+//! `swapcase`, `casefold`, `index`, `rindex`, `title` with Python's rule) and falls back to
+//! it for the rest. Methods that change a value in place (`list.append`, `dict.update`) do
+//! not exist: template values are immutable.
+
+use minijinja::value::{Tuple, ValueKind, from_args};
+use minijinja::{Error, ErrorKind, State, Value};
+
+/// The unknown-method callback of the engine.
+pub fn call_method(
+    state: &mut State<'_, '_>,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let own = match (value.kind(), value.as_str()) {
+        (ValueKind::String, Some(text)) => string_method(text, method, args),
+        (ValueKind::Seq, _) => seq_method(value, method, args),
+        _ => None,
+    };
+    match own {
+        Some(result) => result,
+        None => minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}
+
+fn seq_method(value: &Value, method: &str, args: &[Value]) -> Option<Result<Value, Error>> {
+    match method {
+        "index" => Some((|| {
+            let (wanted,): (&Value,) = from_args(args)?;
+            for (position, item) in value.try_iter()?.enumerate() {
+                if item == *wanted {
+                    return Ok(Value::from(position));
+                }
+            }
+            Err(invalid(format!("{wanted:?} is not in list")))
+        })()),
+        _ => None,
+    }
+}
+
+/// Pads `text` to `width` characters with `fill`, `left` of the padding before it.
+fn pad(
+    text: &str,
+    width: i64,
+    fill: Option<&str>,
+    left: impl Fn(i64) -> i64,
+) -> Result<Value, Error> {
+    let fill = match fill {
+        None => ' ',
+        Some(fill) => {
+            let mut chars = fill.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => {
+                    return Err(invalid(
+                        "The fill character must be exactly one character long",
+                    ));
+                }
+            }
+        }
+    };
+    let len = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+    let margin = width - len;
+    if margin <= 0 {
+        return Ok(Value::from(text));
+    }
+    let before = left(margin);
+    let repeat = |n: i64| fill.to_string().repeat(usize::try_from(n).unwrap_or(0));
+    Ok(Value::from(format!(
+        "{}{text}{}",
+        repeat(before),
+        repeat(margin - before)
+    )))
+}
+
+/// Python's `str.title`: a letter after a non-letter is upper case, other letters lower.
+fn title(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut previous_cased = false;
+    for c in text.chars() {
+        if previous_cased {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        previous_cased = c.is_alphabetic();
+    }
+    out
+}
+
+/// Python's `str.split(sep, maxsplit)` from the right.
+fn rsplit(text: &str, sep: Option<&str>, maxsplit: i64) -> Result<Value, Error> {
+    let limit = usize::try_from(maxsplit).ok();
+    let mut parts: Vec<Value> = Vec::new();
+    match sep {
+        Some("") => return Err(invalid("empty separator")),
+        Some(sep) => {
+            let mut rest = text;
+            while limit.is_none_or(|l| parts.len() < l) {
+                match rest.rfind(sep) {
+                    Some(at) => {
+                        parts.push(Value::from(&rest[at + sep.len()..]));
+                        rest = &rest[..at];
+                    }
+                    None => break,
+                }
+            }
+            parts.push(Value::from(rest));
+        }
+        None => {
+            let mut rest = text.trim_end();
+            while !rest.is_empty() {
+                if limit.is_some_and(|l| parts.len() >= l) {
+                    parts.push(Value::from(rest));
+                    break;
+                }
+                match rest.rfind(char::is_whitespace) {
+                    Some(at) => {
+                        let space = rest[at..].chars().next().map_or(1, char::len_utf8);
+                        parts.push(Value::from(&rest[at + space..]));
+                        rest = rest[..at].trim_end();
+                    }
+                    None => {
+                        parts.push(Value::from(rest));
+                        rest = "";
+                    }
+                }
+            }
+        }
+    }
+    parts.reverse();
+    Ok(Value::from(parts))
+}
+
+fn string_method(text: &str, method: &str, args: &[Value]) -> Option<Result<Value, Error>> {
+    let result = match method {
+        "zfill" => (|| {
+            let (width,): (i64,) = from_args(args)?;
+            let (sign, digits) = match text.chars().next() {
+                Some(c @ ('+' | '-')) => (c.to_string(), &text[1..]),
+                _ => (String::new(), text),
+            };
+            let len = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+            let zeros = "0".repeat(usize::try_from(width - len).unwrap_or(0));
+            Ok(Value::from(format!("{sign}{zeros}{digits}")))
+        })(),
+        "ljust" => from_args(args).and_then(|(w, f): (i64, Option<&str>)| pad(text, w, f, |_| 0)),
+        "rjust" => from_args(args).and_then(|(w, f): (i64, Option<&str>)| pad(text, w, f, |m| m)),
+        "center" => from_args(args)
+            .and_then(|(w, f): (i64, Option<&str>)| pad(text, w, f, |m| m / 2 + (m & w & 1))),
+        "partition" | "rpartition" => (|| {
+            let (sep,): (&str,) = from_args(args)?;
+            if sep.is_empty() {
+                return Err(invalid("empty separator"));
+            }
+            let found = if method == "partition" {
+                text.find(sep)
+            } else {
+                text.rfind(sep)
+            };
+            let parts = match (found, method) {
+                (Some(at), _) => [&text[..at], sep, &text[at + sep.len()..]],
+                (None, "partition") => [text, "", ""],
+                (None, _) => ["", "", text],
+            };
+            Ok(Value::from(Tuple::from(parts.map(Value::from).to_vec())))
+        })(),
+        "rsplit" => (|| {
+            let (sep, maxsplit): (Option<&str>, Option<i64>) = from_args(args)?;
+            rsplit(text, sep, maxsplit.unwrap_or(-1))
+        })(),
+        "removeprefix" => from_args(args)
+            .map(|(prefix,): (&str,)| Value::from(text.strip_prefix(prefix).unwrap_or(text))),
+        "removesuffix" => from_args(args)
+            .map(|(suffix,): (&str,)| Value::from(text.strip_suffix(suffix).unwrap_or(text))),
+        "swapcase" => from_args(args).map(|()| {
+            Value::from(
+                text.chars()
+                    .flat_map(|c| {
+                        if c.is_uppercase() {
+                            c.to_lowercase().collect::<Vec<_>>()
+                        } else {
+                            c.to_uppercase().collect()
+                        }
+                    })
+                    .collect::<String>(),
+            )
+        }),
+        "casefold" => from_args(args).map(|()| Value::from(text.to_lowercase())),
+        "title" => from_args(args).map(|()| Value::from(title(text))),
+        "index" | "rindex" => (|| {
+            let (sub,): (&str,) = from_args(args)?;
+            let found = if method == "index" {
+                text.find(sub)
+            } else {
+                text.rfind(sub)
+            };
+            found
+                .map(|at| Value::from(text[..at].chars().count()))
+                .ok_or_else(|| invalid("substring not found"))
+        })(),
+        _ => return None,
+    };
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(text: &str, method: &str, args: &[Value]) -> String {
+        string_method(text, method, args)
+            .unwrap()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn string_methods_follow_python() {
+        assert_eq!(call("42", "zfill", &[Value::from(5)]), "00042");
+        assert_eq!(call("-42", "zfill", &[Value::from(5)]), "-0042");
+        assert_eq!(
+            call("ab", "center", &[Value::from(5), Value::from("*")]),
+            "**ab*"
+        );
+        assert_eq!(call("ab", "rjust", &[Value::from(4)]), "  ab");
+        assert_eq!(
+            call("a b  c ", "rsplit", &[Value::from(()), Value::from(1)]),
+            "['a b', 'c']"
+        );
+        assert_eq!(
+            call("a=b=c", "rpartition", &[Value::from("=")]),
+            "('a=b', '=', 'c')"
+        );
+        assert_eq!(call("they're bill's", "title", &[]), "They'Re Bill'S");
+    }
+}
