@@ -792,3 +792,23 @@ fn a_closed_stdout_pipe_is_not_an_error() {
         "image-manager's own exit status"
     );
 }
+
+#[test]
+fn yaml_variables_keep_their_types_in_templates_and_render_as_written() {
+    let project = Project::new()
+        .file(
+            "images/base/image.yml",
+            "tags: [\"1\"]\nvariables:\n  port: 8080\n  ratio: 0.75\n  release: 2025.10\n  quoted: \"8080\"\n  debug: true\n  sizes: [1, 2, 3]\n",
+        )
+        .file(
+            "images/base/Dockerfile.jinja2",
+            "FROM scratch\n# {{ variables.port }} {{ variables.port + 1 }} {{ variables.ratio * 2 }} {{ variables.release }} {{ variables.quoted ~ 1 }} {{ variables.sizes | sum }} {{ variables.port is divisibleby 8 }}\n# {{ variables | tojson }}\n# {{ \"curl git\".split() | join(\",\") }} {{ \"abc\" | center(7) }}|\n",
+        );
+    project.ok(&["generate"]);
+    assert_eq!(
+        project.read("dist/base/1/Dockerfile"),
+        "FROM scratch\n# 8080 8081 1.5 2025.10 80801 6 True\n\
+         # {\"debug\": true, \"port\": 8080, \"quoted\": \"8080\", \"ratio\": 0.75, \"release\": \"2025.10\", \"sizes\": [1, 2, 3]}\n\
+         # curl,git   abc  |\n"
+    );
+}

@@ -1,6 +1,7 @@
 //! Jinja2's conversion and serialization filters: `int` and `float` (with Python's parsing and
 //! a default instead of an error), `tojson` (sorted keys, non-ASCII escaped, like
-//! `json.dumps`) and `urlencode` (`urllib.parse.quote`, `+` for spaces in query strings).
+//! `json.dumps`), `pprint` (Python's `repr`) and `urlencode` (`urllib.parse.quote`, `+` for
+//! spaces in query strings); and the `callable` test.
 
 use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
 use minijinja::{Error, State, Value};
@@ -165,6 +166,22 @@ pub(super) fn tojson(
         }
     }
     Ok(Value::from_safe_string(ascii))
+}
+
+/// `pprint`: Python's `pprint.pformat` of a value that fits on one line (80 characters): its
+/// `repr`, so a text is quoted.
+pub(super) fn pprint(value: &Value) -> String {
+    if value.kind() == ValueKind::String {
+        format!("{value:?}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// The `callable` test: functions, macros and other objects that are neither a sequence nor
+/// a mapping.
+pub(super) fn is_callable(value: &Value) -> bool {
+    value.kind() == ValueKind::Plain
 }
 
 /// `urllib.parse.quote(text, safe)`: letters, digits and `_.-~` stay, as do the `safe`

@@ -4,7 +4,8 @@
 //! - [`text`]: `center`, `escape`/`e`, `filesizeformat`, `forceescape`, `indent`,
 //!   `striptags`, `truncate`, `wordcount`, `xmlattr`;
 //! - [`wordwrap`]: `wordwrap`, a port of Python's `textwrap`;
-//! - [`data`]: `int`, `float`, `tojson` (sorted keys, ASCII only) and `urlencode`.
+//! - [`data`]: `int`, `float`, `tojson` (sorted keys, ASCII only), `pprint`, `urlencode`,
+//!   and the `callable` test.
 //!
 //! `random` and `urlize` are left out on purpose (see the README's "Deliberate differences").
 
@@ -32,6 +33,8 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("float", data::float);
     env.add_filter("tojson", data::tojson);
     env.add_filter("urlencode", data::urlencode);
+    env.add_filter("pprint", data::pprint);
+    env.add_test("callable", data::is_callable);
 }
 
 pub(crate) fn invalid(message: impl Into<String>) -> Error {
