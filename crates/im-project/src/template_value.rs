@@ -154,4 +154,16 @@ mod tests {
         assert_eq!(value("\"true\""), json!("true"));
         assert_eq!(value("'1.5'"), json!("1.5"));
     }
+
+    proptest::proptest! {
+        /// Every integer and every float in plain notation reads back as the same number
+        /// from the text it prints as; that text is what the template renders.
+        #[test]
+        fn numbers_read_back_from_how_they_print(int in proptest::num::i64::ANY, float in 1e-4f64..1e16) {
+            proptest::prop_assert_eq!(plain_scalar(&int.to_string()), json!(int));
+            let text = printed(float);
+            proptest::prop_assert_eq!(plain_scalar(&text), json!(float));
+            proptest::prop_assert_eq!(plain_scalar(&format!("-{text}")), json!(-float));
+        }
+    }
 }
