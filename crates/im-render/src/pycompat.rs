@@ -4,7 +4,8 @@
 //! minijinja-contrib's compatibility layer provides most `str` and `dict` methods; this adds
 //! the ones Jinja2 users also write that it lacks (`list.index`, `str.zfill`, `ljust`,
 //! `rjust`, `center`, `partition`, `rpartition`, `rsplit`, `removeprefix`, `removesuffix`,
-//! `swapcase`, `casefold`, `index`, `rindex`, `title` with Python's rule) and falls back to
+//! `swapcase`, `casefold`, `index`, `rindex`, `expandtabs`, `title` with Python's rule,
+//! `startswith`/`endswith` with `start` and `end`) and falls back to
 //! it for the rest. Methods that change a value in place (`list.append`, `dict.update`) do
 //! not exist: template values are immutable.
 
@@ -142,8 +143,64 @@ fn rsplit(text: &str, sep: Option<&str>, maxsplit: i64) -> Result<Value, Error> 
     Ok(Value::from(parts))
 }
 
+/// Python's `text[start:end]` for optional character indices (negative from the end).
+fn char_slice(text: &str, start: Option<i64>, end: Option<i64>) -> String {
+    let len = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+    let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) };
+    let start = usize::try_from(clamp(start.unwrap_or(0))).unwrap_or(0);
+    let end = usize::try_from(clamp(end.unwrap_or(len))).unwrap_or(0);
+    text.chars()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect()
+}
+
+/// Python's `str.expandtabs(tabsize)`: tabs to spaces up to the next multiple of `tabsize`.
+fn expandtabs(text: &str, tabsize: i64) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut column = 0i64;
+    for c in text.chars() {
+        match c {
+            '\t' if tabsize > 0 => {
+                let spaces = tabsize - column % tabsize;
+                out.push_str(&" ".repeat(usize::try_from(spaces).unwrap_or(0)));
+                column += spaces;
+            }
+            '\t' => {}
+            '\n' | '\r' => {
+                out.push(c);
+                column = 0;
+            }
+            c => {
+                out.push(c);
+                column += 1;
+            }
+        }
+    }
+    out
+}
+
 fn string_method(text: &str, method: &str, args: &[Value]) -> Option<Result<Value, Error>> {
     let result = match method {
+        // With `start`/`end`; the one-argument forms are minijinja-contrib's.
+        "startswith" | "endswith" if args.len() > 1 => (|| {
+            let (affix, start, end): (&Value, Option<i64>, Option<i64>) = from_args(args)?;
+            let part = char_slice(text, start, end);
+            let affixes: Vec<Value> = match affix.as_str() {
+                Some(_) => vec![affix.clone()],
+                None => affix.try_iter()?.collect(),
+            };
+            Ok(Value::from(affixes.iter().any(|a| {
+                let a = a.as_str().unwrap_or_default();
+                if method == "startswith" {
+                    part.starts_with(a)
+                } else {
+                    part.ends_with(a)
+                }
+            })))
+        })(),
+        "expandtabs" => from_args(args)
+            .map(|(tabsize,): (Option<i64>,)| Value::from(expandtabs(text, tabsize.unwrap_or(8)))),
         "zfill" => (|| {
             let (width,): (i64,) = from_args(args)?;
             let (sign, digits) = match text.chars().next() {

@@ -168,6 +168,18 @@ pub(super) fn tojson(
     Ok(Value::from_safe_string(ascii))
 }
 
+/// `dictsort(case_sensitive=false, by="key", reverse=false)`, positional or by keyword.
+pub(super) fn dictsort(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    let names = ["case_sensitive", "by", "reverse"];
+    let args = python_args("dictsort", args, &names)?;
+    let kwargs: Kwargs = names
+        .into_iter()
+        .zip(args)
+        .filter_map(|(name, value)| value.map(|value| (name, value)))
+        .collect();
+    minijinja::filters::dictsort(value, kwargs)
+}
+
 /// `pprint`: Python's `pprint.pformat` of a value that fits on one line (80 characters): its
 /// `repr`, so a text is quoted.
 pub(super) fn pprint(value: &Value) -> String {

@@ -4,7 +4,8 @@
 //! - [`text`]: `center`, `escape`/`e`, `filesizeformat`, `forceescape`, `indent`,
 //!   `striptags`, `truncate`, `wordcount`, `xmlattr`;
 //! - [`wordwrap`]: `wordwrap`, a port of Python's `textwrap`;
-//! - [`data`]: `int`, `float`, `tojson` (sorted keys, ASCII only), `pprint`, `urlencode`,
+//! - [`data`]: `int`, `float`, `tojson` (sorted keys, ASCII only), `pprint`, `dictsort`,
+//!   `urlencode`,
 //!   and the `callable` test.
 //!
 //! `random` and `urlize` are left out on purpose (see the README's "Deliberate differences").
@@ -34,6 +35,7 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("tojson", data::tojson);
     env.add_filter("urlencode", data::urlencode);
     env.add_filter("pprint", data::pprint);
+    env.add_filter("dictsort", data::dictsort);
     env.add_test("callable", data::is_callable);
 }
 
