@@ -168,6 +168,106 @@ pub(super) fn tojson(
     Ok(Value::from_safe_string(ascii))
 }
 
+/// Rewrites what minijinja's printf formatting lacks into what it has: `*` widths and
+/// precisions take their value from the arguments, `%r`/`%a` become `%s` of the value's
+/// `repr`, `%u` becomes `%d`, and `%d`/`%i`/`%u` of a float format the truncated integer, as
+/// Python does. Returns `None` for `%(name)s` specs (left as they are).
+fn python_printf(format: &str, args: &mut Vec<Value>) -> Option<String> {
+    let mut out = String::with_capacity(format.len());
+    let mut chars = format.chars().peekable();
+    let mut index = 0;
+    let mut consumed = Vec::new();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '%' {
+            continue;
+        }
+        match chars.peek() {
+            Some('%') => {
+                out.push(chars.next().expect("peeked"));
+                continue;
+            }
+            Some('(') => return None,
+            _ => {}
+        }
+        while let Some(&c) = chars.peek() {
+            let star = c == '*';
+            if !(star || c == '.' || c.is_ascii_digit() || "#0- +".contains(c)) {
+                break;
+            }
+            chars.next();
+            if star {
+                let count = args
+                    .get(index)
+                    .and_then(|a| i64::try_from(a.clone()).ok())?;
+                out.push_str(&count.to_string());
+                consumed.push(index);
+                index += 1;
+            } else {
+                out.push(c);
+            }
+        }
+        while chars.peek().is_some_and(|c| "hlL".contains(*c)) {
+            chars.next();
+        }
+        let Some(kind) = chars.next() else {
+            break;
+        };
+        let arg = args.get_mut(index);
+        index += 1;
+        let kind = match (kind, arg) {
+            ('r' | 'a', Some(arg)) => {
+                *arg = Value::from(if arg.kind() == ValueKind::String {
+                    format!("{arg:?}")
+                } else {
+                    arg.to_string()
+                });
+                's'
+            }
+            ('d' | 'i' | 'u', Some(arg)) => {
+                if arg.is_number()
+                    && !arg.is_integer()
+                    && let Ok(number) = f64::try_from(arg.clone())
+                    && number.is_finite()
+                {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let truncated = number.trunc() as i128;
+                    *arg = Value::from(truncated);
+                }
+                'd'
+            }
+            (kind, _) => kind,
+        };
+        out.push(kind);
+    }
+    for index in consumed.into_iter().rev() {
+        args.remove(index);
+    }
+    Some(out)
+}
+
+/// `format(*args, **kwargs)`: Python's printf formatting (`"%s-%05d" | format(a, b)`).
+pub(super) fn format(
+    state: &mut State<'_, '_>,
+    value: &Value,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    let mut values = args.into_values();
+    let text = value.to_string();
+    let rewritten = if values.iter().any(Value::is_kwargs) {
+        None
+    } else {
+        python_printf(&text, &mut values)
+    };
+    let format = match rewritten {
+        Some(text) if value.is_safe() => Value::from_safe_string(text),
+        Some(text) => Value::from(text),
+        None => value.clone(),
+    };
+    let (rest,): (Rest<ValueOrKwargs>,) = minijinja::value::from_args(&values)?;
+    minijinja::filters::format(state, &format, rest)
+}
+
 /// `dictsort(case_sensitive=false, by="key", reverse=false)`, positional or by keyword.
 pub(super) fn dictsort(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     let names = ["case_sensitive", "by", "reverse"];

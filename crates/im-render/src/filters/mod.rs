@@ -4,7 +4,8 @@
 //! - [`text`]: `center`, `escape`/`e`, `filesizeformat`, `forceescape`, `indent`,
 //!   `striptags`, `truncate`, `wordcount`, `xmlattr`;
 //! - [`wordwrap`]: `wordwrap`, a port of Python's `textwrap`;
-//! - [`data`]: `int`, `float`, `tojson` (sorted keys, ASCII only), `pprint`, `dictsort`,
+//! - [`data`]: `int`, `float`, `format` (with `%r` and `%d` of floats), `tojson` (sorted
+//!   keys, ASCII only), `pprint`, `dictsort`,
 //!   `urlencode`,
 //!   and the `callable` test.
 //!
@@ -36,6 +37,7 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("urlencode", data::urlencode);
     env.add_filter("pprint", data::pprint);
     env.add_filter("dictsort", data::dictsort);
+    env.add_filter("format", data::format);
     env.add_test("callable", data::is_callable);
 }
 
