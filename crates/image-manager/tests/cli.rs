@@ -617,6 +617,24 @@ fn template_problems_in_several_tags_are_all_reported() {
 }
 
 #[test]
+fn a_list_doubled_in_a_loop_is_stopped_at_its_template_line() {
+    // Issue 13, item 2: this grew past 1.9 GB and kept going.
+    let project = small().file(
+        "images/base/Dockerfile.jinja2",
+        "FROM x\n{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}\n",
+    );
+    let started = std::time::Instant::now();
+    let run = project.fails(&["generate"], 2);
+    assert!(run.stderr.contains("used up its budget"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("images/base/Dockerfile.jinja2:2:"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
 fn runaway_templates_are_stopped() {
     let project = small().file(
         "images/base/Dockerfile.jinja2",
