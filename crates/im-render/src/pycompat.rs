@@ -5,7 +5,8 @@
 //! the ones Jinja2 users also write that it lacks (`list.index`, `str.zfill`, `ljust`,
 //! `rjust`, `center`, `partition`, `rpartition`, `rsplit`, `removeprefix`, `removesuffix`,
 //! `swapcase`, `casefold`, `index`, `rindex`, `expandtabs`, `title` with Python's rule,
-//! `startswith`/`endswith` with `start` and `end`) and falls back to
+//! `startswith`/`endswith` with `start` and `end`, `format` conversions such as `{!r}` and
+//! the `{:.1%}` presentation) and falls back to
 //! it for the rest. Methods that change a value in place (`list.append`, `dict.update`) do
 //! not exist: template values are immutable.
 
@@ -24,10 +25,20 @@ pub fn call_method(
         (ValueKind::Seq, _) => seq_method(value, method, args),
         _ => None,
     };
-    match own {
-        Some(result) => result,
-        None => minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args),
+    if let Some(result) = own {
+        return result;
     }
+    if method == "format"
+        && let Some((format, args)) = value.as_str().and_then(|f| python_str_format(f, args))
+    {
+        return minijinja_contrib::pycompat::unknown_method_callback(
+            state,
+            &Value::from(format),
+            method,
+            &args,
+        );
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -178,6 +189,102 @@ fn expandtabs(text: &str, tabsize: i64) -> String {
         }
     }
     out
+}
+
+/// Rewrites the parts of a `str.format` string minijinja's formatting lacks: conversions
+/// (`{!r}`, `{!s}`, `{!a}`) and the percent presentation (`{:.1%}`). Every field is
+/// numbered explicitly and a converted value is appended as a new argument. Returns `None`
+/// when there is nothing to rewrite or the string uses what this does not handle (named or
+/// nested fields with a conversion, a width with `%`).
+fn python_str_format(format: &str, args: &[Value]) -> Option<(String, Vec<Value>)> {
+    let (mut positional, kwargs): (Vec<Value>, Vec<Value>) =
+        args.iter().cloned().partition(|a| !a.is_kwargs());
+    let original = positional.len();
+    let mut out = String::with_capacity(format.len());
+    let mut rest = format;
+    let mut auto = 0;
+    let mut rewrote = false;
+    while let Some(open) = rest.find(['{', '}']) {
+        out.push_str(&rest[..open]);
+        let brace = &rest[open..];
+        if brace.starts_with("{{") || brace.starts_with("}}") {
+            out.push_str(&brace[..2]);
+            rest = &brace[2..];
+            continue;
+        }
+        if brace.starts_with('}') {
+            return None;
+        }
+        let close = brace.find('}')?;
+        let field = &brace[1..close];
+        rest = &brace[close + 1..];
+        if field.contains('{') {
+            return None;
+        }
+        let (head, spec) = field
+            .split_once(':')
+            .map_or((field, None), |(h, s)| (h, Some(s)));
+        let (name, conversion) = head
+            .split_once('!')
+            .map_or((head, None), |(n, c)| (n, Some(c)));
+        let index = if name.is_empty() {
+            auto += 1;
+            Some(auto - 1)
+        } else {
+            name.parse::<usize>().ok()
+        };
+        let percent = spec.is_some_and(|s| s.ends_with('%'));
+        let Some(index) = index.filter(|&i| i < original) else {
+            if conversion.is_some() || percent {
+                return None;
+            }
+            out.push('{');
+            out.push_str(field);
+            out.push('}');
+            continue;
+        };
+        let mut value = positional[index].clone();
+        let mut spec = spec.map(str::to_owned);
+        let mut suffix = "";
+        match conversion {
+            None => {}
+            Some("r" | "a") if value.kind() == ValueKind::String => {
+                value = Value::from(format!("{value:?}"));
+            }
+            Some("r" | "a" | "s") => value = Value::from(value.to_string()),
+            Some(_) => return None,
+        }
+        if percent {
+            let body = spec.as_deref().unwrap_or_default().trim_end_matches('%');
+            if !body.is_empty() && !body.starts_with('.') {
+                return None;
+            }
+            let number = f64::try_from(value.clone()).ok()?;
+            value = Value::from(number * 100.0);
+            let precision = if body.is_empty() { ".6" } else { body };
+            spec = Some(format!("{precision}f"));
+            suffix = "%";
+        }
+        let target = if conversion.is_some() || percent {
+            rewrote = true;
+            positional.push(value);
+            positional.len() - 1
+        } else {
+            index
+        };
+        out.push_str(&format!("{{{target}"));
+        if let Some(spec) = spec {
+            out.push(':');
+            out.push_str(&spec);
+        }
+        out.push('}');
+        out.push_str(suffix);
+    }
+    out.push_str(rest);
+    rewrote.then(|| {
+        positional.extend(kwargs);
+        (out, positional)
+    })
 }
 
 fn string_method(text: &str, method: &str, args: &[Value]) -> Option<Result<Value, Error>> {
