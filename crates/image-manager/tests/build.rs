@@ -658,7 +658,7 @@ fn store_contents(storage: &Path) -> String {
         "--all",
         "--no-trunc",
         "--format",
-        "{{.ID}} {{.Names}}",
+        "{{.ID}} {{.Name}}:{{.Tag}}",
     ]));
     let containers = im_testkit::run(im_testkit::buildah_cmd(storage).args([
         "containers",
