@@ -247,3 +247,51 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_config;
+
+    fn env_of(yaml: &str) -> (TestConfig, ImageMetadata) {
+        let config = parse_config(std::path::Path::new("t.yaml"), yaml.to_owned()).unwrap();
+        let image = ImageMetadata {
+            env: [("HOME", "/root"), ("G", "image")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ImageMetadata::default()
+        };
+        (config, image)
+    }
+
+    #[test]
+    fn args_see_globals_and_test_vars_only_with_setup() {
+        let (config, image) = env_of(
+            "schemaVersion: 2.0.0\nglobalEnvVars: [{key: G, value: 'g-$HOME'}]\n\
+             commandTests:\n\
+             - {name: plain, command: echo, args: ['$G|$T'], envVars: [{key: T, value: 't-$G'}]}\n\
+             - {name: setup, command: echo, args: ['$G|$T'], setup: [['true']], envVars: [{key: T, value: 't-$G'}]}\n",
+        );
+        let plain = TestEnv::new(&config, &config.command_tests[0], &image);
+        assert_eq!(plain.argv(&config.command_tests[0]), ["echo", "g-/root|"]);
+        assert_eq!(
+            plain.command,
+            [("G".into(), "g-/root".into()), ("T".into(), "t-$G".into())],
+            "the container gets the test's variables as written"
+        );
+        let setup = TestEnv::new(&config, &config.command_tests[1], &image);
+        assert_eq!(
+            setup.argv(&config.command_tests[1]),
+            ["echo", "g-/root|t-g-/root"]
+        );
+        assert_eq!(
+            setup.setup,
+            [
+                ("G".into(), "g-/root".into()),
+                ("T".into(), "t-g-/root".into())
+            ],
+            "setup commands get them expanded"
+        );
+    }
+}

@@ -815,3 +815,38 @@ fn a_command_test_over_its_time_limit_fails_naming_it() {
         "{message}"
     );
 }
+
+#[test]
+fn native_passes_over_a_runtime_that_cannot_run_containers_with_a_warning() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: app file\n    command: cat\n    args: [/app.txt]\n    expectedOutput: [\"^app {{ tag.name }}\\n$\"]\n",
+    );
+    fixture.ok(&["build", "app:1.0.0", "--platform", "linux/amd64"]);
+    // podman is now the configured builder, and nothing says which builder made the image:
+    // podman is tried first, cannot start a container, and Docker runs the tests instead.
+    let settings = fs_err::read_to_string(fixture.root().join(".image-manager.yml")).unwrap();
+    write(
+        &fixture.root().join(".image-manager.yml"),
+        &settings.replace("kind: buildah", "kind: podman"),
+    );
+    fs_err::remove_file(fixture.dist("ledger.json")).unwrap();
+    let confs = tempfile::tempdir().unwrap();
+    let run = fixture
+        .command(&["test", "app:1.0.0", "--platform", "linux/amd64"])
+        .env(
+            "CONTAINERS_CONF",
+            podman_conf(confs.path(), Some("/bin/false")),
+        )
+        .env("DOCKER_HOST", im_testkit::docker().host())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: podman cannot run containers here: command tests run in docker"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 passed, 0 failed"), "{stderr}");
+}
