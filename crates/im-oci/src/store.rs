@@ -35,6 +35,8 @@ pub enum Store {
 }
 
 const MAX_MEMBER_HOPS: usize = 16;
+/// The read buffer of a [`Window`].
+const WINDOW_BUFFER: usize = 8 << 10;
 
 fn normalize(name: &[u8]) -> String {
     let parts: Vec<String> = clean_clamped(name)
@@ -219,7 +221,9 @@ impl Store {
         let mut file = fs_err::File::open(&file_path).map_err(io_err)?;
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
         Ok(Window {
-            inner: BufReader::with_capacity(64 << 10, file),
+            // Small: a window is read header by header with seeks over file bodies, and
+            // every buffer fill after a seek copies this much.
+            inner: BufReader::with_capacity(WINDOW_BUFFER, file),
             len,
             pos: 0,
         })

@@ -600,6 +600,15 @@ fn test_runs_each_tags_config_against_its_built_images() {
         junit.contains("<testsuite") && junit.contains("failures=\"0\""),
         "{junit}"
     );
+    assert!(
+        junit.contains("<testsuite name=\"app:1.0.0 (linux/arm64)\"")
+            && !junit.contains("(linux/arm64) (linux/arm64)"),
+        "one platform per suite name: {junit}"
+    );
+    assert!(
+        junit.contains("<testcase name=\"Metadata Test\""),
+        "container-structure-test's name: {junit}"
+    );
 
     // A failing expectation: exit 1, and the report says what was expected and found.
     write(
@@ -618,6 +627,8 @@ fn test_runs_each_tags_config_against_its_built_images() {
     assert_eq!(failed.status, 1, "{}", failed.stderr);
     let report = json(&failed.stdout);
     assert_eq!(report["totals"]["failed"], 1, "{report}");
+    assert_eq!(report["images"][0]["image"], "app:1.0.0", "{report}");
+    assert_eq!(report["images"][0]["platform"], "linux/amd64", "{report}");
     let result = &report["images"][0]["results"][0];
     assert_eq!(result["pass"], false);
     assert!(
