@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
+const MAX_SIDECAR_BYTES: u64 = 1 << 20;
+
 /// What makes a file the same file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Identity {
@@ -80,10 +82,13 @@ pub fn record(archive: &Path, digests: &[Digest]) -> io::Result<()> {
 /// empty otherwise (no sidecar, an unreadable one, or a changed archive).
 pub fn trusted(archive: &Path) -> BTreeSet<Digest> {
     let load = || -> Option<BTreeSet<Digest>> {
-        let bytes = fs_err::read(sidecar(archive)).ok()?;
-        if bytes.len() > 1 << 20 {
+        let path = sidecar(archive);
+        // Only a small regular file: a FIFO or a device here must not block or flood us.
+        let meta = fs_err::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_SIDECAR_BYTES {
             return None;
         }
+        let bytes = fs_err::read(&path).ok()?;
         let record: Record = serde_json::from_slice(&bytes).ok()?;
         (Identity::of(archive).ok()? == record.archive).then(|| {
             record
@@ -134,6 +139,22 @@ mod tests {
         assert!(
             trusted(&archive).is_empty(),
             "a replaced archive is verified again"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_that_is_not_a_regular_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("image.tar");
+        fs_err::write(&archive, b"x").unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(sidecar(&archive))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            trusted(&archive).is_empty(),
+            "returns at once, trusting nothing"
         );
     }
 
