@@ -7,11 +7,13 @@
 //!
 //! [`Image::filesystem`] streams every layer once: it checks each blob's size and digest and
 //! each uncompressed stream's diff_id as it goes, decompresses gzip and zstd, enforces
-//! [`Limits`], and records where each file's bytes are. [`Image::read_files`] then reads just
+//! [`Limits`], and records where each file's bytes are. A layer whose digest the caller
+//! trusts ([`Image::with_trusted_digests`], from [`crate::trust`]) is not hashed, and when it
+//! is an uncompressed local blob its index is built by seeking over file bodies. [`Image::read_files`] then reads just
 //! the files a test needs, seeking straight to them in uncompressed layers and re-streaming a
 //! compressed layer once, up to the last file needed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,8 +25,8 @@ use crate::error::{LayerError, OciError};
 use crate::fsview::{ContentLocation, FsView, LookupError};
 use crate::limits::Limits;
 use crate::platform::Platform;
-use crate::store::Store;
-use crate::tarstream::{Stream, TarLimits, TarReader};
+use crate::store::{Store, Window};
+use crate::tarstream::{Seekable, Stream, TarLimits, TarReader};
 use crate::{docker_archive, oci_layout};
 
 /// Where layer blobs come from.
@@ -39,6 +41,11 @@ pub trait BlobSource: Send + Sync + std::fmt::Debug {
         _offset: u64,
         _len: u64,
     ) -> Result<Option<Box<dyn Read + Send>>, OciError> {
+        Ok(None)
+    }
+
+    /// Opens the blob for reading and seeking, when that is cheap (a local file).
+    fn open_blob_window(&self, _layer: &LayerDescriptor) -> Result<Option<Window>, OciError> {
         Ok(None)
     }
 }
@@ -93,6 +100,8 @@ pub struct Image {
     layers: Vec<LayerDescriptor>,
     source: Arc<dyn BlobSource>,
     limits: Limits,
+    /// Blob digests known to be right (see [`crate::trust`]): not hashed again.
+    trusted: Arc<BTreeSet<Digest>>,
 }
 
 /// A file that could not be read from an image.
@@ -178,6 +187,7 @@ impl Image {
             layers,
             source,
             limits: options.limits.clone(),
+            trusted: Arc::default(),
         })
     }
 
@@ -222,6 +232,24 @@ impl Image {
         Self::new(name, config, layers, source, options)
     }
 
+    /// Trusts these blob digests: a layer whose blob (or, for an uncompressed one, diff_id)
+    /// has one of them is read without hashing it (see [`crate::trust`]).
+    #[must_use]
+    pub fn with_trusted_digests(mut self, digests: BTreeSet<Digest>) -> Self {
+        self.trusted = Arc::new(digests);
+        self
+    }
+
+    fn is_trusted(&self, layer: &LayerDescriptor) -> bool {
+        match &layer.digest {
+            Some(digest) => self.trusted.contains(digest),
+            None => layer
+                .diff_id
+                .as_ref()
+                .is_some_and(|d| self.trusted.contains(d)),
+        }
+    }
+
     /// How the image is named in messages (`archive.tar`, `archive.tar:tag`, a reference).
     pub fn name(&self) -> &str {
         &self.name
@@ -260,6 +288,17 @@ impl Image {
         let mut view = FsView::new(limits.max_symlink_hops, limits.max_path_depth);
         let mut total: u64 = 0;
         for (index, layer) in self.layers.iter().enumerate() {
+            let budget = limits
+                .max_layer_bytes
+                .min(limits.max_total_bytes.saturating_sub(total));
+            if self.is_trusted(layer)
+                && let Some(window) = self.source.open_blob_window(layer)?
+                && let Some(size) = self.index_trusted_layer(&mut view, window, index, budget)?
+            {
+                total += size;
+                view.set_layer_compression(index, Compression::None);
+                continue;
+            }
             let raw = self.source.open_blob(layer)?;
             let raw_limit = layer
                 .size
@@ -271,9 +310,6 @@ impl Image {
                 .or(layer.diff_id.as_ref())
                 .map(Digest::algorithm);
             let mut stored = HashingReader::new(raw, algorithm, raw_limit);
-            let budget = limits
-                .max_layer_bytes
-                .min(limits.max_total_bytes.saturating_sub(total));
             let (compression, uncompressed) = self
                 .apply_layer(&mut view, &mut stored, index, budget)
                 .map_err(|e| self.layer_error(index, budget_error(e, budget)))?;
@@ -291,6 +327,49 @@ impl Image {
             view.set_layer_compression(index, compression);
         }
         Ok(view)
+    }
+
+    /// Indexes a trusted blob by seeking over file bodies, when it is uncompressed
+    /// (returns its size; `None` for a compressed one, which is streamed as usual). Sizes,
+    /// limits and every tar header are checked as for any layer; only hashing is skipped.
+    fn index_trusted_layer(
+        &self,
+        view: &mut FsView,
+        mut window: Window,
+        index: usize,
+        budget: u64,
+    ) -> Result<Option<u64>, OciError> {
+        let read_err = |source| self.layer_error(index, LayerError::Read { offset: 0, source });
+        let mut head = [0u8; 4];
+        let n = io::copy(&mut (&mut window).take(4), &mut &mut head[..]).map_err(read_err)?;
+        let mut peek: &[u8] = &head[..usize::try_from(n).unwrap_or(0)];
+        if sniff(&mut peek).map_err(read_err)? != Compression::None {
+            return Ok(None);
+        }
+        io::Seek::seek(&mut window, io::SeekFrom::Start(0)).map_err(read_err)?;
+        let size = window.len();
+        let layer = &self.layers[index];
+        if let Some(expected) = layer.size
+            && expected != size
+        {
+            return Err(OciError::SizeMismatch {
+                what: format!("layer {index} of {}", self.name),
+                expected,
+                actual: size,
+            });
+        }
+        if size > budget {
+            return Err(self.layer_error(index, LayerError::TooManyBytes { limit: budget }));
+        }
+        let tar_limits = TarLimits {
+            max_extension_bytes: self.limits.max_extension_bytes,
+            max_path_bytes: self.limits.max_path_bytes,
+        };
+        let mut reader = TarReader::new(Seekable::new(window, size), tar_limits);
+        view.apply_layer(&mut reader, index, self.limits.max_entries)
+            .and_then(|()| reader.finish().map(drop))
+            .map_err(|e| self.layer_error(index, e))?;
+        Ok(Some(size))
     }
 
     fn apply_layer(
@@ -629,6 +708,10 @@ impl BlobSource for StoreSource {
         self.store
             .open_range(&layer.locator, offset, Some(len))
             .map(Some)
+    }
+
+    fn open_blob_window(&self, layer: &LayerDescriptor) -> Result<Option<Window>, OciError> {
+        self.store.open_window(&layer.locator).map(Some)
     }
 }
 

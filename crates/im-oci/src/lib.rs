@@ -23,6 +23,7 @@ pub mod limits;
 pub mod path;
 pub mod platform;
 pub mod tarstream;
+pub mod trust;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{LayerError, OciError};
@@ -34,3 +35,4 @@ pub use image::{
 pub use limits::Limits;
 pub use oci_spec::image::ImageConfiguration;
 pub use platform::Platform;
+pub use store::Window;

@@ -254,4 +254,11 @@ impl BlobSource for OciBlobs {
         self.inner
             .open_blob_range(&self.member(layer)?, offset, len)
     }
+
+    fn open_blob_window(
+        &self,
+        layer: &LayerDescriptor,
+    ) -> Result<Option<crate::store::Window>, OciError> {
+        self.inner.open_blob_window(&self.member(layer)?)
+    }
 }

@@ -35,6 +35,8 @@ pub enum Store {
 }
 
 const MAX_MEMBER_HOPS: usize = 16;
+/// The read buffer of a [`Window`].
+const WINDOW_BUFFER: usize = 8 << 10;
 
 fn normalize(name: &[u8]) -> String {
     let parts: Vec<String> = clean_clamped(name)
@@ -202,6 +204,31 @@ impl Store {
         ))
     }
 
+    /// Opens `member` for reading and seeking within it (a layer indexed by seeking over
+    /// file bodies).
+    pub fn open_window(&self, member: &str) -> Result<Window, OciError> {
+        let (file_path, start, len) = match self {
+            Self::Tar { path, .. } => {
+                let (offset, size) = self.locate(member)?.unwrap_or_default();
+                (path.clone(), offset, size)
+            }
+            Self::Dir { path } => (path.join(member), 0, self.size(member)?),
+        };
+        let io_err = |source| OciError::Io {
+            path: file_path.clone(),
+            source,
+        };
+        let mut file = fs_err::File::open(&file_path).map_err(io_err)?;
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        Ok(Window {
+            // Small: a window is read header by header with seeks over file bodies, and
+            // every buffer fill after a seek copies this much.
+            inner: BufReader::with_capacity(WINDOW_BUFFER, file),
+            len,
+            pos: 0,
+        })
+    }
+
     /// Reads a whole member that must be at most `limit` bytes (a JSON document).
     pub fn read_small(&self, member: &str, limit: u64) -> Result<Vec<u8>, OciError> {
         let size = self.size(member)?;
@@ -222,5 +249,54 @@ impl Store {
                 source,
             })?;
         Ok(out)
+    }
+}
+
+/// `len` bytes of a file from where it was opened: reads stop at the end, seeks stay inside.
+#[derive(Debug)]
+pub struct Window {
+    inner: BufReader<fs_err::File>,
+    len: u64,
+    pos: u64,
+}
+
+impl Window {
+    /// The window's length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Read for Window {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Window {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => i128::from(n),
+            SeekFrom::Current(n) => i128::from(self.pos) + i128::from(n),
+            SeekFrom::End(n) => i128::from(self.len) + i128::from(n),
+        };
+        let target = u64::try_from(target)
+            .ok()
+            .filter(|t| *t <= self.len)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let delta = i64::try_from(i128::from(target) - i128::from(self.pos))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // Relative, so BufReader keeps what it buffered when the target is inside it.
+        self.inner.seek_relative(delta)?;
+        self.pos = target;
+        Ok(target)
     }
 }

@@ -16,9 +16,44 @@ fn open(bytes: &[u8], options: &OpenOptions) -> Result<(im_oci::Image, im_oci::F
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("hostile-{}-{n}.tar", std::process::id()));
     fs_err::write(&path, bytes).unwrap();
-    let image = open_image(&path, options)?;
-    let view = image.filesystem()?;
-    Ok((image, view))
+    let untrusted = open_image(&path, options).and_then(|image| {
+        let view = image.filesystem()?;
+        Ok((image, view))
+    });
+    same_when_trusted(&path, options, &untrusted);
+    untrusted
+}
+
+/// Every case read again with all its layers trusted (not hashed; plain layers indexed by
+/// seeking, see `im_oci::trust`): the outcome must be the same, but where trust skips
+/// exactly what it is meant to skip (the digest check).
+fn same_when_trusted(
+    path: &std::path::Path,
+    options: &OpenOptions,
+    untrusted: &Result<(im_oci::Image, im_oci::FsView), OciError>,
+) {
+    let trusted = open_image(path, options).and_then(|image| {
+        let all = image
+            .layers()
+            .iter()
+            .flat_map(|l| l.digest.iter().chain(l.diff_id.iter()))
+            .cloned()
+            .collect();
+        let image = image.with_trusted_digests(all);
+        let view = image.filesystem()?;
+        Ok((image, view))
+    });
+    let kind = |e: &OciError| match e {
+        OciError::Layer { source, .. } => format!("layer: {:?}", std::mem::discriminant(&**source)),
+        other => format!("{:?}", std::mem::discriminant(other)),
+    };
+    match (untrusted, &trusted) {
+        (Ok((_, a)), Ok((_, b))) => assert_eq!(a.walk_all(), b.walk_all()),
+        (Err(OciError::DigestMismatch { .. }), _) => {}
+        (Err(a), Err(b)) => assert_eq!(kind(a), kind(b), "untrusted: {a}\ntrusted: {b}"),
+        (Err(a), Ok(_)) => panic!("trusted layers accepted what is rejected otherwise: {a}"),
+        (Ok(_), Err(b)) => panic!("trusted layers rejected what is accepted otherwise: {b}"),
+    }
 }
 
 fn oci(layers: Vec<Vec<u8>>, comp: Comp) -> Vec<u8> {
@@ -523,5 +558,86 @@ fn oci_layout_directory_reads_like_the_archive() {
     let image = open_image(dir.path(), &OpenOptions::default()).unwrap();
     let view = image.filesystem().unwrap();
     assert_eq!(view.lstat("/os").unwrap().kind, FileKind::Symlink);
+    assert_eq!(image.read_file(&view, "/os").unwrap(), b"ID=test\n");
+}
+
+/// Uncompressed layers are what trust speeds up (they are indexed by seeking over file
+/// bodies): every damaged or inflated one is still refused, with the same error as when it
+/// is hashed and streamed (`open` reads each case both ways).
+#[test]
+fn trusted_plain_layers_are_refused_for_the_same_damage() {
+    let tar = small_layer().finish();
+    let mut garbage = tar.clone();
+    garbage.extend_from_slice(b"garbage!");
+    let mut huge_pax = common::header(b"PaxHeader", b'x', 0, 0o644, b"");
+    let mut h = tar::Header::from_byte_slice(&huge_pax).clone();
+    h.set_size(1 << 40);
+    h.set_cksum();
+    huge_pax.copy_from_slice(h.as_bytes());
+    let mut many = Layer::new();
+    for i in 0..300 {
+        many = many.file(&format!("f{i}"), b"", 0o644);
+    }
+    let big = Layer::new()
+        .file("big", &vec![7u8; 4 << 20], 0o644)
+        .finish();
+    let cases: Vec<(&str, Vec<u8>, Limits)> = vec![
+        (
+            "cut inside the data",
+            tar[..tar.len() - 1024 - 100].to_vec(),
+            Limits::default(),
+        ),
+        (
+            "no end marker",
+            small_layer().unfinished(),
+            Limits::default(),
+        ),
+        ("trailing garbage", garbage, Limits::default()),
+        (
+            "huge pax header",
+            Layer::new().raw(&huge_pax, b"").finish(),
+            Limits::default(),
+        ),
+        (
+            "malformed pax size",
+            Layer::new()
+                .pax(&[("size", b"-5")])
+                .file("x", b"", 0o644)
+                .finish(),
+            Limits::default(),
+        ),
+        (
+            "too many entries",
+            many.finish(),
+            Limits {
+                max_entries: 100,
+                ..Limits::default()
+            },
+        ),
+        (
+            "over the byte budget",
+            big,
+            Limits {
+                max_layer_bytes: 1 << 20,
+                ..Limits::default()
+            },
+        ),
+    ];
+    for (what, layer, limits) in cases {
+        let options = OpenOptions {
+            limits,
+            ..OpenOptions::default()
+        };
+        assert!(
+            open(&oci(vec![layer], Comp::None), &options).is_err(),
+            "{what} is refused"
+        );
+    }
+    // And an intact plain layer reads the same both ways (file contents included).
+    let (image, view) = open(
+        &oci(vec![small_layer().finish()], Comp::None),
+        &OpenOptions::default(),
+    )
+    .unwrap();
     assert_eq!(image.read_file(&view, "/os").unwrap(), b"ID=test\n");
 }

@@ -158,6 +158,11 @@ mod tests {
             (TestKind::Metadata, String::new())
         );
         assert_eq!(
+            TestResult::new(TestKind::Metadata, "").name,
+            "Metadata Test",
+            "named as container-structure-test names it"
+        );
+        assert_eq!(
             kind_and_name("Command Test: a: b"),
             (TestKind::Command, "a: b".into())
         );

@@ -4,8 +4,25 @@
 //! `$NAME` and `${NAME}` become the variable's value (empty when unset), `$1`, `$*` and the
 //! other shell specials are one-character names, `${}` and an unclosed `${` are eaten, and a
 //! `$` followed by nothing usable stays a `$`.
+//!
+//! [`overlay`] builds the environments container-structure-test expands against: its docker
+//! driver commits `globalEnvVars` (and, when a command test has `setup` commands, the test's
+//! `envVars`) into the image it then inspects, each value expanded against the image it
+//! commits onto.
 
 use std::collections::BTreeMap;
+
+use crate::config::EnvVar;
+
+/// `base` with `vars` set on top, each value expanded against `base` (not against the other
+/// `vars`), as a `docker commit` of a container created with those variables leaves it.
+pub fn overlay(base: &BTreeMap<String, String>, vars: &[EnvVar]) -> BTreeMap<String, String> {
+    let mut out = base.clone();
+    for var in vars {
+        out.insert(var.key.clone(), expand(&var.value, base));
+    }
+    out
+}
 
 fn is_special(b: u8) -> bool {
     matches!(b, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-') || b.is_ascii_digit()
@@ -89,5 +106,26 @@ mod tests {
         assert_eq!(expand("$ x", &env), "$ x");
         assert_eq!(expand("no dollars", &env), "no dollars");
         assert_eq!(expand("echo $PATH;", &env), "echo /bin:/usr/bin;");
+    }
+
+    #[test]
+    fn overlay_expands_each_value_against_the_base_only() {
+        let var = |key: &str, value: &str| EnvVar {
+            key: key.into(),
+            value: value.into(),
+            is_regex: false,
+        };
+        let layered = overlay(
+            &env(),
+            &[
+                var("A", "a-$HOME"),
+                var("HOME", "/home"),
+                var("B", "$A|$HOME"),
+            ],
+        );
+        assert_eq!(layered["A"], "a-/root");
+        assert_eq!(layered["HOME"], "/home");
+        assert_eq!(layered["B"], "|/root");
+        assert_eq!(layered["PATH"], "/bin:/usr/bin");
     }
 }

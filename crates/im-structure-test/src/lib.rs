@@ -10,6 +10,7 @@
 //! Regex, environment-substitution and permission-string rules are container-structure-
 //! test's (Go's); see [`goregex`], [`expand`] and [`filemode`] for where they differ.
 
+pub mod archive;
 pub mod command;
 pub mod config;
 pub mod cst;
@@ -27,4 +28,6 @@ pub use config::{ConfigError, TestConfig, load_config, parse_config};
 pub use cst::{CstBackend, CstDriver};
 pub use report::{Failure, ImageReport, Report, TestKind, TestResult};
 pub use runtime::{CliRuntime, Runtime, RuntimeKind};
-pub use suite::{Driver, ImageSource, Job, SuiteOptions, Target, run_all, run_suite};
+pub use suite::{
+    DEFAULT_COMMAND_TIMEOUT, Driver, ImageSource, Job, SuiteOptions, Target, run_all, run_suite,
+};

@@ -4,7 +4,8 @@
 //!
 //! The checks and their messages follow container-structure-test 1.19:
 //! - existence and permissions look at the path itself (`lstat`: a symlink is `Lrwxrwxrwx`),
-//!   after substituting the image's environment into the path (`$HOME/.profile`);
+//!   after substituting the image's environment and the `globalEnvVars` into the path
+//!   (`$HOME/.profile`); content tests use their path as written;
 //! - content is read through symlinks, the way a process in the container reads it;
 //! - `uid`/`gid` are checked from the layer headers (container-structure-test's tar driver
 //!   cannot check them at all);
@@ -13,7 +14,7 @@
 //!
 //! Every file the tests read is read in one batch, each layer at most once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use im_oci::{FileKind, FsView, Image, ReadFileError};
@@ -21,7 +22,7 @@ use im_oci::{FileKind, FsView, Image, ReadFileError};
 use crate::config::{
     EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest, TestConfig,
 };
-use crate::expand::expand;
+use crate::expand::{expand, overlay};
 use crate::filemode::mode_string;
 use crate::goregex;
 use crate::metadata::ImageMetadata;
@@ -35,11 +36,12 @@ const LICENSE_FORBIDDEN: &[&str] = &["AGPL", "WTFPL"];
 /// Runs every non-command test of `config` on `image` (whose filesystem is `view`).
 pub fn run_static_tests(config: &TestConfig, image: &Image, view: &FsView) -> Vec<TestResult> {
     let metadata = ImageMetadata::from_config(image.config());
+    let path_env = overlay(&metadata.env, &config.global_env_vars);
     let files = Files::load(config, image, view);
     let mut results = Vec::new();
     for test in &config.file_existence_tests {
         results.push(timed(
-            || existence(test, view, &metadata),
+            || existence(test, view, &path_env),
             test.location.to_string(),
         ));
     }
@@ -119,9 +121,13 @@ fn describe(error: &ReadFileError) -> String {
     text
 }
 
-fn existence(test: &FileExistenceTest, view: &FsView, metadata: &ImageMetadata) -> TestResult {
+fn existence(
+    test: &FileExistenceTest,
+    view: &FsView,
+    env: &BTreeMap<String, String>,
+) -> TestResult {
     let mut result = TestResult::new(TestKind::FileExistence, &test.name);
-    let path = expand(&test.path, &metadata.env);
+    let path = expand(&test.path, env);
     let info = match view.lstat(&path) {
         Ok(info) => info,
         Err(e) => {

@@ -1,11 +1,20 @@
 //! Running external programs: argv built element by element, full output to a log file,
-//! and errors that say what ran, how it ended and the last lines of its stderr.
+//! and errors that say what ran, how it ended and the last lines of its stderr. A program
+//! may be given a deadline: past it, its whole process group is killed.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write as _;
+use std::io::{Read, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(10);
+/// How long to wait for output pipes to close after a killed program is gone (a grandchild
+/// outside its process group may hold them).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// A program run that could not start or exited badly.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +32,11 @@ pub enum ProcessError {
         status: String,
         stderr_tail: String,
         log: Option<PathBuf>,
+    },
+    #[error("`{}` did not finish within {}s and was killed", quote(argv), after.as_secs_f64())]
+    TimedOut {
+        argv: Vec<OsString>,
+        after: Duration,
     },
 }
 
@@ -69,21 +83,60 @@ impl Runner {
 
     /// Runs `program argv...` to completion, capturing stdout and stderr.
     pub fn output(&self, program: &Path, argv: &[OsString]) -> Result<Output, ProcessError> {
+        self.output_until(program, argv, None)
+    }
+
+    /// Like [`Runner::output`], but kills the program's process group at `deadline`.
+    pub fn output_until(
+        &self,
+        program: &Path,
+        argv: &[OsString],
+        deadline: Option<Instant>,
+    ) -> Result<Output, ProcessError> {
+        let started = Instant::now();
         let mut command = Command::new(program);
         command
             .args(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .process_group(0);
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        let output = command.output().map_err(|source| ProcessError::Spawn {
+        let spawn_error = |source| ProcessError::Spawn {
             program: program.to_owned(),
             argv: argv.to_vec(),
             source,
-        })?;
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let waited = wait_until(&mut child, deadline).map_err(spawn_error)?;
+        // A killed program's pipes close when the group is gone; a stray grandchild may keep
+        // them open, so its output is given up after a grace period.
+        let grace = if waited.is_some() {
+            None
+        } else {
+            Some(DRAIN_GRACE)
+        };
+        let output = Output {
+            status: match waited {
+                Some(status) => status,
+                None => child.wait().map_err(spawn_error)?,
+            },
+            stdout: collect(&stdout, grace),
+            stderr: collect(&stderr, grace),
+        };
         self.record(program, argv, &output);
+        if waited.is_none() {
+            let mut full = vec![program.as_os_str().to_owned()];
+            full.extend(argv.iter().cloned());
+            return Err(ProcessError::TimedOut {
+                argv: full,
+                after: started.elapsed(),
+            });
+        }
         Ok(output)
     }
 
@@ -119,6 +172,48 @@ impl Runner {
             entry.push(b'\n');
             let _ = file.write_all(&entry);
         }
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = send.send(bytes);
+        });
+    }
+    receive
+}
+
+fn collect(output: &mpsc::Receiver<Vec<u8>>, grace: Option<Duration>) -> Vec<u8> {
+    match grace {
+        Some(grace) => output.recv_timeout(grace).unwrap_or_default(),
+        None => output.recv().unwrap_or_default(),
+    }
+}
+
+/// Waits for `child`; at `deadline` kills its process group and returns `None`.
+fn wait_until(
+    child: &mut Child,
+    deadline: Option<Instant>,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let Some(deadline) = deadline else {
+        return child.wait().map(Some);
+    };
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            if let Some(pid) = rustix::process::Pid::from_raw(child.id().cast_signed()) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            return Ok(None);
+        }
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 

@@ -82,7 +82,8 @@ pub fn excerpt(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TestResult {
     pub kind: TestKind,
-    /// The test's own name (empty for the metadata and license tests).
+    /// The test's own name; the metadata and license tests, which have none, are named as
+    /// container-structure-test names them (`Metadata Test`, `License Test`).
     pub name: String,
     pub pass: bool,
     #[serde(serialize_with = "seconds")]
@@ -100,6 +101,10 @@ pub struct TestResult {
 
 impl TestResult {
     pub fn new(kind: TestKind, name: &str) -> Self {
+        let name = match kind {
+            TestKind::Metadata | TestKind::License if name.is_empty() => kind.label(),
+            _ => name,
+        };
         Self {
             kind,
             name: name.to_owned(),
@@ -120,7 +125,7 @@ impl TestResult {
 
     /// The name as container-structure-test prints it (`File Existence Test: sh`).
     pub fn full_name(&self) -> String {
-        if self.name.is_empty() {
+        if self.name.is_empty() || self.name == self.kind.label() {
             self.kind.label().to_owned()
         } else {
             format!("{}: {}", self.kind.label(), self.name)
@@ -150,6 +155,14 @@ pub struct ImageReport {
 }
 
 impl ImageReport {
+    /// The image with its platform, for people and JUnit suites: `app:1.0 (linux/arm64)`.
+    pub fn display_name(&self) -> String {
+        match &self.platform {
+            Some(platform) => format!("{} ({platform})", self.image),
+            None => self.image.clone(),
+        }
+    }
+
     pub fn passed(&self) -> usize {
         self.results.iter().filter(|r| r.pass).count()
     }
@@ -226,10 +239,7 @@ impl Report {
             self.failed()
         );
         for image in &self.images {
-            let suite = match &image.platform {
-                Some(platform) => format!("{} ({platform})", image.image),
-                None => image.image.clone(),
-            };
+            let suite = image.display_name();
             let _ = writeln!(
                 out,
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",

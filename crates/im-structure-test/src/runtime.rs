@@ -8,15 +8,24 @@
 //! a new image after each setup command, buildah by running them in the same working
 //! container. A foreign platform runs under qemu (`--platform`).
 //!
+//! An image is loaded under a name of its own ([`crate::archive::unique_name`]) and removed
+//! by that name, so the runtime's store ends as it began: no user tag is added, re-pointed or
+//! removed. Loads and removals take turns (buildah's and podman's stores fail now and then
+//! when two land at once); sessions run side by side. [`Runtime::probe`] starts a trivial
+//! container, to tell a runtime that cannot run containers here from failing tests.
+//!
 //! Every runtime is a real program driven through its CLI; its whole output goes to the log.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use im_oci::Platform;
 
-use crate::process::{ProcessError, Runner, argv};
+use crate::archive::{docker_archive, probe_archive, unique_name};
+use crate::process::{ProcessError, Runner, argv, tail};
 
 /// Which runtime a [`CliRuntime`] drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +57,8 @@ pub struct RunSpec {
     pub capabilities: Vec<String>,
     pub bind_mounts: Vec<String>,
     pub env_file: Option<PathBuf>,
+    /// When the command is killed (and [`ProcessError::TimedOut`] returned).
+    pub deadline: Option<Instant>,
 }
 
 /// What a command printed and how it exited.
@@ -63,11 +74,13 @@ pub struct RunOutput {
 pub enum RuntimeError {
     #[error(transparent)]
     Process(#[from] ProcessError),
-    #[error("`{runtime} load` of {} printed no image name or ID: {output}", archive.display())]
-    LoadOutput {
+    #[error(
+        "{runtime} cannot run containers here: its probe container exited with {exit_code}: {stderr_tail}"
+    )]
+    Unusable {
         runtime: &'static str,
-        archive: PathBuf,
-        output: String,
+        exit_code: i64,
+        stderr_tail: String,
     },
     #[error("cannot convert {} to a docker-archive for Docker", archive.display())]
     Convert {
@@ -106,6 +119,9 @@ pub trait Runtime: Send + Sync {
     ) -> Result<LoadedImage, RuntimeError>;
     /// Removes a loaded image.
     fn unload(&self, image: &LoadedImage) -> Result<(), RuntimeError>;
+    /// Starts a trivial container (and removes it): an error says why this runtime cannot
+    /// run containers here. Hosts without a probe program pass.
+    fn probe(&self) -> Result<(), RuntimeError>;
     /// Starts a fresh session on `image`.
     fn session<'a>(&'a self, image: &'a LoadedImage)
     -> Result<Box<dyn Session + 'a>, RuntimeError>;
@@ -121,6 +137,8 @@ pub struct CliRuntime {
     /// Extra arguments of every `run` (podman on hosts without CNI: `--network=host`).
     run_args: Vec<OsString>,
     runner: Runner,
+    /// Held while an image is added to or removed from the store.
+    store: Mutex<()>,
 }
 
 impl CliRuntime {
@@ -139,6 +157,7 @@ impl CliRuntime {
             global_args,
             run_args: Vec::new(),
             runner: Runner::new(env, log),
+            store: Mutex::new(()),
         }
     }
 
@@ -198,95 +217,53 @@ impl CliRuntime {
         out
     }
 
-    fn exec(&self, rest: Vec<OsString>) -> Result<RunOutput, RuntimeError> {
-        let output = self.runner.output(&self.program, &self.args(rest))?;
+    /// Loads a docker-archive whose only name is `name`.
+    fn load_named(
+        &self,
+        archive: &Path,
+        name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<LoadedImage, RuntimeError> {
+        let _store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rest = match self.kind {
+            RuntimeKind::Docker | RuntimeKind::Podman => {
+                let mut rest = argv(["load", "--input"]);
+                rest.push(archive.as_os_str().to_owned());
+                rest
+            }
+            RuntimeKind::Buildah => {
+                let mut rest = argv(["pull", "--quiet"]);
+                if let Some(platform) = platform {
+                    rest.extend(argv(["--platform".to_owned(), platform.to_string()]));
+                }
+                rest.push(format!("docker-archive:{}", archive.display()).into());
+                rest
+            }
+        };
+        self.checked(rest)?;
+        Ok(LoadedImage {
+            id: name.to_owned(),
+            platform: platform.cloned(),
+        })
+    }
+
+    fn exec(
+        &self,
+        rest: Vec<OsString>,
+        deadline: Option<Instant>,
+    ) -> Result<RunOutput, RuntimeError> {
+        let output = self
+            .runner
+            .output_until(&self.program, &self.args(rest), deadline)?;
         Ok(RunOutput {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             exit_code: output.status.code().map_or(-1, i64::from),
         })
     }
-}
-
-fn loaded_name(output: &str) -> Option<String> {
-    output.lines().rev().find_map(|line| {
-        line.strip_prefix("Loaded image ID: ")
-            .or_else(|| line.strip_prefix("Loaded image: "))
-            .or_else(|| line.strip_prefix("Loaded image(s): "))
-            .map(|name| name.split(',').next().unwrap_or(name).trim().to_owned())
-    })
-}
-
-fn is_oci_archive(archive: &Path) -> bool {
-    matches!(
-        im_oci::detect_format(archive),
-        Ok(im_oci::ImageFormat::OciArchive | im_oci::ImageFormat::OciLayout)
-    )
-}
-
-/// Writes the image of an OCI archive or layout as a docker-archive (layer blobs copied as
-/// stored; Docker decompresses gzip itself) into a temporary file.
-fn to_docker_archive(
-    archive: &Path,
-    platform: Option<&Platform>,
-) -> Result<tempfile::NamedTempFile, RuntimeError> {
-    let convert = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Convert {
-        archive: archive.to_owned(),
-        source,
-    };
-    let options = im_oci::OpenOptions {
-        platform: platform.cloned(),
-        ..im_oci::OpenOptions::default()
-    };
-    let image = im_oci::open_image(archive, &options).map_err(|e| convert(Box::new(e)))?;
-    let file = tempfile::NamedTempFile::new().map_err(|e| convert(Box::new(e)))?;
-    let mut builder = tar::Builder::new(file.as_file());
-    let mut append = |name: &str, size: u64, data: &mut dyn std::io::Read| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        builder
-            .append_data(&mut header, name, data)
-            .map_err(|e| convert(Box::new(e)))
-    };
-    let config = serde_json::to_vec(image.config()).map_err(|e| convert(Box::new(e)))?;
-    let config_name = format!(
-        "{}.json",
-        im_oci::Digest::of_bytes(im_oci::Algorithm::Sha256, &config).hex()
-    );
-    append(&config_name, config.len() as u64, &mut config.as_slice())?;
-    let mut layers = Vec::new();
-    for (i, layer) in image.layers().iter().enumerate() {
-        let name = format!("layer{i}/layer.tar");
-        let size = layer
-            .size
-            .ok_or_else(|| convert(format!("layer {i} has no size").into()))?;
-        let mut blob = image.open_layer_blob(i).map_err(|e| convert(Box::new(e)))?;
-        append(&name, size, &mut blob)?;
-        layers.push(name);
-    }
-    let manifest = serde_json::to_vec(
-        &serde_json::json!([{"Config": config_name, "RepoTags": null, "Layers": layers}]),
-    )
-    .map_err(|e| convert(Box::new(e)))?;
-    append(
-        "manifest.json",
-        manifest.len() as u64,
-        &mut manifest.as_slice(),
-    )?;
-    builder.finish().map_err(|e| convert(Box::new(e)))?;
-    drop(builder);
-    Ok(file)
-}
-
-fn archive_transport(archive: &Path) -> String {
-    let transport = if is_oci_archive(archive) {
-        "oci-archive"
-    } else {
-        "docker-archive"
-    };
-    format!("{transport}:{}", archive.display())
 }
 
 impl Runtime for CliRuntime {
@@ -299,48 +276,45 @@ impl Runtime for CliRuntime {
         archive: &Path,
         platform: Option<&Platform>,
     ) -> Result<LoadedImage, RuntimeError> {
-        let id = match self.kind {
-            RuntimeKind::Docker | RuntimeKind::Podman => {
-                // Docker 20.10 loads docker-archives only: convert OCI layouts first.
-                let converted = if self.kind == RuntimeKind::Docker && is_oci_archive(archive) {
-                    Some(to_docker_archive(archive, platform)?)
-                } else {
-                    None
-                };
-                let archive = converted
-                    .as_ref()
-                    .map_or(archive, tempfile::NamedTempFile::path);
-                let mut rest = argv(["load", "--input"]);
-                rest.push(archive.as_os_str().to_owned());
-                let output = self.checked(rest)?;
-                loaded_name(&output).ok_or_else(|| RuntimeError::LoadOutput {
-                    runtime: self.kind.name(),
-                    archive: archive.to_owned(),
-                    output: output.trim().to_owned(),
-                })?
-            }
-            RuntimeKind::Buildah => {
-                let mut rest = argv(["pull", "--quiet"]);
-                if let Some(platform) = platform {
-                    rest.extend(argv(["--platform".to_owned(), platform.to_string()]));
-                }
-                rest.push(archive_transport(archive).into());
-                self.checked(rest)?.trim().to_owned()
-            }
-        };
-        // A name of this load's own: concurrent runs may load the same archive, and each
-        // removes only its own name when done.
-        let name = format!("localhost/{}:latest", Self::unique("image"));
-        self.checked(argv(["tag", &id, &name]))?;
-        Ok(LoadedImage {
-            id: name,
-            platform: platform.cloned(),
-        })
+        let name = unique_name();
+        let named = docker_archive(archive, platform, &name)?;
+        self.load_named(named.path(), &name, platform)
     }
 
     fn unload(&self, image: &LoadedImage) -> Result<(), RuntimeError> {
+        let _store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.checked(argv(["rmi", &image.id]))?;
         Ok(())
+    }
+
+    fn probe(&self) -> Result<(), RuntimeError> {
+        let name = unique_name();
+        let Some(archive) = probe_archive(&name)? else {
+            return Ok(());
+        };
+        let image = self.load_named(archive.path(), &name, None)?;
+        let outcome = self.session(&image).and_then(|mut session| {
+            let output = session.run(&RunSpec {
+                argv: vec!["/probe".to_owned()],
+                ..RunSpec::default()
+            });
+            session.close().and(output)
+        });
+        let removed = self.unload(&image);
+        let output = outcome?;
+        removed?;
+        if output.exit_code == 0 {
+            Ok(())
+        } else {
+            Err(RuntimeError::Unusable {
+                runtime: self.kind.name(),
+                exit_code: output.exit_code,
+                stderr_tail: tail(output.stderr.trim(), 5),
+            })
+        }
     }
 
     fn session<'a>(
@@ -378,10 +352,16 @@ impl Session for CommitSession<'_> {
     fn run(&mut self, spec: &RunSpec) -> Result<RunOutput, RuntimeError> {
         let mut rest = CliRuntime::run_flags(spec, self.platform.as_ref());
         rest.splice(1..1, self.runtime.run_args.iter().cloned());
-        rest.insert(1, "--rm".into());
+        let name = CliRuntime::unique("run");
+        rest.splice(1..1, argv(["--rm", "--name", &name]));
         rest.push(self.image.clone().into());
         rest.extend(argv(&spec.argv));
-        self.runtime.exec(rest)
+        let output = self.runtime.exec(rest, spec.deadline);
+        if output.is_err() {
+            // Killing the client leaves a timed-out container running: remove it.
+            let _ = self.runtime.checked(argv(["rm", "--force", &name]));
+        }
+        output
     }
 
     fn setup(&mut self, spec: &RunSpec) -> Result<RunOutput, RuntimeError> {
@@ -392,7 +372,7 @@ impl Session for CommitSession<'_> {
         rest.insert(2, name.clone().into());
         rest.push(self.image.clone().into());
         rest.extend(argv(&spec.argv));
-        let output = self.runtime.exec(rest);
+        let output = self.runtime.exec(rest, spec.deadline);
         let committed = self.runtime.checked(argv(["commit", &name]));
         let removed = self.runtime.checked(argv(["rm", "--force", &name]));
         let output = output?;
@@ -436,7 +416,7 @@ impl BuildahSession<'_> {
         rest.push(self.container.clone().into());
         rest.push("--".into());
         rest.extend(argv(&spec.argv));
-        self.runtime.exec(rest)
+        self.runtime.exec(rest, spec.deadline)
     }
 }
 
@@ -458,26 +438,6 @@ impl Session for BuildahSession<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_loaded_image_name() {
-        assert_eq!(
-            loaded_name("Loaded image: im/app:1.0\n").as_deref(),
-            Some("im/app:1.0")
-        );
-        assert_eq!(
-            loaded_name("Loaded image ID: sha256:abc\n").as_deref(),
-            Some("sha256:abc")
-        );
-        assert_eq!(
-            loaded_name(
-                "Getting image source signatures\nLoaded image(s): localhost/a:1,localhost/b:2\n"
-            )
-            .as_deref(),
-            Some("localhost/a:1")
-        );
-        assert_eq!(loaded_name("nothing"), None);
-    }
 
     #[test]
     fn run_flags_are_built_element_by_element() {

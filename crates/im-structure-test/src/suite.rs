@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use im_oci::{Image, Limits, OpenOptions, Platform, open_image};
 
-use crate::command::run_command_tests;
+use crate::command::CommandRun;
 use crate::config::TestConfig;
 use crate::cst::{CstBackend, CstDriver};
 use crate::metadata::ImageMetadata;
@@ -83,14 +83,21 @@ pub struct SuiteOptions {
     pub command_jobs: usize,
     /// Images tested at the same time by [`run_all`].
     pub image_jobs: usize,
+    /// How long one command test may take (setup, command and teardown) before it is
+    /// killed and fails.
+    pub command_timeout: Duration,
     pub limits: Limits,
 }
+
+/// The default of [`SuiteOptions::command_timeout`].
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for SuiteOptions {
     fn default() -> Self {
         Self {
             command_jobs: 4,
             image_jobs: 2,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
             limits: Limits::default(),
         }
     }
@@ -154,7 +161,11 @@ fn open(target: &Target, options: &SuiteOptions) -> Result<Image, String> {
                 platform: target.platform.clone(),
                 limits: options.limits.clone(),
             };
-            open_image(path, &open_options).map_err(|e| error_chain(&e))
+            // Blob digests recorded when image-manager wrote the archive are trusted while it
+            // is the same file (im_oci::trust); anything else is verified as it is read.
+            open_image(path, &open_options)
+                .map(|image| image.with_trusted_digests(im_oci::trust::trusted(path)))
+                .map_err(|e| error_chain(&e))
         }
         ImageSource::Opened { image, .. } => Ok(Image::clone(image)),
     }
@@ -234,7 +245,14 @@ fn command_results(
             );
         }
     };
-    let results = run_command_tests(config, runtime, &loaded, metadata, options.command_jobs);
+    let results = CommandRun {
+        config,
+        runtime,
+        image: &loaded,
+        metadata,
+        timeout: options.command_timeout,
+    }
+    .run_all(options.command_jobs);
     if owned {
         let _ = runtime.unload(&loaded);
     }

@@ -194,6 +194,54 @@ fn busybox_image_verdicts_match_container_structure_test() {
     );
 }
 
+/// `$VAR`s in command tests and paths: every test of busybox-env.yaml pins the exact text
+/// the container printed, so agreeing with container-structure-test means expanding the same
+/// references against the same environment.
+#[test]
+fn env_references_expand_as_container_structure_test_does() {
+    let images = common::images();
+    let problems = compare("busybox-env.yaml", &images.busybox);
+    assert!(
+        problems.is_empty(),
+        "{} disagreements:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    let config_path = common::data("busybox-env.yaml");
+    let config = load_config(&config_path).unwrap();
+    let target = Target {
+        label: "busybox".into(),
+        source: ImageSource::Archive {
+            path: images.busybox.clone(),
+            tag: None,
+        },
+        platform: None,
+    };
+    let ours = run_suite(
+        &config,
+        &config_path,
+        &target,
+        &Driver::Native {
+            runtime: Some(common::docker_runtime()),
+        },
+        &SuiteOptions::default(),
+    );
+    let failed: Vec<String> = ours
+        .results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| {
+            format!(
+                "{}: {:?} (stdout {:?})",
+                r.full_name(),
+                r.failures,
+                r.stdout
+            )
+        })
+        .collect();
+    assert!(failed.is_empty(), "every case passes: {failed:#?}");
+}
+
 #[test]
 fn debian_image_verdicts_match_container_structure_test() {
     let images = common::images();

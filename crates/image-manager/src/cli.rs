@@ -541,6 +541,10 @@ pub struct TestArgs {
     /// How many images are tested at once.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// How long one command test may run (setup, command, teardown) before it is killed
+    /// and fails [default: 300].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
     /// Also write the report: `junit:FILE` or `json:FILE` (repeatable).
     #[arg(long, value_name = "KIND:FILE")]
     pub output: Vec<String>,

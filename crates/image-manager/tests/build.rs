@@ -600,6 +600,15 @@ fn test_runs_each_tags_config_against_its_built_images() {
         junit.contains("<testsuite") && junit.contains("failures=\"0\""),
         "{junit}"
     );
+    assert!(
+        junit.contains("<testsuite name=\"app:1.0.0 (linux/arm64)\"")
+            && !junit.contains("(linux/arm64) (linux/arm64)"),
+        "one platform per suite name: {junit}"
+    );
+    assert!(
+        junit.contains("<testcase name=\"Metadata Test\""),
+        "container-structure-test's name: {junit}"
+    );
 
     // A failing expectation: exit 1, and the report says what was expected and found.
     write(
@@ -618,6 +627,8 @@ fn test_runs_each_tags_config_against_its_built_images() {
     assert_eq!(failed.status, 1, "{}", failed.stderr);
     let report = json(&failed.stdout);
     assert_eq!(report["totals"]["failed"], 1, "{report}");
+    assert_eq!(report["images"][0]["image"], "app:1.0.0", "{report}");
+    assert_eq!(report["images"][0]["platform"], "linux/amd64", "{report}");
     let result = &report["images"][0]["results"][0];
     assert_eq!(result["pass"], false);
     assert!(
@@ -648,4 +659,205 @@ fn test_runs_each_tags_config_against_its_built_images() {
         "{}",
         direct.stderr
     );
+}
+
+/// Every image and container in the buildah/podman store at `storage` (their shared store),
+/// as `ID names` lines.
+fn store_contents(storage: &Path) -> String {
+    let images = im_testkit::run(im_testkit::buildah_cmd(storage).args([
+        "images",
+        "--all",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Name}}:{{.Tag}}",
+    ]));
+    let containers = im_testkit::run(im_testkit::buildah_cmd(storage).args([
+        "containers",
+        "--all",
+        "--format",
+        "{{.ContainerID}} {{.ContainerName}}",
+    ]));
+    format!("images:\n{images}containers:\n{containers}")
+}
+
+/// podman's settings for the test VMs: runc, no systemd, open-file and process limits root
+/// may set (see `im_testkit::podman_cmd`); `runtime` replaces runc to break podman on purpose.
+fn podman_conf(dir: &Path, runtime: Option<&str>) -> PathBuf {
+    let path = dir.join(format!(
+        "containers-{}.conf",
+        runtime.map_or("ok", |_| "broken")
+    ));
+    let engine = match runtime {
+        Some(program) => {
+            format!("runtime = \"broken\"\n[engine.runtimes]\nbroken = [\"{program}\"]\n")
+        }
+        None => "runtime = \"runc\"\n".to_owned(),
+    };
+    write(
+        &path,
+        &format!(
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n{engine}"
+        ),
+    );
+    path
+}
+
+#[test]
+fn test_leaves_the_builders_store_as_it_found_it() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: app file\n    command: cat\n    args: [/app.txt]\n    expectedOutput: [\"^app {{ tag.name }}\\n$\"]\n",
+    );
+    fixture.ok(&[
+        "build",
+        "app:1.0.0",
+        "app:1.1.0",
+        "--platform",
+        "linux/amd64",
+    ]);
+    let storage = fixture.root().join(".storage");
+    // The user's own image under the name the proof of concept would have loaded over.
+    im_testkit::busybox_base_image(Platform::LinuxAmd64)
+        .load_into_buildah(&storage, "localhost/app:1.0.0");
+    let before = store_contents(&storage);
+    assert!(before.contains("localhost/app:1.0.0"), "{before}");
+
+    let buildah = fixture.ok(&[
+        "test",
+        "app:1.0.0",
+        "app:1.1.0",
+        "--platform",
+        "linux/amd64",
+        "--driver",
+        "buildah",
+        "-j",
+        "2",
+    ]);
+    assert!(
+        buildah.stderr.contains("1 passed, 0 failed"),
+        "{}",
+        buildah.stderr
+    );
+    assert_eq!(
+        store_contents(&storage),
+        before,
+        "buildah: {}",
+        buildah.stderr
+    );
+
+    let confs = tempfile::tempdir().unwrap();
+    let podman = fixture
+        .command(&[
+            "test",
+            "app:1.0.0",
+            "app:1.1.0",
+            "--platform",
+            "linux/amd64",
+            "--driver",
+            "podman",
+            "-j",
+            "2",
+        ])
+        .env("CONTAINERS_CONF", podman_conf(confs.path(), None))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&podman.stderr);
+    assert_eq!(podman.status.code(), Some(0), "{stderr}");
+    assert_eq!(store_contents(&storage), before, "podman: {stderr}");
+
+    // A podman that cannot start containers: an error (exit 2) saying so, not failed tests.
+    let broken = fixture
+        .command(&[
+            "test",
+            "app:1.0.0",
+            "--platform",
+            "linux/amd64",
+            "--driver",
+            "podman",
+        ])
+        .env(
+            "CONTAINERS_CONF",
+            podman_conf(confs.path(), Some("/bin/false")),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("runtime unusable: podman cannot run containers here"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("FAIL"), "no test is blamed: {stderr}");
+    assert_eq!(store_contents(&storage), before, "broken podman: {stderr}");
+}
+
+#[test]
+fn a_command_test_over_its_time_limit_fails_naming_it() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: sleeps too long\n    command: sleep\n    args: ['600']\n",
+    );
+    fixture.ok(&["build", "app:1.0.0", "--platform", "linux/amd64"]);
+    let started = Instant::now();
+    let run = fixture.run(&[
+        "test",
+        "app:1.0.0",
+        "--platform",
+        "linux/amd64",
+        "--timeout",
+        "3",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "killed at its limit"
+    );
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let report = json(&run.stdout);
+    let result = &report["images"][0]["results"][0];
+    assert_eq!(result["name"], "sleeps too long");
+    let message = result["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Test 'sleeps too long' did not finish within its time limit of 3s"),
+        "{message}"
+    );
+}
+
+#[test]
+fn native_passes_over_a_runtime_that_cannot_run_containers_with_a_warning() {
+    let fixture = Fixture::new("buildah");
+    write(
+        &fixture.root().join("images/app/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: app file\n    command: cat\n    args: [/app.txt]\n    expectedOutput: [\"^app {{ tag.name }}\\n$\"]\n",
+    );
+    fixture.ok(&["build", "app:1.0.0", "--platform", "linux/amd64"]);
+    // podman is now the configured builder, and nothing says which builder made the image:
+    // podman is tried first, cannot start a container, and Docker runs the tests instead.
+    let settings = fs_err::read_to_string(fixture.root().join(".image-manager.yml")).unwrap();
+    write(
+        &fixture.root().join(".image-manager.yml"),
+        &settings.replace("kind: buildah", "kind: podman"),
+    );
+    fs_err::remove_file(fixture.dist("ledger.json")).unwrap();
+    let confs = tempfile::tempdir().unwrap();
+    let run = fixture
+        .command(&["test", "app:1.0.0", "--platform", "linux/amd64"])
+        .env(
+            "CONTAINERS_CONF",
+            podman_conf(confs.path(), Some("/bin/false")),
+        )
+        .env("DOCKER_HOST", im_testkit::docker().host())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: podman cannot run containers here: command tests run in docker"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 passed, 0 failed"), "{stderr}");
 }

@@ -71,74 +71,124 @@ fn docker_program() -> PathBuf {
     }
 }
 
-/// Picks the runtime for command tests like the builder: the configured builder if it can run
-/// containers, else the first of Docker (when its daemon answers), podman, buildah.
-fn choose_runtime(
-    project: &im_project::Project,
-    requested: Option<RuntimeKind>,
-) -> Result<RuntimeKind, Diagnostics> {
-    if let Some(kind) = requested {
-        return Ok(kind);
-    }
+/// The runtimes command tests may use, best first: the builder that made the images (from
+/// the ledger), the configured builder, then Docker (when its daemon answers), podman and
+/// buildah, each only when it is installed.
+fn runtime_candidates(project: &im_project::Project, built_by: Option<&str>) -> Vec<RuntimeKind> {
     let mut settings = im_build::BuilderSettings::default();
     settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
-    let preferred = match project.settings.builder.as_deref() {
-        Some("docker") => vec![im_build::BuilderKind::Docker],
-        Some("podman") => vec![im_build::BuilderKind::Podman],
-        Some("buildah") => vec![im_build::BuilderKind::Buildah],
-        _ => Vec::new(),
+    let kind_of = |name: &str| match name {
+        "docker" | "buildkit" => Some(im_build::BuilderKind::Docker),
+        "podman" => Some(im_build::BuilderKind::Podman),
+        "buildah" => Some(im_build::BuilderKind::Buildah),
+        _ => None,
     };
+    let preferred = built_by
+        .and_then(kind_of)
+        .into_iter()
+        .chain(project.settings.builder.as_deref().and_then(kind_of));
     let lookup = im_build::SystemLookup::new(std::env::var_os(env_vars::PATH));
-    for kind in preferred.into_iter().chain([
+    let mut found = Vec::new();
+    for kind in preferred.chain([
         im_build::BuilderKind::Docker,
         im_build::BuilderKind::Podman,
         im_build::BuilderKind::Buildah,
     ]) {
+        let runtime = match kind {
+            im_build::BuilderKind::Docker => RuntimeKind::Docker,
+            im_build::BuilderKind::Podman => RuntimeKind::Podman,
+            _ => RuntimeKind::Buildah,
+        };
+        if found.contains(&runtime) {
+            continue;
+        }
         settings.kind = Some(kind);
         if im_build::detect(&settings, &lookup).is_ok() {
-            return Ok(match kind {
-                im_build::BuilderKind::Docker => RuntimeKind::Docker,
-                im_build::BuilderKind::Podman => RuntimeKind::Podman,
-                _ => RuntimeKind::Buildah,
-            });
+            found.push(runtime);
         }
     }
-    Err(Diagnostic::error("command tests need a container runtime, and none was found")
-        .with_help("install docker.io (and start dockerd), podman or buildah; or pick one with --driver")
+    found
+}
+
+/// The first of `candidates` that can start a container here (each is probed with a
+/// trivial one). Passing over one says why; none usable is an error naming each one's
+/// reason.
+fn usable_runtime(
+    printer: &crate::printer::Printer,
+    candidates: &[RuntimeKind],
+    project: &im_project::Project,
+    log: Option<&Path>,
+) -> Result<Arc<dyn Runtime>, Diagnostics> {
+    let mut unusable: Vec<(RuntimeKind, String)> = Vec::new();
+    for &kind in candidates {
+        let candidate = runtime(kind, project, log.map(Path::to_path_buf));
+        match candidate.probe() {
+            Ok(()) => {
+                for (skipped, why) in &unusable {
+                    printer.diagnostic(
+                        &Diagnostic::warning(format!(
+                            "{} cannot run containers here: command tests run in {}",
+                            skipped.name(),
+                            kind.name()
+                        ))
+                        .with_note(why.clone()),
+                    );
+                }
+                return Ok(candidate);
+            }
+            Err(error) => unusable.push((kind, error_chain(&error))),
+        }
+    }
+    let mut diagnostic = if candidates.is_empty() {
+        Diagnostic::error("command tests need a container runtime, and none was found")
+    } else {
+        let names: Vec<&str> = candidates.iter().map(|k| k.name()).collect();
+        Diagnostic::error(format!(
+            "runtime unusable: {} cannot run containers here",
+            names.join(", ")
+        ))
+    };
+    for (kind, why) in unusable {
+        diagnostic = diagnostic.with_note(format!("{}: {why}", kind.name()));
+    }
+    Err(diagnostic
+        .with_help(
+            "install docker.io (and start dockerd), podman or buildah where containers can run, \
+             or pick a working one with --driver",
+        )
         .into())
 }
 
-/// The driver; `native` looks for a runtime only when some config has command tests.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The driver; runtimes are looked for and probed only when some config has command tests.
 fn driver(
+    context: &Context<'_>,
     args: &TestArgs,
     project: &im_project::Project,
     jobs: &[Job],
-    log: Option<PathBuf>,
+    log: Option<&Path>,
 ) -> Result<Driver, Diagnostics> {
-    Ok(match args.driver {
-        TestDriver::Native => {
-            let needs_runtime = jobs.iter().any(|job| !job.config.command_tests.is_empty());
-            let runtime = if needs_runtime {
-                Some(runtime(choose_runtime(project, None)?, project, log))
-            } else {
-                None
-            };
-            Driver::Native { runtime }
-        }
-        TestDriver::Docker => Driver::Native {
-            runtime: Some(runtime(RuntimeKind::Docker, project, log)),
-        },
-        TestDriver::Podman => Driver::Native {
-            runtime: Some(runtime(RuntimeKind::Podman, project, log)),
-        },
-        TestDriver::Buildah => Driver::Native {
-            runtime: Some(runtime(RuntimeKind::Buildah, project, log)),
-        },
+    let requested = match args.driver {
+        TestDriver::Native => None,
+        TestDriver::Docker => Some(RuntimeKind::Docker),
+        TestDriver::Podman => Some(RuntimeKind::Podman),
+        TestDriver::Buildah => Some(RuntimeKind::Buildah),
         TestDriver::Cst => {
             let env = std::env::var_os(env_vars::DOCKER_HOST)
                 .map(|host| vec![(OsString::from(env_vars::DOCKER_HOST), host)])
                 .unwrap_or_default();
-            Driver::Cst {
+            let log = log.map(Path::to_path_buf);
+            return Ok(Driver::Cst {
                 cst: Arc::new(CstDriver::new(
                     "container-structure-test".into(),
                     CstBackend::Docker,
@@ -146,8 +196,31 @@ fn driver(
                     log.clone(),
                 )),
                 loader: Some(runtime(RuntimeKind::Docker, project, log)),
-            }
+            });
         }
+    };
+    if jobs.iter().all(|job| job.config.command_tests.is_empty()) {
+        return Ok(Driver::Native { runtime: None });
+    }
+    let candidates = match requested {
+        Some(kind) => vec![kind],
+        None => runtime_candidates(project, built_by(context, jobs).as_deref()),
+    };
+    let runtime = usable_runtime(context.printer, &candidates, project, log)?;
+    Ok(Driver::Native {
+        runtime: Some(runtime),
+    })
+}
+
+/// The builder the ledger says built the first tested image, if it knows.
+fn built_by(context: &Context<'_>, jobs: &[Job]) -> Option<String> {
+    let ledger = im_plan::Ledger::load(&context.dist).ok()?;
+    jobs.iter().find_map(|job| {
+        let platform = job.target.platform.as_ref()?.to_string();
+        let entry = ledger
+            .nodes
+            .get(&im_plan::ledger::entry_name(&job.target.label, &platform))?;
+        (!entry.builder.is_empty()).then(|| entry.builder.clone())
     })
 }
 
@@ -301,9 +374,16 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
             &fallback
         }
     };
-    fs_err::create_dir_all(&context.dist)?;
-    let log = Some(context.dist.join("test.log"));
-    let driver = match driver(args, project_ref, &jobs, log) {
+    // The runtimes' log goes to dist/ in a project; outside one nothing is written (a
+    // failed command's error carries the end of its output).
+    let log = match &project {
+        Some(_) => {
+            fs_err::create_dir_all(&context.dist)?;
+            Some(context.dist.join("test.log"))
+        }
+        None => None,
+    };
+    let driver = match driver(context, args, project_ref, &jobs, log.as_deref()) {
         Ok(driver) => driver,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
@@ -319,11 +399,8 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
     if let Some(jobs) = args.jobs {
         options.image_jobs = jobs.max(1);
     }
-    let containers_storage = matches!(&driver, Driver::Native { runtime: Some(runtime) } if matches!(runtime.kind(), RuntimeKind::Buildah | RuntimeKind::Podman));
-    if containers_storage {
-        // buildah and podman name a pulled archive after its ref name, so two platforms of one
-        // tag pulled into one store at once race ("image not known"): one image at a time.
-        options.image_jobs = 1;
+    if let Some(seconds) = args.timeout {
+        options.command_timeout = std::time::Duration::from_secs(seconds);
     }
     let report = run_all(&jobs, &driver, &options);
     for output in &args.output {
@@ -419,7 +496,8 @@ fn project_jobs(
                 config: config.clone(),
                 config_path: config_path.clone(),
                 target: Target {
-                    label: format!("{id} ({platform})"),
+                    // The platform is the report's own field: `display_name` adds it.
+                    label: id.to_string(),
                     source: ImageSource::Archive {
                         path: archive,
                         tag: None,
@@ -461,14 +539,14 @@ fn print_report(printer: &crate::printer::Printer, report: &Report) {
             verdict,
             format!(
                 "{}: {} passed, {} failed in {:.2}s",
-                image.image,
+                image.display_name(),
                 image.results.len() - failed,
                 failed,
                 image.duration.as_secs_f64()
             ),
         );
         if let Some(error) = &image.error {
-            printer.error(format!("{}: {error}", image.image));
+            printer.error(format!("{}: {error}", image.display_name()));
         }
         for result in image.results.iter().filter(|r| !r.pass) {
             let mut text = format!(
