@@ -2,6 +2,7 @@
 //! build the dependency graph.
 
 mod build;
+mod build_push;
 mod check;
 mod generate;
 mod graph;
@@ -11,6 +12,7 @@ mod manifest;
 mod plan;
 mod planning;
 mod promote;
+mod publish_report;
 mod push;
 mod service;
 mod sync;

@@ -11,7 +11,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use im_registry::ops::copy::{CopyOptions, copy_image};
 
-use super::push::{Report, Result_, TagReport, select_jobs};
+use super::publish_report::{Report, Result_, TagReport};
+use super::push::select_jobs;
 use super::{Context, Outcome, plural, service};
 use crate::cli::SyncArgs;
 use crate::registry::{self, Session};
