@@ -192,11 +192,12 @@ Examples:
     /// Copy every managed image tag, with all platforms and aliases, between registries.
     #[command(after_help = "\
 REGISTRY is the `name` of an entry of `registries:` in .image-manager.yml, or
-host[:port][/namespace]. What the target already holds is skipped; tags the source lacks are
-reported as missing.
+host[:port][/namespace]. What the target already holds is skipped. Tags the source lacks are
+reported as missing and fail the sync (exit 1) unless --allow-missing is given.
 
 Examples:
   image-manager sync --from ci --to 127.0.0.1:5050/acme       pull what CI pushed
+  image-manager sync --from ci --to local --allow-missing     whatever CI has pushed so far
   image-manager sync --from local --to production python")]
     Sync(SyncArgs),
     /// Show what a registry holds under a reference: digest, platforms, size, labels, build key.
@@ -415,6 +416,10 @@ pub struct SyncArgs {
     /// The registry to copy to: a `registries:` name or host[:port][/namespace].
     #[arg(long, value_name = "REGISTRY")]
     pub to: String,
+    /// Succeed even when the source lacks some of the tags (a partly published project);
+    /// without it, a missing tag fails the sync.
+    #[arg(long)]
+    pub allow_missing: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]

@@ -150,6 +150,22 @@ impl Project {
         self
     }
 
+    /// Two registries instead of one: `ci` (`${IM_TEST_SOURCE}/acme`, the default) and
+    /// `mirror` (`${IM_TEST_TARGET}/mirror`).
+    fn ci_and_mirror(mut self, source: &Registry, target: &Registry) -> Self {
+        let settings = self.root().join(".image-manager.yml");
+        write(
+            &settings,
+            &fs_err::read_to_string(&settings).unwrap().replace(
+                "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n",
+                "registries:\n  - {name: ci, url: \"${IM_TEST_SOURCE}/acme\", default: true}\n  - {name: mirror, url: \"${IM_TEST_TARGET}/mirror\"}\n",
+            ),
+        );
+        self.set("IM_TEST_SOURCE", &source.host_port());
+        self.set("IM_TEST_TARGET", &target.host_port());
+        self
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
             .arg("-C")
@@ -636,29 +652,51 @@ fn a_snapshot_is_pushed_under_its_own_tags_and_promotion_keeps_its_digests() {
 fn sync_copies_every_tag_once_and_then_nothing() {
     let source = Registry::start();
     let target = Registry::start();
-    let mut project = Project::chain(&["linux/amd64"]);
-    write(
-        &project.root().join(".image-manager.yml"),
-        &fs_err::read_to_string(project.root().join(".image-manager.yml"))
-            .unwrap()
-            .replace(
-                "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n",
-                "registries:\n  - {name: ci, url: \"${IM_TEST_SOURCE}/acme\", default: true}\n  - {name: mirror, url: \"${IM_TEST_TARGET}/mirror\"}\n",
-            ),
-    );
-    project.set("IM_TEST_SOURCE", &source.host_port());
-    project.set("IM_TEST_TARGET", &target.host_port());
+    let project = Project::chain(&["linux/amd64"]).ci_and_mirror(&source, &target);
     project.ok(&["build", "-j", "1", "app:1.1.0"]);
     project.ok(&["push", "base", "app:1.1.0"]);
 
+    // The source has only some of the tags: that fails, and says what to do...
+    let partial = project.run(&["sync", "--from", "ci", "--to", "mirror"]);
+    assert_eq!(partial.status, 1, "{}", partial.stderr);
+    assert!(
+        partial.stderr.contains(&format!(
+            "3 image tags are missing from {}/acme: check --from, or pass --allow-missing",
+            source.host_port()
+        )),
+        "{}",
+        partial.stderr
+    );
+    // ...though what it has was copied.
+    assert!(
+        partial
+            .stderr
+            .contains("2 copied, 0 up to date, 0 failed, 3 missing"),
+        "{}",
+        partial.stderr
+    );
     let first = json(
         &project
-            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .ok(&[
+                "sync",
+                "--from",
+                "ci",
+                "--to",
+                "mirror",
+                "--allow-missing",
+                "--format",
+                "json",
+            ])
             .stdout,
     );
     assert_eq!(first["registry"], format!("{}/mirror", target.host_port()));
-    assert_eq!(tag_result(&first, "base:1")["result"], "pushed");
-    assert_eq!(tag_result(&first, "app:1.1.0")["result"], "pushed");
+    assert_eq!(tag_result(&first, "base:1")["result"], "up-to-date");
+    assert_eq!(tag_result(&first, "app:1.1.0")["result"], "up-to-date");
+    // Up to date or not, a tag's platforms are what the registry holds.
+    assert_eq!(
+        tag_result(&first, "app:1.1.0")["platforms"],
+        serde_json::json!(["linux/amd64"])
+    );
     for never_pushed in ["app:1.0.0", "app:1.0.0-dev", "app:1.1.0-dev"] {
         assert_eq!(tag_result(&first, never_pushed)["result"], "missing");
     }
@@ -672,7 +710,16 @@ fn sync_copies_every_tag_once_and_then_nothing() {
 
     let second = json(
         &project
-            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .ok(&[
+                "sync",
+                "--from",
+                "ci",
+                "--to",
+                "mirror",
+                "--allow-missing",
+                "--format",
+                "json",
+            ])
             .stdout,
     );
     for tag in second["tags"].as_array().unwrap() {
@@ -701,6 +748,189 @@ fn sync_copies_every_tag_once_and_then_nothing() {
         "{}",
         unknown.stderr
     );
+}
+
+/// What `build` wrote into a multi-platform layout (`dist/<name>/<tag>/image.tar`): the digest
+/// of the index its `index.json` names (checked against the index's bytes) and the manifest
+/// digests the index lists, in order.
+fn layout_index(layout: &Path) -> (String, Vec<String>) {
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(fs_err::File::open(layout).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(name.trim_start_matches("./").to_owned(), bytes);
+    }
+    let top: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let digest = top["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let bytes = &files[&format!("blobs/sha256/{}", &digest["sha256:".len()..])];
+    assert_eq!(
+        format!("sha256:{}", hex(&sha2::Sha256::digest(bytes))),
+        digest
+    );
+    let index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    (digest, children(&index))
+}
+
+/// The manifest digests an index lists, in order.
+fn children(index: &serde_json::Value) -> Vec<String> {
+    index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an index: {index}"))
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Checks that `repository:tag` serves exactly the index `build` recorded, and each of its
+/// platform manifests by digest.
+fn serves(repository: &str, tag: &str, index: &str, manifests: &[String]) {
+    let (document, digest) = raw(&format!("{repository}:{tag}"), None);
+    assert_eq!(digest, index, "{repository}:{tag}");
+    assert_eq!(children(&document), manifests, "{repository}:{tag}");
+    for manifest in manifests {
+        assert_eq!(
+            raw(&format!("{repository}@{manifest}"), None).1,
+            *manifest,
+            "{repository}@{manifest}"
+        );
+    }
+}
+
+#[test]
+fn every_digest_build_recorded_is_served_after_push_promote_sync_and_manifest() {
+    let ci = Registry::start();
+    let mirror = Registry::start();
+    let mut project = Project::chain(&["linux/amd64", "linux/arm64"]).ci_and_mirror(&ci, &mirror);
+    let built = project.ok(&["build", "-j", "1", "--snapshot-id", "rc1", "app:1.1.0"]);
+
+    // What build recorded: each multi-platform layout's index, listing the ledger's manifests.
+    let mut recorded = BTreeMap::new();
+    for (node, image, tag) in [("base:1", "base", "1"), ("app:1.1.0", "app", "1.1.0")] {
+        let (index, manifests) = layout_index(
+            &project
+                .root()
+                .join("dist")
+                .join(image)
+                .join(tag)
+                .join("image.tar"),
+        );
+        let ledger: Vec<String> = ["linux/amd64", "linux/arm64"]
+            .iter()
+            .map(|platform| project.built(node, platform).1)
+            .collect();
+        assert_eq!(manifests, ledger, "{node}");
+        assert!(
+            built
+                .stderr
+                .contains(&format!("Indexed {node}: 2 platforms, {index}")),
+            "{}",
+            built.stderr
+        );
+        recorded.insert(image, (index, manifests));
+    }
+    let ci_repo = |image: &str| format!("{}/acme/{image}", ci.host_port());
+
+    // push: the snapshot tags are the built indexes, byte for byte.
+    project.ok(&["push", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    for (image, tag) in [("base", "1-rc1"), ("app", "1.1.0-rc1")] {
+        let (index, manifests) = &recorded[image];
+        serves(&ci_repo(image), tag, index, manifests);
+    }
+
+    // promote: the release tags and aliases, the same digests.
+    project.ok(&["promote", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    let release = [
+        ("base", "1"),
+        ("app", "1.1.0"),
+        ("app", "1"),
+        ("app", "1.1"),
+        ("app", "latest"),
+    ];
+    for (image, tag) in release {
+        let (index, manifests) = &recorded[image];
+        serves(&ci_repo(image), tag, index, manifests);
+    }
+
+    // sync to another registry: the same digests there.
+    project.ok(&[
+        "sync",
+        "--from",
+        "ci",
+        "--to",
+        "mirror",
+        "base",
+        "app:1.1.0",
+    ]);
+    for (image, tag) in release {
+        let (index, manifests) = &recorded[image];
+        serves(
+            &format!("{}/mirror/{image}", mirror.host_port()),
+            tag,
+            index,
+            manifests,
+        );
+    }
+
+    // Platform-split CI: per-platform tags, then `manifest` joins them into the index build
+    // made (the same encoding), so it finds the snapshot tags already right.
+    let pushed = project.ok(&[
+        "push",
+        "--snapshot-id",
+        "rc1",
+        "--platform-tags",
+        "app:1.1.0",
+    ]);
+    assert!(
+        pushed.stderr.contains(&format!(
+            "app:1.1.0 → {}:1.1.0-rc1-linux-amd64 (",
+            ci_repo("app")
+        )) && pushed.stderr.contains("also 1.1.0-rc1-linux-arm64)"),
+        "the status line names the tags written: {}",
+        pushed.stderr
+    );
+    let combined = json(
+        &project
+            .ok(&[
+                "manifest",
+                "--snapshot-id",
+                "rc1",
+                "app:1.1.0",
+                "--format",
+                "json",
+            ])
+            .stdout,
+    );
+    let (index, manifests) = &recorded["app"];
+    assert_eq!(
+        tag_result(&combined, "app:1.1.0")["result"],
+        "up-to-date",
+        "{combined}"
+    );
+    serves(&ci_repo("app"), "1.1.0-rc1", index, manifests);
+    // Into an empty registry, `manifest` writes that same index.
+    let split = Registry::start();
+    project.set("IM_TEST_SOURCE", &split.host_port());
+    project.ok(&[
+        "push",
+        "--snapshot-id",
+        "rc1",
+        "--platform-tags",
+        "base",
+        "app:1.1.0",
+    ]);
+    project.ok(&["manifest", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    for (image, tag) in [("base", "1-rc1"), ("app", "1.1.0-rc1")] {
+        let (index, manifests) = &recorded[image];
+        serves(
+            &format!("{}/acme/{image}", split.host_port()),
+            tag,
+            index,
+            manifests,
+        );
+    }
 }
 
 /// Stops the project's local registry even when the test fails half-way.
@@ -917,7 +1147,10 @@ fn build_push_on_a_fresh_machine_builds_only_what_the_registry_lacks() {
     let nothing = b.ok(&["build", "-j", "1", "--push"]);
     assert!(
         nothing.stderr.contains("In registry base:1 (linux/amd64)")
-            && nothing.stderr.contains("Up to date 0 nodes"),
+            && nothing.stderr.contains("Up to date 0 nodes")
+            && nothing
+                .stderr
+                .contains("Finished 0 built, 0 up to date, 5 in registry, 0 failed"),
         "{}",
         nothing.stderr
     );

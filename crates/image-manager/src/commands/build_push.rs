@@ -201,6 +201,11 @@ pub fn before_build(
 }
 
 impl BuildPush {
+    /// How many nodes (image tag × platform) the registry already held, so were not built.
+    pub fn in_registry(&self) -> usize {
+        self.remote.iter().map(|job| job.platforms.len()).sum()
+    }
+
     /// Cancels the push's transfers (the build's Ctrl-C handler calls it).
     pub fn cancellation(&self) -> im_registry::CancellationToken {
         self.session.client().cancellation().clone()

@@ -96,6 +96,14 @@ impl TagReport {
         self.manifests_written += manifests_written;
         self.manifests_present += manifests_present;
         self.tags.extend(published.tags.iter().cloned());
+        if self.platforms.is_empty() {
+            // What the registry holds (sync reports it rather than the project's platforms).
+            self.platforms = published
+                .platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
         if self.digest.is_none() {
             self.digest = Some(published.digest.to_string());
             self.media_type = Some(published.media_type.clone());

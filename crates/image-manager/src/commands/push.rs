@@ -43,6 +43,9 @@ pub struct TagJob {
     /// The per-platform archives, in `platforms` order (only where the job pushes from
     /// `dist/`).
     pub archives: Vec<PathBuf>,
+    /// The multi-platform OCI layout `build` wrote, `dist/<name>/<tag>/image.tar` (only
+    /// where the job pushes from `dist/`).
+    pub layout: Option<PathBuf>,
     /// Other images this one is built on: their repositories lend blobs by mount.
     pub parents: Vec<String>,
 }
@@ -115,6 +118,7 @@ pub fn select_jobs(
             },
             platforms: platforms.map_or_else(|| tag.platforms.clone(), <[Platform]>::to_vec),
             archives: Vec::new(),
+            layout: None,
             parents: parent_images(prepared, &id.image, &id.tag),
         });
     }
@@ -195,7 +199,10 @@ async fn push_job(
         };
         let published = match images.as_slice() {
             [single] => push_image(client, single, &reference, &options).await?,
-            _ => push_platform_images(client, &images, &reference, &options).await?,
+            several => match built_index(job, several)? {
+                Some(layout) => push_image(client, &layout, &reference, &options).await?,
+                None => push_platform_images(client, several, &reference, &options).await?,
+            },
         };
         report.add(&published);
     }
@@ -206,6 +213,36 @@ async fn push_job(
         report.result = Result_::Pushed;
     }
     Ok(())
+}
+
+/// The multi-platform layout `build` wrote for `job`, when it holds exactly `images` (the
+/// job's platforms, as built): pushing it sends the index `build` made, byte for byte, so the
+/// registry serves the digest `build` recorded. `None` when there is none or it holds other
+/// images (a push of some platforms only, or a layout older than an archive); the index is
+/// then assembled with the same encoding.
+fn built_index(job: &TagJob, images: &[LocalImage]) -> anyhow::Result<Option<LocalImage>> {
+    let Some(path) = job.layout.as_deref().filter(|path| path.is_file()) else {
+        return Ok(None);
+    };
+    let layout = LocalImage::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let held: BTreeSet<String> = layout
+        .root()
+        .children()
+        .iter()
+        .map(|child| child.digest().to_string())
+        .collect();
+    let wanted: BTreeSet<String> = images
+        .iter()
+        .map(|image| image.root().digest().to_string())
+        .collect();
+    if layout.root().children().len() != images.len() || held != wanted {
+        tracing::debug!(
+            layout = %path.display(),
+            "the layout does not hold exactly the pushed platforms; assembling the index"
+        );
+        return Ok(None);
+    }
+    Ok(Some(layout))
 }
 
 /// Pushes `jobs` one after another, printing a line per image tag.
@@ -221,16 +258,12 @@ pub fn publish(
         if session.interrupted() {
             break;
         }
-        let shown = if platform_tags {
-            format!(
-                "{}/{}:{}-<platform>",
-                target.url(),
-                job.image,
-                job.published
-            )
-        } else {
-            format!("{}/{}:{}", target.url(), job.image, job.published)
+        // With platform tags: the first one; the status line lists the others ("also ...").
+        let tag = match job.platforms.first() {
+            Some(platform) if platform_tags => job.platform_tag(platform),
+            _ => job.published.clone(),
         };
+        let shown = format!("{}/{}:{tag}", target.url(), job.image);
         let mut report = TagReport::new(job, shown);
         if let Err(error) = session.run(push_job(session, target, job, platform_tags, &mut report))
         {
@@ -340,6 +373,11 @@ pub(super) fn jobs_from_nodes<'a>(
                 aliases,
                 platforms: Vec::new(),
                 archives: Vec::new(),
+                layout: Some(
+                    dist.join(&node.id.image)
+                        .join(&node.id.tag)
+                        .join("image.tar"),
+                ),
                 parents: parent_images(prepared, &node.id.image, &node.id.tag),
             });
             jobs.last_mut().expect("just pushed")
@@ -436,6 +474,7 @@ mod tests {
             aliases: Vec::new(),
             platforms: Vec::new(),
             archives: Vec::new(),
+            layout: None,
             parents: Vec::new(),
         };
         assert_eq!(
