@@ -12,6 +12,27 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// What one finished run gave.
+    pub fn of(output: &std::process::Output) -> Self {
+        Self {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// The run, which must have exited 0 (else a panic shows `args` and both outputs).
+    pub fn succeeded(self, args: &[&str]) -> Self {
+        assert_eq!(
+            self.status, 0,
+            "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
 /// Writes `text` to `path`, making its folder first.
 pub fn write(path: &Path, text: &str) {
     fs_err::create_dir_all(path.parent().unwrap()).unwrap();
