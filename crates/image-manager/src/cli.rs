@@ -294,7 +294,8 @@ pub struct SelectionArgs {
     /// Rebuild the targets even when they are up to date.
     #[arg(long)]
     pub force: bool,
-    /// Build for these platforms instead of each image's own (comma-separated).
+    /// Build for these platforms instead of each image's own (comma-separated; `arm64` is
+    /// short for linux/arm64).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     /// The builder: buildah, docker, buildkit or podman (default: `builder:` in
@@ -328,7 +329,7 @@ pub struct WhyArgs {
     /// The tag to explain: `name:tag` or `name:alias`.
     #[arg(value_name = "NAME:TAG")]
     pub target: String,
-    /// Only this platform.
+    /// Only this platform (`arm64` is short for linux/arm64).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
     #[arg(long, value_name = "KIND")]
@@ -366,7 +367,8 @@ pub struct PushArgs {
     /// What to push: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Push only these platforms (comma-separated; default: each image's own).
+    /// Push only these platforms (comma-separated, `arm64` is short for linux/arm64;
+    /// default: each image's own).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     /// Push each platform as its own tag, `<tag>-<os>-<arch>`, instead of the index and the
@@ -396,7 +398,8 @@ pub struct ManifestArgs {
     /// What to combine: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// The platforms to combine (comma-separated; default: each image's own).
+    /// The platforms to combine (comma-separated, `arm64` is short for linux/arm64;
+    /// default: each image's own).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     #[command(flatten)]
@@ -490,7 +493,8 @@ pub struct TestArgs {
     /// What to test: `name`, `name:tag`, `name:alias` or globs. Nothing means every tag.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Test these platforms instead of each image's own (comma-separated).
+    /// Test these platforms instead of each image's own (comma-separated; `arm64` is short
+    /// for linux/arm64).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
