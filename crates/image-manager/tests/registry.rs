@@ -804,7 +804,17 @@ fn every_digest_build_recorded_is_served_after_push_promote_sync_and_manifest() 
     let ci = Registry::start();
     let mirror = Registry::start();
     let mut project = Project::chain(&["linux/amd64", "linux/arm64"]).ci_and_mirror(&ci, &mirror);
-    let built = project.ok(&["build", "-j", "1", "--snapshot-id", "rc1", "app:1.1.0"]);
+    // (`amd64,arm64`: the proof of concept's short form of linux/amd64,linux/arm64.)
+    let built = project.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--snapshot-id",
+        "rc1",
+        "--platform",
+        "amd64,arm64",
+        "app:1.1.0",
+    ]);
 
     // What build recorded: each multi-platform layout's index, listing the ledger's manifests.
     let mut recorded = BTreeMap::new();
@@ -1395,4 +1405,141 @@ fn test_checks_an_image_straight_from_the_registry() {
         &format!("{host}/acme/base:nope"),
     ]);
     assert_ne!(missing.status, 0, "{}", missing.stderr);
+}
+
+/// A TCP forwarder in front of a real registry that passes at most `rate` bytes a second
+/// from client to registry (a slow uplink), and counts what it passed: a push through it takes
+/// long enough to interrupt half-way, at a known point.
+struct SlowLink {
+    addr: String,
+    forwarded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowLink {
+    fn to(registry: &Registry, rate: u64) -> Self {
+        use std::io::{Read as _, Write as _};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = registry.addr();
+        let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = forwarded.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                let (mut client_in, mut server_in) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut client_out, mut server_out) = (client, server);
+                let counter = counter.clone();
+                // Client → registry, `rate` bytes a second in slices of a tenth of it.
+                std::thread::spawn(move || {
+                    let mut buffer = vec![0; usize::try_from(rate / 10).unwrap().max(1)];
+                    while let Ok(read) = client_in.read(&mut buffer) {
+                        if read == 0 || server_out.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                        counter.fetch_add(read as u64, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    let _ = server_out.shutdown(std::net::Shutdown::Write);
+                });
+                // Registry → client, at full speed.
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_in, &mut client_out);
+                    let _ = client_out.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Self { addr, forwarded }
+    }
+
+    fn forwarded(&self) -> u64 {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `len` bytes that do not compress (a xorshift stream), so the layer is as large as the file.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_during_a_push_writes_no_tag_and_a_second_push_completes() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    // 4 MiB through a 1 MiB/s link: the layer upload takes about four seconds.
+    let link = SlowLink::to(&registry, 1024 * 1024);
+    let mut project =
+        Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n").registry(&registry);
+    fs_err::write(
+        project.root().join("images/solo/rootfs/payload"),
+        incompressible(4 * 1024 * 1024),
+    )
+    .unwrap();
+    project.ok(&["build", "-j", "1"]);
+    project.set("IM_TEST_REGISTRY", &link.addr);
+
+    let mut push = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(project.root())
+        .args(["push", "--format", "json"])
+        .envs(&project.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once a quarter of the layer is through (everything else is a few KiB).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while link.forwarded() < 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never got going"
+        );
+        assert!(push.try_wait().unwrap().is_none(), "the push ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let interrupted = std::time::Instant::now();
+    let kill = Command::new("/bin/kill")
+        .args(["-INT", &push.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = push.wait_with_output().unwrap();
+    let stopped = interrupted.elapsed();
+    let run = common::Run::of(&output);
+    assert_eq!(run.status, 130, "{}", run.stderr);
+    assert!(
+        stopped < std::time::Duration::from_secs(3),
+        "stopping took {stopped:?}"
+    );
+    let report = json(&run.stdout);
+    assert_eq!(report["interrupted"], true, "{report}");
+    // Nothing points at the half-sent image: neither the tag nor any alias.
+    for tag in ["1.0.0", "1", "1.0", "latest"] {
+        assert!(
+            !exists(&format!("{host}/acme/solo:{tag}")),
+            "solo:{tag} was written for an incomplete image"
+        );
+    }
+
+    // The push, run again at full speed, completes.
+    project.set("IM_TEST_REGISTRY", &host);
+    project.ok(&["push"]);
+    let (_, digest) = project.built("solo:1.0.0", "linux/amd64");
+    for tag in ["1.0.0", "1", "1.0", "latest"] {
+        assert_eq!(raw(&format!("{host}/acme/solo:{tag}"), None).1, digest);
+    }
 }
