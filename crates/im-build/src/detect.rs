@@ -250,17 +250,13 @@ fn docker_command(program: &Path, settings: &DockerSettings) -> CommandSpec {
     }
 }
 
-/// The ways a Docker client can build, probed without building: `docker buildx version`
-/// (buildx), `DOCKER_BUILDKIT=1 docker build --help` (the engine's BuildKit: clients from
-/// 23 on refuse it without buildx) and `DOCKER_BUILDKIT=0 docker build --help` (the
-/// classic builder), in order of preference.
-fn docker_flavors(
-    program: &Path,
-    settings: &DockerSettings,
-    lookup: &dyn ToolLookup,
-) -> Vec<DockerFlavor> {
+/// How to find out, without building, whether a Docker client can build a way:
+/// `docker buildx version` (buildx), `DOCKER_BUILDKIT=1 docker build --help` (the engine's
+/// BuildKit: clients from 23 on refuse it without buildx) and `DOCKER_BUILDKIT=0 docker
+/// build --help` (the classic builder), in order of preference.
+fn docker_probes(program: &Path, settings: &DockerSettings) -> [(DockerFlavor, CommandSpec); 3] {
     let cmd = docker_command(program, settings);
-    let probes = [
+    [
         (
             DockerFlavor::Buildx,
             cmd.clone().arg("buildx").arg("version"),
@@ -276,8 +272,30 @@ fn docker_flavors(
             DockerFlavor::Classic,
             cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--help"),
         ),
-    ];
-    probes
+    ]
+}
+
+/// The first way `program` can build that `fits`, probing only as far as needed.
+fn first_flavor(
+    program: &Path,
+    settings: &DockerSettings,
+    lookup: &dyn ToolLookup,
+    fits: impl Fn(&DockerFlavor) -> bool,
+) -> Option<DockerFlavor> {
+    docker_probes(program, settings)
+        .into_iter()
+        .filter(|(flavor, _)| fits(flavor))
+        .find(|(_, probe)| lookup.output(probe).is_some())
+        .map(|(flavor, _)| flavor)
+}
+
+/// Every way `program` can build, in order of preference.
+fn docker_flavors(
+    program: &Path,
+    settings: &DockerSettings,
+    lookup: &dyn ToolLookup,
+) -> Vec<DockerFlavor> {
+    docker_probes(program, settings)
         .into_iter()
         .filter(|(_, probe)| lookup.output(probe).is_some())
         .map(|(flavor, _)| flavor)
@@ -298,10 +316,10 @@ fn docker_flavor(
         Some(false) => *flavor == DockerFlavor::Classic,
         None => true,
     };
-    let flavors = docker_flavors(program, settings, lookup);
-    if let Some(flavor) = flavors.iter().copied().find(fits) {
+    if let Some(flavor) = first_flavor(program, settings, lookup, fits) {
         return Ok(flavor);
     }
+    let flavors = docker_flavors(program, settings, lookup);
     let wanted = match settings.buildkit {
         Some(true) => "BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`)",
         Some(false) => "the classic builder (DOCKER_BUILDKIT=0 or `buildkit: false`)",
@@ -317,7 +335,7 @@ fn docker_flavor(
         .which_all(&settings.program)
         .into_iter()
         .filter(|other| other != program)
-        .find(|other| docker_flavors(other, settings, lookup).iter().any(fits));
+        .find(|other| first_flavor(other, settings, lookup, fits).is_some());
     let fix = match (other, settings.buildkit) {
         (Some(other), _) => format!(
             "{} can: put its folder before {}'s in PATH",
