@@ -227,13 +227,13 @@ fn probe(
                     path.display()
                 ));
             }
-            let flavor = match docker.flavor {
-                Some(flavor) => flavor,
+            let (program, flavor) = match docker.flavor {
+                Some(flavor) => (path, flavor),
                 None => docker_flavor(&path, docker, lookup)?,
             };
-            let note = format!("{} talking to {daemon}", path.display());
+            let note = format!("{} talking to {daemon}", program.display());
             Ok(Found {
-                program: path,
+                program,
                 docker_flavor: Some(flavor),
                 note,
             })
@@ -253,106 +253,91 @@ fn docker_command(program: &Path, settings: &DockerSettings) -> CommandSpec {
 /// How to find out, without building, whether a Docker client can build a way:
 /// `docker buildx version` (buildx), `DOCKER_BUILDKIT=1 docker build --help` (the engine's
 /// BuildKit: clients from 23 on refuse it without buildx) and `DOCKER_BUILDKIT=0 docker
-/// build --help` (the classic builder), in order of preference.
-fn docker_probes(program: &Path, settings: &DockerSettings) -> [(DockerFlavor, CommandSpec); 3] {
+/// build --help` (the classic builder).
+fn docker_probe(program: &Path, settings: &DockerSettings, flavor: DockerFlavor) -> CommandSpec {
     let cmd = docker_command(program, settings);
-    [
-        (
-            DockerFlavor::Buildx,
-            cmd.clone().arg("buildx").arg("version"),
-        ),
-        (
-            DockerFlavor::BuildKit,
-            cmd.clone()
-                .env("DOCKER_BUILDKIT", "1")
-                .arg("build")
-                .arg("--help"),
-        ),
-        (
-            DockerFlavor::Classic,
-            cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--help"),
-        ),
-    ]
+    match flavor {
+        DockerFlavor::Buildx => cmd.arg("buildx").arg("version"),
+        DockerFlavor::BuildKit => cmd.env("DOCKER_BUILDKIT", "1").arg("build").arg("--help"),
+        DockerFlavor::Classic => cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--help"),
+    }
 }
 
-/// The first way `program` can build that `fits`, probing only as far as needed.
-fn first_flavor(
-    program: &Path,
-    settings: &DockerSettings,
-    lookup: &dyn ToolLookup,
-    fits: impl Fn(&DockerFlavor) -> bool,
-) -> Option<DockerFlavor> {
-    docker_probes(program, settings)
-        .into_iter()
-        .filter(|(flavor, _)| fits(flavor))
-        .find(|(_, probe)| lookup.output(probe).is_some())
-        .map(|(flavor, _)| flavor)
-}
+/// The ways of building, best first.
+const DOCKER_FLAVORS: [DockerFlavor; 3] = [
+    DockerFlavor::Buildx,
+    DockerFlavor::BuildKit,
+    DockerFlavor::Classic,
+];
 
-/// Every way `program` can build, in order of preference.
-fn docker_flavors(
-    program: &Path,
-    settings: &DockerSettings,
-    lookup: &dyn ToolLookup,
-) -> Vec<DockerFlavor> {
-    docker_probes(program, settings)
-        .into_iter()
-        .filter(|(_, probe)| lookup.output(probe).is_some())
-        .map(|(flavor, _)| flavor)
-        .collect()
-}
-
-/// How to build with `program`: what the user asked for (`settings.buildkit`), else the
-/// best the client can do (buildx, then the engine's BuildKit, then the classic builder).
-/// When the client cannot do what was asked, the error says what it can do, which other
-/// `docker` in `PATH` could, and how to change the request.
+/// Which client and how to build: the best way that fits what the user asked for
+/// (`settings.buildkit`; buildx, then the engine's BuildKit, then the classic builder), with
+/// the first `docker` in `PATH` that can (`first`, then the others in `PATH` order). So a
+/// newer client without buildx found first does not turn a request for BuildKit into an
+/// error, nor the default into the classic builder, when an older client in `PATH` drives
+/// the engine's BuildKit. Probing stops at the first fit; when nothing fits, the error says
+/// what each client can do and how to change the request.
 fn docker_flavor(
-    program: &Path,
+    first: &Path,
     settings: &DockerSettings,
     lookup: &dyn ToolLookup,
-) -> Result<DockerFlavor, String> {
+) -> Result<(PathBuf, DockerFlavor), String> {
     let fits = |flavor: &DockerFlavor| match settings.buildkit {
         Some(true) => *flavor != DockerFlavor::Classic,
         Some(false) => *flavor == DockerFlavor::Classic,
         None => true,
     };
-    if let Some(flavor) = first_flavor(program, settings, lookup, fits) {
-        return Ok(flavor);
+    let mut clients = vec![first.to_owned()];
+    for other in lookup.which_all(&settings.program) {
+        if !clients.contains(&other) {
+            clients.push(other);
+        }
     }
-    let flavors = docker_flavors(program, settings, lookup);
+    for flavor in DOCKER_FLAVORS.into_iter().filter(fits) {
+        for client in &clients {
+            if lookup
+                .output(&docker_probe(client, settings, flavor))
+                .is_some()
+            {
+                return Ok((client.clone(), flavor));
+            }
+        }
+    }
     let wanted = match settings.buildkit {
         Some(true) => "BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`)",
         Some(false) => "the classic builder (DOCKER_BUILDKIT=0 or `buildkit: false`)",
         None => "BuildKit or the classic builder",
     };
-    let can = if flavors.is_empty() {
-        "neither `docker buildx version` nor `docker build --help` works".to_owned()
-    } else {
-        let names: Vec<String> = flavors.iter().map(ToString::to_string).collect();
-        format!("it can only use the {}", names.join(" or the "))
-    };
-    let other = lookup
-        .which_all(&settings.program)
-        .into_iter()
-        .filter(|other| other != program)
-        .find(|other| first_flavor(other, settings, lookup, fits).is_some());
-    let fix = match (other, settings.buildkit) {
-        (Some(other), _) => format!(
-            "{} can: put its folder before {}'s in PATH",
-            other.display(),
-            program.display()
-        ),
-        (None, Some(true)) => {
-            "install the buildx plugin, or build with the classic builder (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`)".to_owned()
+    let can: Vec<String> = clients
+        .iter()
+        .map(|client| {
+            let flavors: Vec<String> = DOCKER_FLAVORS
+                .into_iter()
+                .filter(|flavor| {
+                    lookup
+                        .output(&docker_probe(client, settings, *flavor))
+                        .is_some()
+                })
+                .map(|flavor| format!("the {flavor}"))
+                .collect();
+            let can = if flavors.is_empty() {
+                "nothing".to_owned()
+            } else {
+                flavors.join(" or ")
+            };
+            format!("{} can use {can}", client.display())
+        })
+        .collect();
+    let fix = match settings.buildkit {
+        Some(true) => {
+            "install the buildx plugin, or build with the classic builder (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`)"
         }
-        (None, Some(false)) => {
-            "build with BuildKit (unset DOCKER_BUILDKIT=0 and `buildkit: false`)".to_owned()
-        }
-        (None, None) => "install a Docker client that matches the daemon".to_owned(),
+        Some(false) => "build with BuildKit (unset DOCKER_BUILDKIT=0 and `buildkit: false`)",
+        None => "install a Docker client that matches the daemon",
     };
     Err(format!(
-        "{} cannot build with {wanted}: {can}; {fix}",
-        program.display()
+        "no docker client in PATH can build with {wanted}: {}; {fix}",
+        can.join(", ")
     ))
 }
 
@@ -547,13 +532,17 @@ mod tests {
         let err = docker_with(&[CLASSIC], Some(true)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the requested builder `docker` is not usable:\n  - docker: /usr/bin/docker cannot build \
-             with BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`): it can only use the classic \
-             builder; install the buildx plugin, or build with the classic builder \
-             (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`) (to install: \
-             apt-get install docker.io, then start dockerd)"
+            "the requested builder `docker` is not usable:\n  - docker: no docker client in PATH \
+             can build with BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`): /usr/bin/docker \
+             can use the classic builder; install the buildx plugin, or build with the classic \
+             builder (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`) (to \
+             install: apt-get install docker.io, then start dockerd)"
         );
-        // Another client further along PATH that can is named.
+    }
+
+    #[test]
+    fn a_client_further_along_path_that_drives_buildkit_is_preferred_to_the_classic_builder() {
+        // This machine: a newer client without buildx first, Debian's 20.10 after it.
         let m = Machine::new(
             &[
                 ("docker", "/usr/local/bin/docker"),
@@ -569,27 +558,37 @@ mod tests {
                     "ok\n",
                 ),
                 (ENGINE_BUILDKIT, "ok\n"),
+                (CLASSIC, "ok\n"),
             ],
         );
         let mut settings = BuilderSettings {
             kind: Some(BuilderKind::Docker),
             ..BuilderSettings::default()
         };
-        settings.docker.buildkit = Some(true);
-        let err = detect(&settings, &m).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "/usr/local/bin/docker cannot build with BuildKit (DOCKER_BUILDKIT=1 or \
-                 `buildkit: true`): it can only use the classic builder; /usr/bin/docker can: put \
-                 its folder before /usr/local/bin/docker's in PATH"
-            ),
-            "{err}"
-        );
-        // Without a wish, the first client builds with what it has.
-        settings.docker.buildkit = None;
+        for buildkit in [None, Some(true)] {
+            settings.docker.buildkit = buildkit;
+            let choice = detect(&settings, &m).unwrap();
+            assert_eq!(
+                (choice.program, choice.docker_flavor),
+                (
+                    PathBuf::from("/usr/bin/docker"),
+                    Some(DockerFlavor::BuildKit)
+                ),
+                "{buildkit:?}"
+            );
+        }
+        // The classic builder, asked for, comes from the first client.
+        settings.docker.buildkit = Some(false);
         let choice = detect(&settings, &m).unwrap();
         assert_eq!(choice.program, PathBuf::from("/usr/local/bin/docker"));
         assert_eq!(choice.docker_flavor, Some(DockerFlavor::Classic));
+        assert!(
+            choice
+                .reason
+                .starts_with("docker with the classic builder (/usr/local/bin/docker talking to"),
+            "{}",
+            choice.reason
+        );
     }
 
     #[test]
