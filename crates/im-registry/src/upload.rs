@@ -127,6 +127,8 @@ impl Client {
     /// registry would not (the blob is then not in `repository`). A registry that will not
     /// mount opens an upload session instead (`202 Accepted`); that session is cancelled
     /// (`DELETE` on its location, as the distribution spec says), so nothing is left open.
+    /// A registry that refuses the cancel (some do not implement it) only leaves the session
+    /// to expire: that is logged, not an error.
     pub async fn mount_blob(
         &self,
         repository: &Repository,
@@ -137,7 +139,12 @@ impl Client {
         match self.mount(&endpoint, repository, digest, from).await? {
             MountOutcome::Mounted => Ok(true),
             MountOutcome::Session(location) => {
-                self.cancel_upload(&endpoint, repository, location).await?;
+                if let Err(error) = self.cancel_upload(&endpoint, repository, location).await {
+                    if matches!(error, Error::Cancelled) {
+                        return Err(error);
+                    }
+                    tracing::debug!(%digest, %error, "the registry did not cancel the upload session a refused mount opened");
+                }
                 Ok(false)
             }
         }
