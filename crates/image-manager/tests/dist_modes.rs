@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Run, write};
+use common::{Run, succeeded, write};
 
 /// Runs `image-manager -C root ARGS` under `umask 077`.
 fn generate_under_umask_077(root: &Path, args: &[&str]) {
@@ -25,7 +25,7 @@ fn generate_under_umask_077(root: &Path, args: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Run::of(&output).succeeded(args);
+    succeeded(Run::of(&output), args);
 }
 
 fn mode(path: &Path) -> u32 {

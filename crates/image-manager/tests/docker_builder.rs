@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Run, write};
+use common::{Run, succeeded, write};
 use im_testkit::Platform;
 
 /// The client in `/usr/local/bin`: newer, without buildx, so it refuses BuildKit builds.
@@ -101,7 +101,7 @@ impl Fixture {
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        self.run(args).succeeded(args)
+        succeeded(self.run(args), args)
     }
 }
 

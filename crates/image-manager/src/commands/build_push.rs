@@ -3,7 +3,7 @@
 //! build, every image tag the build covered is pushed (see [`after_build`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
@@ -169,17 +169,7 @@ pub fn before_build(
         im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
         ledger.nodes.insert(
             im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-            LedgerEntry {
-                key: node.key.clone(),
-                builder: node.inputs.builder.clone(),
-                build_args: node.inputs.build_args.clone(),
-                digest: digest.to_string(),
-                output: node.output.display().to_string(),
-                built_at: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
-                duration_ms: 0,
-            },
+            LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
         );
         ledger.save(dist)?;
         printer.status(

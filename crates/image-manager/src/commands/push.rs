@@ -407,7 +407,7 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     };
     let ledger = Ledger::load(&context.dist)?;
     let (builder, build_args) = built_with(&prepared, &ledger, &args.targets);
-    let options = im_plan::PlanOptions {
+    let mut options = im_plan::PlanOptions {
         targets: args.targets.clone(),
         with_deps: true,
         platforms,
@@ -415,6 +415,16 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         build_args,
         ..im_plan::PlanOptions::default()
     };
+    // The keys of what was built: external bases at the digests the build resolved.
+    if let Err(diagnostics) = super::bases::resolve(
+        context,
+        &prepared,
+        &mut options,
+        super::bases::Mode::Offline,
+        &mut None,
+    )? {
+        return Ok(Outcome::Invalid(diagnostics));
+    }
     let plan = match im_plan::plan(
         &prepared.project,
         &prepared.graph,

@@ -21,16 +21,6 @@ impl Run {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
-
-    /// The run, which must have exited 0 (else a panic shows `args` and both outputs).
-    pub fn succeeded(self, args: &[&str]) -> Self {
-        assert_eq!(
-            self.status, 0,
-            "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
 }
 
 /// Writes `text` to `path`, making its folder first.
@@ -42,4 +32,31 @@ pub fn write(path: &Path, text: &str) {
 /// `text` as JSON; the text is shown if it is not.
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+/// Runs the binary on the project at `root` with `args` and exactly the extra `env`.
+pub fn run_cli(
+    root: &Path,
+    args: &[&str],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run::of(&output)
+}
+
+/// `run` when it succeeded; a panic showing both streams otherwise.
+pub fn succeeded(run: Run, args: &[&str]) -> Run {
+    assert_eq!(
+        run.status, 0,
+        "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    run
 }
