@@ -1,8 +1,10 @@
 //! Choosing a builder: the requested one (`--builder`, `builder:`) or the first
 //! available of buildah, podman, Docker Engine (client present and daemon answering)
 //! and BuildKit (`buildctl` with `BUILDKIT_HOST` set), saying why; for Docker, also
-//! how to build (buildx, the engine's BuildKit, or the classic builder). A missing
-//! builder is an error listing what was looked for and how to install it.
+//! how to build (buildx, the engine's BuildKit, or the classic builder), from what the
+//! client found in `PATH` can do and what the user asked for (`DOCKER_BUILDKIT`,
+//! `buildkit:`). A missing builder is an error listing what was looked for and how to
+//! install it.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BuilderKind, BuilderSettings};
+use crate::backend::{BuilderKind, BuilderSettings, DockerSettings};
 use crate::command::CommandSpec;
 
 /// How the docker backend builds.
@@ -42,6 +44,8 @@ impl fmt::Display for DockerFlavor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BackendChoice {
     pub kind: BuilderKind,
+    /// The program found (`/usr/bin/buildah`), which the builder runs.
+    pub program: PathBuf,
     /// For docker: how it builds.
     pub docker_flavor: Option<DockerFlavor>,
     /// One sentence for `-v`: `buildah found at /usr/bin/buildah (the default on Linux)`.
@@ -52,6 +56,10 @@ pub struct BackendChoice {
 pub trait ToolLookup {
     /// Where `program` is: a bare name is searched in `PATH`, a path is checked.
     fn which(&self, program: &Path) -> Option<PathBuf>;
+    /// Every match of a bare name in `PATH`, in order (`which` is the first).
+    fn which_all(&self, program: &Path) -> Vec<PathBuf> {
+        self.which(program).into_iter().collect()
+    }
     /// The command's stdout if it ran and exited 0.
     fn output(&self, cmd: &CommandSpec) -> Option<String>;
 }
@@ -124,19 +132,21 @@ pub fn detect(
     let mut looked_for = Vec::new();
     for kind in candidates {
         match probe(kind, settings, lookup) {
-            Ok((docker_flavor, found)) => {
+            Ok(found) => {
                 let why = match (settings.kind, kind) {
                     (Some(_), _) => "as requested",
                     (None, BuilderKind::Buildah) => "auto-detected: the default on Linux",
                     (None, _) => "auto-detected",
                 };
-                let mut reason = format!("{kind} ({found}; {why})");
-                if let Some(flavor) = docker_flavor {
-                    reason = format!("{kind} with the {flavor} ({found}; {why})");
+                let note = found.note;
+                let mut reason = format!("{kind} ({note}; {why})");
+                if let Some(flavor) = found.docker_flavor {
+                    reason = format!("{kind} with the {flavor} ({note}; {why})");
                 }
                 return Ok(BackendChoice {
                     kind,
-                    docker_flavor,
+                    program: found.program,
+                    docker_flavor: found.docker_flavor,
                     reason,
                 });
             }
@@ -153,24 +163,39 @@ pub fn detect(
     })
 }
 
-/// Whether `kind` is usable: its Docker flavor and a note on what was found, or the problem.
+/// A usable builder tool.
+struct Found {
+    program: PathBuf,
+    docker_flavor: Option<DockerFlavor>,
+    /// What was found, for the reason: `/usr/bin/buildah`.
+    note: String,
+}
+
+impl Found {
+    fn tool(program: PathBuf) -> Self {
+        let note = program.display().to_string();
+        Found {
+            program,
+            docker_flavor: None,
+            note,
+        }
+    }
+}
+
+/// Whether `kind` is usable: what was found, or the problem.
 fn probe(
     kind: BuilderKind,
     settings: &BuilderSettings,
     lookup: &dyn ToolLookup,
-) -> Result<(Option<DockerFlavor>, String), String> {
+) -> Result<Found, String> {
     let find = |program: &Path| {
         lookup
             .which(program)
             .ok_or_else(|| format!("`{}` not found", program.display()))
     };
     match kind {
-        BuilderKind::Buildah => {
-            find(&settings.buildah.program).map(|p| (None, format!("{}", p.display())))
-        }
-        BuilderKind::Podman => {
-            find(&settings.podman.program).map(|p| (None, format!("{}", p.display())))
-        }
+        BuilderKind::Buildah => find(&settings.buildah.program).map(Found::tool),
+        BuilderKind::Podman => find(&settings.podman.program).map(Found::tool),
         BuilderKind::Buildkit => {
             let path = find(&settings.buildkit.program)?;
             let Some(addr) = &settings.buildkit.addr else {
@@ -179,19 +204,19 @@ fn probe(
                     path.display()
                 ));
             };
-            Ok((None, format!("{} at {addr}", path.display())))
+            let note = format!("{} at {addr}", path.display());
+            Ok(Found {
+                note,
+                ..Found::tool(path)
+            })
         }
         BuilderKind::Docker => {
             let docker = &settings.docker;
             let path = find(&docker.program)?;
-            let mut cmd = CommandSpec::new(&path);
-            if let Some(host) = &docker.host {
-                cmd = cmd.env("DOCKER_HOST", host);
-            }
             let daemon = docker.host.as_deref().unwrap_or("the default socket");
             if lookup
                 .output(
-                    &cmd.clone()
+                    &docker_command(&path, docker)
                         .arg("version")
                         .flag("--format", "{{.Server.Version}}"),
                 )
@@ -202,41 +227,118 @@ fn probe(
                     path.display()
                 ));
             }
-            let flavor = match docker.flavor {
-                Some(flavor) => flavor,
-                None => docker_flavor(&cmd, lookup),
+            let (program, flavor) = match docker.flavor {
+                Some(flavor) => (path, flavor),
+                None => docker_flavor(&path, docker, lookup)?,
             };
-            Ok((
-                Some(flavor),
-                format!("{} talking to {daemon}", path.display()),
-            ))
+            let note = format!("{} talking to {daemon}", program.display());
+            Ok(Found {
+                program,
+                docker_flavor: Some(flavor),
+                note,
+            })
         }
     }
 }
 
-/// buildx if the client has it; else the engine's BuildKit if the client is older than
-/// 23 (which still drives it with `DOCKER_BUILDKIT=1`); else the classic builder, since
-/// newer clients refuse BuildKit builds without buildx.
-fn docker_flavor(cmd: &CommandSpec, lookup: &dyn ToolLookup) -> DockerFlavor {
-    if lookup
-        .output(&cmd.clone().arg("buildx").arg("version"))
-        .is_some()
-    {
-        return DockerFlavor::Buildx;
-    }
-    let major = lookup
-        .output(&cmd.clone().arg("--version"))
-        .and_then(|v| client_major(&v));
-    match major {
-        Some(m) if m < 23 => DockerFlavor::BuildKit,
-        _ => DockerFlavor::Classic,
+/// `program`, with `DOCKER_HOST` when it is set.
+fn docker_command(program: &Path, settings: &DockerSettings) -> CommandSpec {
+    let cmd = CommandSpec::new(program);
+    match &settings.host {
+        Some(host) => cmd.env("DOCKER_HOST", host),
+        None => cmd,
     }
 }
 
-/// `Docker version 20.10.24+dfsg1, build 297e128` → 20.
-fn client_major(version_line: &str) -> Option<u32> {
-    let rest = version_line.trim().strip_prefix("Docker version ")?;
-    rest.split('.').next()?.parse().ok()
+/// How to find out, without building, whether a Docker client can build a way:
+/// `docker buildx version` (buildx), `DOCKER_BUILDKIT=1 docker build --help` (the engine's
+/// BuildKit: clients from 23 on refuse it without buildx) and `DOCKER_BUILDKIT=0 docker
+/// build --help` (the classic builder).
+fn docker_probe(program: &Path, settings: &DockerSettings, flavor: DockerFlavor) -> CommandSpec {
+    let cmd = docker_command(program, settings);
+    match flavor {
+        DockerFlavor::Buildx => cmd.arg("buildx").arg("version"),
+        DockerFlavor::BuildKit => cmd.env("DOCKER_BUILDKIT", "1").arg("build").arg("--help"),
+        DockerFlavor::Classic => cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--help"),
+    }
+}
+
+/// The ways of building, best first.
+const DOCKER_FLAVORS: [DockerFlavor; 3] = [
+    DockerFlavor::Buildx,
+    DockerFlavor::BuildKit,
+    DockerFlavor::Classic,
+];
+
+/// Which client and how to build: the best way that fits what the user asked for
+/// (`settings.buildkit`; buildx, then the engine's BuildKit, then the classic builder), with
+/// the first `docker` in `PATH` that can (`first`, then the others in `PATH` order). So a
+/// newer client without buildx found first does not turn a request for BuildKit into an
+/// error, nor the default into the classic builder, when an older client in `PATH` drives
+/// the engine's BuildKit. Probing stops at the first fit; when nothing fits, the error says
+/// what each client can do and how to change the request.
+fn docker_flavor(
+    first: &Path,
+    settings: &DockerSettings,
+    lookup: &dyn ToolLookup,
+) -> Result<(PathBuf, DockerFlavor), String> {
+    let fits = |flavor: &DockerFlavor| match settings.buildkit {
+        Some(true) => *flavor != DockerFlavor::Classic,
+        Some(false) => *flavor == DockerFlavor::Classic,
+        None => true,
+    };
+    let mut clients = vec![first.to_owned()];
+    for other in lookup.which_all(&settings.program) {
+        if !clients.contains(&other) {
+            clients.push(other);
+        }
+    }
+    for flavor in DOCKER_FLAVORS.into_iter().filter(fits) {
+        for client in &clients {
+            if lookup
+                .output(&docker_probe(client, settings, flavor))
+                .is_some()
+            {
+                return Ok((client.clone(), flavor));
+            }
+        }
+    }
+    let wanted = match settings.buildkit {
+        Some(true) => "BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`)",
+        Some(false) => "the classic builder (DOCKER_BUILDKIT=0 or `buildkit: false`)",
+        None => "BuildKit or the classic builder",
+    };
+    let can: Vec<String> = clients
+        .iter()
+        .map(|client| {
+            let flavors: Vec<String> = DOCKER_FLAVORS
+                .into_iter()
+                .filter(|flavor| {
+                    lookup
+                        .output(&docker_probe(client, settings, *flavor))
+                        .is_some()
+                })
+                .map(|flavor| format!("the {flavor}"))
+                .collect();
+            let can = if flavors.is_empty() {
+                "nothing".to_owned()
+            } else {
+                flavors.join(" or ")
+            };
+            format!("{} can use {can}", client.display())
+        })
+        .collect();
+    let fix = match settings.buildkit {
+        Some(true) => {
+            "install the buildx plugin, or build with the classic builder (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`)"
+        }
+        Some(false) => "build with BuildKit (unset DOCKER_BUILDKIT=0 and `buildkit: false`)",
+        None => "install a Docker client that matches the daemon",
+    };
+    Err(format!(
+        "no docker client in PATH can build with {wanted}: {}; {fix}",
+        can.join(", ")
+    ))
 }
 
 /// Looks at the real machine: `PATH` as the binary read it, commands run with a time limit.
@@ -258,16 +360,37 @@ impl SystemLookup {
 
 impl ToolLookup for SystemLookup {
     fn which(&self, program: &Path) -> Option<PathBuf> {
+        self.which_all(program).into_iter().next()
+    }
+
+    fn which_all(&self, program: &Path) -> Vec<PathBuf> {
         use std::os::unix::fs::PermissionsExt as _;
         let executable = |p: &Path| {
             fs_err::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         };
         if program.components().count() > 1 {
-            return executable(program).then(|| program.to_owned());
+            return executable(program)
+                .then(|| program.to_owned())
+                .into_iter()
+                .collect();
         }
-        std::env::split_paths(self.path.as_deref()?)
-            .map(|dir| dir.join(program))
-            .find(|p| executable(p))
+        let Some(path) = self.path.as_deref() else {
+            return Vec::new();
+        };
+        // `/bin` is often a link to `/usr/bin`: one file found twice is one program.
+        let mut seen = Vec::new();
+        let mut found = Vec::new();
+        for candidate in std::env::split_paths(path).map(|dir| dir.join(program)) {
+            if !executable(&candidate) {
+                continue;
+            }
+            let identity = fs_err::canonicalize(&candidate).unwrap_or_else(|_| candidate.clone());
+            if !seen.contains(&identity) {
+                seen.push(identity);
+                found.push(candidate);
+            }
+        }
+        found
     }
 
     fn output(&self, cmd: &CommandSpec) -> Option<String> {
@@ -305,9 +428,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// A machine described by a table: which programs exist and what commands print.
+    /// A machine described by a table: which programs exist (a name may be found in
+    /// several folders of `PATH`, in order) and what commands print.
     struct Machine {
-        programs: BTreeMap<&'static str, &'static str>,
+        programs: Vec<(&'static str, &'static str)>,
         outputs: BTreeMap<String, &'static str>,
     }
 
@@ -317,7 +441,7 @@ mod tests {
             outputs: &[(&str, &'static str)],
         ) -> Self {
             Machine {
-                programs: programs.iter().copied().collect(),
+                programs: programs.to_vec(),
                 outputs: outputs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             }
         }
@@ -325,7 +449,14 @@ mod tests {
 
     impl ToolLookup for Machine {
         fn which(&self, program: &Path) -> Option<PathBuf> {
-            self.programs.get(program.to_str()?).map(PathBuf::from)
+            self.which_all(program).into_iter().next()
+        }
+        fn which_all(&self, program: &Path) -> Vec<PathBuf> {
+            self.programs
+                .iter()
+                .filter(|(name, _)| Path::new(name) == program)
+                .map(|(_, path)| PathBuf::from(path))
+                .collect()
         }
         fn output(&self, cmd: &CommandSpec) -> Option<String> {
             self.outputs.get(&cmd.display()).map(|s| (*s).to_owned())
@@ -342,7 +473,7 @@ mod tests {
         let m = Machine::new(
             &[
                 ("buildah", "/usr/bin/buildah"),
-                ("/usr/bin/docker", "/usr/bin/docker"),
+                ("docker", "/usr/bin/docker"),
             ],
             &[DOCKER_UP],
         );
@@ -354,39 +485,110 @@ mod tests {
         );
     }
 
+    const BUILDX: &str = "/usr/bin/docker buildx version";
+    const ENGINE_BUILDKIT: &str = "DOCKER_BUILDKIT=1 /usr/bin/docker build --help";
+    const CLASSIC: &str = "DOCKER_BUILDKIT=0 /usr/bin/docker build --help";
+
+    fn docker_with(outputs: &[&str], buildkit: Option<bool>) -> Result<BackendChoice, DetectError> {
+        let mut outputs: Vec<(&str, &'static str)> = outputs.iter().map(|o| (*o, "ok\n")).collect();
+        outputs.push(DOCKER_UP);
+        let m = Machine::new(&[("docker", "/usr/bin/docker")], &outputs);
+        let mut settings = BuilderSettings {
+            kind: Some(BuilderKind::Docker),
+            ..BuilderSettings::default()
+        };
+        settings.docker.buildkit = buildkit;
+        detect(&settings, &m)
+    }
+
     #[test]
-    fn docker_flavor_follows_buildx_and_the_client_version() {
-        let cases = [
-            (
-                vec![DOCKER_UP, ("/usr/bin/docker buildx version", "v0.12")],
-                DockerFlavor::Buildx,
-            ),
-            (
-                vec![
-                    DOCKER_UP,
-                    (
-                        "/usr/bin/docker --version",
-                        "Docker version 20.10.24+dfsg1, build 297e128\n",
-                    ),
-                ],
-                DockerFlavor::BuildKit,
-            ),
-            (
-                vec![
-                    DOCKER_UP,
-                    (
-                        "/usr/bin/docker --version",
-                        "Docker version 27.3.1, build ce12230\n",
-                    ),
-                ],
-                DockerFlavor::Classic,
-            ),
+    fn docker_flavor_is_the_best_the_client_can_do_unless_one_is_asked_for() {
+        use DockerFlavor::{BuildKit, Buildx, Classic};
+        let cases: [(&[&str], Option<bool>, DockerFlavor); 7] = [
+            (&[BUILDX, ENGINE_BUILDKIT, CLASSIC], None, Buildx),
+            // Debian's 20.10 client: the engine's BuildKit, or classic when asked.
+            (&[ENGINE_BUILDKIT, CLASSIC], None, BuildKit),
+            (&[ENGINE_BUILDKIT, CLASSIC], Some(true), BuildKit),
+            (&[ENGINE_BUILDKIT, CLASSIC], Some(false), Classic),
+            // A newer client without buildx refuses BuildKit builds.
+            (&[CLASSIC], None, Classic),
+            (&[CLASSIC], Some(false), Classic),
+            (&[BUILDX, CLASSIC], Some(true), Buildx),
         ];
-        for (outputs, want) in cases {
-            let m = Machine::new(&[("/usr/bin/docker", "/usr/bin/docker")], &outputs);
-            let c = detect(&BuilderSettings::default(), &m).unwrap();
-            assert_eq!((c.kind, c.docker_flavor), (BuilderKind::Docker, Some(want)));
+        for (outputs, buildkit, want) in cases {
+            let choice = docker_with(outputs, buildkit).unwrap();
+            assert_eq!(
+                choice.docker_flavor,
+                Some(want),
+                "{outputs:?} {buildkit:?}: {}",
+                choice.reason
+            );
+            assert_eq!(choice.program, PathBuf::from("/usr/bin/docker"));
         }
+    }
+
+    #[test]
+    fn buildkit_asked_of_a_client_that_refuses_it_is_an_error_with_the_fixes() {
+        let err = docker_with(&[CLASSIC], Some(true)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the requested builder `docker` is not usable:\n  - docker: no docker client in PATH \
+             can build with BuildKit (DOCKER_BUILDKIT=1 or `buildkit: true`): /usr/bin/docker \
+             can use the classic builder; install the buildx plugin, or build with the classic \
+             builder (DOCKER_BUILDKIT=0, or `builder: {kind: docker, buildkit: false}`) (to \
+             install: apt-get install docker.io, then start dockerd)"
+        );
+    }
+
+    #[test]
+    fn a_client_further_along_path_that_drives_buildkit_is_preferred_to_the_classic_builder() {
+        // This machine: a newer client without buildx first, Debian's 20.10 after it.
+        let m = Machine::new(
+            &[
+                ("docker", "/usr/local/bin/docker"),
+                ("docker", "/usr/bin/docker"),
+            ],
+            &[
+                (
+                    "/usr/local/bin/docker version --format '{{.Server.Version}}'",
+                    "20.10.24\n",
+                ),
+                (
+                    "DOCKER_BUILDKIT=0 /usr/local/bin/docker build --help",
+                    "ok\n",
+                ),
+                (ENGINE_BUILDKIT, "ok\n"),
+                (CLASSIC, "ok\n"),
+            ],
+        );
+        let mut settings = BuilderSettings {
+            kind: Some(BuilderKind::Docker),
+            ..BuilderSettings::default()
+        };
+        for buildkit in [None, Some(true)] {
+            settings.docker.buildkit = buildkit;
+            let choice = detect(&settings, &m).unwrap();
+            assert_eq!(
+                (choice.program, choice.docker_flavor),
+                (
+                    PathBuf::from("/usr/bin/docker"),
+                    Some(DockerFlavor::BuildKit)
+                ),
+                "{buildkit:?}"
+            );
+        }
+        // The classic builder, asked for, comes from the first client.
+        settings.docker.buildkit = Some(false);
+        let choice = detect(&settings, &m).unwrap();
+        assert_eq!(choice.program, PathBuf::from("/usr/local/bin/docker"));
+        assert_eq!(choice.docker_flavor, Some(DockerFlavor::Classic));
+        assert!(
+            choice
+                .reason
+                .starts_with("docker with the classic builder (/usr/local/bin/docker talking to"),
+            "{}",
+            choice.reason
+        );
     }
 
     #[test]
@@ -396,7 +598,7 @@ mod tests {
             ..BuilderSettings::default()
         };
         settings.docker.host = Some("unix:///run/x.sock".to_owned());
-        let m = Machine::new(&[("/usr/bin/docker", "/usr/bin/docker")], &[DOCKER_UP]);
+        let m = Machine::new(&[("docker", "/usr/bin/docker")], &[DOCKER_UP]);
         let err = detect(&settings, &m).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -407,7 +609,11 @@ mod tests {
             "DOCKER_HOST=unix:///run/x.sock /usr/bin/docker version --format '{{.Server.Version}}'",
             "20.10\n",
         );
-        let m = Machine::new(&[("/usr/bin/docker", "/usr/bin/docker")], &[up]);
+        let classic = (
+            "DOCKER_BUILDKIT=0 DOCKER_HOST=unix:///run/x.sock /usr/bin/docker build --help",
+            "ok\n",
+        );
+        let m = Machine::new(&[("docker", "/usr/bin/docker")], &[up, classic]);
         assert_eq!(
             detect(&settings, &m).unwrap().docker_flavor,
             Some(DockerFlavor::Classic)

@@ -140,6 +140,10 @@ pub struct Settings {
     pub builder: Option<String>,
     /// Image store settings for buildah and podman (`builder:` as a mapping).
     pub storage: StorageSettings,
+    /// For the docker builder: `buildkit: false` builds with the classic builder,
+    /// `buildkit: true` with BuildKit; unset lets the Docker client decide (the binary's
+    /// `DOCKER_BUILDKIT` overrides it).
+    pub buildkit: Option<bool>,
 }
 
 /// Where buildah and podman keep images; unset values leave the tool's own configuration.
@@ -163,6 +167,7 @@ impl Default for Settings {
             platforms: vec![Platform::linux("amd64"), Platform::linux("arm64")],
             builder: None,
             storage: StorageSettings::default(),
+            buildkit: None,
         }
     }
 }
@@ -385,10 +390,19 @@ impl SettingsReader<'_> {
         settings
     }
 
-    /// `builder: buildah`, or a mapping with `kind` and the image store settings.
+    /// `builder: buildah`, or a mapping with `kind`, the image store settings (buildah,
+    /// podman) and `buildkit` (docker).
     fn builder(&mut self, node: &Node, settings: &mut Settings) {
+        let mut buildkit_node = None;
         let kind_node = if node.as_map().is_some() {
-            let known = ["kind", "storage_driver", "root", "runroot", "isolation"];
+            let known = [
+                "kind",
+                "storage_driver",
+                "root",
+                "runroot",
+                "isolation",
+                "buildkit",
+            ];
             let Some(map) = self.reader.map(node, "`builder`", &known) else {
                 return;
             };
@@ -399,12 +413,32 @@ impl SettingsReader<'_> {
                 runroot: self.opt_text(&map, "runroot", what).map(PathBuf::from),
                 isolation: self.opt_text(&map, "isolation", what),
             };
+            if let Some(buildkit) = map.get("buildkit") {
+                settings.buildkit = self.reader.bool(buildkit, "`buildkit` in `builder`");
+                buildkit_node = Some(buildkit);
+            }
             map.get("kind")
         } else {
             Some(node)
         };
-        let Some(kind_node) = kind_node else { return };
+        let Some(kind_node) = kind_node else {
+            if let Some(buildkit) = buildkit_node {
+                self.reader.error(
+                    buildkit.span,
+                    "`buildkit` is a setting of the docker builder, and `builder` names no `kind`",
+                    Some("add `kind: docker`".to_owned()),
+                );
+            }
+            return;
+        };
         if let Some(builder) = self.text(kind_node, "`builder`") {
+            if let Some(buildkit) = buildkit_node.filter(|_| builder != "docker") {
+                self.reader.error(
+                    buildkit.span,
+                    format!("`buildkit` is a setting of the docker builder, not of `{builder}`"),
+                    Some("remove it, or use `kind: docker`".to_owned()),
+                );
+            }
             if BUILDERS.contains(&builder.as_str()) {
                 settings.builder = Some(builder);
             } else {
@@ -602,6 +636,38 @@ mod tests {
             Some(Path::new("/srv/containers"))
         );
         assert!(parse("builder:\n  knd: podman\n").is_err());
+    }
+
+    #[test]
+    fn the_docker_builder_can_be_told_not_to_use_buildkit() {
+        let settings = parse("builder: {kind: docker, buildkit: false}\n").unwrap();
+        assert_eq!(settings.builder.as_deref(), Some("docker"));
+        assert_eq!(settings.buildkit, Some(false));
+        assert_eq!(parse("builder: docker\n").unwrap().buildkit, None);
+        assert_eq!(
+            parse("builder:\n  kind: docker\n  buildkit: true\n")
+                .unwrap()
+                .buildkit,
+            Some(true)
+        );
+        let errors = parse("builder:\n  kind: buildah\n  buildkit: false\n").unwrap_err();
+        insta::assert_snapshot!(errors.to_string(), @r"
+        error: `buildkit` is a setting of the docker builder, not of `buildah`
+         --> .image-manager.yml:3:13
+          |
+        3 |   buildkit: false
+          |             ^^^^^
+          = help: remove it, or use `kind: docker`
+        ");
+        let errors = parse("builder: {buildkit: maybe, kind: docker}\n").unwrap_err();
+        insta::assert_snapshot!(errors.to_string(), @r"
+        error: `buildkit` in `builder` must be `true` or `false`, but this is `maybe`
+         --> .image-manager.yml:1:21
+          |
+        1 | builder: {buildkit: maybe, kind: docker}
+          |                     ^^^^^
+          = help: write true or false without quotes
+        ");
     }
 
     #[test]

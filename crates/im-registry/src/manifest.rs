@@ -140,9 +140,12 @@ impl ManifestDocument {
         })
     }
 
-    /// Serialises an index built in memory.
+    /// Serialises an index built in memory: compact JSON in oci-spec's field order, the
+    /// encoding `build` gives the multi-platform layouts it writes, so an index assembled
+    /// from the same per-platform manifests in the same order has the digest `build`
+    /// recorded. (An index that already has bytes is never re-encoded: it is sent as read.)
     pub fn from_index(index: &ImageIndex) -> Result<Self, Error> {
-        let bytes = serde_json::to_vec_pretty(index).map_err(|source| Error::InvalidManifest {
+        let bytes = serde_json::to_vec(index).map_err(|source| Error::InvalidManifest {
             what: "built index".to_owned(),
             source,
         })?;

@@ -124,7 +124,11 @@ impl Client {
     }
 
     /// Mounts a blob from another repository of the same registry; `false` when the
-    /// registry would not (the blob is then not in `repository`).
+    /// registry would not (the blob is then not in `repository`). A registry that will not
+    /// mount opens an upload session instead (`202 Accepted`); that session is cancelled
+    /// (`DELETE` on its location, as the distribution spec says), so nothing is left open.
+    /// A registry that refuses the cancel (some do not implement it) only leaves the session
+    /// to expire: that is logged, not an error.
     pub async fn mount_blob(
         &self,
         repository: &Repository,
@@ -132,10 +136,46 @@ impl Client {
         from: &Repository,
     ) -> Result<bool, Error> {
         let endpoint = self.endpoint(repository.registry())?;
-        Ok(matches!(
-            self.mount(&endpoint, repository, digest, from).await?,
-            MountOutcome::Mounted
-        ))
+        match self.mount(&endpoint, repository, digest, from).await? {
+            MountOutcome::Mounted => Ok(true),
+            MountOutcome::Session(location) => {
+                if let Err(error) = self.cancel_upload(&endpoint, repository, location).await {
+                    if matches!(error, Error::Cancelled) {
+                        return Err(error);
+                    }
+                    tracing::debug!(%digest, %error, "the registry did not cancel the upload session a refused mount opened");
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// `DELETE` on an upload session's location. A session the registry no longer knows
+    /// (`404`) is as good as cancelled.
+    async fn cancel_upload(
+        &self,
+        endpoint: &Endpoint,
+        repository: &Repository,
+        location: Url,
+    ) -> Result<(), Error> {
+        let request = Request::new(
+            Method::DELETE,
+            location,
+            vec![Scope::push(repository.name())],
+        );
+        let fetched = self
+            .transport
+            .fetch(
+                endpoint,
+                &request,
+                self.transport.limits.max_error_body_bytes,
+                "upload cancel",
+            )
+            .await?;
+        if fetched.status.is_success() || fetched.status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(fetched.into_error(endpoint, &request))
     }
 
     async fn mount(

@@ -626,3 +626,77 @@ async fn bearer_token_auth_with_scoped_tokens_and_cross_repo_mounts() {
         "{err}"
     );
 }
+
+/// The upload sessions docker-registry holds open in `repository`: each has a folder under
+/// `_uploads/` with a `startedat` file until it is committed or cancelled.
+fn open_upload_sessions(registry: &Registry, repository: &str) -> Vec<String> {
+    let uploads = registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories")
+        .join(repository)
+        .join("_uploads");
+    let Ok(entries) = fs_err::read_dir(&uploads) else {
+        return Vec::new();
+    };
+    entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|session| session.join("startedat").exists())
+        .map(|session| session.display().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_mount_the_registry_refuses_leaves_no_upload_session_open() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_image(dir.path(), &ImageSpec::new("linux/amd64", 1, 1_000, 30));
+    let client = client();
+    let source = reference(&registry, "lib/a:1");
+    push_image(
+        &client,
+        &LocalImage::open(&written.archive).unwrap(),
+        &source,
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap();
+    let layer = im_registry::parse_digest(&written.layer_digests[0]).unwrap();
+    let target = reference(&registry, "lib/b:1");
+    // `lib/empty` does not have the blob: the registry answers the mount with 202 and a new
+    // upload session, which must be cancelled rather than left to expire.
+    let empty = reference(&registry, "lib/empty:1");
+    let mounted = client
+        .mount_blob(target.repository(), &layer, empty.repository())
+        .await
+        .unwrap();
+    assert!(!mounted);
+    assert_eq!(
+        open_upload_sessions(&registry, "lib/b"),
+        Vec::<String>::new()
+    );
+    assert!(
+        client
+            .blob_exists(target.repository(), &layer)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // From a repository that has it, the mount works.
+    assert!(
+        client
+            .mount_blob(target.repository(), &layer, source.repository())
+            .await
+            .unwrap()
+    );
+    assert!(
+        client
+            .blob_exists(target.repository(), &layer)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        open_upload_sessions(&registry, "lib/b"),
+        Vec::<String>::new()
+    );
+}

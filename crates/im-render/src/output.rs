@@ -8,6 +8,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The mode of every folder written into `dist/`, whatever the umask of whoever ran
+/// `generate`: `COPY rootfs/ /` carries folder modes into images, so builds must not depend
+/// on it. (Files keep the mode of their source.)
+pub const FOLDER_MODE: u32 = 0o755;
+
+/// Gives the folder `path` [`FOLDER_MODE`] unless it has it. Returns whether it changed.
+pub fn set_folder_mode(path: &Path) -> io::Result<bool> {
+    let mode = fs_err::symlink_metadata(path)?.permissions().mode() & 0o7777;
+    if mode == FOLDER_MODE {
+        return Ok(false);
+    }
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(FOLDER_MODE))?;
+    Ok(true)
+}
+
 /// A hidden temp name next to `path`, unique within this process.
 pub fn temp_name(path: &Path) -> PathBuf {
     let name = path
@@ -112,10 +127,14 @@ impl OpenDir {
         with_path(&error.into(), what, &self.path.join(relative))
     }
 
-    /// Creates the folder `relative`, whose parent exists.
+    /// Creates the folder `relative`, whose parent exists, with [`FOLDER_MODE`] (set after
+    /// creation, since `mkdir` applies the umask).
     pub fn mkdir(&self, relative: &Path) -> io::Result<()> {
-        rustix::fs::mkdirat(&self.fd, relative, rustix::fs::Mode::from_raw_mode(0o755))
-            .map_err(|e| self.fail(e, "creating folder", relative))
+        let mode = rustix::fs::Mode::from_raw_mode(FOLDER_MODE);
+        rustix::fs::mkdirat(&self.fd, relative, mode)
+            .map_err(|e| self.fail(e, "creating folder", relative))?;
+        rustix::fs::chmodat(&self.fd, relative, mode, rustix::fs::AtFlags::empty())
+            .map_err(|e| self.fail(e, "setting the mode of", relative))
     }
 
     /// Creates the file `relative`, which must not exist, with `content`; with `mode` and

@@ -3,7 +3,9 @@
 //! Later layers win file by file; a file replaces a folder of the same path and the other way
 //! round. Symlinks are kept as symlinks and never followed; empty folders are no content;
 //! device nodes, FIFOs and sockets are refused. [`Overlay::sync`] makes a destination folder
-//! equal to the overlay, touching only what differs, and never writes outside it.
+//! equal to the overlay, touching only what differs, and never writes outside it. Files keep
+//! their source's mode; folders get [`crate::output::FOLDER_MODE`] whatever the umask, since
+//! `COPY rootfs/ /` carries them into images.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -13,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use im_diag::{Diagnostic, Location};
 use serde::Serialize;
 
-use crate::output::{OpenDir, temp_name, write_atomic};
+use crate::output::{OpenDir, set_folder_mode, temp_name, write_atomic};
 
 /// One entry of the merged tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,11 +325,13 @@ impl Overlay {
             }
         }
         fs_err::create_dir_all(dest)?;
+        changed += usize::from(set_folder_mode(dest)?);
         for dir in &needed_dirs {
             let path = dest.join(dir);
             if fs_err::symlink_metadata(&path).is_err() {
                 fs_err::create_dir(&path)?;
             }
+            changed += usize::from(set_folder_mode(&path)?);
         }
         for (relative, entry) in &self.entries {
             debug_assert!(

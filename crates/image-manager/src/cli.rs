@@ -204,11 +204,12 @@ Examples:
     /// Copy every managed image tag, with all platforms and aliases, between registries.
     #[command(after_help = "\
 REGISTRY is the `name` of an entry of `registries:` in .image-manager.yml, or
-host[:port][/namespace]. What the target already holds is skipped; tags the source lacks are
-reported as missing.
+host[:port][/namespace]. What the target already holds is skipped. Tags the source lacks are
+reported as missing and fail the sync (exit 1) unless --allow-missing is given.
 
 Examples:
   image-manager sync --from ci --to 127.0.0.1:5050/acme       pull what CI pushed
+  image-manager sync --from ci --to local --allow-missing     whatever CI has pushed so far
   image-manager sync --from local --to production python")]
     Sync(SyncArgs),
     /// Show what a registry holds under a reference: digest, platforms, size, labels, build key.
@@ -305,7 +306,8 @@ pub struct SelectionArgs {
     /// Rebuild the targets even when they are up to date.
     #[arg(long)]
     pub force: bool,
-    /// Build for these platforms instead of each image's own (comma-separated).
+    /// Build for these platforms instead of each image's own (comma-separated; `arm64` is
+    /// short for linux/arm64).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     /// The builder: buildah, docker, buildkit or podman (default: `builder:` in
@@ -344,7 +346,7 @@ pub struct WhyArgs {
     /// The tag to explain: `name:tag` or `name:alias`.
     #[arg(value_name = "NAME:TAG")]
     pub target: String,
-    /// Only this platform.
+    /// Only this platform (`arm64` is short for linux/arm64).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
     #[arg(long, value_name = "KIND")]
@@ -407,7 +409,8 @@ pub struct PushArgs {
     /// What to push: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Push only these platforms (comma-separated; default: each image's own).
+    /// Push only these platforms (comma-separated, `arm64` is short for linux/arm64;
+    /// default: each image's own).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     /// Push each platform as its own tag, `<tag>-<os>-<arch>`, instead of the index and the
@@ -437,7 +440,8 @@ pub struct ManifestArgs {
     /// What to combine: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// The platforms to combine (comma-separated; default: each image's own).
+    /// The platforms to combine (comma-separated, `arm64` is short for linux/arm64;
+    /// default: each image's own).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     #[command(flatten)]
@@ -457,6 +461,10 @@ pub struct SyncArgs {
     /// The registry to copy to: a `registries:` name or host[:port][/namespace].
     #[arg(long, value_name = "REGISTRY")]
     pub to: String,
+    /// Succeed even when the source lacks some of the tags (a partly published project);
+    /// without it, a missing tag fails the sync.
+    #[arg(long)]
+    pub allow_missing: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -527,7 +535,8 @@ pub struct TestArgs {
     /// What to test: `name`, `name:tag`, `name:alias` or globs. Nothing means every tag.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Test these platforms instead of each image's own (comma-separated).
+    /// Test these platforms instead of each image's own (comma-separated; `arm64` is short
+    /// for linux/arm64).
     #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
     pub platform: Vec<String>,
     #[arg(long, value_enum, default_value_t)]

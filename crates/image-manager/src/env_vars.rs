@@ -16,6 +16,10 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 pub const BUILDKIT_HOST: &str = "BUILDKIT_HOST";
 /// The Docker daemon the `docker` builder talks to.
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
+/// `0`/`false`: the `docker` builder uses the classic builder; `1`/`true`: BuildKit (buildx
+/// or the engine's). Overrides `buildkit:` of the `builder:` setting, as it does for `docker
+/// build`.
+pub const DOCKER_BUILDKIT: &str = "DOCKER_BUILDKIT";
 /// Where builders are looked for.
 pub const PATH: &str = "PATH";
 /// The folder holding Docker's `config.json` (registry credentials); default `~/.docker`.

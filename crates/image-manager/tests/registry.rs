@@ -150,6 +150,22 @@ impl Project {
         self
     }
 
+    /// Two registries instead of one: `ci` (`${IM_TEST_SOURCE}/acme`, the default) and
+    /// `mirror` (`${IM_TEST_TARGET}/mirror`).
+    fn ci_and_mirror(mut self, source: &Registry, target: &Registry) -> Self {
+        let settings = self.root().join(".image-manager.yml");
+        write(
+            &settings,
+            &fs_err::read_to_string(&settings).unwrap().replace(
+                "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n",
+                "registries:\n  - {name: ci, url: \"${IM_TEST_SOURCE}/acme\", default: true}\n  - {name: mirror, url: \"${IM_TEST_TARGET}/mirror\"}\n",
+            ),
+        );
+        self.set("IM_TEST_SOURCE", &source.host_port());
+        self.set("IM_TEST_TARGET", &target.host_port());
+        self
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
             .arg("-C")
@@ -636,29 +652,51 @@ fn a_snapshot_is_pushed_under_its_own_tags_and_promotion_keeps_its_digests() {
 fn sync_copies_every_tag_once_and_then_nothing() {
     let source = Registry::start();
     let target = Registry::start();
-    let mut project = Project::chain(&["linux/amd64"]);
-    write(
-        &project.root().join(".image-manager.yml"),
-        &fs_err::read_to_string(project.root().join(".image-manager.yml"))
-            .unwrap()
-            .replace(
-                "registry:\n  url: ${IM_TEST_REGISTRY}/acme\n",
-                "registries:\n  - {name: ci, url: \"${IM_TEST_SOURCE}/acme\", default: true}\n  - {name: mirror, url: \"${IM_TEST_TARGET}/mirror\"}\n",
-            ),
-    );
-    project.set("IM_TEST_SOURCE", &source.host_port());
-    project.set("IM_TEST_TARGET", &target.host_port());
+    let project = Project::chain(&["linux/amd64"]).ci_and_mirror(&source, &target);
     project.ok(&["build", "-j", "1", "app:1.1.0"]);
     project.ok(&["push", "base", "app:1.1.0"]);
 
+    // The source has only some of the tags: that fails, and says what to do...
+    let partial = project.run(&["sync", "--from", "ci", "--to", "mirror"]);
+    assert_eq!(partial.status, 1, "{}", partial.stderr);
+    assert!(
+        partial.stderr.contains(&format!(
+            "3 image tags are missing from {}/acme: check --from, or pass --allow-missing",
+            source.host_port()
+        )),
+        "{}",
+        partial.stderr
+    );
+    // ...though what it has was copied.
+    assert!(
+        partial
+            .stderr
+            .contains("2 copied, 0 up to date, 0 failed, 3 missing"),
+        "{}",
+        partial.stderr
+    );
     let first = json(
         &project
-            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .ok(&[
+                "sync",
+                "--from",
+                "ci",
+                "--to",
+                "mirror",
+                "--allow-missing",
+                "--format",
+                "json",
+            ])
             .stdout,
     );
     assert_eq!(first["registry"], format!("{}/mirror", target.host_port()));
-    assert_eq!(tag_result(&first, "base:1")["result"], "pushed");
-    assert_eq!(tag_result(&first, "app:1.1.0")["result"], "pushed");
+    assert_eq!(tag_result(&first, "base:1")["result"], "up-to-date");
+    assert_eq!(tag_result(&first, "app:1.1.0")["result"], "up-to-date");
+    // Up to date or not, a tag's platforms are what the registry holds.
+    assert_eq!(
+        tag_result(&first, "app:1.1.0")["platforms"],
+        serde_json::json!(["linux/amd64"])
+    );
     for never_pushed in ["app:1.0.0", "app:1.0.0-dev", "app:1.1.0-dev"] {
         assert_eq!(tag_result(&first, never_pushed)["result"], "missing");
     }
@@ -670,12 +708,8 @@ fn sync_copies_every_tag_once_and_then_nothing() {
         );
     }
 
-    let second = json(
-        &project
-            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
-            .stdout,
-    );
-    for tag in second["tags"].as_array().unwrap() {
+    // The partial run copied everything there was: this one copied nothing.
+    for tag in first["tags"].as_array().unwrap() {
         assert!(
             tag["result"] == "up-to-date" || tag["result"] == "missing",
             "{tag}"
@@ -701,6 +735,199 @@ fn sync_copies_every_tag_once_and_then_nothing() {
         "{}",
         unknown.stderr
     );
+}
+
+/// What `build` wrote into a multi-platform layout (`dist/<name>/<tag>/image.tar`): the digest
+/// of the index its `index.json` names (checked against the index's bytes) and the manifest
+/// digests the index lists, in order.
+fn layout_index(layout: &Path) -> (String, Vec<String>) {
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(fs_err::File::open(layout).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(name.trim_start_matches("./").to_owned(), bytes);
+    }
+    let top: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let digest = top["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let bytes = &files[&format!("blobs/sha256/{}", &digest["sha256:".len()..])];
+    assert_eq!(
+        format!("sha256:{}", hex(&sha2::Sha256::digest(bytes))),
+        digest
+    );
+    let index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    (digest, children(&index))
+}
+
+/// The manifest digests an index lists, in order.
+fn children(index: &serde_json::Value) -> Vec<String> {
+    index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an index: {index}"))
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Checks that `repository:tag` serves exactly the index `build` recorded, and each of its
+/// platform manifests by digest.
+fn serves(repository: &str, tag: &str, index: &str, manifests: &[String]) {
+    let (document, digest) = raw(&format!("{repository}:{tag}"), None);
+    assert_eq!(digest, index, "{repository}:{tag}");
+    assert_eq!(children(&document), manifests, "{repository}:{tag}");
+    for manifest in manifests {
+        assert_eq!(
+            raw(&format!("{repository}@{manifest}"), None).1,
+            *manifest,
+            "{repository}@{manifest}"
+        );
+    }
+}
+
+#[test]
+fn every_digest_build_recorded_is_served_after_push_promote_sync_and_manifest() {
+    let ci = Registry::start();
+    let mirror = Registry::start();
+    let mut project = Project::chain(&["linux/amd64", "linux/arm64"]).ci_and_mirror(&ci, &mirror);
+    // (`amd64,arm64`: the proof of concept's short form of linux/amd64,linux/arm64.)
+    let built = project.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--snapshot-id",
+        "rc1",
+        "--platform",
+        "amd64,arm64",
+        "app:1.1.0",
+    ]);
+
+    // What build recorded: each multi-platform layout's index, listing the ledger's manifests.
+    let mut recorded = BTreeMap::new();
+    for (node, image, tag) in [("base:1", "base", "1"), ("app:1.1.0", "app", "1.1.0")] {
+        let (index, manifests) = layout_index(
+            &project
+                .root()
+                .join("dist")
+                .join(image)
+                .join(tag)
+                .join("image.tar"),
+        );
+        let ledger: Vec<String> = ["linux/amd64", "linux/arm64"]
+            .iter()
+            .map(|platform| project.built(node, platform).1)
+            .collect();
+        assert_eq!(manifests, ledger, "{node}");
+        assert!(
+            built
+                .stderr
+                .contains(&format!("Indexed {node}: 2 platforms, {index}")),
+            "{}",
+            built.stderr
+        );
+        recorded.insert(image, (index, manifests));
+    }
+    let ci_repo = |image: &str| format!("{}/acme/{image}", ci.host_port());
+
+    // push: the snapshot tags are the built indexes, byte for byte.
+    project.ok(&["push", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    for (image, tag) in [("base", "1-rc1"), ("app", "1.1.0-rc1")] {
+        let (index, manifests) = &recorded[image];
+        serves(&ci_repo(image), tag, index, manifests);
+    }
+
+    // promote: the release tags and aliases, the same digests.
+    project.ok(&["promote", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    let release = [
+        ("base", "1"),
+        ("app", "1.1.0"),
+        ("app", "1"),
+        ("app", "1.1"),
+        ("app", "latest"),
+    ];
+    for (image, tag) in release {
+        let (index, manifests) = &recorded[image];
+        serves(&ci_repo(image), tag, index, manifests);
+    }
+
+    // sync to another registry: the same digests there.
+    project.ok(&[
+        "sync",
+        "--from",
+        "ci",
+        "--to",
+        "mirror",
+        "base",
+        "app:1.1.0",
+    ]);
+    for (image, tag) in release {
+        let (index, manifests) = &recorded[image];
+        serves(
+            &format!("{}/mirror/{image}", mirror.host_port()),
+            tag,
+            index,
+            manifests,
+        );
+    }
+
+    // Platform-split CI: per-platform tags, then `manifest` joins them into the index build
+    // made (the same encoding), so it finds the snapshot tags already right.
+    let pushed = project.ok(&[
+        "push",
+        "--snapshot-id",
+        "rc1",
+        "--platform-tags",
+        "app:1.1.0",
+    ]);
+    assert!(
+        pushed.stderr.contains(&format!(
+            "app:1.1.0 → {}:1.1.0-rc1-linux-amd64 (",
+            ci_repo("app")
+        )) && pushed.stderr.contains("also 1.1.0-rc1-linux-arm64)"),
+        "the status line names the tags written: {}",
+        pushed.stderr
+    );
+    let combined = json(
+        &project
+            .ok(&[
+                "manifest",
+                "--snapshot-id",
+                "rc1",
+                "app:1.1.0",
+                "--format",
+                "json",
+            ])
+            .stdout,
+    );
+    let (index, manifests) = &recorded["app"];
+    assert_eq!(
+        tag_result(&combined, "app:1.1.0")["result"],
+        "up-to-date",
+        "{combined}"
+    );
+    serves(&ci_repo("app"), "1.1.0-rc1", index, manifests);
+    // Into an empty registry, `manifest` writes that same index.
+    let split = Registry::start();
+    project.set("IM_TEST_SOURCE", &split.host_port());
+    project.ok(&[
+        "push",
+        "--snapshot-id",
+        "rc1",
+        "--platform-tags",
+        "base",
+        "app:1.1.0",
+    ]);
+    project.ok(&["manifest", "--snapshot-id", "rc1", "base", "app:1.1.0"]);
+    for (image, tag) in [("base", "1-rc1"), ("app", "1.1.0-rc1")] {
+        let (index, manifests) = &recorded[image];
+        serves(
+            &format!("{}/acme/{image}", split.host_port()),
+            tag,
+            index,
+            manifests,
+        );
+    }
 }
 
 /// Stops the project's local registry even when the test fails half-way.
@@ -917,7 +1144,10 @@ fn build_push_on_a_fresh_machine_builds_only_what_the_registry_lacks() {
     let nothing = b.ok(&["build", "-j", "1", "--push"]);
     assert!(
         nothing.stderr.contains("In registry base:1 (linux/amd64)")
-            && nothing.stderr.contains("Up to date 0 nodes"),
+            && nothing.stderr.contains("Up to date 0 nodes")
+            && nothing
+                .stderr
+                .contains("Finished 0 built, 0 up to date, 5 in registry, 0 failed"),
         "{}",
         nothing.stderr
     );
@@ -1162,4 +1392,141 @@ fn test_checks_an_image_straight_from_the_registry() {
         &format!("{host}/acme/base:nope"),
     ]);
     assert_ne!(missing.status, 0, "{}", missing.stderr);
+}
+
+/// A TCP forwarder in front of a real registry that passes at most `rate` bytes a second
+/// from client to registry (a slow uplink), and counts what it passed: a push through it takes
+/// long enough to interrupt half-way, at a known point.
+struct SlowLink {
+    addr: String,
+    forwarded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowLink {
+    fn to(registry: &Registry, rate: u64) -> Self {
+        use std::io::{Read as _, Write as _};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = registry.addr();
+        let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = forwarded.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                let (mut client_in, mut server_in) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut client_out, mut server_out) = (client, server);
+                let counter = counter.clone();
+                // Client → registry, `rate` bytes a second in slices of a tenth of it.
+                std::thread::spawn(move || {
+                    let mut buffer = vec![0; usize::try_from(rate / 10).unwrap().max(1)];
+                    while let Ok(read) = client_in.read(&mut buffer) {
+                        if read == 0 || server_out.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                        counter.fetch_add(read as u64, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    let _ = server_out.shutdown(std::net::Shutdown::Write);
+                });
+                // Registry → client, at full speed.
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_in, &mut client_out);
+                    let _ = client_out.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Self { addr, forwarded }
+    }
+
+    fn forwarded(&self) -> u64 {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `len` bytes that do not compress (a xorshift stream), so the layer is as large as the file.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_during_a_push_writes_no_tag_and_a_second_push_completes() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    // 4 MiB through a 1 MiB/s link: the layer upload takes about four seconds.
+    let link = SlowLink::to(&registry, 1024 * 1024);
+    let mut project =
+        Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n").registry(&registry);
+    fs_err::write(
+        project.root().join("images/solo/rootfs/payload"),
+        incompressible(4 * 1024 * 1024),
+    )
+    .unwrap();
+    project.ok(&["build", "-j", "1"]);
+    project.set("IM_TEST_REGISTRY", &link.addr);
+
+    let mut push = Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(project.root())
+        .args(["push", "--format", "json"])
+        .envs(&project.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once a quarter of the layer is through (everything else is a few KiB).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while link.forwarded() < 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never got going"
+        );
+        assert!(push.try_wait().unwrap().is_none(), "the push ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let interrupted = std::time::Instant::now();
+    let kill = Command::new("/bin/kill")
+        .args(["-INT", &push.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = push.wait_with_output().unwrap();
+    let stopped = interrupted.elapsed();
+    let run = common::Run::of(&output);
+    assert_eq!(run.status, 130, "{}", run.stderr);
+    assert!(
+        stopped < std::time::Duration::from_secs(3),
+        "stopping took {stopped:?}"
+    );
+    let report = json(&run.stdout);
+    assert_eq!(report["interrupted"], true, "{report}");
+    // Nothing points at the half-sent image: neither the tag nor any alias.
+    for tag in ["1.0.0", "1", "1.0", "latest"] {
+        assert!(
+            !exists(&format!("{host}/acme/solo:{tag}")),
+            "solo:{tag} was written for an incomplete image"
+        );
+    }
+
+    // The push, run again at full speed, completes.
+    project.set("IM_TEST_REGISTRY", &host);
+    project.ok(&["push"]);
+    let (_, digest) = project.built("solo:1.0.0", "linux/amd64");
+    for tag in ["1.0.0", "1", "1.0", "latest"] {
+        assert_eq!(raw(&format!("{host}/acme/solo:{tag}"), None).1, digest);
+    }
 }

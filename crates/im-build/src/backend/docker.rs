@@ -1,6 +1,6 @@
 //! Docker Engine: `docker buildx build --load` when buildx exists, else `docker build`
 //! with the engine's BuildKit (`DOCKER_BUILDKIT=1`), else the classic builder
-//! (`DOCKER_BUILDKIT=0`). Parents are converted to docker-archives tagged with names
+//! (`DOCKER_BUILDKIT=0`, given the `TARGET*` platform args BuildKit would define). Parents are converted to docker-archives tagged with names
 //! unique to this step and `docker load`ed; the Dockerfile copy names those tags; the
 //! result, tagged with another step-unique name, is `docker save`d and converted to the
 //! OCI archive; the step's tags are removed afterwards.
@@ -18,6 +18,24 @@ use super::{
 use crate::command::CommandSpec;
 use crate::detect::DockerFlavor;
 use crate::step::BuildStep;
+
+/// BuildKit, buildah and podman define `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH` and
+/// `TARGETVARIANT` for every build; the classic builder does not, so a Dockerfile's `ARG
+/// TARGETARCH` would be empty there. They are passed as build args (a build arg of the
+/// step with the same name wins).
+fn platform_args(step: &BuildStep) -> Vec<(&'static str, String)> {
+    let platform = &step.platform;
+    [
+        ("TARGETPLATFORM", Some(platform.to_string())),
+        ("TARGETOS", Some(platform.os.clone())),
+        ("TARGETARCH", Some(platform.arch.clone())),
+        ("TARGETVARIANT", platform.variant.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .filter(|(name, _)| !step.build_args.contains_key(*name))
+    .collect()
+}
 
 /// The Docker Engine backend.
 #[derive(Clone, Debug)]
@@ -87,7 +105,13 @@ impl Builder for Docker {
                 .env("DOCKER_BUILDKIT", "1")
                 .arg("build")
                 .flag("--progress", "plain"),
-            DockerFlavor::Classic => self.command().env("DOCKER_BUILDKIT", "0").arg("build"),
+            DockerFlavor::Classic => {
+                let mut classic = self.command().env("DOCKER_BUILDKIT", "0").arg("build");
+                for (name, value) in platform_args(step) {
+                    classic = classic.flag("--build-arg", format!("{name}={value}"));
+                }
+                classic
+            }
         };
         build = build.flag("--platform", step.platform.to_string());
         if step.no_cache {

@@ -114,12 +114,17 @@ impl ContainersToolSettings {
 /// Docker Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DockerSettings {
-    /// The client. Debian's `/usr/bin/docker` (20.10) can use the engine's BuildKit; a
-    /// newer client without buildx refuses BuildKit builds.
+    /// The client: `docker`, looked up in `PATH`, or a path. What it can do is probed:
+    /// Debian's 20.10 client drives the engine's BuildKit; a newer client without buildx
+    /// refuses BuildKit builds and only has the classic builder.
     pub program: PathBuf,
     /// `DOCKER_HOST` for every command, if set.
     pub host: Option<String>,
-    /// How to build; `None` lets detection decide.
+    /// Whether to build with BuildKit (`DOCKER_BUILDKIT`, or `buildkit:` of the `builder:`
+    /// setting): `Some(false)` is the classic builder, `Some(true)` buildx or the engine's
+    /// BuildKit; `None` takes the best the client can do.
+    pub buildkit: Option<bool>,
+    /// Exactly how to build, with no probing (for tests that drive one flavor).
     pub flavor: Option<DockerFlavor>,
 }
 
@@ -150,8 +155,9 @@ impl Default for BuilderSettings {
             buildah: ContainersToolSettings::new("buildah"),
             podman: ContainersToolSettings::new("podman"),
             docker: DockerSettings {
-                program: "/usr/bin/docker".into(),
+                program: "docker".into(),
                 host: None,
+                buildkit: None,
                 flavor: None,
             },
             buildkit: BuildkitSettings {
@@ -286,16 +292,30 @@ pub trait Builder: Send + Sync {
     fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError>;
 }
 
-/// The builder `choice` names, configured from `settings`.
+/// The builder `choice` names, configured from `settings`, running the program detection
+/// found.
 pub fn builder_for(choice: &BackendChoice, settings: &BuilderSettings) -> Box<dyn Builder> {
+    let program = choice.program.clone();
     match choice.kind {
-        BuilderKind::Buildah => Box::new(Buildah::new(settings.buildah.clone())),
-        BuilderKind::Podman => Box::new(Podman::new(settings.podman.clone())),
+        BuilderKind::Buildah => Box::new(Buildah::new(ContainersToolSettings {
+            program,
+            ..settings.buildah.clone()
+        })),
+        BuilderKind::Podman => Box::new(Podman::new(ContainersToolSettings {
+            program,
+            ..settings.podman.clone()
+        })),
         BuilderKind::Docker => Box::new(Docker::new(
-            settings.docker.clone(),
+            DockerSettings {
+                program,
+                ..settings.docker.clone()
+            },
             choice.docker_flavor.unwrap_or(DockerFlavor::Classic),
         )),
-        BuilderKind::Buildkit => Box::new(Buildkit::new(settings.buildkit.clone())),
+        BuilderKind::Buildkit => Box::new(Buildkit::new(BuildkitSettings {
+            program,
+            ..settings.buildkit.clone()
+        })),
     }
 }
 

@@ -42,8 +42,11 @@ fn plan(builder: &dyn Builder, step: &BuildStep) -> String {
     builder.plan(step, &digests).unwrap().to_string()
 }
 
+/// The defaults, with the Docker client where detection would find Debian's.
 fn settings() -> BuilderSettings {
-    BuilderSettings::default()
+    let mut settings = BuilderSettings::default();
+    settings.docker.program = "/usr/bin/docker".into();
+    settings
 }
 
 #[test]

@@ -133,6 +133,7 @@ pub fn docker(flavor: DockerFlavor) -> Docker {
         DockerSettings {
             program: env.bin().to_owned(),
             host: Some(env.host().to_owned()),
+            buildkit: None,
             flavor: Some(flavor),
         },
         flavor,

@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
-use super::{Counters, Published, check_target_tags, for_each_limited, put_if_changed, write_tags};
+use super::{
+    Counters, Published, check_target_tags, for_each_limited, platforms_of, put_if_changed,
+    write_tags,
+};
 use crate::manifest::ManifestDocument;
 use crate::transport::BlobSource;
 use crate::{Client, Error, Reference};
@@ -44,6 +47,7 @@ pub async fn copy_image(
         digest: root.digest().clone(),
         media_type: root.media_type().to_owned(),
         tags,
+        platforms: platforms_of(client, source.repository(), &root).await?,
         stats: counters.stats(),
     })
 }

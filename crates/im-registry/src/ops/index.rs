@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use oci_spec::image::ImageIndex;
 
-use super::{Counters, Published, check_target_tags, write_tags};
+use super::{Counters, Published, check_target_tags, platforms_of, write_tags};
 use crate::manifest::{ManifestDocument, index_type_for};
 use crate::{Client, Error, Platform, Reference};
 
@@ -99,6 +99,7 @@ pub async fn assemble_index(
         digest: document.digest().clone(),
         media_type: document.media_type().to_owned(),
         tags,
+        platforms: platforms_of(client, repository, &document).await?,
         stats: counters.stats(),
     })
 }

@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::manifest::ManifestDocument;
 use crate::reference::check_tag;
 use crate::upload::BlobPush;
-use crate::{Client, Error, Reference};
+use crate::{Client, Error, Platform, Reference, Repository};
 
 /// What a publishing operation did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,8 +50,33 @@ pub struct Published {
     pub media_type: String,
     /// Every tag that now points at `digest` (the main one first).
     pub tags: Vec<String>,
+    /// The platforms of the published image: each child of an index, or the one a single
+    /// image's config names (empty when it names none).
+    pub platforms: Vec<Platform>,
     /// What was transferred.
     pub stats: TransferStats,
+}
+
+/// The platforms `root` holds: its children's, or for a single image its config's (read
+/// from `repository`).
+pub(crate) async fn platforms_of(
+    client: &Client,
+    repository: &Repository,
+    root: &ManifestDocument,
+) -> Result<Vec<Platform>, Error> {
+    if root.is_index() {
+        return Ok(root
+            .children()
+            .iter()
+            .filter_map(ManifestDocument::child_platform)
+            .collect());
+    }
+    Ok(client
+        .image_config(repository, root)
+        .await?
+        .platform
+        .into_iter()
+        .collect())
 }
 
 /// Thread-safe counters behind `TransferStats`.

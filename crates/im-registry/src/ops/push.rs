@@ -181,11 +181,23 @@ async fn publish(
         )
         .await?;
     }
+    let platforms = if root.is_index() {
+        root.children()
+            .iter()
+            .filter_map(ManifestDocument::child_platform)
+            .collect()
+    } else {
+        match images.first() {
+            Some(image) => image.config(root)?.platform.into_iter().collect(),
+            None => Vec::new(),
+        }
+    };
     Ok(Published {
         reference: target.with_digest(root.digest()),
         digest: root.digest().clone(),
         media_type: root.media_type().to_owned(),
         tags,
+        platforms,
         stats: counters.stats(),
     })
 }

@@ -2,7 +2,7 @@
 //! snapshot promotion within a repository). Only the manifest bytes are written again; its
 //! digest is unchanged and no blob moves.
 
-use super::{Counters, Published, check_target_tags, write_tags};
+use super::{Counters, Published, check_target_tags, platforms_of, write_tags};
 use crate::{Client, Error, Reference};
 
 /// Points `tags` (in `source`'s repository) at the manifest `source` resolves to.
@@ -28,6 +28,7 @@ pub async fn tag_image(
         digest: document.digest().clone(),
         media_type: document.media_type().to_owned(),
         tags,
+        platforms: platforms_of(client, source.repository(), &document).await?,
         stats: counters.stats(),
     })
 }

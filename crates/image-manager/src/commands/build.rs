@@ -522,7 +522,11 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             }
             Event::Failed { node, error, .. } => {
                 progress.finished(node, "Failed", &label(node));
-                progress.error(&format!("{} failed: {}", label(node), error_chain(error)));
+                // A failed command already names the node and platform.
+                progress.error(&match error {
+                    im_build::BuildError::Command { .. } => error_chain(error),
+                    _ => format!("{} failed: {}", label(node), error_chain(error)),
+                });
             }
             Event::Skipped { node, because } => {
                 progress.finished(
@@ -693,12 +697,20 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
                 }
                 printer.info(table.trim_end());
             }
+            let in_registry = publish
+                .as_ref()
+                .map_or(0, super::push::BuildPush::in_registry);
             printer.status(
                 "Finished",
                 format!(
-                    "{} built, {} up to date, {} failed, {} skipped in {:.1}s",
+                    "{} built, {} up to date, {}{} failed, {} skipped in {:.1}s",
                     count(Result_::Built),
                     count(Result_::UpToDate),
+                    if in_registry > 0 {
+                        format!("{in_registry} in registry, ")
+                    } else {
+                        String::new()
+                    },
                     count(Result_::Failed),
                     count(Result_::Skipped) + count(Result_::Cancelled),
                     started.elapsed().as_secs_f64()

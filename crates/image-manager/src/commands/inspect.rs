@@ -11,7 +11,7 @@ use im_registry::Reference;
 use im_registry::ops::inspect::inspect;
 use serde::Serialize;
 
-use super::push::human_bytes;
+use super::publish_report::human_bytes;
 use super::{Context, Outcome};
 use crate::cli::{Format, InspectArgs};
 use crate::registry::{self, BUILD_KEY_LABEL, Session};

@@ -8,7 +8,8 @@ use std::time::Instant;
 use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::index::{IndexOptions, assemble_index};
 
-use super::push::{Report, TagReport, select_jobs};
+use super::publish_report::{Report, TagReport};
+use super::push::select_jobs;
 use super::{Context, Outcome, service};
 use crate::cli::ManifestArgs;
 use crate::registry::{self, Session};

@@ -3,6 +3,7 @@
 
 mod bases;
 mod build;
+mod build_push;
 mod check;
 mod generate;
 mod graph;
@@ -12,6 +13,7 @@ mod manifest;
 mod plan;
 mod planning;
 mod promote;
+mod publish_report;
 mod push;
 mod service;
 mod sync;

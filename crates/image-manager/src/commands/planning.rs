@@ -38,8 +38,26 @@ pub fn builder_settings(
         }
     }
     settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
+    settings.docker.buildkit = match std::env::var(env_vars::DOCKER_BUILDKIT) {
+        Ok(value) if !value.is_empty() => Some(parse_docker_bool(&value).ok_or_else(|| {
+            Diagnostic::error(format!(
+                "DOCKER_BUILDKIT=`{value}` is neither true nor false"
+            ))
+            .with_help("set DOCKER_BUILDKIT=1 (BuildKit) or DOCKER_BUILDKIT=0 (the classic builder), or unset it")
+        })?),
+        _ => project.settings.buildkit,
+    };
     settings.buildkit.addr = std::env::var(env_vars::BUILDKIT_HOST).ok();
     Ok(settings)
+}
+
+/// A boolean as the Docker client reads `DOCKER_BUILDKIT` (Go's `strconv.ParseBool`).
+fn parse_docker_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// Detects (or checks) the builder on this machine.
@@ -56,15 +74,22 @@ pub fn planned_builder(settings: &BuilderSettings) -> Result<String, Diagnostics
     }
 }
 
+/// The `--platform` values: `os/arch[/variant]`, or the proof of concept's short form, a
+/// bare architecture meaning Linux (`amd64` is `linux/amd64`, `arm64` is `linux/arm64`).
 pub fn parse_platforms(values: &[String]) -> Result<Option<Vec<Platform>>, Diagnostics> {
     if values.is_empty() {
         return Ok(None);
     }
     let mut platforms = Vec::new();
     for value in values {
-        let platform = value.parse::<Platform>().map_err(|message| {
-            Diagnostic::error(format!("--platform: {message}"))
-                .with_help("write os/arch, e.g. linux/amd64 or linux/arm64")
+        let full = if value.contains('/') {
+            value.clone()
+        } else {
+            format!("linux/{value}")
+        };
+        let platform = full.parse::<Platform>().map_err(|_| {
+            Diagnostic::error(format!("--platform: `{value}` is not a platform"))
+                .with_help("write os/arch or just the architecture, e.g. linux/arm64 or arm64")
         })?;
         if !platforms.contains(&platform) {
             platforms.push(platform);
@@ -147,4 +172,42 @@ pub fn plan_only(
         builder: options.builder,
         bases,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_architecture_is_a_linux_platform() {
+        let values: Vec<String> = ["amd64", "linux/arm64", "arm64", "linux/arm/v7"]
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect();
+        let platforms: Vec<String> = parse_platforms(&values)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+        let error = parse_platforms(&["amd 64".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--platform: `amd 64` is not a platform"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn docker_buildkit_reads_like_the_docker_client_reads_it() {
+        for on in ["1", "true", "TRUE", "t"] {
+            assert_eq!(parse_docker_bool(on), Some(true), "{on}");
+        }
+        for off in ["0", "false", "False", "f"] {
+            assert_eq!(parse_docker_bool(off), Some(false), "{off}");
+        }
+        assert_eq!(parse_docker_bool("yes"), None);
+    }
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::tag::tag_image;
 
-use super::push::{Report, TagReport, published_tag, select_jobs};
+use super::publish_report::{Report, TagReport};
+use super::push::{published_tag, select_jobs};
 use super::{Context, Outcome, service};
 use crate::cli::PromoteArgs;
 use crate::registry::{self, Session};

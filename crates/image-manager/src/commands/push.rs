@@ -1,7 +1,8 @@
 //! `image-manager push`: publish built images from `dist/` to the default registry — per
-//! image tag, every platform's image, the multi-platform index under `name:tag`, then each
-//! alias — and the registry side of `build --push` and `plan --registry-keys`: a node whose
-//! build key the registry already holds is not built again (see [`before_build`]).
+//! image tag, every platform's image, the multi-platform index under `name:tag` (the very
+//! bytes `build` wrote into `dist/<name>/<tag>/image.tar`, so its digest is the one `build`
+//! recorded), then each alias. The registry side of `build --push` and `plan
+//! --registry-keys` is in [`super::build_push`].
 //!
 //! What exists locally comes from the plan: a selected node must be up to date (its ledger
 //! key matches its inputs and its archive exists), or push refuses before sending anything.
@@ -13,17 +14,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
 use im_diag::{Diagnostic, Diagnostics};
-use im_plan::{Action, Ledger, LedgerEntry, Plan, PlanNode, Reason};
+use im_plan::{Action, Ledger, PlanNode, Reason};
 use im_project::Platform;
 use im_registry::LocalImage;
-use im_registry::ops::TransferStats;
 use im_registry::ops::push::{PushOptions, push_image, push_platform_images};
-use serde::Serialize;
 
+// `build` and `plan` reach these through `push`.
+pub use super::build_push::{BuildPush, after_build, before_build, mark_registry_keys};
+pub use super::publish_report::Report;
+use super::publish_report::{Result_, TagReport};
 use super::{Context, Outcome, Prepared, plural, service};
-use crate::cli::{Format, PushArgs};
+use crate::cli::PushArgs;
 use crate::printer::Printer;
 use crate::registry::{self, Session, Target};
 
@@ -41,6 +43,9 @@ pub struct TagJob {
     /// The per-platform archives, in `platforms` order (only where the job pushes from
     /// `dist/`).
     pub archives: Vec<PathBuf>,
+    /// The multi-platform OCI layout `build` wrote, `dist/<name>/<tag>/image.tar` (only
+    /// where the job pushes from `dist/`).
+    pub layout: Option<PathBuf>,
     /// Other images this one is built on: their repositories lend blobs by mount.
     pub parents: Vec<String>,
 }
@@ -113,247 +118,11 @@ pub fn select_jobs(
             },
             platforms: platforms.map_or_else(|| tag.platforms.clone(), <[Platform]>::to_vec),
             archives: Vec::new(),
+            layout: None,
             parents: parent_images(prepared, &id.image, &id.tag),
         });
     }
     Ok(jobs)
-}
-
-/// How one image tag ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Result_ {
-    /// Something was written.
-    Pushed,
-    /// The registry had everything already.
-    UpToDate,
-    /// The source of a copy does not exist (sync).
-    Missing,
-    Failed,
-}
-
-impl Result_ {
-    fn verb(self) -> &'static str {
-        match self {
-            Result_::Pushed => "Written",
-            Result_::UpToDate => "Up to date",
-            Result_::Missing => "Missing",
-            Result_::Failed => "Failed",
-        }
-    }
-}
-
-/// What happened to one image tag.
-#[derive(Debug, Clone, Serialize)]
-pub struct TagReport {
-    /// `name:tag` in the project.
-    pub node: String,
-    /// The reference written (`registry/repository:tag`).
-    pub reference: String,
-    pub result: Result_,
-    pub digest: Option<String>,
-    pub media_type: Option<String>,
-    /// Every tag written or confirmed, the main one first.
-    pub tags: Vec<String>,
-    pub platforms: Vec<String>,
-    pub blobs_uploaded: usize,
-    pub blobs_mounted: usize,
-    pub blobs_present: usize,
-    pub bytes_uploaded: u64,
-    pub manifests_written: usize,
-    pub manifests_present: usize,
-    pub error: Option<String>,
-}
-
-impl TagReport {
-    pub fn new(job: &TagJob, reference: String) -> Self {
-        Self {
-            node: job.node(),
-            reference,
-            result: Result_::UpToDate,
-            digest: None,
-            media_type: None,
-            tags: Vec::new(),
-            platforms: job.platforms.iter().map(ToString::to_string).collect(),
-            blobs_uploaded: 0,
-            blobs_mounted: 0,
-            blobs_present: 0,
-            bytes_uploaded: 0,
-            manifests_written: 0,
-            manifests_present: 0,
-            error: None,
-        }
-    }
-
-    /// Adds what one library call did.
-    pub fn add(&mut self, published: &im_registry::ops::Published) {
-        let TransferStats {
-            blobs_uploaded,
-            blobs_mounted,
-            blobs_present,
-            bytes_uploaded,
-            manifests_written,
-            manifests_present,
-        } = published.stats;
-        self.blobs_uploaded += blobs_uploaded;
-        self.blobs_mounted += blobs_mounted;
-        self.blobs_present += blobs_present;
-        self.bytes_uploaded += bytes_uploaded;
-        self.manifests_written += manifests_written;
-        self.manifests_present += manifests_present;
-        self.tags.extend(published.tags.iter().cloned());
-        if self.digest.is_none() {
-            self.digest = Some(published.digest.to_string());
-            self.media_type = Some(published.media_type.clone());
-        }
-        if self.blobs_uploaded + self.blobs_mounted + self.manifests_written > 0 {
-            self.result = Result_::Pushed;
-        }
-    }
-
-    pub fn fail(&mut self, error: &anyhow::Error) {
-        self.result = Result_::Failed;
-        self.error = Some(format!("{error:#}"));
-    }
-
-    /// The status line for people; `written` is the verb for a tag that was written
-    /// (`Pushed`, `Copied`, ...).
-    pub fn status(&self, printer: &Printer, written: &str) {
-        match self.result {
-            Result_::Failed => printer.error(format!(
-                "{}: {}",
-                self.reference,
-                self.error.as_deref().unwrap_or("failed")
-            )),
-            Result_::Missing => printer.status(
-                self.result.verb(),
-                format!("{} ({})", self.node, self.error.as_deref().unwrap_or("")),
-            ),
-            Result_::Pushed | Result_::UpToDate => {
-                let mut details = Vec::new();
-                if let Some(digest) = &self.digest {
-                    details.push(short_digest(digest));
-                }
-                if self.result == Result_::Pushed {
-                    details.push(format!(
-                        "{} uploaded ({}), {} mounted, {} already there",
-                        plural(self.blobs_uploaded, "blob"),
-                        human_bytes(self.bytes_uploaded),
-                        self.blobs_mounted,
-                        self.blobs_present
-                    ));
-                }
-                let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();
-                if !extra.is_empty() {
-                    details.push(format!("also {}", extra.join(", ")));
-                }
-                let verb = if self.result == Result_::Pushed {
-                    written
-                } else {
-                    self.result.verb()
-                };
-                let details = if details.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", details.join("; "))
-                };
-                printer.status(verb, format!("{} → {}{details}", self.node, self.reference));
-            }
-        }
-    }
-}
-
-/// `sha256:0123456789ab`.
-pub fn short_digest(digest: &str) -> String {
-    digest.chars().take(19).collect()
-}
-
-/// `1.2 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// What a publishing command did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub registry: String,
-    pub snapshot_id: Option<String>,
-    pub tags: Vec<TagReport>,
-    pub seconds: f64,
-    pub interrupted: bool,
-}
-
-impl Report {
-    /// The report of a registry command that started at `started` and ran in `session`.
-    pub fn new(
-        registry: String,
-        snapshot_id: Option<String>,
-        tags: Vec<TagReport>,
-        started: Instant,
-        session: &Session,
-    ) -> Self {
-        Self {
-            registry,
-            snapshot_id,
-            tags,
-            seconds: started.elapsed().as_secs_f64(),
-            interrupted: session.interrupted(),
-        }
-    }
-
-    pub fn count(&self, result: Result_) -> usize {
-        self.tags.iter().filter(|t| t.result == result).count()
-    }
-
-    /// Prints the summary (text) or the report (json) and turns it into an outcome; `done`
-    /// names what happened to written tags (`pushed`, `copied`, ...).
-    pub fn finish(&self, printer: &Printer, format: Format, done: &str) -> anyhow::Result<Outcome> {
-        match format {
-            Format::Json => printer.json(self)?,
-            Format::Text => {
-                let missing = self.count(Result_::Missing);
-                printer.status(
-                    "Finished",
-                    format!(
-                        "{} {done}, {} up to date, {} failed{} in {:.1}s ({})",
-                        self.count(Result_::Pushed),
-                        self.count(Result_::UpToDate),
-                        self.count(Result_::Failed),
-                        if missing > 0 {
-                            format!(", {missing} missing")
-                        } else {
-                            String::new()
-                        },
-                        self.seconds,
-                        self.registry,
-                    ),
-                );
-            }
-        }
-        Ok(self.outcome())
-    }
-
-    pub fn outcome(&self) -> Outcome {
-        if self.interrupted {
-            Outcome::Interrupted
-        } else if self.count(Result_::Failed) > 0 {
-            Outcome::Failed
-        } else {
-            Outcome::Success
-        }
-    }
 }
 
 /// Mounts into the job's repository the blobs its parents' repositories already hold (base
@@ -430,7 +199,10 @@ async fn push_job(
         };
         let published = match images.as_slice() {
             [single] => push_image(client, single, &reference, &options).await?,
-            _ => push_platform_images(client, &images, &reference, &options).await?,
+            several => match built_index(job, several)? {
+                Some(layout) => push_image(client, &layout, &reference, &options).await?,
+                None => push_platform_images(client, several, &reference, &options).await?,
+            },
         };
         report.add(&published);
     }
@@ -441,6 +213,36 @@ async fn push_job(
         report.result = Result_::Pushed;
     }
     Ok(())
+}
+
+/// The multi-platform layout `build` wrote for `job`, when it holds exactly `images` (the
+/// job's platforms, as built): pushing it sends the index `build` made, byte for byte, so the
+/// registry serves the digest `build` recorded. `None` when there is none or it holds other
+/// images (a push of some platforms only, or a layout older than an archive); the index is
+/// then assembled with the same encoding.
+fn built_index(job: &TagJob, images: &[LocalImage]) -> anyhow::Result<Option<LocalImage>> {
+    let Some(path) = job.layout.as_deref().filter(|path| path.is_file()) else {
+        return Ok(None);
+    };
+    let layout = LocalImage::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let held: BTreeSet<String> = layout
+        .root()
+        .children()
+        .iter()
+        .map(|child| child.digest().to_string())
+        .collect();
+    let wanted: BTreeSet<String> = images
+        .iter()
+        .map(|image| image.root().digest().to_string())
+        .collect();
+    if layout.root().children().len() != images.len() || held != wanted {
+        tracing::debug!(
+            layout = %path.display(),
+            "the layout does not hold exactly the pushed platforms; assembling the index"
+        );
+        return Ok(None);
+    }
+    Ok(Some(layout))
 }
 
 /// Pushes `jobs` one after another, printing a line per image tag.
@@ -456,16 +258,12 @@ pub fn publish(
         if session.interrupted() {
             break;
         }
-        let shown = if platform_tags {
-            format!(
-                "{}/{}:{}-<platform>",
-                target.url(),
-                job.image,
-                job.published
-            )
-        } else {
-            format!("{}/{}:{}", target.url(), job.image, job.published)
+        // With platform tags: the first one; the status line lists the others ("also ...").
+        let tag = match job.platforms.first() {
+            Some(platform) if platform_tags => job.platform_tag(platform),
+            _ => job.published.clone(),
         };
+        let shown = format!("{}/{}:{tag}", target.url(), job.image);
         let mut report = TagReport::new(job, shown);
         if let Err(error) = session.run(push_job(session, target, job, platform_tags, &mut report))
         {
@@ -547,7 +345,7 @@ fn not_pushable(node: &PlanNode) -> Diagnostic {
 }
 
 /// Groups plan nodes into jobs (plan order), with their archives.
-fn jobs_from_nodes<'a>(
+pub(super) fn jobs_from_nodes<'a>(
     prepared: &Prepared,
     dist: &std::path::Path,
     nodes: impl Iterator<Item = &'a PlanNode>,
@@ -575,6 +373,11 @@ fn jobs_from_nodes<'a>(
                 aliases,
                 platforms: Vec::new(),
                 archives: Vec::new(),
+                layout: Some(
+                    dist.join(&node.id.image)
+                        .join(&node.id.tag)
+                        .join("image.tar"),
+                ),
                 parents: parent_images(prepared, &node.id.image, &node.id.tag),
             });
             jobs.last_mut().expect("just pushed")
@@ -666,282 +469,6 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     report.finish(printer, args.format, "pushed")
 }
 
-/// Where the registry holds a node: the main tag, the per-platform tag, or (for `plan`)
-/// either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyPlace {
-    Tag,
-    PlatformTag,
-    Either,
-}
-
-/// Asks the registry, for every node the plan would build (unless forced), whether it holds
-/// the node's build key. Returns plan index → where it was found.
-fn find_keys(
-    session: &Session,
-    target: &Target,
-    prepared: &Prepared,
-    plan: &Plan,
-    place: KeyPlace,
-) -> anyhow::Result<BTreeMap<usize, im_registry::Reference>> {
-    let mut queries = Vec::new();
-    for (i, node) in plan.nodes.iter().enumerate() {
-        if node.action != Action::Build || node.reasons.contains(&Reason::Forced) {
-            continue;
-        }
-        let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
-        let platform_tag = format!("{tag}-{}", registry::platform(&node.platform).tag_suffix());
-        let candidates = match place {
-            KeyPlace::Tag => vec![tag],
-            KeyPlace::PlatformTag => vec![platform_tag],
-            KeyPlace::Either => vec![tag, platform_tag],
-        };
-        for candidate in candidates {
-            queries.push((i, target.reference(&node.id.image, &candidate)?));
-        }
-    }
-    let client = session.client();
-    let found: Vec<(usize, im_registry::Reference, Option<String>)> = session.run(async {
-        futures_util::stream::iter(queries.into_iter().map(|(i, reference)| async move {
-            let key = registry::build_key(client, &reference, &plan.nodes[i].platform).await;
-            key.map(|key| (i, reference, key))
-        }))
-        .buffered(client.concurrency())
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-    })?;
-    let mut places = BTreeMap::new();
-    for (i, reference, key) in found {
-        if key.as_deref() == Some(plan.nodes[i].key.as_str()) {
-            places.entry(i).or_insert(reference);
-        }
-    }
-    Ok(places)
-}
-
-/// `plan --registry-keys`: marks nodes whose key the default registry holds (at `name:tag`
-/// or `name:tag-os-arch`) as up to date. Returns plan index → where the key was found.
-pub fn mark_registry_keys(
-    prepared: &Prepared,
-    plan: &mut Plan,
-) -> anyhow::Result<Result<BTreeMap<usize, String>, Diagnostics>> {
-    let target = match registry::default_target(&prepared.project.settings) {
-        Ok(target) => target,
-        Err(diagnostics) => return Ok(Err(diagnostics)),
-    };
-    let session = Session::new(&prepared.project.settings)?;
-    let found = find_keys(&session, &target, prepared, plan, KeyPlace::Either)?;
-    let mut marked = BTreeMap::new();
-    for (i, reference) in found {
-        let node = &mut plan.nodes[i];
-        node.action = Action::UpToDate;
-        node.reasons.clear();
-        marked.insert(i, reference.to_string());
-    }
-    Ok(Ok(marked))
-}
-
-/// What `build --push` carries from before the build to after it.
-pub struct BuildPush {
-    session: Session,
-    target: Target,
-    platform_tags: bool,
-    /// Image tags wholly in the registry already (nothing of them is built or fetched).
-    remote: Vec<TagJob>,
-}
-
-/// `build --push`, before building: nodes whose build key the registry already holds at the
-/// tag this push writes are not built. One that a node still to build needs — as its parent,
-/// or as a sibling platform of the same index — is fetched from the registry into
-/// `dist/<name>/<tag>/<os>-<arch>/image.tar` and recorded in the ledger (so later plans
-/// agree); the others are dropped from the plan and stay remote.
-pub fn before_build(
-    context: &Context<'_>,
-    prepared: &Prepared,
-    dist: &std::path::Path,
-    plan: &mut Plan,
-    ledger: &mut Ledger,
-    platform_tags: bool,
-) -> anyhow::Result<Result<BuildPush, Outcome>> {
-    let printer = context.printer;
-    let target = match registry::default_target(&prepared.project.settings) {
-        Ok(target) => target,
-        Err(diagnostics) => return Ok(Err(Outcome::Invalid(diagnostics))),
-    };
-    service::ensure_for(&context.root, &target.host, printer)?;
-    let session = Session::new(&prepared.project.settings)?;
-    let place = if platform_tags {
-        KeyPlace::PlatformTag
-    } else {
-        KeyPlace::Tag
-    };
-    let found = find_keys(&session, &target, prepared, plan, place)?;
-    if session.interrupted() {
-        return Ok(Err(Outcome::Interrupted));
-    }
-    let to_build: BTreeSet<usize> = (0..plan.nodes.len())
-        .filter(|i| plan.nodes[*i].action == Action::Build && !found.contains_key(i))
-        .collect();
-    // Needed locally: a parent of a node to build, or (for an index) a sibling platform.
-    let needed: BTreeSet<usize> = found
-        .keys()
-        .copied()
-        .filter(|&i| {
-            to_build.iter().any(|&b| {
-                let other = &plan.nodes[b];
-                other.parents.contains(&i) || (!platform_tags && other.id == plan.nodes[i].id)
-            })
-        })
-        .collect();
-    let mut remote = BTreeSet::new();
-    for (&i, reference) in &found {
-        let node = &plan.nodes[i];
-        let label = format!("{} ({})", node.id, node.platform);
-        if !needed.contains(&i) {
-            printer.status(
-                "In registry",
-                format!("{label}: {reference} has its build key; not built"),
-            );
-            remote.insert(i);
-            continue;
-        }
-        let output = dist.join(&node.output);
-        let digest = session
-            .run(registry::fetch_archive(
-                session.client(),
-                reference,
-                &node.platform,
-                &output,
-                &node.id.to_string(),
-            ))
-            .with_context(|| format!("fetching {label} from {reference}"))?;
-        im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
-        ledger.nodes.insert(
-            im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-            LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
-        );
-        ledger.save(dist)?;
-        printer.status(
-            "Fetched",
-            format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),
-        );
-        let node = &mut plan.nodes[i];
-        node.action = Action::UpToDate;
-        node.reasons.clear();
-    }
-    let remote_jobs = jobs_from_nodes(prepared, dist, remote.iter().map(|&i| &plan.nodes[i]));
-    remove_nodes(plan, &remote);
-    Ok(Ok(BuildPush {
-        session,
-        target,
-        platform_tags,
-        remote: remote_jobs,
-    }))
-}
-
-impl BuildPush {
-    /// Cancels the push's transfers (the build's Ctrl-C handler calls it).
-    pub fn cancellation(&self) -> im_registry::CancellationToken {
-        self.session.client().cancellation().clone()
-    }
-}
-
-/// Drops `remove` from the plan, renumbering the parent links of the rest.
-fn remove_nodes(plan: &mut Plan, remove: &BTreeSet<usize>) {
-    if remove.is_empty() {
-        return;
-    }
-    let mut renumbered = vec![None; plan.nodes.len()];
-    let mut next = 0;
-    for (i, slot) in renumbered.iter_mut().enumerate() {
-        if !remove.contains(&i) {
-            *slot = Some(next);
-            next += 1;
-        }
-    }
-    let nodes = std::mem::take(&mut plan.nodes);
-    plan.nodes = nodes
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !remove.contains(i))
-        .map(|(_, mut node)| {
-            node.parents = node.parents.iter().filter_map(|&p| renumbered[p]).collect();
-            node.parent_refs = node
-                .parent_refs
-                .into_iter()
-                .filter_map(|(reference, p)| renumbered[p].map(|q| (reference, q)))
-                .collect();
-            node
-        })
-        .collect();
-}
-
-/// `build --push`, after a successful build: pushes every image tag of the plan (the targets
-/// and what they needed) and makes sure the aliases of image tags that stayed remote point
-/// at them.
-pub fn after_build(
-    context: &Context<'_>,
-    prepared: &Prepared,
-    plan: &Plan,
-    state: &BuildPush,
-) -> Report {
-    let started = Instant::now();
-    let printer = context.printer;
-    let dist = fs_err::canonicalize(&context.dist).unwrap_or_else(|_| context.dist.clone());
-    let jobs = jobs_from_nodes(prepared, &dist, plan.nodes.iter());
-    if !jobs.is_empty() {
-        printer.status(
-            "Pushing",
-            format!(
-                "{} to {}",
-                plural(jobs.len(), "image tag"),
-                state.target.url()
-            ),
-        );
-    }
-    let mut tags = publish(
-        &state.session,
-        &state.target,
-        &jobs,
-        state.platform_tags,
-        printer,
-    );
-    for job in &state.remote {
-        if state.session.interrupted() {
-            break;
-        }
-        let reference = format!("{}/{}:{}", state.target.url(), job.image, job.published);
-        let mut report = TagReport::new(job, reference);
-        if !state.platform_tags {
-            // The tag is there with the right key; make sure its aliases point at it.
-            let client = state.session.client();
-            let result = state.session.run(async {
-                let source = state.target.reference(&job.image, &job.published)?;
-                let mut tags = vec![job.published.clone()];
-                tags.extend(job.aliases.iter().cloned());
-                Ok::<_, anyhow::Error>(
-                    im_registry::ops::tag::tag_image(client, &source, &tags).await?,
-                )
-            });
-            match result {
-                Ok(published) => report.add(&published),
-                Err(error) => report.fail(&error),
-            }
-        }
-        report.status(printer, "Tagged");
-        tags.push(report);
-    }
-    Report {
-        registry: state.target.url(),
-        snapshot_id: prepared.snapshot_id.clone(),
-        tags,
-        seconds: started.elapsed().as_secs_f64(),
-        interrupted: state.session.interrupted(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,18 +484,12 @@ mod tests {
             aliases: Vec::new(),
             platforms: Vec::new(),
             archives: Vec::new(),
+            layout: None,
             parents: Vec::new(),
         };
         assert_eq!(
             job.platform_tag(&"linux/arm/v7".parse().unwrap()),
             "1.0-pr-1-linux-arm-v7"
         );
-    }
-
-    #[test]
-    fn sizes_read_like_sizes() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
     }
 }

@@ -1,7 +1,8 @@
 //! `image-manager sync --from REGISTRY --to REGISTRY [targets]`: copy every managed image tag
 //! (all platforms) and its aliases from one registry to another, skipping whatever the target
 //! already holds, so a second run transfers nothing. A tag the source does not have is
-//! reported as missing and skipped (a project is often only partly published).
+//! reported as missing and fails the sync, unless `--allow-missing` says the source may be
+//! only partly published (a typo in `--from` must not look like success).
 //!
 //! REGISTRY is the `name` of a `registries:` entry (its credentials apply) or
 //! `host[:port][/namespace]` (credentials from Docker's `config.json`, if any).
@@ -11,7 +12,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use im_registry::ops::copy::{CopyOptions, copy_image};
 
-use super::push::{Report, Result_, TagReport, select_jobs};
+use super::publish_report::{Report, Result_, TagReport};
+use super::push::select_jobs;
 use super::{Context, Outcome, plural, service};
 use crate::cli::SyncArgs;
 use crate::registry::{self, Session};
@@ -97,5 +99,17 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
         started,
         &session,
     );
-    report.finish(printer, args.format, "copied")
+    let outcome = report.finish(printer, args.format, "copied")?;
+    let missing = report.count(Result_::Missing);
+    if missing == 0 || args.allow_missing || !matches!(outcome, Outcome::Success) {
+        return Ok(outcome);
+    }
+    let verb = if missing == 1 { "is" } else { "are" };
+    printer.error(format!(
+        "{} {verb} missing from {}: check --from, or pass --allow-missing when that registry \
+         holds only part of the project",
+        plural(missing, "image tag"),
+        from.url()
+    ));
+    Ok(Outcome::Failed)
 }

@@ -12,6 +12,17 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// What one finished run gave.
+    pub fn of(output: &std::process::Output) -> Self {
+        Self {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 /// Writes `text` to `path`, making its folder first.
 pub fn write(path: &Path, text: &str) {
     fs_err::create_dir_all(path.parent().unwrap()).unwrap();
@@ -37,11 +48,7 @@ pub fn run_cli(
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(&output)
 }
 
 /// `run` when it succeeded; a panic showing both streams otherwise.

@@ -1,0 +1,297 @@
+//! The registry side of `build --push` and `plan --registry-keys`: a node whose build key the
+//! registry already holds is not built again (see [`before_build`]); after a successful
+//! build, every image tag the build covered is pushed (see [`after_build`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use im_diag::Diagnostics;
+use im_plan::{Action, Ledger, LedgerEntry, Plan, Reason};
+
+use super::publish_report::{Report, TagReport};
+use super::push::{TagJob, jobs_from_nodes, publish, published_tag};
+use super::{Context, Outcome, Prepared, plural, service};
+use crate::registry::{self, Session, Target};
+
+/// Where the registry holds a node: the main tag, the per-platform tag, or (for `plan`)
+/// either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPlace {
+    Tag,
+    PlatformTag,
+    Either,
+}
+
+/// Asks the registry, for every node the plan would build (unless forced), whether it holds
+/// the node's build key. Returns plan index → where it was found.
+fn find_keys(
+    session: &Session,
+    target: &Target,
+    prepared: &Prepared,
+    plan: &Plan,
+    place: KeyPlace,
+) -> anyhow::Result<BTreeMap<usize, im_registry::Reference>> {
+    let mut queries = Vec::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if node.action != Action::Build || node.reasons.contains(&Reason::Forced) {
+            continue;
+        }
+        let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
+        let platform_tag = format!("{tag}-{}", registry::platform(&node.platform).tag_suffix());
+        let candidates = match place {
+            KeyPlace::Tag => vec![tag],
+            KeyPlace::PlatformTag => vec![platform_tag],
+            KeyPlace::Either => vec![tag, platform_tag],
+        };
+        for candidate in candidates {
+            queries.push((i, target.reference(&node.id.image, &candidate)?));
+        }
+    }
+    let client = session.client();
+    let found: Vec<(usize, im_registry::Reference, Option<String>)> = session.run(async {
+        futures_util::stream::iter(queries.into_iter().map(|(i, reference)| async move {
+            let key = registry::build_key(client, &reference, &plan.nodes[i].platform).await;
+            key.map(|key| (i, reference, key))
+        }))
+        .buffered(client.concurrency())
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut places = BTreeMap::new();
+    for (i, reference, key) in found {
+        if key.as_deref() == Some(plan.nodes[i].key.as_str()) {
+            places.entry(i).or_insert(reference);
+        }
+    }
+    Ok(places)
+}
+
+/// `plan --registry-keys`: marks nodes whose key the default registry holds (at `name:tag`
+/// or `name:tag-os-arch`) as up to date. Returns plan index → where the key was found.
+pub fn mark_registry_keys(
+    prepared: &Prepared,
+    plan: &mut Plan,
+) -> anyhow::Result<Result<BTreeMap<usize, String>, Diagnostics>> {
+    let target = match registry::default_target(&prepared.project.settings) {
+        Ok(target) => target,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    let session = Session::new(&prepared.project.settings)?;
+    let found = find_keys(&session, &target, prepared, plan, KeyPlace::Either)?;
+    let mut marked = BTreeMap::new();
+    for (i, reference) in found {
+        let node = &mut plan.nodes[i];
+        node.action = Action::UpToDate;
+        node.reasons.clear();
+        marked.insert(i, reference.to_string());
+    }
+    Ok(Ok(marked))
+}
+
+/// What `build --push` carries from before the build to after it.
+pub struct BuildPush {
+    session: Session,
+    target: Target,
+    platform_tags: bool,
+    /// Image tags wholly in the registry already (nothing of them is built or fetched).
+    remote: Vec<TagJob>,
+}
+
+/// `build --push`, before building: nodes whose build key the registry already holds at the
+/// tag this push writes are not built. One that a node still to build needs — as its parent,
+/// or as a sibling platform of the same index — is fetched from the registry into
+/// `dist/<name>/<tag>/<os>-<arch>/image.tar` and recorded in the ledger (so later plans
+/// agree); the others are dropped from the plan and stay remote.
+pub fn before_build(
+    context: &Context<'_>,
+    prepared: &Prepared,
+    dist: &std::path::Path,
+    plan: &mut Plan,
+    ledger: &mut Ledger,
+    platform_tags: bool,
+) -> anyhow::Result<Result<BuildPush, Outcome>> {
+    let printer = context.printer;
+    let target = match registry::default_target(&prepared.project.settings) {
+        Ok(target) => target,
+        Err(diagnostics) => return Ok(Err(Outcome::Invalid(diagnostics))),
+    };
+    service::ensure_for(&context.root, &target.host, printer)?;
+    let session = Session::new(&prepared.project.settings)?;
+    let place = if platform_tags {
+        KeyPlace::PlatformTag
+    } else {
+        KeyPlace::Tag
+    };
+    let found = find_keys(&session, &target, prepared, plan, place)?;
+    if session.interrupted() {
+        return Ok(Err(Outcome::Interrupted));
+    }
+    let to_build: BTreeSet<usize> = (0..plan.nodes.len())
+        .filter(|i| plan.nodes[*i].action == Action::Build && !found.contains_key(i))
+        .collect();
+    // Needed locally: a parent of a node to build, or (for an index) a sibling platform.
+    let needed: BTreeSet<usize> = found
+        .keys()
+        .copied()
+        .filter(|&i| {
+            to_build.iter().any(|&b| {
+                let other = &plan.nodes[b];
+                other.parents.contains(&i) || (!platform_tags && other.id == plan.nodes[i].id)
+            })
+        })
+        .collect();
+    let mut remote = BTreeSet::new();
+    for (&i, reference) in &found {
+        let node = &plan.nodes[i];
+        let label = format!("{} ({})", node.id, node.platform);
+        if !needed.contains(&i) {
+            printer.status(
+                "In registry",
+                format!("{label}: {reference} has its build key; not built"),
+            );
+            remote.insert(i);
+            continue;
+        }
+        let output = dist.join(&node.output);
+        let digest = session
+            .run(registry::fetch_archive(
+                session.client(),
+                reference,
+                &node.platform,
+                &output,
+                &node.id.to_string(),
+            ))
+            .with_context(|| format!("fetching {label} from {reference}"))?;
+        im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
+        ledger.nodes.insert(
+            im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
+            LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
+        );
+        ledger.save(dist)?;
+        printer.status(
+            "Fetched",
+            format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),
+        );
+        let node = &mut plan.nodes[i];
+        node.action = Action::UpToDate;
+        node.reasons.clear();
+    }
+    let remote_jobs = jobs_from_nodes(prepared, dist, remote.iter().map(|&i| &plan.nodes[i]));
+    remove_nodes(plan, &remote);
+    Ok(Ok(BuildPush {
+        session,
+        target,
+        platform_tags,
+        remote: remote_jobs,
+    }))
+}
+
+impl BuildPush {
+    /// How many nodes (image tag × platform) the registry already held, so were not built.
+    pub fn in_registry(&self) -> usize {
+        self.remote.iter().map(|job| job.platforms.len()).sum()
+    }
+
+    /// Cancels the push's transfers (the build's Ctrl-C handler calls it).
+    pub fn cancellation(&self) -> im_registry::CancellationToken {
+        self.session.client().cancellation().clone()
+    }
+}
+
+/// Drops `remove` from the plan, renumbering the parent links of the rest.
+fn remove_nodes(plan: &mut Plan, remove: &BTreeSet<usize>) {
+    if remove.is_empty() {
+        return;
+    }
+    let mut renumbered = vec![None; plan.nodes.len()];
+    let mut next = 0;
+    for (i, slot) in renumbered.iter_mut().enumerate() {
+        if !remove.contains(&i) {
+            *slot = Some(next);
+            next += 1;
+        }
+    }
+    let nodes = std::mem::take(&mut plan.nodes);
+    plan.nodes = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !remove.contains(i))
+        .map(|(_, mut node)| {
+            node.parents = node.parents.iter().filter_map(|&p| renumbered[p]).collect();
+            node.parent_refs = node
+                .parent_refs
+                .into_iter()
+                .filter_map(|(reference, p)| renumbered[p].map(|q| (reference, q)))
+                .collect();
+            node
+        })
+        .collect();
+}
+
+/// `build --push`, after a successful build: pushes every image tag of the plan (the targets
+/// and what they needed) and makes sure the aliases of image tags that stayed remote point
+/// at them.
+pub fn after_build(
+    context: &Context<'_>,
+    prepared: &Prepared,
+    plan: &Plan,
+    state: &BuildPush,
+) -> Report {
+    let started = Instant::now();
+    let printer = context.printer;
+    let dist = fs_err::canonicalize(&context.dist).unwrap_or_else(|_| context.dist.clone());
+    let jobs = jobs_from_nodes(prepared, &dist, plan.nodes.iter());
+    if !jobs.is_empty() {
+        printer.status(
+            "Pushing",
+            format!(
+                "{} to {}",
+                plural(jobs.len(), "image tag"),
+                state.target.url()
+            ),
+        );
+    }
+    let mut tags = publish(
+        &state.session,
+        &state.target,
+        &jobs,
+        state.platform_tags,
+        printer,
+    );
+    for job in &state.remote {
+        if state.session.interrupted() {
+            break;
+        }
+        let reference = format!("{}/{}:{}", state.target.url(), job.image, job.published);
+        let mut report = TagReport::new(job, reference);
+        if !state.platform_tags {
+            // The tag is there with the right key; make sure its aliases point at it.
+            let client = state.session.client();
+            let result = state.session.run(async {
+                let source = state.target.reference(&job.image, &job.published)?;
+                let mut tags = vec![job.published.clone()];
+                tags.extend(job.aliases.iter().cloned());
+                Ok::<_, anyhow::Error>(
+                    im_registry::ops::tag::tag_image(client, &source, &tags).await?,
+                )
+            });
+            match result {
+                Ok(published) => report.add(&published),
+                Err(error) => report.fail(&error),
+            }
+        }
+        report.status(printer, "Tagged");
+        tags.push(report);
+    }
+    Report {
+        registry: state.target.url(),
+        snapshot_id: prepared.snapshot_id.clone(),
+        tags,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: state.session.interrupted(),
+    }
+}

@@ -1,0 +1,271 @@
+//! What a publishing command (`push`, `build --push`, `promote`, `manifest`, `sync`) did, per
+//! image tag and in total: the status line people read, the JSON report scripts read, and the
+//! exit outcome.
+
+use std::time::Instant;
+
+use im_registry::ops::TransferStats;
+use serde::Serialize;
+
+use super::push::TagJob;
+use super::{Outcome, plural};
+use crate::cli::Format;
+use crate::printer::Printer;
+use crate::registry::Session;
+
+/// How one image tag ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Result_ {
+    /// Something was written.
+    Pushed,
+    /// The registry had everything already.
+    UpToDate,
+    /// The source of a copy does not exist (sync).
+    Missing,
+    Failed,
+}
+
+impl Result_ {
+    fn verb(self) -> &'static str {
+        match self {
+            Result_::Pushed => "Written",
+            Result_::UpToDate => "Up to date",
+            Result_::Missing => "Missing",
+            Result_::Failed => "Failed",
+        }
+    }
+}
+
+/// What happened to one image tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagReport {
+    /// `name:tag` in the project.
+    pub node: String,
+    /// The reference written (`registry/repository:tag`).
+    pub reference: String,
+    pub result: Result_,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    /// Every tag written or confirmed, the main one first.
+    pub tags: Vec<String>,
+    pub platforms: Vec<String>,
+    pub blobs_uploaded: usize,
+    pub blobs_mounted: usize,
+    pub blobs_present: usize,
+    pub bytes_uploaded: u64,
+    pub manifests_written: usize,
+    pub manifests_present: usize,
+    pub error: Option<String>,
+}
+
+impl TagReport {
+    pub fn new(job: &TagJob, reference: String) -> Self {
+        Self {
+            node: job.node(),
+            reference,
+            result: Result_::UpToDate,
+            digest: None,
+            media_type: None,
+            tags: Vec::new(),
+            platforms: job.platforms.iter().map(ToString::to_string).collect(),
+            blobs_uploaded: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_uploaded: 0,
+            manifests_written: 0,
+            manifests_present: 0,
+            error: None,
+        }
+    }
+
+    /// Adds what one library call did.
+    pub fn add(&mut self, published: &im_registry::ops::Published) {
+        let TransferStats {
+            blobs_uploaded,
+            blobs_mounted,
+            blobs_present,
+            bytes_uploaded,
+            manifests_written,
+            manifests_present,
+        } = published.stats;
+        self.blobs_uploaded += blobs_uploaded;
+        self.blobs_mounted += blobs_mounted;
+        self.blobs_present += blobs_present;
+        self.bytes_uploaded += bytes_uploaded;
+        self.manifests_written += manifests_written;
+        self.manifests_present += manifests_present;
+        self.tags.extend(published.tags.iter().cloned());
+        if self.platforms.is_empty() {
+            // What the registry holds (sync reports it rather than the project's platforms).
+            self.platforms = published
+                .platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        if self.digest.is_none() {
+            self.digest = Some(published.digest.to_string());
+            self.media_type = Some(published.media_type.clone());
+        }
+        if self.blobs_uploaded + self.blobs_mounted + self.manifests_written > 0 {
+            self.result = Result_::Pushed;
+        }
+    }
+
+    pub fn fail(&mut self, error: &anyhow::Error) {
+        self.result = Result_::Failed;
+        self.error = Some(format!("{error:#}"));
+    }
+
+    /// The status line for people; `written` is the verb for a tag that was written
+    /// (`Pushed`, `Copied`, ...).
+    pub fn status(&self, printer: &Printer, written: &str) {
+        match self.result {
+            Result_::Failed => printer.error(format!(
+                "{}: {}",
+                self.reference,
+                self.error.as_deref().unwrap_or("failed")
+            )),
+            Result_::Missing => printer.status(
+                self.result.verb(),
+                format!("{} ({})", self.node, self.error.as_deref().unwrap_or("")),
+            ),
+            Result_::Pushed | Result_::UpToDate => {
+                let mut details = Vec::new();
+                if let Some(digest) = &self.digest {
+                    details.push(short_digest(digest));
+                }
+                if self.result == Result_::Pushed {
+                    details.push(format!(
+                        "{} uploaded ({}), {} mounted, {} already there",
+                        plural(self.blobs_uploaded, "blob"),
+                        human_bytes(self.bytes_uploaded),
+                        self.blobs_mounted,
+                        self.blobs_present
+                    ));
+                }
+                let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();
+                if !extra.is_empty() {
+                    details.push(format!("also {}", extra.join(", ")));
+                }
+                let verb = if self.result == Result_::Pushed {
+                    written
+                } else {
+                    self.result.verb()
+                };
+                let details = if details.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", details.join("; "))
+                };
+                printer.status(verb, format!("{} → {}{details}", self.node, self.reference));
+            }
+        }
+    }
+}
+
+/// `sha256:0123456789ab`.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+/// `1.2 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)] // display only
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// What a publishing command did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub registry: String,
+    pub snapshot_id: Option<String>,
+    pub tags: Vec<TagReport>,
+    pub seconds: f64,
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// The report of a registry command that started at `started` and ran in `session`.
+    pub fn new(
+        registry: String,
+        snapshot_id: Option<String>,
+        tags: Vec<TagReport>,
+        started: Instant,
+        session: &Session,
+    ) -> Self {
+        Self {
+            registry,
+            snapshot_id,
+            tags,
+            seconds: started.elapsed().as_secs_f64(),
+            interrupted: session.interrupted(),
+        }
+    }
+
+    pub fn count(&self, result: Result_) -> usize {
+        self.tags.iter().filter(|t| t.result == result).count()
+    }
+
+    /// Prints the summary (text) or the report (json) and turns it into an outcome; `done`
+    /// names what happened to written tags (`pushed`, `copied`, ...).
+    pub fn finish(&self, printer: &Printer, format: Format, done: &str) -> anyhow::Result<Outcome> {
+        match format {
+            Format::Json => printer.json(self)?,
+            Format::Text => {
+                let missing = self.count(Result_::Missing);
+                printer.status(
+                    "Finished",
+                    format!(
+                        "{} {done}, {} up to date, {} failed{} in {:.1}s ({})",
+                        self.count(Result_::Pushed),
+                        self.count(Result_::UpToDate),
+                        self.count(Result_::Failed),
+                        if missing > 0 {
+                            format!(", {missing} missing")
+                        } else {
+                            String::new()
+                        },
+                        self.seconds,
+                        self.registry,
+                    ),
+                );
+            }
+        }
+        Ok(self.outcome())
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        if self.interrupted {
+            Outcome::Interrupted
+        } else if self.count(Result_::Failed) > 0 {
+            Outcome::Failed
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}
