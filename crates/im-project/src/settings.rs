@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use im_diag::{Diagnostic, Diagnostics, Location};
+use im_diag::Diagnostics;
 use im_yaml::{Limits, Node, Reader};
 use serde::Serialize;
 
@@ -176,21 +176,17 @@ impl Settings {
             })
     }
 
-    /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise.
+    /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise. A FIFO, a folder
+    /// or a link out of the project in its place is an error (see [`im_input`]).
     pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Diagnostics> {
         let path = root.join(SETTINGS_FILE);
-        let text = match fs_err::read_to_string(&path) {
+        let confined = im_input::Confined::new(root);
+        let text = match confined.read_text(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(error) if error.is_missing() => {
                 return Ok(Self::default());
             }
-            Err(error) => {
-                return Err(
-                    Diagnostic::error(format!("cannot read the settings file: {error}"))
-                        .at(Location::file(SETTINGS_FILE))
-                        .into(),
-                );
-            }
+            Err(error) => return Err(error.diagnostic(Path::new(SETTINGS_FILE)).into()),
         };
         Self::parse(Path::new(SETTINGS_FILE), text, env)
     }

@@ -180,7 +180,7 @@ fn find_sources(
     let explicit = variant
         .and_then(|v| v.template.as_ref())
         .or(file.template.as_ref());
-    let exists = |path: &Path| path.is_file();
+    let exists = |path: &Path| im_input::Confined::is_candidate(path);
     let root = &project.root;
     let show = |path: &Path| display_path(root, path);
     let mut diagnostics = Diagnostics::new();
@@ -254,14 +254,14 @@ fn render_one(
     options: &Options,
 ) -> Result<RenderedTag, Diagnostics> {
     let root = &project.root;
+    let confined = engine.confined();
     let ctx = RenderContext::from_value(context(image, tag, options, sources.image.clone()));
     let read_or_render = |found: &Found| -> Result<String, Diagnostic> {
         match found.kind {
             SourceKind::Template => engine.render(&found.path, &ctx),
-            SourceKind::Verbatim => fs_err::read_to_string(&found.path).map_err(|error| {
-                Diagnostic::error(error.to_string())
-                    .at(Location::file(display_path(root, &found.path)))
-            }),
+            SourceKind::Verbatim => confined
+                .read_text(&found.path)
+                .map_err(|error| error.diagnostic(&display_path(root, &found.path))),
         }
     };
     let mut diagnostics = Diagnostics::new();

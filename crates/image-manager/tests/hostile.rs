@@ -1,0 +1,252 @@
+//! Hostile and broken inputs: each test is the reproduction of a problem a hostile-input sweep
+//! found (issue 13), run through the real binary under a time and memory limit. A hang, a
+//! panic or an error without a place to look at fails the test.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Run, run_limited, write};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A project with a base image, an image built on it, a shared template and a test config.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        &root.join(".image-manager.yml"),
+        "platforms: [linux/amd64]\n",
+    );
+    write(
+        &root.join("images/base/image.yml"),
+        "is_base_image: true\ntags: [\"1.0\"]\n",
+    );
+    write(
+        &root.join("images/base/Dockerfile.jinja2"),
+        "FROM scratch\n{% include \"labels.jinja2\" %}\n",
+    );
+    write(
+        &root.join("templates/labels.jinja2"),
+        "LABEL tag={{ tag.name }}\n",
+    );
+    write(&root.join("images/tool/1/image.yml"), "tags: [\"0.3.1\"]\n");
+    write(
+        &root.join("images/tool/1/Dockerfile.jinja2"),
+        "FROM {{ \"base\" | resolve_base_image }}\n",
+    );
+    write(
+        &root.join("images/tool/1/test.yml.jinja2"),
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - {name: sh, path: /bin/sh}\n",
+    );
+    dir
+}
+
+fn run(root: &Path, args: &[&str]) -> Run {
+    run_limited(root, args, LIMIT)
+}
+
+/// Runs `check` and `generate`: both must exit 2 and say `message`.
+fn refused(root: &Path, message: &str) -> String {
+    let mut all = String::new();
+    for command in ["check", "generate"] {
+        let run = run(root, &[command]);
+        assert_eq!(
+            run.status, 2,
+            "{command}: stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stderr.contains(message),
+            "{command}: expected `{message}` in:\n{}",
+            run.stderr
+        );
+        all.push_str(&run.stderr);
+    }
+    all
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn replace_with_link(path: &Path, target: &str) {
+    fs_err::remove_file(path).unwrap();
+    symlink(target, path).unwrap();
+}
+
+#[test]
+fn the_sample_project_is_valid() {
+    let dir = project();
+    let run = run(dir.path(), &["check"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+#[test]
+fn an_error_past_column_65535_is_reported_not_a_panic() {
+    let dir = project();
+    write(
+        &dir.path().join("images/tool/1/image.yml"),
+        &format!("tags: [\"0.3.1\"]\n{}: 1\n", "k".repeat(65_536)),
+    );
+    let stderr = refused(dir.path(), "--> images/tool/1/image.yml:2:65537");
+    assert!(stderr.lines().all(|line| line.len() < 300), "{stderr}");
+}
+
+#[test]
+fn a_fifo_as_settings_is_refused_at_once() {
+    let dir = project();
+    let settings = dir.path().join(".image-manager.yml");
+    fs_err::remove_file(&settings).unwrap();
+    mkfifo(&settings);
+    refused(
+        dir.path(),
+        "`.image-manager.yml` is a FIFO (named pipe); image-manager reads only regular files",
+    );
+}
+
+#[test]
+fn an_image_yml_link_inside_the_project_is_followed() {
+    let dir = project();
+    let root = dir.path();
+    fs_err::rename(root.join("images/tool/1/image.yml"), root.join("tool.yml")).unwrap();
+    symlink("../../../tool.yml", root.join("images/tool/1/image.yml")).unwrap();
+    let run = run(root, &["list"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("tool"), "{}", run.stdout);
+}
+
+/// Turns a file into something broken.
+type Breaker<'a> = &'a dyn Fn(&Path);
+
+#[test]
+fn an_image_yml_that_is_a_fifo_a_loop_or_a_link_out_is_an_error() {
+    let cases: [(&str, Breaker); 4] = [
+        ("is a FIFO", &|path| {
+            fs_err::remove_file(path).unwrap();
+            mkfifo(path);
+        }),
+        ("is a symlink loop", &|path| {
+            replace_with_link(path, "image.yml");
+        }),
+        ("is a link to `/etc/passwd`, outside the project", &|path| {
+            replace_with_link(path, "/etc/passwd");
+        }),
+        ("is a link to `gone.yml`, which does not exist", &|path| {
+            replace_with_link(path, "gone.yml");
+        }),
+    ];
+    for (message, break_it) in cases {
+        let dir = project();
+        break_it(&dir.path().join("images/tool/1/image.yml"));
+        let stderr = refused(
+            dir.path(),
+            &format!("error: `images/tool/1/image.yml` {message}"),
+        );
+        assert!(!stderr.contains("root:x:0:0"), "{stderr}");
+    }
+}
+
+#[test]
+fn templates_do_not_follow_links_out_of_the_project() {
+    // The including template's shared file, the Dockerfile template itself, a plain
+    // Dockerfile and a test config, each a link to /etc/passwd.
+    for file in [
+        "templates/labels.jinja2",
+        "images/base/Dockerfile.jinja2",
+        "images/tool/1/test.yml.jinja2",
+    ] {
+        let dir = project();
+        replace_with_link(&dir.path().join(file), "/etc/passwd");
+        let stderr = refused(
+            dir.path(),
+            &format!("`{file}` is a link to `/etc/passwd`, outside the project; it was not read"),
+        );
+        assert!(!stderr.contains("root:"), "{stderr}");
+        assert!(
+            !dir.path().join("dist").exists()
+                || !std::process::Command::new("grep")
+                    .args(["-rq", "root:"])
+                    .arg(dir.path().join("dist"))
+                    .status()
+                    .unwrap()
+                    .success(),
+            "nothing of /etc/passwd lands in dist/"
+        );
+    }
+    let dir = project();
+    fs_err::remove_file(dir.path().join("images/base/Dockerfile.jinja2")).unwrap();
+    symlink("/etc/passwd", dir.path().join("images/base/Dockerfile")).unwrap();
+    refused(
+        dir.path(),
+        "`images/base/Dockerfile` is a link to `/etc/passwd`",
+    );
+}
+
+#[test]
+fn a_template_link_inside_the_project_is_followed() {
+    let dir = project();
+    let root = dir.path();
+    fs_err::rename(
+        root.join("templates/labels.jinja2"),
+        root.join("templates/real.jinja2"),
+    )
+    .unwrap();
+    symlink("real.jinja2", root.join("templates/labels.jinja2")).unwrap();
+    let run = run(root, &["generate"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let dockerfile = fs_err::read_to_string(root.join("dist/base/1.0/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("LABEL tag=1.0"), "{dockerfile}");
+}
+
+#[test]
+fn a_fifo_dockerfile_template_is_reported_as_what_it_is() {
+    let dir = project();
+    let template = dir.path().join("images/base/Dockerfile.jinja2");
+    fs_err::remove_file(&template).unwrap();
+    mkfifo(&template);
+    let stderr = refused(
+        dir.path(),
+        "`images/base/Dockerfile.jinja2` is a FIFO (named pipe)",
+    );
+    assert!(!stderr.contains("no Dockerfile template"), "{stderr}");
+    // An included template that is a FIFO too.
+    let dir = project();
+    let included = dir.path().join("templates/labels.jinja2");
+    fs_err::remove_file(&included).unwrap();
+    mkfifo(&included);
+    refused(
+        dir.path(),
+        "`templates/labels.jinja2` is a FIFO (named pipe)",
+    );
+}
+
+#[test]
+fn invalid_utf8_and_oversized_files_point_at_their_line() {
+    let dir = project();
+    fs_err::write(
+        dir.path().join("images/tool/1/image.yml"),
+        b"tags: [\"0.3.1\"]\ndescription: caf\xe9\n",
+    )
+    .unwrap();
+    refused(dir.path(), "--> images/tool/1/image.yml:2:17");
+
+    let dir = project();
+    let mut text = b"FROM scratch\n".to_vec();
+    text.extend(b"# filler line\n".repeat(400_000));
+    fs_err::write(dir.path().join("images/base/Dockerfile.jinja2"), &text).unwrap();
+    let stderr = refused(
+        dir.path(),
+        "this file is larger than the 4194304 bytes an input file may have",
+    );
+    assert!(
+        stderr.contains("--> images/base/Dockerfile.jinja2:299594:"),
+        "{stderr}"
+    );
+}
