@@ -250,3 +250,32 @@ fn invalid_utf8_and_oversized_files_point_at_their_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn concurrent_generates_adding_the_same_new_tag_all_succeed() {
+    let dir = project();
+    let root = dir.path().to_path_buf();
+    assert_eq!(run(&root, &["generate"]).status, 0);
+    for round in 0..8 {
+        // New tags (new folders renamed into place) in every round.
+        let tags: Vec<String> = (0..20).map(|n| format!("\"0.4.{round}{n}\"")).collect();
+        write(
+            &root.join("images/tool/1/image.yml"),
+            &format!("tags: [\"0.3.1\", {}]\n", tags.join(", ")),
+        );
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || run(&root, &["generate"]))
+            })
+            .collect();
+        for handle in runs {
+            let run = handle.join().unwrap();
+            assert_eq!(run.status, 0, "round {round}:\n{}", run.stderr);
+        }
+        assert!(
+            root.join(format!("dist/tool/0.4.{round}0/Dockerfile"))
+                .is_file()
+        );
+    }
+}

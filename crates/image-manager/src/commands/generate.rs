@@ -38,6 +38,8 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         .unwrap_or(&context.dist)
         .to_path_buf();
     let snapshot_id = args.snapshot.snapshot_id.as_deref();
+    // Another generate or build writing dist/ could rename the same new tag folder.
+    let _lock = super::lock::dist(context)?;
     // Nothing changed since the last generate: no need to render or compare anything.
     let fingerprint =
         im_render::stamp::fingerprint(&context.root, &fingerprint_extra(context, snapshot_id)).ok();

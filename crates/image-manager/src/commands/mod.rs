@@ -7,6 +7,7 @@ mod generate;
 mod graph;
 mod inspect;
 mod list;
+mod lock;
 mod manifest;
 mod plan;
 mod planning;
