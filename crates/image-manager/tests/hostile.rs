@@ -279,3 +279,94 @@ fn concurrent_generates_adding_the_same_new_tag_all_succeed() {
         );
     }
 }
+
+#[test]
+fn a_dockerfile_without_from_points_at_its_template() {
+    let dir = project();
+    write(
+        &dir.path().join("images/tool/1/Dockerfile.jinja2"),
+        "{# nothing yet #}\n",
+    );
+    let stderr = refused(dir.path(), "the Dockerfile has no `FROM` instruction");
+    assert!(
+        stderr.contains("--> images/tool/1/Dockerfile.jinja2:1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--> dist/"), "{stderr}");
+}
+
+#[test]
+fn an_extends_cycle_points_at_the_image_yml_lines() {
+    let dir = project();
+    write(
+        &dir.path().join("images/base/image.yml"),
+        "is_base_image: true\ntags: [\"1.0\"]\nextends: tool:0.3.1\n",
+    );
+    let stderr = refused(
+        dir.path(),
+        "the images depend on each other in a cycle: base:1.0 -> tool:0.3.1 -> base:1.0",
+    );
+    assert!(
+        stderr.contains("--> images/base/image.yml:3:10"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tool:0.3.1 builds on base:1.0 (`base:1.0`, line 1 of the Dockerfile rendered from images/tool/1/Dockerfile.jinja2)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`extends:`"), "{stderr}");
+}
+
+#[test]
+fn check_validates_rendered_test_configs() {
+    for (config, message, at) in [
+        (
+            "schemaVersion: 2.0.0\nfileExistenceTests: 5\n",
+            "`fileExistenceTests` must be a list",
+            "--> images/tool/1/test.yml.jinja2:2:21",
+        ),
+        (
+            "schemaVersion: 2.0.0\nfileExistenceTests: [\n",
+            "this is not valid YAML",
+            "--> images/tool/1/test.yml.jinja2:",
+        ),
+        (
+            "schemaVersion: 2.0.0\n{% if true %}\nmetadataTest: {cmd: 5}\n{% endif %}\n",
+            "`cmd`",
+            "--> images/tool/1/test.yml.jinja2:3:",
+        ),
+    ] {
+        let dir = project();
+        write(&dir.path().join("images/tool/1/test.yml.jinja2"), config);
+        let run = run(dir.path(), &["check"]);
+        assert_eq!(run.status, 2, "{config}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{config}: {}", run.stderr);
+        assert!(run.stderr.contains(at), "{config}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn registries_settings_are_checked() {
+    let dir = project();
+    let settings = dir.path().join(".image-manager.yml");
+    write(&settings, "registries: []\n");
+    refused(dir.path(), "`registries` is an empty list");
+    write(&settings, "registry:\n  url: \"bot:hunter2@reg.example\"\n");
+    let stderr = refused(
+        dir.path(),
+        "the registry `url` is malformed: it contains `@`",
+    );
+    assert!(stderr.contains("--> .image-manager.yml:2:8"), "{stderr}");
+    write(
+        &settings,
+        "registries:\n  - {url: a.example}\n  - {url: b.example}\n",
+    );
+    let run = run(dir.path(), &["check"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("2 registries are listed and none is marked `default: true`"),
+        "{}",
+        run.stderr
+    );
+}

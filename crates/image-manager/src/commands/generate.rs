@@ -38,8 +38,6 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         .unwrap_or(&context.dist)
         .to_path_buf();
     let snapshot_id = args.snapshot.snapshot_id.as_deref();
-    // Another generate or build writing dist/ could rename the same new tag folder.
-    let _lock = super::lock::dist(context)?;
     // Nothing changed since the last generate: no need to render or compare anything.
     let fingerprint =
         im_render::stamp::fingerprint(&context.root, &fingerprint_extra(context, snapshot_id)).ok();
@@ -69,6 +67,11 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     context.printer.diagnostics(&prepared.warnings);
+    // Another generate or build writing dist/ could rename the same new tag folder. The lock
+    // is taken once the project is known to be valid (an invalid one leaves dist/ alone), and
+    // the stamp is read again under it: another run may have written since.
+    let _lock = super::lock::dist(context)?;
+    let previous = im_render::stamp::read(&context.dist).filter(|_| !args.full);
     // What each tag's folder is to hold: recorded in the new stamp, and compared with the
     // last one so tags whose content is the same are left alone.
     let outputs = fingerprint
