@@ -370,3 +370,95 @@ fn registries_settings_are_checked() {
         run.stderr
     );
 }
+
+/// Starts `generate` while the test holds `dist/.lock`, so it waits (and says so) until the
+/// lock is released; returns once it says it is waiting.
+fn waiting_generate(root: &Path, ignore_sigint: bool) -> std::process::Child {
+    use std::io::BufRead as _;
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c");
+    // A shell ignores SIGINT for `cmd &` in scripts the same way: the program inherits it.
+    command.arg(if ignore_sigint {
+        "trap '' INT; exec \"$0\" \"$@\""
+    } else {
+        "exec \"$0\" \"$@\""
+    });
+    let mut child = command
+        .arg(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(root)
+        .arg("generate")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Waiting") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "generate ended without waiting"
+        );
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    child
+}
+
+fn interrupt(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn sigint_ends_a_run_unless_it_was_started_with_sigint_ignored() {
+    let dir = project();
+    let root = dir.path();
+    fs_err::create_dir_all(root.join("dist")).unwrap();
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("dist/.lock"))
+        .unwrap();
+    let mut lock = fd_lock::RwLock::new(file);
+    let guard = lock.write().unwrap();
+
+    // Started as `image-manager generate &` from a script: SIGINT stays ignored.
+    let mut ignoring = waiting_generate(root, true);
+    for _ in 0..3 {
+        interrupt(&ignoring);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ignoring.try_wait().unwrap().is_none(), "SIGINT was ignored");
+
+    // Started normally: SIGINT ends it with 130, even while it waits for the lock.
+    let mut normal = waiting_generate(root, false);
+    interrupt(&normal);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = normal.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGINT did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+
+    drop(guard);
+    let status = ignoring.wait().unwrap();
+    assert!(
+        status.success(),
+        "the ignoring run finished its work: {status}"
+    );
+    assert!(root.join("dist/tool/0.3.1/Dockerfile").is_file());
+}

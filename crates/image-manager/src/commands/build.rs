@@ -361,7 +361,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         let cancel = cancel.clone();
         let interrupted = interrupted.clone();
         let push_cancel = publish.as_ref().map(super::push::BuildPush::cancellation);
-        let _ = ctrlc::set_handler(move || {
+        crate::interrupt::on_interrupt(move || {
             interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             cancel.cancel();
             if let Some(token) = &push_cancel {
