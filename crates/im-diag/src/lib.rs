@@ -78,12 +78,40 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = shown_path(&self.path);
         if self.line == 0 {
-            write!(f, "{}", self.path.display())
+            write!(f, "{path}")
         } else {
-            write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+            write!(f, "{path}:{}:{}", self.line, self.column)
         }
     }
+}
+
+/// How a path is shown in a diagnostic: control characters (a newline in a file name)
+/// escaped so the diagnostic keeps its shape, and a path longer than 200 characters cut in
+/// the middle.
+pub fn shown_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| {
+            let escape = c.is_control();
+            let mut out: Vec<char> = Vec::new();
+            if escape {
+                out.extend(c.escape_debug());
+            } else {
+                out.push(c);
+            }
+            out
+        })
+        .collect();
+    let count = escaped.chars().count();
+    if count <= 200 {
+        return escaped;
+    }
+    let head: String = escaped.chars().take(120).collect();
+    let tail: String = escaped.chars().skip(count - 60).collect();
+    format!("{head}...{tail}")
 }
 
 /// One problem, with where it is and how to fix it.
@@ -382,6 +410,15 @@ mod tests {
         assert!(long.to_string().lines().all(|l| l.len() < 200));
         let past = Diagnostic::error("x").at(Location::in_source("f", "ab\n", 1, 70_000, 1));
         assert!(past.to_string().ends_with("1 | ab\n  |   ^"), "{past}");
+    }
+
+    #[test]
+    fn paths_with_newlines_or_great_length_keep_the_shape_of_a_diagnostic() {
+        let odd = format!("images/a\nb/{}", "k".repeat(1_000));
+        let text = Diagnostic::error("x").at(Location::file(&odd)).to_string();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("images/a\\nb/kkk"), "{text}");
+        assert!(text.len() < 300, "{text}");
     }
 
     #[test]

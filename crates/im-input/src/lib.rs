@@ -97,7 +97,7 @@ impl InputError {
 
     /// The error as a diagnostic about `display` (the path as the user should see it).
     pub fn diagnostic(&self, display: &Path) -> Diagnostic {
-        let shown = display.display();
+        let shown = im_diag::shown_path(display);
         match self {
             InputError::Missing => Diagnostic::error(format!("`{shown}` does not exist"))
                 .at(Location::file(display))
@@ -116,13 +116,13 @@ impl InputError {
             ),
             InputError::BrokenLink { target } => Diagnostic::error(format!(
                 "`{shown}` is a link to `{}`, which does not exist",
-                target.display()
+                im_diag::shown_path(target)
             ))
             .at(Location::file(display))
             .with_help("fix the link, or replace it with the file"),
             InputError::Outside { real } => Diagnostic::error(format!(
                 "`{shown}` is a link to `{}`, outside the project; it was not read",
-                real.display()
+                im_diag::shown_path(real)
             ))
             .at(Location::file(display))
             .with_help("copy the file into the project, or link to a file inside it"),

@@ -182,9 +182,11 @@ impl Engine {
     /// Turns a minijinja error into a diagnostic at the template's `file:line`.
     fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
         if let Some(diagnostic) = crate::discovery::input_diagnostic(error) {
-            return match error.name().filter(|including| *including != name) {
-                Some(including) => diagnostic.with_note(format!("included from {including}")),
-                None => diagnostic,
+            return match (error.name(), error.line()) {
+                (Some(including), Some(line)) => {
+                    diagnostic.with_note(format!("included at {including}:{line}"))
+                }
+                _ => diagnostic,
             };
         }
         let file = error.name().unwrap_or(name).to_owned();
