@@ -87,24 +87,24 @@ impl fmt::Display for Location {
     }
 }
 
+/// `text` with control characters other than tab escaped (`\n` for a newline).
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// How a path is shown in a diagnostic: control characters (a newline in a file name)
 /// escaped so the diagnostic keeps its shape, and a path longer than 200 characters cut in
 /// the middle.
 pub fn shown_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| {
-            let escape = c.is_control();
-            let mut out: Vec<char> = Vec::new();
-            if escape {
-                out.extend(c.escape_debug());
-            } else {
-                out.push(c);
-            }
-            out
-        })
-        .collect();
+    let escaped = one_line(&path.to_string_lossy());
     let count = escaped.chars().count();
     if count <= 200 {
         return escaped;
@@ -181,7 +181,9 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{label}: {}", self.message)?;
+        // A message is one line: a value quoted from the input (a name holding a newline)
+        // must not break the shape a reader (or a tool) relies on.
+        write!(f, "{label}: {}", one_line(&self.message))?;
         let mut gutter = 1;
         if let Some(location) = &self.location {
             gutter = location.line.to_string().len().max(1);
@@ -415,7 +417,10 @@ mod tests {
     #[test]
     fn paths_with_newlines_or_great_length_keep_the_shape_of_a_diagnostic() {
         let odd = format!("images/a\nb/{}", "k".repeat(1_000));
-        let text = Diagnostic::error("x").at(Location::file(&odd)).to_string();
+        let text = Diagnostic::error("`a\nb` is not a managed image")
+            .at(Location::file(&odd))
+            .to_string();
+        assert!(text.starts_with("error: `a\\nb` is not"), "{text}");
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.contains("images/a\\nb/kkk"), "{text}");
         assert!(text.len() < 300, "{text}");
