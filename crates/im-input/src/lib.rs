@@ -106,7 +106,7 @@ impl InputError {
                 "`{shown}` is {kind}; image-manager reads only regular files"
             ))
             .at(Location::file(display))
-            .with_help("replace it with a regular file (or a symlink to one inside the project)"),
+            .with_help("replace it with a regular file"),
             InputError::Loop => Diagnostic::error(format!(
                 "`{shown}` is a symlink loop (or a chain of too many links)"
             ))

@@ -462,3 +462,30 @@ fn sigint_ends_a_run_unless_it_was_started_with_sigint_ignored() {
     );
     assert!(root.join("dist/tool/0.3.1/Dockerfile").is_file());
 }
+
+#[test]
+fn a_fifo_as_a_test_config_is_refused_at_once() {
+    let dir = project();
+    let config = dir.path().join("config.yml");
+    mkfifo(&config);
+    let image = dir.path().join("image.tar");
+    fs_err::write(&image, b"not an image").unwrap();
+    let run = run(
+        dir.path(),
+        &[
+            "test",
+            "--image",
+            image.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "`[ROOT]/config.yml` is a FIFO (named pipe); image-manager reads only regular files"
+        ),
+        "{}",
+        run.stderr
+    );
+}
