@@ -383,37 +383,8 @@ fn independent_images_build_in_parallel() {
 #[test]
 fn ctrl_c_stops_the_builder_and_leaves_no_partial_output() {
     let fixture = Fixture::new("buildah");
-    // The parent first: the store then holds what a user's store would before the build.
-    let parent = fixture
-        .command(&["build", "base", "--platform", "linux/amd64"])
-        .output()
-        .unwrap();
-    assert!(
-        parent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&parent.stderr)
-    );
-    let before = store_contents(&fixture);
     let sleep = unique_sleep();
-    write(
-        &fixture.root().join("images/solo/Dockerfile"),
-        &format!("FROM base:1\nRUN {sleep}\n"),
-    );
-    let mut child = fixture
-        .command(&["build", "solo", "--platform", "linux/amd64"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(&sleep)) {
-        assert!(
-            Instant::now() < deadline,
-            "the solo build never reached its RUN step"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut child, before) = start_solo_build_until(&fixture, &sleep);
     std::thread::sleep(Duration::from_millis(500));
     let during = store_contents(&fixture);
     assert_ne!(
@@ -456,6 +427,42 @@ fn ctrl_c_stops_the_builder_and_leaves_no_partial_output() {
     );
     let after = store_contents(&fixture);
     assert_eq!(after, before, "the builder's store is left as it was found");
+}
+
+/// Builds the base (so the store holds what a user's store would before the build), then
+/// starts building `solo` with `RUN <sleep>` and returns once the build runs that step,
+/// with the store's contents from before it started.
+fn start_solo_build_until(fixture: &Fixture, sleep: &str) -> (std::process::Child, String) {
+    let parent = fixture
+        .command(&["build", "base", "--platform", "linux/amd64"])
+        .output()
+        .unwrap();
+    assert!(
+        parent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parent.stderr)
+    );
+    let before = store_contents(fixture);
+    write(
+        &fixture.root().join("images/solo/Dockerfile"),
+        &format!("FROM base:1\nRUN {sleep}\n"),
+    );
+    let child = fixture
+        .command(&["build", "solo", "--platform", "linux/amd64"])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(sleep)) {
+        assert!(
+            Instant::now() < deadline,
+            "the solo build never reached its RUN step"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, before)
 }
 
 /// A `sleep` command no other test runs: its duration is unique to this test process.
@@ -719,37 +726,9 @@ fn test_runs_each_tags_config_against_its_built_images() {
 #[test]
 fn a_killed_build_leaves_state_that_the_next_build_removes() {
     let fixture = Fixture::new("buildah");
-    let parent = fixture
-        .command(&["build", "base", "--platform", "linux/amd64"])
-        .output()
-        .unwrap();
-    assert!(
-        parent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&parent.stderr)
-    );
-    let before = store_contents(&fixture);
     // A short sleep no other test runs: the orphaned builder finishes by itself.
     let sleep = format!("sleep 3.{}", std::process::id());
-    write(
-        &fixture.root().join("images/solo/Dockerfile"),
-        &format!("FROM base:1\nRUN {sleep}\n"),
-    );
-    let mut child = fixture
-        .command(&["build", "solo", "--platform", "linux/amd64"])
-        .stderr(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(&sleep)) {
-        assert!(
-            Instant::now() < deadline,
-            "the solo build never reached its RUN step"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, before) = start_solo_build_until(&fixture, &sleep);
     // image-manager is killed with no chance to clean up; its builder runs on alone.
     child.kill().unwrap();
     child.wait().unwrap();

@@ -16,7 +16,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{run_limited, write};
+use common::{mkfifo, run_limited, write};
 
 /// xorshift64*: small, seedable, good enough to pick mutations.
 struct Rng(u64);
@@ -208,14 +208,6 @@ fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>) -> String {
             format!("insert {token:?} at {at}")
         }
     }
-}
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Breaks `file` under `root`; says what it did.

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Run, run_limited, write};
+use common::{Run, mkfifo, run_limited, write};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -66,14 +66,6 @@ fn refused(root: &Path, message: &str) -> String {
         all.push_str(&run.stderr);
     }
     all
-}
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn replace_with_link(path: &Path, target: &str) {
@@ -488,4 +480,45 @@ fn a_fifo_as_a_test_config_is_refused_at_once() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn an_unreadable_folder_is_pointed_at() {
+    let dir = project();
+    let root = dir.path();
+    let chmod = |mode: &str, path: &Path| {
+        let status = std::process::Command::new("chmod")
+            .arg(mode)
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    chmod("755", root);
+    chmod("000", &root.join("images/tool"));
+    // root reads every folder: run as `nobody` then (the project is readable by all).
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    let mut command = if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        let mut command = std::process::Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        command.arg(env!("CARGO_BIN_EXE_image-manager"));
+        command
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
+    };
+    let output = command
+        .arg("-C")
+        .arg(root)
+        .arg("check")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    chmod("755", &root.join("images/tool"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot read this folder: Permission denied"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" --> images/tool\n"), "{stderr}");
 }
