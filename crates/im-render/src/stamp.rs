@@ -204,4 +204,16 @@ mod tests {
         clear(&dist).unwrap();
         assert!(!dist.join(STAMP_FILE).exists());
     }
+
+    #[test]
+    fn an_edit_to_the_file_a_link_reaches_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs_err::create_dir_all(root.join("images/a")).unwrap();
+        fs_err::write(root.join("shared.yml"), "tags: [1]\n").unwrap();
+        std::os::unix::fs::symlink("../../shared.yml", root.join("images/a/image.yml")).unwrap();
+        let first = fingerprint(root, "v1").unwrap();
+        fs_err::write(root.join("shared.yml"), "tags: [2]\n").unwrap();
+        assert_ne!(fingerprint(root, "v1").unwrap(), first);
+    }
 }
