@@ -8,10 +8,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use crate::atomic::rename_into_place;
 use crate::backend::{Builder, PlanError, Prepare, StepPlan, ToolOutput};
 use crate::docker_archive::{docker_archive_to_oci, oci_to_docker_archive};
 use crate::oci_archive::{ArchiveError, OciArchive};
+use crate::parent_names::{ParentName, parent_names, rename_parents};
 use crate::platform::Platform;
 use crate::progress::step_line;
 use crate::rewrite::rewrite_parents;
@@ -94,6 +97,14 @@ pub enum BuildError {
         #[source]
         source: ArchiveError,
     },
+    #[error("{node} ({platform}): cannot start from the external base `{reference}`")]
+    Base {
+        node: String,
+        platform: Platform,
+        reference: String,
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{node}: the builder produced an image for {found}, not {expected}")]
     WrongPlatform {
         node: String,
@@ -173,7 +184,22 @@ pub fn execute_step(
             lock.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        build_in_work_dir(step, &plan, &mut log, cancel, on_step)
+        let by_reference: BTreeMap<String, String> = step
+            .parents
+            .iter()
+            .map(|p| p.reference.clone())
+            .zip(digests.iter().cloned())
+            .collect();
+        let replacements = plan
+            .prepare
+            .iter()
+            .find_map(|p| match p {
+                Prepare::RewriteDockerfile { replacements, .. } => Some(replacements.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let parents = parent_names(&replacements, &by_reference);
+        build_in_work_dir(step, &plan, &parents, &mut log, cancel, on_step)
     };
     for cmd in &plan.cleanup {
         // Best effort: the outcome is in the log, and a leftover tag is harmless.
@@ -270,6 +296,7 @@ fn mutates_store(cmd: &crate::command::CommandSpec) -> bool {
 fn build_in_work_dir(
     step: &BuildStep,
     plan: &StepPlan,
+    parents: &[ParentName],
     log: &mut Log,
     cancel: &CancelToken,
     on_step: &mut dyn FnMut(&str),
@@ -339,6 +366,13 @@ fn build_in_work_dir(
             docker_archive_to_oci(path, &converted, &step.image).map_err(output_err)?;
             converted
         }
+    };
+    // The image names its parents as the Dockerfile does, never by the step's names.
+    let renamed = plan.work_dir.join("image.named.tar");
+    let archive = if rename_parents(&archive, &renamed, parents).map_err(output_err)? {
+        renamed
+    } else {
+        archive
     };
     let image = OciArchive::open(&archive)
         .and_then(|mut a| a.image())

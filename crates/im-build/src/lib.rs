@@ -13,10 +13,14 @@
 //! No registry is involved, and several builds (two platforms of one tag, or two tags on
 //! one parent) run at once against one image store, so a parent is never made visible
 //! under a name another build could move. Every step builds from a copy of its
-//! Dockerfile (in the step's work directory) whose references to managed parents
+//! Dockerfile (in the step's work directory) whose references to parents (managed images and
+//! pulled external bases, both as archives)
 //! (`FROM`, `COPY --from`, `RUN --mount=from=`, also through `ARG`s) are rewritten
 //! ([`rewrite::rewrite_parents`]) to a name unique to the step:
-//! `localhost/im-build/<node>-<hash of the output path>:<platform>-parent-<n>`.
+//! `localhost/im-build/<node>-<hash of the output path>:<platform>-parent-<n>`. Where a
+//! builder records that name in the image (history, base annotations), the finished image
+//! is rewritten to name the parent as the Dockerfile does (`parent_names`), so the name
+//! never makes a digest depend on the folder.
 //!
 //! - **buildah, podman**: each parent's OCI archive is converted natively to a
 //!   docker-archive whose only tag is that name and pulled (`buildah pull
@@ -49,6 +53,7 @@ pub mod docker_archive;
 pub mod execute;
 pub mod layout;
 pub mod oci_archive;
+mod parent_names;
 pub mod platform;
 pub mod progress;
 pub mod rewrite;

@@ -13,6 +13,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::platform::Platform;
 
+/// Docker's schema 2 image manifest, which OCI archives of pulled images may hold.
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
 /// An error reading or writing an OCI or docker archive.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -193,13 +196,18 @@ impl OciArchive {
         Ok(bytes)
     }
 
-    /// The archive's single image: `index.json` must list exactly one image manifest.
+    /// The archive's single image: `index.json` must list exactly one image manifest (OCI,
+    /// or Docker's schema 2, as registries serve base images pulled into archives).
     pub fn image(&mut self) -> Result<ArchiveImage, ArchiveError> {
         let index: ImageIndex = self.read_json("index.json")?;
         let manifests: Vec<&Descriptor> = index
             .manifests()
             .iter()
-            .filter(|d| *d.media_type() == MediaType::ImageManifest)
+            .filter(|d| match d.media_type() {
+                MediaType::ImageManifest => true,
+                MediaType::Other(other) => other == DOCKER_MANIFEST,
+                _ => false,
+            })
             .collect();
         if manifests.len() != 1 || index.manifests().len() != 1 {
             return Err(ArchiveError::NotSingleImage {

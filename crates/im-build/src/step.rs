@@ -24,7 +24,8 @@ pub struct BuildStep {
     pub image: String,
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
-    /// The managed images this build starts from or copies from.
+    /// The images this build starts from or copies from: managed parents (their archives in
+    /// `dist/`) and external bases (pulled by image-manager into its cache, pinned by digest).
     pub parents: Vec<Parent>,
     /// Where the OCI archive goes: `dist/<name>/<tag>/<os>-<arch>/image.tar` (absolute).
     pub output: PathBuf,
@@ -36,18 +37,22 @@ pub struct BuildStep {
     pub pull: PullPolicy,
 }
 
-/// A managed parent image of a build.
+/// A parent image of a build: a managed image or an external base, always as an archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
     /// The reference exactly as the Dockerfile's `FROM`, `COPY --from` or
     /// `RUN --mount=from=` names it (after `ARG` substitution), e.g. `base:1`.
     pub reference: String,
-    /// The parent's built output for this build's platform: an OCI archive (absolute).
+    /// The parent's image for this build's platform: an OCI archive (absolute), the managed
+    /// parent's build output or the pulled external base.
     pub archive: PathBuf,
 }
 
-/// When a builder may pull images from a registry. Only `never` exists: nothing can be
-/// pulled here, and managed parents come from their archives.
+/// When a builder may pull images from a registry itself. Only `never` exists: every image a
+/// build starts from reaches the builder as an archive — managed parents from `dist/`,
+/// external bases pulled by image-manager's registry client at the digest the plan resolved
+/// (with the project's credentials, mirrors and `insecure` rules) — so a tag that moves
+/// between plan and build cannot slip in and no builder needs registry credentials.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PullPolicy {

@@ -245,7 +245,7 @@ impl Image {
         self.source.open_blob(&self.layers[index])
     }
 
-    fn layer_error(&self, index: usize, source: LayerError) -> OciError {
+    pub(crate) fn layer_error(&self, index: usize, source: LayerError) -> OciError {
         OciError::Layer {
             image: self.name.clone(),
             index,
@@ -550,7 +550,7 @@ fn read_exactly(reader: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>>
     Ok((data.len() as u64 == size).then_some(data))
 }
 
-fn sniff(reader: &mut impl BufRead) -> io::Result<Compression> {
+pub(crate) fn sniff(reader: &mut impl BufRead) -> io::Result<Compression> {
     let head = reader.fill_buf()?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip

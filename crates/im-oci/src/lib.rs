@@ -14,6 +14,7 @@ mod docker_archive;
 mod oci_layout;
 mod store;
 
+pub mod compare;
 pub mod digest;
 pub mod error;
 pub mod fsview;

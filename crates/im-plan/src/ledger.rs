@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::key::KeyInputs;
+use crate::plan::PlanNode;
 
 pub const LEDGER_FILE: &str = "ledger.json";
 /// The folder of the key inputs files, in `dist/`.
@@ -33,11 +34,39 @@ pub struct LedgerEntry {
     pub build_args: BTreeMap<String, String>,
     /// The output manifest's digest.
     pub digest: String,
+    /// External bases the build started from: the reference as written → the digest of the
+    /// image it used for this platform.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bases: BTreeMap<String, String>,
     /// The output path, relative to `dist/`.
     pub output: String,
     /// Seconds since the epoch.
     pub built_at: i64,
     pub duration_ms: u64,
+}
+
+impl LedgerEntry {
+    /// The entry for `node` once its image (manifest `digest`) is in place, built (taking
+    /// `duration`) or fetched from a registry (zero).
+    pub fn new(node: &PlanNode, digest: String, duration: std::time::Duration) -> Self {
+        LedgerEntry {
+            key: node.key.clone(),
+            builder: node.inputs.builder.clone(),
+            build_args: node.inputs.build_args.clone(),
+            digest,
+            bases: node
+                .inputs
+                .externals
+                .iter()
+                .filter_map(|(reference, digest)| Some((reference.clone(), digest.clone()?)))
+                .collect(),
+            output: node.output.display().to_string(),
+            built_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +197,7 @@ mod tests {
                 builder: "buildah".into(),
                 build_args: BTreeMap::new(),
                 digest: "sha256:d".into(),
+                bases: BTreeMap::from([("debian:12".into(), "sha256:b".into())]),
                 output: "a/1/linux-amd64/image.tar".into(),
                 built_at: 1,
                 duration_ms: 2,

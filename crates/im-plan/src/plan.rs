@@ -4,7 +4,7 @@
 //! is built or written here. `plan` prints them, `build` executes them, and most tests assert
 //! on them without any daemon.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,6 +61,9 @@ pub enum Reason {
     },
     BaseDigestChanged {
         reference: String,
+        /// The digest it resolves to now, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
 }
 
@@ -78,7 +81,14 @@ impl std::fmt::Display for Reason {
             Reason::LabelsChanged => f.write_str("labels changed"),
             Reason::BuilderChanged { from, to } => write!(f, "builder changed from {from} to {to}"),
             Reason::ParentChanged { parent } => write!(f, "parent {parent} changed"),
-            Reason::BaseDigestChanged { reference } => write!(f, "base {reference} digest changed"),
+            Reason::BaseDigestChanged {
+                reference,
+                digest: Some(digest),
+            } => write!(f, "base {reference} moved to {digest}"),
+            Reason::BaseDigestChanged {
+                reference,
+                digest: None,
+            } => write!(f, "base {reference} digest changed"),
         }
     }
 }
@@ -132,8 +142,10 @@ pub struct PlanOptions {
     /// The builder kind (`buildah`, `docker`, ...): part of every key.
     pub builder: String,
     pub build_args: BTreeMap<String, String>,
-    /// Digests known for external base references (`debian:bookworm-slim` → `sha256:...`).
-    pub external_digests: BTreeMap<String, String>,
+    /// Digests resolved for external base references: the reference as written
+    /// (`debian:bookworm-slim`) → platform (`linux/amd64`) → the digest of that platform's
+    /// image manifest. A reference pinned by digest in the Dockerfile needs no entry.
+    pub external_digests: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The output path of a node, relative to `dist/`.
@@ -218,6 +230,7 @@ fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
         if old.externals.get(reference) != Some(digest) {
             reasons.push(Reason::BaseDigestChanged {
                 reference: reference.clone(),
+                digest: digest.clone(),
             });
         }
     }
@@ -282,6 +295,51 @@ fn decide(
 /// the same rootfs overlay), and their [`KeyInputs::tag_hash`].
 type TagInputs = (KeyInputs, String);
 
+/// The nodes the user's targets select and every node they need (their ancestors).
+fn selection(
+    project: &Project,
+    graph: &Graph,
+    options: &PlanOptions,
+) -> Result<(BTreeSet<usize>, BTreeSet<usize>), Diagnostics> {
+    let mut selected = targets::select(project, graph, &options.targets)?;
+    if options.dependents {
+        selected = targets::with_descendants(graph, &selected);
+    }
+    let needed = targets::with_ancestors(graph, &selected);
+    Ok((selected, needed))
+}
+
+/// The external bases a plan with `options` needs: each reference as written, with the
+/// platforms of the nodes that use it. Resolve these (see `im-bases`) and pass the digests
+/// in [`PlanOptions::external_digests`].
+pub fn external_bases(
+    project: &Project,
+    graph: &Graph,
+    options: &PlanOptions,
+) -> Result<BTreeMap<String, BTreeSet<Platform>>, Diagnostics> {
+    let (_, needed) = selection(project, graph, options)?;
+    let mut out: BTreeMap<String, BTreeSet<Platform>> = BTreeMap::new();
+    for &node in &needed {
+        if graph.externals[node].is_empty() {
+            continue;
+        }
+        let id = &graph.nodes[node];
+        let Some(tag) = project
+            .image(&id.image)
+            .and_then(|image| image.tag(&id.tag))
+        else {
+            continue;
+        };
+        let platforms = options.platforms.as_ref().unwrap_or(&tag.platforms);
+        for external in &graph.externals[node] {
+            out.entry(external.reference.clone())
+                .or_default()
+                .extend(platforms.iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
 /// Computes the plan.
 pub fn plan(
     project: &Project,
@@ -291,11 +349,7 @@ pub fn plan(
     dist: &Path,
     options: &PlanOptions,
 ) -> Result<Plan, Diagnostics> {
-    let mut selected = targets::select(project, graph, &options.targets)?;
-    if options.dependents {
-        selected = targets::with_descendants(graph, &selected);
-    }
-    let needed = targets::with_ancestors(graph, &selected);
+    let (selected, needed) = selection(project, graph, options)?;
     let by_id: HashMap<(&str, &str), &RenderedTag> = rendered
         .iter()
         .map(|r| ((r.image.as_str(), r.tag.as_str()), r))
@@ -422,9 +476,12 @@ pub fn plan(
                 .map(|e| {
                     (
                         e.reference.clone(),
-                        e.digest
-                            .clone()
-                            .or_else(|| options.external_digests.get(&e.reference).cloned()),
+                        options
+                            .external_digests
+                            .get(&e.reference)
+                            .and_then(|per_platform| per_platform.get(&platform.to_string()))
+                            .cloned()
+                            .or_else(|| e.digest.clone()),
                     )
                 })
                 .collect();

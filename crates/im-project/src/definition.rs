@@ -260,7 +260,7 @@ fn read_layer(reader: &mut Reader<'_>, map: &Map<'_>, owner: &str) -> Layer {
                 .map(|(k, v)| {
                     (
                         k.as_scalar().unwrap_or("~").to_owned(),
-                        std::sync::Arc::new(to_json(v)),
+                        std::sync::Arc::new(crate::template_value::from_yaml(v)),
                     )
                 })
                 .collect()
@@ -275,30 +275,6 @@ fn read_layer(reader: &mut Reader<'_>, map: &Map<'_>, owner: &str) -> Layer {
         rootfs_copy: map
             .get("rootfs_copy")
             .and_then(|n| reader.bool(n, "`rootfs_copy`")),
-    }
-}
-
-/// Template variables: text stays text (numbers exactly as written), `true`/`false` are
-/// booleans, lists and mappings nest.
-fn to_json(node: &Node) -> serde_json::Value {
-    match &node.value {
-        Value::Null => serde_json::Value::Null,
-        Value::Scalar {
-            text,
-            style: im_yaml::Style::Plain,
-        } if text == "true" => serde_json::Value::Bool(true),
-        Value::Scalar {
-            text,
-            style: im_yaml::Style::Plain,
-        } if text == "false" => serde_json::Value::Bool(false),
-        Value::Scalar { text, .. } => serde_json::Value::String(text.clone()),
-        Value::Seq(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => serde_json::Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_scalar().unwrap_or("~").to_owned(), to_json(v)))
-                .collect(),
-        ),
     }
 }
 
@@ -497,7 +473,7 @@ mod tests {
         assert_eq!(file.name.unwrap().value, "python");
         assert_eq!(file.layer.versions["python"], "3.10");
         assert_eq!(*file.layer.variables["debug"], serde_json::json!(true));
-        assert_eq!(*file.layer.variables["list"], serde_json::json!(["a", "1"]));
+        assert_eq!(*file.layer.variables["list"], serde_json::json!(["a", 1]));
         assert_eq!(file.tags.len(), 2);
         assert_eq!(file.tags[1].name.value, "3.12.1");
         assert_eq!(

@@ -62,6 +62,9 @@ pub struct RegistrySettings {
     pub password: Option<Secret>,
     pub default: bool,
     pub insecure: bool,
+    /// The registry this one mirrors (`docker.io`): external bases of that registry are
+    /// read from here first.
+    pub mirror_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,15 +168,24 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The registry images are pushed to: the one marked `default`, else the only one.
+    /// The registry images are pushed to: the one marked `default`, else the only one that
+    /// is not a mirror.
     pub fn default_registry(&self) -> Option<&RegistrySettings> {
+        let mut own = self.registries.iter().filter(|r| r.mirror_of.is_none());
         self.registries
             .iter()
             .find(|r| r.default)
-            .or(match self.registries.as_slice() {
-                [only] => Some(only),
+            .or(match (own.next(), own.next()) {
+                (Some(only), None) => Some(only),
                 _ => None,
             })
+    }
+
+    /// The `registries:` entries that mirror another registry (`mirror_of:`), in order.
+    pub fn mirrors(&self) -> impl Iterator<Item = (&RegistrySettings, &str)> {
+        self.registries
+            .iter()
+            .filter_map(|r| r.mirror_of.as_deref().map(|of| (r, of)))
     }
 
     /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise. A FIFO, a folder
@@ -496,7 +508,15 @@ impl SettingsReader<'_> {
 
     fn registry(&mut self, node: &Node) -> Option<RegistrySettings> {
         let what = "a registry";
-        let known = ["name", "url", "username", "password", "default", "insecure"];
+        let known = [
+            "name",
+            "url",
+            "username",
+            "password",
+            "default",
+            "insecure",
+            "mirror_of",
+        ];
         let map = self.reader.map(node, what, &known)?;
         let Some(url_node) = map.get("url") else {
             self.reader.error(
@@ -533,6 +553,7 @@ impl SettingsReader<'_> {
             password: self.opt_secret(&map, "password", what),
             default: self.flag(&map, "default", what),
             insecure: self.flag(&map, "insecure", what),
+            mirror_of: self.opt_text(&map, "mirror_of", what),
         })
     }
 
@@ -729,5 +750,22 @@ mod tests {
         let text = errors.to_string();
         assert!(text.contains("did you mean `docker`?"), "{text}");
         assert!(text.contains("did you mean `registry`?"), "{text}");
+    }
+
+    #[test]
+    fn a_mirror_is_never_the_default_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(
+            dir.path().join(SETTINGS_FILE),
+            "registries:\n  - {url: 127.0.0.1:5001, mirror_of: docker.io}\n  - {url: reg.example/acme}\n",
+        )
+        .unwrap();
+        let settings = Settings::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(settings.default_registry().unwrap().url, "reg.example/acme");
+        let mirrors: Vec<(&str, &str)> = settings
+            .mirrors()
+            .map(|(r, of)| (r.url.as_str(), of))
+            .collect();
+        assert_eq!(mirrors, [("127.0.0.1:5001", "docker.io")]);
     }
 }

@@ -5,7 +5,9 @@
 //! template, then in the image's sibling `templates/` folder, then in the project's
 //! `templates/` folder, and may not contain `..` or start with `/`. Templates see only the
 //! context they are given: no environment, no files, no commands. Undefined values are errors
-//! (strict mode), each rendering has an instruction budget (fuel) and an output cap.
+//! (strict mode), each rendering has an instruction budget (fuel) and an output cap. The
+//! fuel also pays for the values a template builds and prints (with the patch in
+//! `third_party/minijinja`), which bounds the memory a template may use.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -126,6 +128,12 @@ impl Engine {
                 .insert(key, chosen.clone());
             chosen.into()
         });
+        env.set_unknown_method_callback(crate::pycompat::call_method);
+        crate::filters::register(&mut env);
+        env.add_function("cycler", |items: minijinja::value::Rest<Value>| {
+            minijinja_contrib::globals::cycler(items.0)
+        });
+        env.add_function("joiner", minijinja_contrib::globals::joiner);
         let data = Arc::new(data);
         let filter_data = data.clone();
         env.add_filter(
@@ -207,8 +215,8 @@ impl Engine {
                 (message, Some(undefined_help(&expression, context)))
             }
             ErrorKind::OutOfFuel => (
-                format!("this template ran for more than {FUEL} steps and was stopped"),
-                Some("look for a loop that never ends or recursion without a base case".to_owned()),
+                format!("this template used up its budget of {FUEL} steps (the values it builds and prints count too) and was stopped"),
+                Some("look for a loop that never ends, recursion without a base case, or a value that doubles in a loop".to_owned()),
             ),
             ErrorKind::TemplateNotFound => (
                 detail.clone().unwrap_or_else(|| "an included template does not exist".into()),
@@ -517,7 +525,7 @@ mod tests {
             "images/a/t.jinja2",
         )
         .unwrap_err();
-        assert!(looping.message.contains("ran for more than"), "{looping}");
+        assert!(looping.message.contains("used up its budget"), "{looping}");
         let big = render(
             &[("images/a/t.jinja2", "{{ \"x\" * 5000000 }}")],
             "images/a/t.jinja2",
@@ -537,5 +545,70 @@ mod tests {
         )
         .unwrap();
         assert_eq!(text, "value: 1.0\nquote: \"<a&b>\"\n");
+    }
+
+    /// Renders `template` and expects it to be stopped by the budget, quickly, at `line`.
+    fn assert_stopped_by_the_budget(template: &str, line: usize) {
+        let started = std::time::Instant::now();
+        let error = render(&[("images/a/t.jinja2", template)], "images/a/t.jinja2").unwrap_err();
+        let took = started.elapsed();
+        assert!(error.message.contains("used up its budget"), "{error}");
+        assert_eq!(
+            error.location.as_ref().map(|l| l.line),
+            Some(line),
+            "{error}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "took {took:?}: {template}"
+        );
+    }
+
+    #[test]
+    fn list_doubling_in_a_namespace_is_stopped_at_its_line() {
+        // The reproduction of issue 13 (it grew past 1.9 GB and kept going).
+        assert_stopped_by_the_budget(
+            "FROM x\n{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+            2,
+        );
+        let error = render(
+            &[(
+                "images/a/t.jinja2",
+                "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+            )],
+            "images/a/t.jinja2",
+        )
+        .unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @r"
+        error: this template used up its budget of 2000000 steps (the values it builds and prints count too) and was stopped
+         --> images/a/t.jinja2:1:70
+          |
+        1 | {% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}
+          |                                                                      ^^^^^^^^^^^
+          = help: look for a loop that never ends, recursion without a base case, or a value that doubles in a loop
+        ");
+    }
+
+    #[test]
+    fn values_that_double_without_a_loop_are_stopped() {
+        let doubled = "{% set x = [1] %}".to_owned() + &"{% set x = x + x %}".repeat(40);
+        assert_stopped_by_the_budget(&doubled, 1);
+        let nested = "{% set x = [1] %}".to_owned() + &"{% set x = [x, x] %}".repeat(40);
+        for print in [
+            "{{ x }}",
+            "{{ x ~ '' }}",
+            "{{ x | string }}",
+            "{{ '{}'.format(x) }}",
+        ] {
+            assert_stopped_by_the_budget(&format!("{nested}\n{print}"), 2);
+        }
+        assert_stopped_by_the_budget(
+            "{% macro f(x, n) %}{% if n %}{{ f(x + x, n - 1) }}{% else %}{{ x | length }}{% endif %}{% endmacro %}{{ f([1], 40) }}",
+            1,
+        );
+        assert_stopped_by_the_budget(
+            "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            1,
+        );
     }
 }

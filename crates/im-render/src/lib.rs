@@ -3,6 +3,8 @@
 //! - [`discovery`]: which template or file serves a tag.
 //! - [`engine`]: minijinja, confined and limited, with the `resolve_base_image` and
 //!   `resolve_version` filters.
+//! - [`pycompat`], [`filters`]: Python's methods and the Jinja2 filters
+//!   minijinja lacks, so templates written for Python's Jinja2 render the same.
 //! - [`rootfs`]: merging rootfs layers and syncing them into `dist/`.
 //! - [`output`]: atomic, write-if-changed file writes.
 //! - [`dist`]: the `dist/` layout and `dist/index.json`.
@@ -14,7 +16,9 @@
 pub mod discovery;
 pub mod dist;
 pub mod engine;
+pub mod filters;
 pub mod output;
+pub mod pycompat;
 pub mod rootfs;
 pub mod stamp;
 

@@ -29,3 +29,9 @@ pub fn hadolint_bin() -> PathBuf {
 pub fn check_jsonschema_bin() -> PathBuf {
     settings::required_executable("IM_TEST_CHECK_JSONSCHEMA_BIN", "check-jsonschema")
 }
+
+/// The python of `scripts/setup`'s venv, which has Jinja2 (the differential template test's
+/// oracle).
+pub fn jinja2_python() -> PathBuf {
+    settings::required_executable("IM_TEST_JINJA2_PYTHON", "Python's jinja2 (its venv python)")
+}

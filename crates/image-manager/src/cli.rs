@@ -142,6 +142,18 @@ Examples:
   image-manager build base --dependents     the base and everything built on it
   image-manager build --builder docker --platform linux/amd64")]
     Build(BuildArgs),
+    /// Rebuild in a scratch copy of the project and check every digest is the same.
+    #[command(after_help = "\
+Copies the project (not dist/) to a scratch folder at another path, rebuilds the targets and
+what they need there with --offline (external bases at the digests this build used) and another
+-j, and compares every node's digest with dist/ledger.json. Where digests differ it names the
+first difference: a layer entry (path and what differs: content, mode, owner, time, link) or a
+config field. Exit 1 when any node differs; the scratch copy is kept then.
+
+Examples:
+  image-manager verify-reproducible
+  image-manager verify-reproducible python:3.13 --format json")]
+    VerifyReproducible(VerifyArgs),
     /// Run each tag's container-structure-test config against its built image.
     #[command(after_help = "\
 Reads dist/<name>/<tag>/test.yml (container-structure-test schema 2.0.0) and tests
@@ -318,6 +330,11 @@ pub struct PlanArgs {
     /// With `--format json`: include every input of each node's build key.
     #[arg(long)]
     pub show_inputs: bool,
+    /// Ask the registries what each external base (`FROM debian:bookworm-slim`) points at now,
+    /// instead of using what the last build resolved (`dist/bases.json`). A base that moved
+    /// shows as a rebuild of exactly the nodes that use it.
+    #[arg(long)]
+    pub refresh_bases: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -332,6 +349,9 @@ pub struct WhyArgs {
     pub platform: Option<String>,
     #[arg(long, value_name = "KIND")]
     pub builder: Option<String>,
+    /// Ask the registries what each external base points at now (see `plan --refresh-bases`).
+    #[arg(long)]
+    pub refresh_bases: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -349,6 +369,10 @@ pub struct BuildArgs {
     /// Build without the builder's layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Ask no registry for external bases: use the digests the last build resolved
+    /// (`dist/bases.json`) and the bases already pulled (`.image-manager/cache/bases/`).
+    #[arg(long)]
+    pub offline: bool,
     /// Push to the default registry after a successful build (see `push`). Nodes whose build
     /// key the registry already holds are not built; one a local build needs is fetched.
     #[arg(long)]
@@ -356,6 +380,24 @@ pub struct BuildArgs {
     /// With --push: push per-platform tags `<tag>-<os>-<arch>` only (see `push`).
     #[arg(long, requires = "push")]
     pub platform_tags: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to check: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Only these platforms (comma-separated).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// Builds at once in the scratch copy (default 4).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Keep the scratch copy even when every digest matches.
+    #[arg(long)]
+    pub keep: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use im_diag::{Diagnostic, Diagnostics};
 use im_project::Settings;
 use im_registry::{
-    Client, ClientConfig, Digest, DockerConfig, ManifestKind, Reference, RegistrySettings,
-    Repository,
+    Client, ClientConfig, Digest, DockerConfig, Reference, RegistrySettings, Repository,
 };
 
 use crate::env_vars;
@@ -248,10 +246,9 @@ pub async fn build_key(
     .await
 }
 
-/// Downloads the `platform` image of `reference` into `dest` as an OCI archive (an OCI image
-/// layout in a tar, as the builders write them) whose `index.json` names it `ref_name`.
-/// Blobs are verified while they stream in; `dest` appears only when it is complete.
-/// Returns the manifest digest.
+/// Downloads the `platform` image of `reference` into `dest` as an OCI archive whose
+/// `index.json` names it `ref_name` (see [`im_registry::ops::pull`]). Returns the manifest
+/// digest.
 pub async fn fetch_archive(
     client: &Client,
     reference: &Reference,
@@ -259,98 +256,15 @@ pub async fn fetch_archive(
     dest: &Path,
     ref_name: &str,
 ) -> anyhow::Result<Digest> {
-    let wanted = self::platform(platform);
-    let manifest = im_registry::ops::inspect::select_platform(client, reference, &wanted).await?;
-    let ManifestKind::Image(_) = manifest.kind() else {
-        anyhow::bail!("`{reference}` for {platform} is not an image manifest");
-    };
-    let dir = dest
-        .parent()
-        .with_context(|| format!("{} has no parent folder", dest.display()))?;
-    fs_err::create_dir_all(dir)?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".fetch-")
-        .tempdir_in(dir)
-        .with_context(|| format!("making a scratch folder in {}", dir.display()))?;
-    let repository = reference.repository();
-    let blobs: Vec<(Digest, u64, PathBuf)> = manifest
-        .blobs()
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            (
-                d.digest().clone(),
-                d.size(),
-                scratch.path().join(i.to_string()),
-            )
-        })
-        .collect();
-    futures_util::stream::iter(blobs.iter().map(|(digest, size, path)| async move {
-        client.download_blob(repository, digest, *size, path).await
-    }))
-    .buffer_unordered(client.concurrency())
-    .try_collect::<Vec<()>>()
+    let pulled = im_registry::ops::pull::pull_archive(
+        client,
+        reference,
+        &self::platform(platform),
+        dest,
+        ref_name,
+    )
     .await?;
-    let partial = scratch.path().join("image.tar");
-    write_archive(&partial, &manifest, &blobs, ref_name)
-        .with_context(|| format!("writing {}", partial.display()))?;
-    fs_err::rename(&partial, dest)?;
-    Ok(manifest.digest().clone())
-}
-
-/// Writes an OCI archive holding one image: `oci-layout`, `index.json`, the manifest and its
-/// blobs (already on disk, verified).
-fn write_archive(
-    path: &Path,
-    manifest: &im_registry::ManifestDocument,
-    blobs: &[(Digest, u64, PathBuf)],
-    ref_name: &str,
-) -> anyhow::Result<()> {
-    fn header(size: u64) -> tar::Header {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        header
-    }
-    let blob_path = |digest: &Digest| format!("blobs/{}/{}", digest.algorithm(), digest.digest());
-    let file = fs_err::File::create(path)?;
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
-    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-    tar.append_data(&mut header(layout.len() as u64), "oci-layout", &layout[..])?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": im_registry::OCI_INDEX,
-        "manifests": [{
-            "mediaType": manifest.media_type(),
-            "digest": manifest.digest().to_string(),
-            "size": manifest.size(),
-            "annotations": { im_registry::REF_NAME_ANNOTATION: ref_name },
-        }],
-    });
-    let index = serde_json::to_vec(&index)?;
-    tar.append_data(&mut header(index.len() as u64), "index.json", &index[..])?;
-    let mut written = std::collections::HashSet::new();
-    tar.append_data(
-        &mut header(manifest.size()),
-        blob_path(manifest.digest()),
-        &manifest.bytes()[..],
-    )?;
-    written.insert(manifest.digest().clone());
-    for (digest, size, file) in blobs {
-        if written.insert(digest.clone()) {
-            let reader = fs_err::File::open(file)?;
-            tar.append_data(&mut header(*size), blob_path(digest), reader)?;
-        }
-    }
-    let mut writer = tar.into_inner()?;
-    std::io::Write::flush(&mut writer)?;
-    writer
-        .into_inner()
-        .map_err(std::io::IntoInnerError::into_error)?
-        .sync_all()?;
-    Ok(())
+    Ok(pulled.manifest_digest)
 }
 
 #[cfg(test)]

@@ -617,6 +617,24 @@ fn template_problems_in_several_tags_are_all_reported() {
 }
 
 #[test]
+fn a_list_doubled_in_a_loop_is_stopped_at_its_template_line() {
+    // Issue 13, item 2: this grew past 1.9 GB and kept going.
+    let project = small().file(
+        "images/base/Dockerfile.jinja2",
+        "FROM x\n{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}\n",
+    );
+    let started = std::time::Instant::now();
+    let run = project.fails(&["generate"], 2);
+    assert!(run.stderr.contains("used up its budget"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("images/base/Dockerfile.jinja2:2:"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
 fn runaway_templates_are_stopped() {
     let project = small().file(
         "images/base/Dockerfile.jinja2",
@@ -624,7 +642,7 @@ fn runaway_templates_are_stopped() {
     );
     let started = std::time::Instant::now();
     let run = project.fails(&["generate"], 2);
-    assert!(run.stderr.contains("ran for more than"), "{}", run.stderr);
+    assert!(run.stderr.contains("used up its budget"), "{}", run.stderr);
     assert!(
         run.stderr.contains("images/base/Dockerfile.jinja2:2"),
         "{}",
@@ -790,5 +808,25 @@ fn a_closed_stdout_pipe_is_not_an_error() {
         String::from_utf8_lossy(&child.stdout).trim(),
         "0",
         "image-manager's own exit status"
+    );
+}
+
+#[test]
+fn yaml_variables_keep_their_types_in_templates_and_render_as_written() {
+    let project = Project::new()
+        .file(
+            "images/base/image.yml",
+            "tags: [\"1\"]\nvariables:\n  port: 8080\n  ratio: 0.75\n  release: 2025.10\n  quoted: \"8080\"\n  debug: true\n  sizes: [1, 2, 3]\n",
+        )
+        .file(
+            "images/base/Dockerfile.jinja2",
+            "FROM scratch\n# {{ variables.port }} {{ variables.port + 1 }} {{ variables.ratio * 2 }} {{ variables.release }} {{ variables.quoted ~ 1 }} {{ variables.sizes | sum }} {{ variables.port is divisibleby 8 }}\n# {{ variables | tojson }}\n# {{ \"curl git\".split() | join(\",\") }} {{ \"abc\" | center(7) }}|\n",
+        );
+    project.ok(&["generate"]);
+    assert_eq!(
+        project.read("dist/base/1/Dockerfile"),
+        "FROM scratch\n# 8080 8081 1.5 2025.10 80801 6 True\n\
+         # {\"debug\": true, \"port\": 8080, \"quoted\": \"8080\", \"ratio\": 0.75, \"release\": \"2025.10\", \"sizes\": [1, 2, 3]}\n\
+         # curl,git   abc  |\n"
     );
 }

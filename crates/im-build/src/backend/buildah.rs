@@ -90,7 +90,10 @@ pub(super) fn containers_tool_plan(
         .arg(subcommand)
         .flag("--isolation", &settings.isolation)
         .flag("--platform", step.platform.to_string())
-        .arg("--pull=never");
+        .arg("--pull=never")
+        // One commit per build, as buildah does by default: podman's default intermediate
+        // images make a tag's image depend on which other tags the store built before it.
+        .arg("--layers=false");
     if step.no_cache {
         cmd = cmd.arg("--no-cache");
     }

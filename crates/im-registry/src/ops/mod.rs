@@ -1,12 +1,14 @@
 //! Operations built on the client, one per module: push a local image (`push`), copy
 //! between repositories or registries (`copy`), add tags (`tag`), assemble an index from
-//! per-platform tags (`index`), and read what a reference holds (`inspect`). They share one
+//! per-platform tags (`index`), read what a reference holds (`inspect`), and pull one
+//! platform image into an OCI archive (`pull`). They share one
 //! publishing order: blobs, then child manifests, then the index or manifest under its tag,
 //! then the extra tags — so a tag never points at something incomplete.
 
 pub mod copy;
 pub mod index;
 pub mod inspect;
+pub mod pull;
 pub mod push;
 pub mod tag;
 

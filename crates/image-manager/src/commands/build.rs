@@ -1,17 +1,17 @@
 //! `image-manager build`: generate, plan, then build what is not up to date — parents before
 //! children, independent nodes in parallel — and record every finished node in the ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use im_build::{BuildStep, CancelToken, Dag, Event, NodeOutcome, Parent, ScheduleOptions};
 use im_plan::{Action, Ledger, LedgerEntry, Plan, PlanNode};
 use serde::Serialize;
 
-use super::{Context, Outcome, planning, plural};
+use super::{Context, Outcome, bases, planning, plural};
 use crate::cli::{BuildArgs, Format};
 use crate::env_vars;
 
@@ -121,6 +121,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 struct Shared<'a> {
     plan: &'a Plan,
     dist: &'a Path,
+    /// The archive of each external base (reference as written, platform) a build needs.
+    bases: BTreeMap<bases::Need, Result<PathBuf, bases::Unavailable>>,
     /// Manifest digests of finished or up-to-date nodes, by plan index.
     digests: Mutex<HashMap<usize, String>>,
     ledger: Mutex<Ledger>,
@@ -130,7 +132,12 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    fn step(&self, index: usize, node: &PlanNode) -> BuildStep {
+    fn step(&self, node: &PlanNode) -> Result<BuildStep, im_build::BuildError> {
+        let platform: im_build::Platform = node
+            .platform
+            .to_string()
+            .parse()
+            .expect("project platforms are valid build platforms");
         let context_dir = self.dist.join(&node.id.image).join(&node.id.tag);
         let output = self.dist.join(&node.output);
         let mut labels: BTreeMap<String, String> = (*node.inputs.labels).clone();
@@ -153,14 +160,35 @@ impl Shared<'_> {
                 );
             }
         }
-        let _ = index;
-        BuildStep {
+        for (reference, digest) in &node.inputs.externals {
+            let key = (reference.clone(), node.platform.clone());
+            match self.bases.get(&key) {
+                Some(Ok(archive)) => parents.push(Parent {
+                    reference: reference.clone(),
+                    archive: archive.clone(),
+                }),
+                Some(Err(error)) => {
+                    return Err(im_build::BuildError::Base {
+                        node: node.id.to_string(),
+                        platform,
+                        reference: reference.clone(),
+                        source: error.clone(),
+                    });
+                }
+                None => unreachable!("every external base of a node to build was pulled"),
+            }
+            if base_name.as_deref() == Some(reference.as_str())
+                && let Some(digest) = digest
+            {
+                labels.insert(
+                    "org.opencontainers.image.base.digest".to_owned(),
+                    digest.clone(),
+                );
+            }
+        }
+        Ok(BuildStep {
             node: node.id.to_string(),
-            platform: node
-                .platform
-                .to_string()
-                .parse()
-                .expect("project platforms are valid build platforms"),
+            platform,
             dockerfile: context_dir.join("Dockerfile"),
             context_dir,
             image: node.id.to_string(),
@@ -172,7 +200,7 @@ impl Shared<'_> {
             source_date_epoch: self.epoch,
             no_cache: self.no_cache,
             pull: im_build::PullPolicy::default(),
-        }
+        })
     }
 }
 
@@ -217,10 +245,22 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     tracing::debug!("builder: {}", choice.reason);
-    let options = match planning::plan_options(&args.selection, choice.kind.as_str().to_owned()) {
+    let mut options = match planning::plan_options(&args.selection, choice.kind.as_str().to_owned())
+    {
         Ok(options) => options,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
+    let mode = if args.offline {
+        bases::Mode::Offline
+    } else {
+        bases::Mode::Online
+    };
+    let mut session = None;
+    let bases = match bases::resolve(context, &prepared, &mut options, mode, &mut session)? {
+        Ok(bases) => bases,
+        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    };
+    printer.diagnostics(&bases.fallbacks);
     let mut ledger = Ledger::load(&dist)?;
     let mut plan = match im_plan::plan(
         &prepared.project,
@@ -317,6 +357,19 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         .collect();
     let dag = Dag::new(deps).context("the plan's dependencies")?;
 
+    // External bases: each (reference, platform) a build starts from, pulled once.
+    let needed: BTreeSet<bases::Need> = to_build
+        .iter()
+        .flat_map(|&i| {
+            let node = &plan.nodes[i];
+            node.inputs
+                .externals
+                .keys()
+                .map(|reference| (reference.clone(), node.platform.clone()))
+        })
+        .collect();
+    let base_archives = bases.pull(context, &prepared.project.settings, &mut session, &needed)?;
+
     let mut digests = HashMap::new();
     for (i, node) in plan.nodes.iter().enumerate() {
         if node.action == Action::UpToDate
@@ -348,6 +401,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let shared = Shared {
         plan: &plan,
         dist: &dist,
+        bases: base_archives,
         digests: Mutex::new(digests),
         ledger: Mutex::new(ledger),
         volatile,
@@ -405,7 +459,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         |task| {
             let plan_index = to_build[task.node()];
             let node = &plan.nodes[plan_index];
-            let step = shared.step(plan_index, node);
+            let step = shared.step(node)?;
             let output = im_build::execute_step(
                 builder.as_ref(),
                 &step,
@@ -424,17 +478,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             let mut ledger = shared.ledger.lock().expect("ledger lock");
             ledger.nodes.insert(
                 im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-                LedgerEntry {
-                    key: node.key.clone(),
-                    builder: node.inputs.builder.clone(),
-                    build_args: node.inputs.build_args.clone(),
-                    digest: output.manifest_digest.clone(),
-                    output: node.output.display().to_string(),
-                    built_at: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
-                    duration_ms: u64::try_from(output.duration.as_millis()).unwrap_or(u64::MAX),
-                },
+                LedgerEntry::new(node, output.manifest_digest.clone(), output.duration),
             );
             if let Err(error) = ledger.save(shared.dist) {
                 tracing::warn!("{}", error_chain(&error));

@@ -1,6 +1,7 @@
 //! One module per command, and the pipeline they share: load the project, render it, and
 //! build the dependency graph.
 
+mod bases;
 mod build;
 mod check;
 mod generate;
@@ -16,6 +17,7 @@ mod push;
 mod service;
 mod sync;
 mod test;
+mod verify;
 mod why;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +59,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),
         Command::Test(args) => test::run(&context, args),
+        Command::VerifyReproducible(args) => verify::run(&context, args),
         Command::Push(args) => push::run(&context, args),
         Command::Promote(args) => promote::run(&context, args),
         Command::Manifest(args) => manifest::run(&context, args),

@@ -8,6 +8,8 @@ use crate::cli::{Format, PlanArgs};
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     builder: &'a str,
+    /// What each external base resolved to (reference as written → digests).
+    bases: &'a std::collections::BTreeMap<String, im_bases::Resolved>,
     to_build: usize,
     up_to_date: usize,
     nodes: Vec<JsonNode<'a>>,
@@ -32,26 +34,16 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     context.printer.diagnostics(&prepared.warnings);
-    let result = planning::builder_settings(&prepared.project, args.selection.builder.as_deref())
-        .and_then(|settings| planning::planned_builder(&settings))
-        .and_then(|builder| planning::plan_options(&args.selection, builder))
-        .and_then(|options| {
-            let ledger = im_plan::Ledger::load(&context.dist)
-                .map_err(|error| im_diag::Diagnostic::error(format!("{error:#}")))?;
-            im_plan::plan(
-                &prepared.project,
-                &prepared.graph,
-                &prepared.rendered.tags,
-                &ledger,
-                &context.dist,
-                &options,
-            )
-            .map(|plan| (plan, options.builder))
-        });
-    let (mut plan, builder) = match result {
-        Ok(planned) => planned,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+    let mode = if args.refresh_bases {
+        super::bases::Mode::Online
+    } else {
+        super::bases::Mode::Offline
     };
+    let (mut plan, builder, bases) =
+        match planning::plan_only(context, &prepared, &args.selection, mode)? {
+            Ok(planned) => (planned.plan, planned.builder, planned.bases),
+            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+        };
     let in_registry = if args.registry_keys {
         match super::push::mark_registry_keys(&prepared, &mut plan)? {
             Ok(found) => found,
@@ -64,6 +56,7 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Json => context.printer.json(&JsonPlan {
             builder: &builder,
+            bases: &bases.resolution.resolved,
             to_build,
             up_to_date: plan.nodes.len() - to_build,
             nodes: plan

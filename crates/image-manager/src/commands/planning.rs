@@ -99,3 +99,52 @@ pub fn plan_options(
         external_digests: BTreeMap::new(),
     })
 }
+
+/// What `plan` and `why` compute: the plan without building, with the external bases as
+/// `mode` resolves them (their problems are warnings here: nothing is built).
+pub struct Planned {
+    pub plan: im_plan::Plan,
+    pub ledger: im_plan::Ledger,
+    pub builder: String,
+    pub bases: super::bases::Bases,
+}
+
+/// Plans `selection` for `plan` and `why`.
+pub fn plan_only(
+    context: &super::Context<'_>,
+    prepared: &super::Prepared,
+    selection: &SelectionArgs,
+    mode: super::bases::Mode,
+) -> anyhow::Result<Result<Planned, Diagnostics>> {
+    let options = builder_settings(&prepared.project, selection.builder.as_deref())
+        .and_then(|settings| planned_builder(&settings))
+        .and_then(|builder| plan_options(selection, builder));
+    let mut options = match options {
+        Ok(options) => options,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    let mut session = None;
+    let bases = match super::bases::resolve(context, prepared, &mut options, mode, &mut session)? {
+        Ok(bases) => bases,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    context.printer.diagnostics(&bases.warnings());
+    let ledger = match im_plan::Ledger::load(&context.dist) {
+        Ok(ledger) => ledger,
+        Err(error) => return Ok(Err(Diagnostic::error(format!("{error:#}")).into())),
+    };
+    Ok(im_plan::plan(
+        &prepared.project,
+        &prepared.graph,
+        &prepared.rendered.tags,
+        &ledger,
+        &context.dist,
+        &options,
+    )
+    .map(|plan| Planned {
+        plan,
+        ledger,
+        builder: options.builder,
+        bases,
+    }))
+}

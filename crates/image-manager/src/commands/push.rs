@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
@@ -604,7 +604,7 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     };
     let ledger = Ledger::load(&context.dist)?;
     let (builder, build_args) = built_with(&prepared, &ledger, &args.targets);
-    let options = im_plan::PlanOptions {
+    let mut options = im_plan::PlanOptions {
         targets: args.targets.clone(),
         with_deps: true,
         platforms,
@@ -612,6 +612,16 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         build_args,
         ..im_plan::PlanOptions::default()
     };
+    // The keys of what was built: external bases at the digests the build resolved.
+    if let Err(diagnostics) = super::bases::resolve(
+        context,
+        &prepared,
+        &mut options,
+        super::bases::Mode::Offline,
+        &mut None,
+    )? {
+        return Ok(Outcome::Invalid(diagnostics));
+    }
     let plan = match im_plan::plan(
         &prepared.project,
         &prepared.graph,
@@ -810,17 +820,7 @@ pub fn before_build(
         im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
         ledger.nodes.insert(
             im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-            LedgerEntry {
-                key: node.key.clone(),
-                builder: node.inputs.builder.clone(),
-                build_args: node.inputs.build_args.clone(),
-                digest: digest.to_string(),
-                output: node.output.display().to_string(),
-                built_at: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
-                duration_ms: 0,
-            },
+            LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
         );
         ledger.save(dist)?;
         printer.status(

@@ -30,24 +30,13 @@ pub fn run(context: &Context<'_>, args: &WhyArgs) -> anyhow::Result<Outcome> {
         build_args: Vec::new(),
         snapshot: crate::cli::SnapshotArgs { snapshot_id: None },
     };
-    let result = planning::builder_settings(&prepared.project, args.builder.as_deref())
-        .and_then(|settings| planning::planned_builder(&settings))
-        .and_then(|builder| planning::plan_options(&selection, builder))
-        .and_then(|options| {
-            let ledger = im_plan::Ledger::load(&context.dist)
-                .map_err(|error| im_diag::Diagnostic::error(format!("{error:#}")))?;
-            im_plan::plan(
-                &prepared.project,
-                &prepared.graph,
-                &prepared.rendered.tags,
-                &ledger,
-                &context.dist,
-                &options,
-            )
-            .map(|plan| (plan, ledger))
-        });
-    let (plan, ledger) = match result {
-        Ok(planned) => planned,
+    let mode = if args.refresh_bases {
+        super::bases::Mode::Online
+    } else {
+        super::bases::Mode::Offline
+    };
+    let (plan, ledger) = match planning::plan_only(context, &prepared, &selection, mode)? {
+        Ok(planned) => (planned.plan, planned.ledger),
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     let explanations: Vec<Explanation> = plan

@@ -32,6 +32,37 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
 }
 
+/// Runs the binary on the project at `root` with `args` and exactly the extra `env`.
+pub fn run_cli(
+    root: &Path,
+    args: &[&str],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `run` when it succeeded; a panic showing both streams otherwise.
+pub fn succeeded(run: Run, args: &[&str]) -> Run {
+    assert_eq!(
+        run.status, 0,
+        "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
 /// Runs the binary on the project at `root` under a time and an address-space limit: a run
 /// that hangs is killed and fails the test, one that runs out of memory ends with a signal
 /// or an allocation failure instead of taking the machine down.
