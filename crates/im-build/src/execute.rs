@@ -164,9 +164,15 @@ pub fn execute_step(
     }
 
     if plan.work_dir.exists() {
+        clean_up_earlier_run(&node, &plan, &mut log)?;
         fs_err::remove_dir_all(&plan.work_dir).map_err(prepare_err)?;
     }
     fs_err::create_dir_all(&plan.work_dir).map_err(prepare_err)?;
+    fs_err::write(
+        plan.work_dir.join(OWNER_FILE),
+        std::process::id().to_string(),
+    )
+    .map_err(prepare_err)?;
 
     let result = {
         // The Docker CLI keys BuildKit's cache of the Dockerfile upload by the build
@@ -214,6 +220,53 @@ pub fn execute_step(
         platform,
         duration: started.elapsed(),
     })
+}
+
+/// The file in a step's work directory naming the process that builds in it.
+const OWNER_FILE: &str = "owner.pid";
+
+/// A work directory that is still there was left by a run that was killed (a finished or
+/// cancelled step removes its own). If that run's process is gone, what it left in the
+/// builder's store — the step's parent tags and the working containers on them — is removed
+/// with the step's cleanup commands (best effort, logged). If it still runs, the step stops.
+fn clean_up_earlier_run(node: &str, plan: &StepPlan, log: &mut Log) -> Result<(), BuildError> {
+    let owner = fs_err::read_to_string(plan.work_dir.join(OWNER_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .filter(|&pid| u32::try_from(pid).is_ok_and(|pid| pid != std::process::id()));
+    // Alive, and the same program (a recycled process id is some other program).
+    let running = |pid: i32| {
+        rustix::process::Pid::from_raw(pid)
+            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+            && match (
+                fs_err::read_link(format!("/proc/{pid}/exe")),
+                fs_err::read_link("/proc/self/exe"),
+            ) {
+                (Ok(theirs), Ok(ours)) => theirs == ours,
+                _ => true,
+            }
+    };
+    if let Some(pid) = owner.filter(|&pid| running(pid)) {
+        return Err(BuildError::Prepare {
+            node: node.to_owned(),
+            source: io::Error::other(format!(
+                "process {pid} is still building in {}; wait for it or stop it",
+                plan.work_dir.display()
+            )),
+        });
+    }
+    let _ = log.line(
+        "# an earlier run of this step was killed: removing what it left in the builder's store",
+    );
+    for cmd in &plan.cleanup {
+        let _store = mutates_store(cmd).then(|| {
+            STORE_LOCK
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        let _ = run(cmd, log, &CancelToken::new(), &mut |_| {});
+    }
+    Ok(())
 }
 
 /// One lock per build context folder (see `execute_step`).

@@ -78,12 +78,40 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = shown_path(&self.path);
         if self.line == 0 {
-            write!(f, "{}", self.path.display())
+            write!(f, "{path}")
         } else {
-            write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+            write!(f, "{path}:{}:{}", self.line, self.column)
         }
     }
+}
+
+/// `text` with control characters other than tab escaped (`\n` for a newline).
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How a path is shown in a diagnostic: control characters (a newline in a file name)
+/// escaped so the diagnostic keeps its shape, and a path longer than 200 characters cut in
+/// the middle.
+pub fn shown_path(path: &Path) -> String {
+    let escaped = one_line(&path.to_string_lossy());
+    let count = escaped.chars().count();
+    if count <= 200 {
+        return escaped;
+    }
+    let head: String = escaped.chars().take(120).collect();
+    let tail: String = escaped.chars().skip(count - 60).collect();
+    format!("{head}...{tail}")
 }
 
 /// One problem, with where it is and how to fix it.
@@ -153,26 +181,24 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{label}: {}", self.message)?;
+        // A message is one line: a value quoted from the input (a name holding a newline)
+        // must not break the shape a reader (or a tool) relies on.
+        write!(f, "{label}: {}", one_line(&self.message))?;
         let mut gutter = 1;
         if let Some(location) = &self.location {
             gutter = location.line.to_string().len().max(1);
             write!(f, "\n{:gutter$}--> {location}", "")?;
             if let Some(snippet) = &location.snippet {
-                let caret_offset: usize = snippet
-                    .chars()
-                    .take(location.column.saturating_sub(1))
-                    .map(|c| if c == '\t' { 4 } else { 1 })
-                    .sum();
-                let shown = snippet.replace('\t', "    ");
+                let (shown, caret_offset, carets) =
+                    snippet_window(snippet, location.column, location.len);
                 write!(f, "\n{:gutter$} |", "")?;
                 write!(f, "\n{:>gutter$} | {shown}", location.line)?;
                 write!(
                     f,
-                    "\n{:gutter$} | {:caret_offset$}{}",
+                    "\n{:gutter$} | {}{}",
                     "",
-                    "",
-                    "^".repeat(location.len.max(1))
+                    " ".repeat(caret_offset),
+                    "^".repeat(carets)
                 )?;
             }
         }
@@ -184,6 +210,48 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// The most characters of a source line a diagnostic shows: a longer line is cut to a window
+/// around the column, with `...` where text was left out.
+const MAX_SHOWN: usize = 120;
+/// How much of a cut line is shown before the column.
+const SHOWN_BEFORE: usize = 40;
+
+/// The part of `snippet` to show (tabs as four spaces), how many columns the caret is
+/// indented, and how many carets to draw. Columns past the end of the line point just after
+/// it. Padding is built with `repeat`: a width in a format string is limited to 65,535.
+fn snippet_window(snippet: &str, column: usize, len: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = snippet.chars().collect();
+    let index = column.saturating_sub(1).min(chars.len());
+    let (start, end) = if chars.len() <= MAX_SHOWN {
+        (0, chars.len())
+    } else {
+        let start = index.saturating_sub(SHOWN_BEFORE);
+        let start = start.min(chars.len().saturating_sub(MAX_SHOWN));
+        (start, (start + MAX_SHOWN).min(chars.len()))
+    };
+    let width = |c: &char| if *c == '\t' { 4 } else { 1 };
+    let mut shown = String::new();
+    let mut caret_offset = 0;
+    if start > 0 {
+        shown.push_str("...");
+        caret_offset += 3;
+    }
+    for c in &chars[start..end] {
+        if *c == '\t' {
+            shown.push_str("    ");
+        } else {
+            shown.push(*c);
+        }
+    }
+    caret_offset += chars[start..index].iter().map(width).sum::<usize>();
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    // Underline at most to the end of what is shown (one caret past the end of a line).
+    let room = end.saturating_sub(index).max(1);
+    (shown, caret_offset, len.clamp(1, room))
 }
 
 impl std::error::Error for Diagnostic {}
@@ -324,6 +392,38 @@ mod tests {
             text.ends_with("1 |     FROM  base\n  |           ^^^^"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_error_past_column_65535_renders_a_window_of_the_line() {
+        // A width in a format string is limited to 65,535: this used to panic.
+        let source = format!("{}: 1\n", "k".repeat(70_000));
+        let diagnostic =
+            Diagnostic::error("x").at(Location::in_source("image.yml", &source, 1, 70_001, 1));
+        let text = diagnostic.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].starts_with("1 | ...kkk"), "{text}");
+        assert!(lines[3].ends_with("k: 1"), "{text}");
+        assert!(lines[3].len() < 200, "the line is cut: {}", lines[3].len());
+        let caret = lines[4].find('^').unwrap();
+        assert_eq!(&lines[3][caret..=caret], ":", "{text}");
+        // A long underline and a column past the end stay within the shown text.
+        let long = Diagnostic::error("x").at(Location::in_source("f", &source, 1, 5, 100_000));
+        assert!(long.to_string().lines().all(|l| l.len() < 200));
+        let past = Diagnostic::error("x").at(Location::in_source("f", "ab\n", 1, 70_000, 1));
+        assert!(past.to_string().ends_with("1 | ab\n  |   ^"), "{past}");
+    }
+
+    #[test]
+    fn paths_with_newlines_or_great_length_keep_the_shape_of_a_diagnostic() {
+        let odd = format!("images/a\nb/{}", "k".repeat(1_000));
+        let text = Diagnostic::error("`a\nb` is not a managed image")
+            .at(Location::file(&odd))
+            .to_string();
+        assert!(text.starts_with("error: `a\\nb` is not"), "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("images/a\\nb/kkk"), "{text}");
+        assert!(text.len() < 300, "{text}");
     }
 
     #[test]

@@ -256,24 +256,111 @@ impl Graph {
         };
         match topological_order(&graph) {
             Ok(order) => graph.order = order,
-            Err(cycle) => {
-                let path: Vec<String> = cycle.iter().map(|&n| graph.nodes[n].to_string()).collect();
-                let mut diagnostic = Diagnostic::error(format!("the images depend on each other in a cycle: {} -> {}", path.join(" -> "), path[0]))
-                    .with_help("an image cannot be built from itself, directly or through others: change one of these FROM lines");
-                for &node in &cycle {
-                    diagnostic = diagnostic.with_note(format!(
-                        "{} comes from {}",
-                        graph.nodes[node],
-                        inputs[node].source.display()
-                    ));
-                }
-                if let Some(&first) = cycle.first() {
-                    diagnostic = diagnostic.at(Location::file(&inputs[first].source));
-                }
-                return Err(diagnostic.into());
-            }
+            Err(cycle) => return Err(cycle_error(project, &graph, &inputs, &cycle).into()),
         }
         Ok(graph)
+    }
+}
+
+/// The error for a dependency cycle: the whole cycle, and for each of its edges the line that
+/// made it — the `FROM` (or `COPY --from`, `RUN --mount=from`) of the rendered Dockerfile, the
+/// `extends:` or the variant entry of the `image.yml`. It points at the first `extends:` of
+/// the cycle when there is one (that is the line to change), else at the first reference.
+fn cycle_error(
+    project: &Project,
+    graph: &Graph,
+    inputs: &[&NodeInput<'_>],
+    cycle: &[usize],
+) -> Diagnostic {
+    let path: Vec<String> = cycle.iter().map(|&n| graph.nodes[n].to_string()).collect();
+    let mut edges: Vec<(EdgeKind, Option<Location>, String)> = Vec::new();
+    for (at, &parent) in cycle.iter().enumerate() {
+        let child = cycle[(at + 1) % cycle.len()];
+        let Some(edge) = graph.parents[child].iter().find(|e| e.parent == parent) else {
+            continue;
+        };
+        let input = inputs[child];
+        let tag = project
+            .image(&input.id.image)
+            .and_then(|image| image.tag(&input.id.tag));
+        let location = match edge.kind {
+            EdgeKind::Extends => tag.and_then(|tag| {
+                let file = project.file_of(tag);
+                file.extends.as_ref().map(|e| file.location(e.span))
+            }),
+            EdgeKind::Variant => tag.and_then(|tag| {
+                let file = project.file_of(tag);
+                let variant = tag.variant.as_ref()?;
+                let def = file.variants.get(variant.index)?;
+                Some(file.location(def.name.span))
+            }),
+            EdgeKind::From | EdgeKind::CopyFrom | EdgeKind::MountFrom => input
+                .dockerfile
+                .external_refs()
+                .iter()
+                .find(|r| r.image.to_string() == edge.reference)
+                .map(|r| {
+                    input
+                        .dockerfile
+                        .location(r.position, r.written.chars().count())
+                }),
+        };
+        let what = match edge.kind {
+            EdgeKind::Extends => format!("`extends: {}`", edge.reference),
+            EdgeKind::Variant => "it is a variant of it".to_owned(),
+            _ => format!("`{}`", edge.reference),
+        };
+        let place = match &location {
+            Some(l) if l.path != input.source && l.path == input.dockerfile.path() => format!(
+                ", line {} of the Dockerfile rendered from {}",
+                l.line,
+                input.source.display()
+            ),
+            Some(l) => format!(", at {l}"),
+            None => String::new(),
+        };
+        edges.push((
+            edge.kind,
+            location,
+            format!(
+                "{} builds on {} ({what}{place})",
+                graph.nodes[child], graph.nodes[parent]
+            ),
+        ));
+    }
+    let has_extends = edges.iter().any(|(kind, ..)| *kind == EdgeKind::Extends);
+    let help = if has_extends {
+        "an image cannot be built from itself, directly or through others: remove or change one of these `extends:` (or FROM) lines"
+    } else {
+        "an image cannot be built from itself, directly or through others: change one of these FROM lines"
+    };
+    let mut diagnostic = Diagnostic::error(format!(
+        "the images depend on each other in a cycle: {} -> {}",
+        path.join(" -> "),
+        path[0]
+    ))
+    .with_help(help);
+    let primary = edges
+        .iter()
+        .find(|(kind, location, _)| *kind == EdgeKind::Extends && location.is_some())
+        .or_else(|| edges.iter().find(|(_, location, _)| location.is_some()))
+        .and_then(|(_, location, _)| location.clone());
+    for (_, _, text) in &edges {
+        diagnostic = diagnostic.with_note(text.clone());
+    }
+    for &node in cycle {
+        diagnostic = diagnostic.with_note(format!(
+            "{} comes from {}",
+            graph.nodes[node],
+            inputs[node].source.display()
+        ));
+    }
+    match primary {
+        Some(location) => diagnostic.at(location),
+        None => match cycle.first() {
+            Some(&first) => diagnostic.at(Location::file(&inputs[first].source)),
+            None => diagnostic,
+        },
     }
 }
 

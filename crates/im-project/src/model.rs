@@ -134,7 +134,7 @@ impl Project {
                 Settings::default()
             }
         };
-        let paths = discover(root).map_err(Diagnostics::from)?;
+        let paths = discover(root, &mut diagnostics).map_err(Diagnostics::from)?;
         if paths.is_empty() {
             diagnostics.push(
                 Diagnostic::error(format!("no `{IMAGE_FILE}` found under `{IMAGES_DIR}/`"))
@@ -145,17 +145,16 @@ impl Project {
             );
             return Err(diagnostics);
         }
+        let confined = im_input::Confined::new(root);
         // Read and parse in parallel; the results keep the discovery order.
         let parsed: Vec<Result<ImageFile, Diagnostics>> = paths
             .into_par_iter()
             .map(|path| {
                 let display = display_path(root, &path);
                 let dir = path.parent().unwrap_or(root).to_path_buf();
-                let text = fs_err::read_to_string(&path).map_err(|error| {
-                    Diagnostics::from(
-                        Diagnostic::error(error.to_string()).at(Location::file(&display)),
-                    )
-                })?;
+                let text = confined
+                    .read_text(&path)
+                    .map_err(|error| Diagnostics::from(error.diagnostic(&display)))?;
                 ImageFile::parse(display, dir, text)
             })
             .collect();
@@ -189,8 +188,11 @@ impl Project {
 }
 
 /// Every `images/**/image.yml`, sorted, without looking inside `rootfs/` or `templates/`
-/// folders (their content is data, not definitions) and without following symlinks.
-fn discover(root: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+/// folders (their content is data, not definitions) and without following symlinked folders.
+/// An `image.yml` that is not a regular file (a symlink, a FIFO) is listed too: reading it
+/// follows links inside the project and reports the rest, so no definition is dropped
+/// silently. Folders that cannot be read and symlinked folders are reported in `diagnostics`.
+fn discover(root: &Path, diagnostics: &mut Diagnostics) -> Result<Vec<PathBuf>, Diagnostic> {
     let images = root.join(IMAGES_DIR);
     if !images.is_dir() {
         return Err(Diagnostic::error(format!(
@@ -210,11 +212,34 @@ fn discover(root: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
             && entry.depth() > 0
             && (name == "rootfs" || name == "templates" || name.starts_with('.')))
     }) {
-        let entry = entry.map_err(|error| {
-            Diagnostic::error(format!("cannot read the images folder: {error}"))
-        })?;
-        if entry.file_type().is_file() && entry.file_name() == IMAGE_FILE {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                let path = error.path().unwrap_or(&images);
+                let reason = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
+                diagnostics.push(
+                    Diagnostic::error(format!("cannot read this folder: {reason}"))
+                        .at(Location::file(display_path(root, path)))
+                        .with_help(
+                            "make it readable (and searchable) by this user; definitions in it are not read",
+                        ),
+                );
+                continue;
+            }
+        };
+        let file_type = entry.file_type();
+        if entry.file_name() == IMAGE_FILE && !file_type.is_dir() {
             found.push(entry.into_path());
+        } else if file_type.is_symlink() && entry.path().is_dir() {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "this is a symlink to a folder; image-manager does not follow folder links, so no definition in it is read",
+                )
+                .at(Location::file(display_path(root, entry.path())))
+                .with_help("move the folder here, or link the files in it instead"),
+            );
         }
     }
     Ok(found)

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use im_diag::{Diagnostic, Diagnostics, Location};
+use im_diag::Diagnostics;
 use im_yaml::{Limits, Node, Reader};
 use serde::Serialize;
 
@@ -193,21 +193,17 @@ impl Settings {
             .filter_map(|r| r.mirror_of.as_deref().map(|of| (r, of)))
     }
 
-    /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise.
+    /// Reads `<root>/.image-manager.yml` if it exists; defaults otherwise. A FIFO, a folder
+    /// or a link out of the project in its place is an error (see [`im_input`]).
     pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Diagnostics> {
         let path = root.join(SETTINGS_FILE);
-        let text = match fs_err::read_to_string(&path) {
+        let confined = im_input::Confined::new(root);
+        let text = match confined.read_text(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(error) if error.is_missing() => {
                 return Ok(Self::default());
             }
-            Err(error) => {
-                return Err(
-                    Diagnostic::error(format!("cannot read the settings file: {error}"))
-                        .at(Location::file(SETTINGS_FILE))
-                        .into(),
-                );
-            }
+            Err(error) => return Err(error.diagnostic(Path::new(SETTINGS_FILE)).into()),
         };
         Self::parse(Path::new(SETTINGS_FILE), text, env)
     }
@@ -231,6 +227,85 @@ impl Settings {
             Ok(settings)
         }
     }
+}
+
+/// Checks a registry `url` (its scheme already removed): `host[:port][/namespace]`, where
+/// host is a DNS name or IP address (`[v6]` in brackets), port is 1 to 65535 and each
+/// namespace component is what the OCI distribution spec allows in a repository name.
+fn check_registry_url(url: &str) -> Result<(), String> {
+    if let Some(bad) = url
+        .chars()
+        .find(|c| c.is_whitespace() || matches!(c, '@' | '?' | '#' | '\\'))
+    {
+        return Err(format!("it contains `{}`", bad.escape_debug()));
+    }
+    if url.contains("://") {
+        return Err("only `http://` and `https://` may prefix it".into());
+    }
+    let (authority, namespace) = url.split_once('/').unwrap_or((url, ""));
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address has no closing `]`")?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("`{v6}` is not an IPv6 address"))?;
+        match after {
+            "" => (None, None),
+            _ => (
+                None,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("expected `:port` after `]`")?,
+                ),
+            ),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(authority), None),
+        }
+    };
+    if let Some(host) = host {
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if host.is_empty() {
+            return Err("the host is empty".into());
+        }
+        if !host.split('.').all(valid_label) {
+            return Err("the host is not a DNS name or an IP address".into());
+        }
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err("the port is not a number from 1 to 65535".into());
+    }
+    if !namespace.is_empty() {
+        let component = |part: &str| {
+            let bytes = part.as_bytes();
+            !part.is_empty()
+                && bytes[0].is_ascii_lowercase() | bytes[0].is_ascii_digit()
+                && bytes[bytes.len() - 1].is_ascii_lowercase()
+                    | bytes[bytes.len() - 1].is_ascii_digit()
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+        };
+        if !namespace.split('/').all(component) {
+            return Err(
+                "the namespace must be lowercase letters, digits and `.`, `_`, `-` between `/`"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 struct SettingsReader<'a> {
@@ -332,7 +407,13 @@ impl SettingsReader<'_> {
                 }
             }
             let defaults = settings.registries.iter().filter(|r| r.default).count();
-            if defaults > 1 {
+            if matches!(&node.value, im_yaml::Value::Seq(items) if items.is_empty()) {
+                self.reader.error(
+                    node.span,
+                    "`registries` is an empty list",
+                    Some("list at least one registry (`- url: host[:port][/namespace]`), or remove `registries`".into()),
+                );
+            } else if defaults > 1 {
                 self.reader.error(
                     node.span,
                     format!("{defaults} registries are marked `default: true`"),
@@ -490,6 +571,15 @@ impl SettingsReader<'_> {
                 .error(url_node.span, "the registry `url` is empty", None);
             return None;
         }
+        if let Err(problem) = check_registry_url(&url) {
+            // The value is not repeated: it may carry credentials.
+            self.reader.error(
+                url_node.span,
+                format!("the registry `url` is malformed: {problem}"),
+                Some("write `host[:port][/namespace]`, e.g. `registry.example.com:5000/team`; put credentials in `username` and `password`".into()),
+            );
+            return None;
+        }
         Some(RegistrySettings {
             name: self.opt_text(&map, "name", what),
             url,
@@ -575,6 +665,42 @@ pub(crate) fn read_platforms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_urls_are_checked_and_registries_need_a_default() {
+        for good in [
+            "reg.example",
+            "reg.example:5000/team",
+            "127.0.0.1:5050/acme/sub",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert_eq!(check_registry_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "reg example",
+            "user:pw@reg.example",
+            "reg.example:99999",
+            "reg.example:port",
+            "ftp://reg",
+            "reg.example/Team",
+            "reg.example//x",
+            "-reg.example",
+            "[::1",
+        ] {
+            assert!(check_registry_url(bad).is_err(), "{bad}");
+        }
+        let errors = parse("registry:\n  url: \"user:hunter2@reg.example\"\n").unwrap_err();
+        let text = errors.to_string();
+        assert!(
+            text.contains("the registry `url` is malformed: it contains `@`"),
+            "{text}"
+        );
+        assert!(text.contains(".image-manager.yml:2:8"), "{text}");
+        let errors = parse("registries: []\n").unwrap_err();
+        assert!(errors.to_string().contains("`registries` is an empty list"));
+        assert!(parse("registries:\n  - url: a.example\n").is_ok());
+    }
 
     fn env(name: &str) -> Option<String> {
         (name == "REGISTRY_PASSWORD").then(|| "hunter2".to_owned())

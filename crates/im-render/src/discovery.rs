@@ -7,8 +7,14 @@
 //! `templates/` folder (`images/dotnet/templates/` serves `images/dotnet/8.0/` and
 //! `images/dotnet/9.0/`), then in the project's `templates/` folder. Test configs follow
 //! the same rules with `test.yml.jinja2` / `test.yml` (and `test.<variant>.yml.jinja2`).
+//!
+//! Any entry that is not a folder counts as found ([`im_input::Confined::is_candidate`]), so a
+//! FIFO, a broken link or a link out of the project is reported when it is read
+//! ([`read_template`]) instead of being passed over for the next candidate.
 
 use std::path::{Path, PathBuf};
+
+use im_input::Confined;
 
 use serde::Serialize;
 
@@ -110,6 +116,40 @@ pub fn find(
         }
     }
     Ok(None)
+}
+
+/// Reads a template for the engine's loader: `Ok(None)` when there is nothing at `path`;
+/// a file that is not a regular file inside the project is an error carrying the
+/// [`im_diag::Diagnostic`] that says so (the engine reports it as it is).
+pub(crate) fn read_template(
+    confined: &Confined,
+    root: &Path,
+    path: &Path,
+) -> Result<Option<String>, minijinja::Error> {
+    match confined.read_text(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.is_missing() => Ok(None),
+        Err(error) => {
+            let diagnostic = error.diagnostic(&im_diag::display_path(root, path));
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                diagnostic.message.clone(),
+            )
+            .with_source(diagnostic))
+        }
+    }
+}
+
+/// The [`im_diag::Diagnostic`] a failed [`read_template`] put in `error`'s chain, if any.
+pub(crate) fn input_diagnostic(error: &minijinja::Error) -> Option<im_diag::Diagnostic> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = source {
+        if let Some(diagnostic) = current.downcast_ref::<im_diag::Diagnostic>() {
+            return Some(diagnostic.clone());
+        }
+        source = current.source();
+    }
+    None
 }
 
 #[cfg(test)]

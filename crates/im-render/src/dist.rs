@@ -389,7 +389,7 @@ where
 /// new one is streamed to its file rather than built in memory.
 fn stage_index(path: &Path, index: &Index) -> io::Result<(Option<Index>, Option<PathBuf>)> {
     use std::io::Write as _;
-    let existing = fs_err::read(path).ok();
+    let existing = im_input::read_bytes_nofollow(path).ok();
     let previous = existing
         .as_deref()
         .and_then(|bytes| serde_json::from_slice::<Index>(bytes).ok());

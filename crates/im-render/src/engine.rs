@@ -58,6 +58,7 @@ impl RenderContext {
 pub struct Engine {
     env: Environment<'static>,
     root: PathBuf,
+    confined: Arc<im_input::Confined>,
 }
 
 fn is_confined(name: &str) -> bool {
@@ -86,6 +87,8 @@ impl Engine {
                 .expect("the default delimiters are valid"),
         );
         let loader_root = root.to_path_buf();
+        let confined = Arc::new(im_input::Confined::new(root));
+        let loader_confined = confined.clone();
         env.set_loader(move |name| {
             if !is_confined(name) {
                 return Err(Error::new(
@@ -93,11 +96,7 @@ impl Engine {
                     format!("`{name}` is outside the image's folders: templates may only include files by plain relative names"),
                 ));
             }
-            match fs_err::read_to_string(loader_root.join(name)) {
-                Ok(text) => Ok(Some(text)),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(error) => Err(Error::new(ErrorKind::InvalidOperation, error.to_string())),
-            }
+            crate::discovery::read_template(&loader_confined, &loader_root, &loader_root.join(name))
         });
         let join_root = root.to_path_buf();
         // Includes are resolved once per (name, folder): thousands of templates include the
@@ -120,7 +119,7 @@ impl Engine {
             candidates.push(format!("templates/{name}"));
             let chosen = candidates
                 .iter()
-                .find(|c| join_root.join(c).is_file())
+                .find(|c| im_input::Confined::is_candidate(&join_root.join(c)))
                 .unwrap_or(&candidates[0])
                 .clone();
             joined
@@ -149,7 +148,13 @@ impl Engine {
         Self {
             env,
             root: root.to_path_buf(),
+            confined,
         }
+    }
+
+    /// How this engine reads the project's files.
+    pub fn confined(&self) -> &im_input::Confined {
+        &self.confined
     }
 
     /// Renders the template at `path` (absolute, inside the project) with `context`.
@@ -184,11 +189,19 @@ impl Engine {
 
     /// Turns a minijinja error into a diagnostic at the template's `file:line`.
     fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
+        if let Some(diagnostic) = crate::discovery::input_diagnostic(error) {
+            return match (error.name(), error.line()) {
+                (Some(including), Some(line)) => {
+                    diagnostic.with_note(format!("included at {including}:{line}"))
+                }
+                _ => diagnostic,
+            };
+        }
         let file = error.name().unwrap_or(name).to_owned();
         let source = error
             .template_source()
             .map(str::to_owned)
-            .or_else(|| fs_err::read_to_string(self.root.join(&file)).ok())
+            .or_else(|| self.confined.read_text(&self.root.join(&file)).ok())
             .unwrap_or_default();
         let detail = error.detail().map(str::to_owned);
         let (message, help) = match error.kind() {

@@ -184,7 +184,7 @@ fn find_sources(
     let explicit = variant
         .and_then(|v| v.template.as_ref())
         .or(file.template.as_ref());
-    let exists = |path: &Path| path.is_file();
+    let exists = |path: &Path| im_input::Confined::is_candidate(path);
     let root = &project.root;
     let show = |path: &Path| display_path(root, path);
     let mut diagnostics = Diagnostics::new();
@@ -258,14 +258,14 @@ fn render_one(
     options: &Options,
 ) -> Result<RenderedTag, Diagnostics> {
     let root = &project.root;
+    let confined = engine.confined();
     let ctx = RenderContext::from_value(context(image, tag, options, sources.image.clone()));
     let read_or_render = |found: &Found| -> Result<String, Diagnostic> {
         match found.kind {
             SourceKind::Template => engine.render(&found.path, &ctx),
-            SourceKind::Verbatim => fs_err::read_to_string(&found.path).map_err(|error| {
-                Diagnostic::error(error.to_string())
-                    .at(Location::file(display_path(root, &found.path)))
-            }),
+            SourceKind::Verbatim => confined
+                .read_text(&found.path)
+                .map_err(|error| error.diagnostic(&display_path(root, &found.path))),
         }
     };
     let mut diagnostics = Diagnostics::new();
@@ -291,15 +291,19 @@ fn render_one(
     };
     let shown = match sources.dockerfile.kind {
         SourceKind::Verbatim => display_path(root, &sources.dockerfile.path),
-        SourceKind::Template => {
-            PathBuf::from(format!("dist/{}/{}/Dockerfile", image.name, tag.name))
-        }
+        SourceKind::Template => rendered_dockerfile_path(&image.name, &tag.name),
     };
     let parsed = match Dockerfile::parse(shown, text, &BTreeMap::new()) {
         Ok(parsed) => parsed,
         Err(errors) => {
             let source = display_path(root, &sources.dockerfile.path);
             for error in errors {
+                let error = match sources.dockerfile.kind {
+                    SourceKind::Template => {
+                        in_template(error, confined, root, &sources.dockerfile.path)
+                    }
+                    SourceKind::Verbatim => error,
+                };
                 diagnostics.push(error.with_note(format!(
                     "{}:{} is rendered from {}",
                     image.name,
@@ -329,6 +333,66 @@ fn render_one(
         overlay: sources.overlay.clone(),
         rootfs_injected: inject,
     })
+}
+
+/// Where a tag's rendered Dockerfile is written: `dist/<image>/<tag>/Dockerfile`.
+pub fn rendered_dockerfile_path(image: &str, tag: &str) -> PathBuf {
+    PathBuf::from(format!("dist/{image}/{tag}/Dockerfile"))
+}
+
+/// Re-points a diagnostic about a rendered file (a Dockerfile or test config, which is not
+/// written while there are errors) at its template `template`: at the template line with the same text when there is
+/// exactly one, else at the template's first line, with the rendered line kept in a note.
+pub fn in_template(
+    mut diagnostic: Diagnostic,
+    confined: &im_input::Confined,
+    root: &Path,
+    template: &Path,
+) -> Diagnostic {
+    let Ok(source) = confined.read_text(template) else {
+        return diagnostic;
+    };
+    let display = display_path(root, template);
+    let rendered = diagnostic.location.take();
+    let wanted = rendered
+        .as_ref()
+        .and_then(|l| l.snippet.as_deref())
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    let matches: Vec<(usize, &str)> = wanted.map_or_else(Vec::new, |wanted| {
+        source
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim() == wanted)
+            .collect()
+    });
+    let location = match (matches.as_slice(), &rendered) {
+        ([(index, line)], Some(rendered)) => {
+            let indent = line.chars().count() - line.trim_start().chars().count();
+            let rendered_indent = rendered
+                .snippet
+                .as_deref()
+                .map_or(0, |s| s.chars().count() - s.trim_start().chars().count());
+            let column = (rendered.column + indent)
+                .saturating_sub(rendered_indent)
+                .max(1);
+            Location::in_source(&display, &source, index + 1, column, rendered.len)
+        }
+        _ => {
+            if let Some(rendered) = &rendered
+                && rendered.line > 0
+            {
+                let text = rendered.snippet.as_deref().unwrap_or_default();
+                diagnostic = diagnostic.with_note(format!(
+                    "line {} of the rendered file: {text}",
+                    rendered.line
+                ));
+            }
+            let first = source.lines().next().map_or(1, |l| l.chars().count());
+            Location::in_source(&display, &source, 1, 1, first)
+        }
+    };
+    diagnostic.at(location)
 }
 
 /// Renders every tag of the project. Collects all problems before failing.

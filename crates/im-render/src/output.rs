@@ -64,7 +64,9 @@ pub fn write_atomic(
 
 /// Writes `content` unless `path` already holds exactly it. Returns whether it wrote.
 pub fn write_if_changed(path: &Path, content: &[u8]) -> io::Result<bool> {
-    match fs_err::read(path) {
+    // Never blocks on a FIFO or follows a link someone left in `dist/`: anything but a
+    // regular file with the same content is replaced.
+    match im_input::read_bytes_nofollow(path) {
         Ok(existing) if existing == content => return Ok(false),
         _ => {}
     }

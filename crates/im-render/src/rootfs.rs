@@ -358,7 +358,7 @@ impl Overlay {
                     {
                         continue;
                     }
-                    let content = fs_err::read(source)?;
+                    let content = read_source(source)?;
                     write_atomic(&path, &content, Some(*mode), Some((*mtime, *mtime_nsec)))?;
                     changed += 1;
                 }
@@ -380,6 +380,17 @@ impl Overlay {
         }
         Ok(changed)
     }
+}
+
+/// Reads a rootfs source file, which must still be a regular file (not a FIFO that would
+/// block, not a symlink swapped in since the layer was read).
+fn read_source(path: &Path) -> io::Result<Vec<u8>> {
+    im_input::read_bytes_nofollow(path).map_err(|error| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} {error}", path.display()),
+        )
+    })
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {
@@ -410,7 +421,7 @@ impl ContentCache {
         if let Some(content) = self.known.lock().expect("content cache lock").get(path) {
             return Ok(content.clone());
         }
-        let content = std::sync::Arc::new(fs_err::read(path)?);
+        let content = std::sync::Arc::new(read_source(path)?);
         self.known
             .lock()
             .expect("content cache lock")

@@ -4,8 +4,8 @@
 //!
 //! The fingerprint covers `.image-manager.yml`, everything under `images/` and `templates/`
 //! (path, type, size, modification and change times in nanoseconds, inode, mode, symlink
-//! target — the same identity git's index trusts), and a caller-supplied string (the binary's
-//! version, `--snapshot-id`, the expanded settings). The stamp also lists the tag folders it
+//! target and, for links, the same of the file they reach — the identity git's index
+//! trusts), and a caller-supplied string (the binary's version, `--snapshot-id`, the expanded settings). The stamp also lists the tag folders it
 //! produced; if any of them lost its Dockerfile, the stamp is not current. The stamp is
 //! removed before any write to `dist/` starts ([`crate::dist::write`] does it) and recorded
 //! only after a full `generate` finished, so an interrupted generate, or a `build` that
@@ -78,6 +78,9 @@ pub fn fingerprint(root: &Path, extra: &str) -> io::Result<String> {
     if let Ok(meta) = fs_err::symlink_metadata(&settings) {
         add(im_project::settings::SETTINGS_FILE, &meta, None);
     }
+    if let Ok(meta) = fs_err::metadata(&settings) {
+        add("\0->", &meta, None);
+    }
     for folder in [im_project::model::IMAGES_DIR, "templates"] {
         let base = root.join(folder);
         if !base.exists() {
@@ -101,6 +104,12 @@ pub fn fingerprint(root: &Path, extra: &str) -> io::Result<String> {
                 .to_string_lossy()
                 .into_owned();
             add(&relative, &meta, target.as_deref());
+            // A followed link (an `image.yml` or a template) is read through: its target counts.
+            if target.is_some()
+                && let Ok(followed) = fs_err::metadata(entry.path())
+            {
+                add(&format!("{relative}\0->"), &followed, None);
+            }
         }
     }
     Ok(hex::encode(hasher.finalize()))
@@ -194,5 +203,17 @@ mod tests {
         assert_eq!(current(&dist, "f"), None, "a deleted output makes it stale");
         clear(&dist).unwrap();
         assert!(!dist.join(STAMP_FILE).exists());
+    }
+
+    #[test]
+    fn an_edit_to_the_file_a_link_reaches_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs_err::create_dir_all(root.join("images/a")).unwrap();
+        fs_err::write(root.join("shared.yml"), "tags: [1]\n").unwrap();
+        std::os::unix::fs::symlink("../../shared.yml", root.join("images/a/image.yml")).unwrap();
+        let first = fingerprint(root, "v1").unwrap();
+        fs_err::write(root.join("shared.yml"), "tags: [2]\n").unwrap();
+        assert_ne!(fingerprint(root, "v1").unwrap(), first);
     }
 }

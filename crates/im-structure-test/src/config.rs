@@ -215,9 +215,11 @@ pub enum ConfigError {
 
 /// Reads and checks the config file at `path`.
 pub fn load_config(path: &Path) -> Result<TestConfig, ConfigError> {
-    let text = fs_err::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
+    // A FIFO or device is refused instead of blocking the run (im-input checks the opened
+    // file); every failure is a diagnostic naming the path (and the line, for the size
+    // limit and invalid UTF-8).
+    let text = im_input::read_text(path).map_err(|error| ConfigError::Invalid {
+        diagnostics: error.diagnostic(path).into(),
     })?;
     parse_config(path, text)
 }

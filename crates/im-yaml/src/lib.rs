@@ -169,12 +169,21 @@ pub fn parse(path: &Path, text: String, limits: &Limits) -> Result<Document, Dia
         text,
     });
     if source.text.len() > limits.max_bytes {
+        // Point at where the limit is crossed.
+        let mut cut = limits.max_bytes;
+        while !source.text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let before = &source.text[..cut];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        let column = before[line_start..].chars().count() + 1;
         return Err(Diagnostic::error(format!(
             "this file is {} bytes, more than the {} bytes a configuration file may have",
             source.text.len(),
             limits.max_bytes
         ))
-        .at(Location::file(path))
+        .at(Location::in_source(path, &source.text, line, column, 1))
         .with_help("split it, or check that the right file is named"));
     }
     let root = Builder::new(&source, limits).build()?;
@@ -585,8 +594,9 @@ mod tests {
             max_bytes: 10,
             ..Limits::default()
         };
-        let error = parse(Path::new("x.yml"), "a: 123456789\n".into(), &limits).unwrap_err();
+        let error = parse(Path::new("x.yml"), "a: 1\nb: 123456789\n".into(), &limits).unwrap_err();
         assert!(error.message.contains("more than the 10 bytes"), "{error}");
+        assert!(error.to_string().contains("--> x.yml:2:6"), "{error}");
     }
 
     #[test]

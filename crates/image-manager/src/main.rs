@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod env_vars;
+mod interrupt;
 mod printer;
 mod progress;
 mod registry;
@@ -35,6 +36,8 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    // First, so a Ctrl-C during start-up is not lost and an inherited "ignore" is kept.
+    interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

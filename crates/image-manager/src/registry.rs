@@ -195,11 +195,9 @@ impl Session {
         {
             let cancel = client.cancellation().clone();
             let interrupted = interrupted.clone();
-            runtime.spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    interrupted.store(true, Ordering::SeqCst);
-                    cancel.cancel();
-                }
+            crate::interrupt::on_interrupt(move || {
+                interrupted.store(true, Ordering::SeqCst);
+                cancel.cancel();
             });
         }
         Ok(Self {

@@ -383,26 +383,14 @@ fn independent_images_build_in_parallel() {
 #[test]
 fn ctrl_c_stops_the_builder_and_leaves_no_partial_output() {
     let fixture = Fixture::new("buildah");
-    write(
-        &fixture.root().join("images/solo/Dockerfile"),
-        "FROM base:1\nRUN sleep 60\n",
-    );
-    let mut child = fixture
-        .command(&["build", "solo", "--platform", "linux/amd64"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains("sleep 60")) {
-        assert!(
-            Instant::now() < deadline,
-            "the solo build never reached its RUN step"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let sleep = unique_sleep();
+    let (mut child, before) = start_solo_build_until(&fixture, &sleep);
     std::thread::sleep(Duration::from_millis(500));
+    let during = store_contents(&fixture.root().join(".storage"));
+    assert_ne!(
+        during, before,
+        "the build works in the store (so the check below can fail)"
+    );
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -431,14 +419,66 @@ fn ctrl_c_stops_the_builder_and_leaves_no_partial_output() {
         ledger["nodes"].get("base:1 linux/amd64").is_some(),
         "the finished parent is recorded"
     );
-    // No builder process is left behind.
+    // No builder process is left behind: only this test's own sleep is looked for (other
+    // tests run sleeps at the same time).
+    assert!(
+        processes_running(&sleep).is_empty(),
+        "{sleep} is still running"
+    );
+    let after = store_contents(&fixture.root().join(".storage"));
+    assert_eq!(after, before, "the builder's store is left as it was found");
+}
+
+/// Builds the base (so the store holds what a user's store would before the build), then
+/// starts building `solo` with `RUN <sleep>` and returns once the build runs that step,
+/// with the store's contents from before it started.
+fn start_solo_build_until(fixture: &Fixture, sleep: &str) -> (std::process::Child, String) {
+    let parent = fixture
+        .command(&["build", "base", "--platform", "linux/amd64"])
+        .output()
+        .unwrap();
+    assert!(
+        parent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parent.stderr)
+    );
+    let before = store_contents(&fixture.root().join(".storage"));
+    write(
+        &fixture.root().join("images/solo/Dockerfile"),
+        &format!("FROM base:1\nRUN {sleep}\n"),
+    );
+    let child = fixture
+        .command(&["build", "solo", "--platform", "linux/amd64"])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(sleep)) {
+        assert!(
+            Instant::now() < deadline,
+            "the solo build never reached its RUN step"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, before)
+}
+
+/// A `sleep` command no other test runs: its duration is unique to this test process.
+fn unique_sleep() -> String {
+    format!("sleep {}", 1_000_000 + std::process::id())
+}
+
+/// The command lines of running processes that are exactly `args`.
+fn processes_running(args: &str) -> Vec<String> {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    let leftover: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+    String::from_utf8_lossy(&ps.stdout)
         .lines()
-        .filter(|l| l.contains("sleep 60"))
+        .map(str::trim)
+        .filter(|line| *line == args || line.ends_with(&format!(" {args}")))
         .map(str::to_owned)
-        .collect();
-    assert!(leftover.is_empty(), "{leftover:?}");
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -860,4 +900,54 @@ fn native_passes_over_a_runtime_that_cannot_run_containers_with_a_warning() {
         "{stderr}"
     );
     assert!(stderr.contains("1 passed, 0 failed"), "{stderr}");
+}
+
+#[test]
+fn a_killed_build_leaves_state_that_the_next_build_removes() {
+    let fixture = Fixture::new("buildah");
+    // A short sleep no other test runs: the orphaned builder finishes by itself.
+    let sleep = format!("sleep 3.{}", std::process::id());
+    let (mut child, before) = start_solo_build_until(&fixture, &sleep);
+    // image-manager is killed with no chance to clean up; its builder runs on alone.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let work_dir = fixture.dist("solo/1/linux-amd64/.im-build");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !processes_mentioning(&work_dir.display().to_string()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned builder never ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ne!(
+        store_contents(&fixture.root().join(".storage")),
+        before,
+        "the killed run left state in the store (so the check below can fail)"
+    );
+    // The next build (of something quick) removes what the dead run left.
+    write(
+        &fixture.root().join("images/solo/Dockerfile"),
+        "FROM base:1\nRUN true\n",
+    );
+    let next = fixture
+        .command(&["build", "solo", "--platform", "linux/amd64"])
+        .output()
+        .unwrap();
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert_eq!(store_contents(&fixture.root().join(".storage")), before);
+}
+
+/// The command lines of running processes that mention `text`.
+fn processes_mentioning(text: &str) -> Vec<String> {
+    let ps = Command::new("ps").args(["-eo", "args="]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|line| line.contains(text))
+        .map(str::to_owned)
+        .collect()
 }

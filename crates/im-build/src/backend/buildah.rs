@@ -107,10 +107,15 @@ pub(super) fn containers_tool_plan(
     target.push(":");
     target.push(&step.image);
     commands.push(cmd.flag("-t", target).arg(&step.context_dir));
+    // `--force` also removes containers still using a parent tag: the working container of
+    // a build that was killed before it could remove it.
     let cleanup = if tags.is_empty() {
         Vec::new()
     } else {
-        vec![tags.into_iter().fold(tool().arg("rmi"), CommandSpec::arg)]
+        vec![
+            tags.into_iter()
+                .fold(tool().arg("rmi").arg("--force"), CommandSpec::arg),
+        ]
     };
     Ok(StepPlan {
         work_dir,

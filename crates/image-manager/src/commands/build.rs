@@ -65,17 +65,6 @@ struct Report {
 }
 
 /// Holds `dist/.lock` for the whole build, so two builds of one project never interleave.
-fn lock(context: &Context<'_>) -> anyhow::Result<fd_lock::RwLock<fs_err::File>> {
-    fs_err::create_dir_all(&context.dist)?;
-    let path = context.dist.join(".lock");
-    let file = fs_err::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)?;
-    Ok(fd_lock::RwLock::new(file))
-}
-
 fn git(root: &Path, args: &[&str]) -> Option<String> {
     let output = std::process::Command::new("git")
         .arg("-C")
@@ -218,18 +207,7 @@ impl Shared<'_> {
 pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
-    let mut lock = lock(context)?;
-    let busy = lock.try_write().is_err();
-    if busy {
-        printer.status(
-            "Waiting",
-            format!(
-                "for another build of this project to finish ({})",
-                context.dist.join(".lock").display()
-            ),
-        );
-    }
-    let _guard = lock.write().context("waiting for the build lock")?;
+    let _lock = super::lock::dist(context)?;
     let prepared = match context.prepare(args.selection.snapshot.snapshot_id.as_deref()) {
         Ok(prepared) => prepared,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
@@ -437,7 +415,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         let cancel = cancel.clone();
         let interrupted = interrupted.clone();
         let push_cancel = publish.as_ref().map(super::push::BuildPush::cancellation);
-        let _ = ctrlc::set_handler(move || {
+        crate::interrupt::on_interrupt(move || {
             interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             cancel.cancel();
             if let Some(token) = &push_cancel {

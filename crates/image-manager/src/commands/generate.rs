@@ -67,6 +67,11 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     context.printer.diagnostics(&prepared.warnings);
+    // Another generate or build writing dist/ could rename the same new tag folder. The lock
+    // is taken once the project is known to be valid (an invalid one leaves dist/ alone), and
+    // the stamp is read again under it: another run may have written since.
+    let _lock = super::lock::dist(context)?;
+    let previous = im_render::stamp::read(&context.dist).filter(|_| !args.full);
     // What each tag's folder is to hold: recorded in the new stamp, and compared with the
     // last one so tags whose content is the same are left alone.
     let outputs = fingerprint

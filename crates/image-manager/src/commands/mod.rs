@@ -9,6 +9,7 @@ mod generate;
 mod graph;
 mod inspect;
 mod list;
+mod lock;
 mod manifest;
 mod plan;
 mod planning;
@@ -126,7 +127,8 @@ impl Context<'_> {
                 source: display_path(&project.root, &tag.dockerfile_source.path),
             })
             .collect();
-        let graph = Graph::build(&project, &inputs, options.snapshot_id.as_deref())?;
+        let graph = Graph::build(&project, &inputs, options.snapshot_id.as_deref())
+            .map_err(|errors| in_templates(&project, &rendered, errors))?;
         Ok(Prepared {
             project,
             rendered,
@@ -135,6 +137,37 @@ impl Context<'_> {
             snapshot_id: options.snapshot_id,
         })
     }
+}
+
+/// Points diagnostics about rendered Dockerfiles (not written while there are errors) at
+/// the templates they came from.
+fn in_templates(project: &Project, rendered: &Rendered, errors: Diagnostics) -> Diagnostics {
+    let confined = im_input::Confined::new(&project.root);
+    let templates: std::collections::HashMap<PathBuf, &Path> = rendered
+        .tags
+        .iter()
+        .filter(|tag| tag.dockerfile_source.kind == im_render::discovery::SourceKind::Template)
+        .map(|tag| {
+            (
+                im_render::rendered_dockerfile_path(&tag.image, &tag.tag),
+                tag.dockerfile_source.path.as_path(),
+            )
+        })
+        .collect();
+    let mut out = Diagnostics::new();
+    for diagnostic in errors {
+        let template = diagnostic
+            .location
+            .as_ref()
+            .and_then(|location| templates.get(&location.path));
+        out.push(match template {
+            Some(template) => {
+                im_render::in_template(diagnostic, &confined, &project.root, template)
+            }
+            None => diagnostic,
+        });
+    }
+    out
 }
 
 fn relative(root: &Path, path: &Path) -> String {

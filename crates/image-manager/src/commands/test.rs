@@ -344,6 +344,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
                 .strip_prefix(&context.root)
                 .unwrap_or(&context.dist)
                 .to_path_buf();
+            let lock = super::lock::dist(context)?;
             im_render::dist::write(
                 &context.dist,
                 &prepared.rendered.tags,
@@ -351,6 +352,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
                 None,
             )
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", context.dist.display()))?;
+            drop(lock);
             match project_jobs(context, &prepared, args) {
                 Ok(jobs) => (jobs, Some(prepared.project)),
                 Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),

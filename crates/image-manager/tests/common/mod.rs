@@ -29,6 +29,15 @@ pub fn write(path: &Path, text: &str) {
     fs_err::write(path, text).unwrap();
 }
 
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// `text` as JSON; the text is shown if it is not.
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
@@ -59,4 +68,63 @@ pub fn succeeded(run: Run, args: &[&str]) -> Run {
         run.stdout, run.stderr
     );
     run
+}
+
+/// Runs the binary on the project at `root` under a time and an address-space limit: a run
+/// that hangs is killed and fails the test, one that runs out of memory ends with a signal
+/// or an allocation failure instead of taking the machine down.
+pub fn run_limited(root: &Path, args: &[&str], timeout: std::time::Duration) -> Run {
+    use std::io::Read as _;
+    // `ulimit -v` is in KiB; 4 GiB of address space leaves room for the allocator's and the
+    // thread pool's reservations.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_image-manager"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("IMAGE_MANAGER_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`image-manager {}` in {} ran for more than {timeout:?}",
+                args.join(" "),
+                root.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let shown = root.display().to_string();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).replace(&shown, "[ROOT]");
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: text(out.join().unwrap()),
+        stderr: text(err.join().unwrap()),
+    }
 }
