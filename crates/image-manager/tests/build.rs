@@ -556,9 +556,9 @@ fn a_second_build_waits_for_the_first() {
     assert!(first.wait().unwrap().success());
     assert_eq!(second.status, 0, "{}", second.stderr);
     assert!(
-        second
-            .stderr
-            .contains("Waiting for another build of this project to finish"),
+        second.stderr.contains(
+            "Waiting for another image-manager run writing this project's dist/ to finish"
+        ),
         "{}",
         second.stderr
     );

@@ -163,6 +163,15 @@ fn docker_buildkit_0_picks_the_classic_builder_with_the_plain_builder_setting() 
         built.stderr
     );
     fixture.ok(&["test", "app:1.0.0-root"]);
+    // The classic builder and BuildKit make different images: switching rebuilds.
+    let fixture = fixture.with_env("DOCKER_BUILDKIT", "1");
+    let plan = fixture.ok(&["plan", "base"]);
+    assert!(
+        plan.stdout
+            .contains("build  (builder changed from docker-classic to docker"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]

@@ -245,8 +245,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };
     tracing::debug!("builder: {}", choice.reason);
-    let mut options = match planning::plan_options(&args.selection, choice.kind.as_str().to_owned())
-    {
+    let mut options = match planning::plan_options(&args.selection, planning::key_name(&choice)) {
         Ok(options) => options,
         Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
     };

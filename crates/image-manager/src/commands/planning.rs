@@ -69,8 +69,19 @@ pub fn choose_builder(settings: &BuilderSettings) -> Result<BackendChoice, Diagn
 /// The builder kind's name for keys when only planning (no detection needed when it is set).
 pub fn planned_builder(settings: &BuilderSettings) -> Result<String, Diagnostics> {
     match settings.kind {
-        Some(kind) => Ok(kind.as_str().to_owned()),
-        None => choose_builder(settings).map(|choice| choice.kind.as_str().to_owned()),
+        // Docker's flavor is part of the key, and only detection knows it.
+        Some(kind) if kind != BuilderKind::Docker => Ok(kind.as_str().to_owned()),
+        _ => choose_builder(settings).map(|choice| key_name(&choice)),
+    }
+}
+
+/// The builder as build keys and the ledger name it: its kind, except `docker-classic` for
+/// Docker's classic builder, which makes other images than BuildKit from one Dockerfile (so
+/// switching between them rebuilds).
+pub fn key_name(choice: &BackendChoice) -> String {
+    match (choice.kind, choice.docker_flavor) {
+        (BuilderKind::Docker, Some(im_build::DockerFlavor::Classic)) => "docker-classic".to_owned(),
+        (kind, _) => kind.as_str().to_owned(),
     }
 }
 

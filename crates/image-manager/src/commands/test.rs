@@ -78,7 +78,7 @@ fn runtime_candidates(project: &im_project::Project, built_by: Option<&str>) -> 
     let mut settings = im_build::BuilderSettings::default();
     settings.docker.host = std::env::var(env_vars::DOCKER_HOST).ok();
     let kind_of = |name: &str| match name {
-        "docker" | "buildkit" => Some(im_build::BuilderKind::Docker),
+        "docker" | "docker-classic" | "buildkit" => Some(im_build::BuilderKind::Docker),
         "podman" => Some(im_build::BuilderKind::Podman),
         "buildah" => Some(im_build::BuilderKind::Buildah),
         _ => None,
