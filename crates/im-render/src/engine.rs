@@ -21,6 +21,29 @@ pub const FUEL: u64 = 2_000_000;
 /// The largest output a template may produce.
 pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
 
+/// A rendering's output, refusing to grow past [`MAX_OUTPUT`]: the write that would cross it
+/// fails, which stops the template at that line.
+#[derive(Default)]
+struct CappedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + data.len() > MAX_OUTPUT {
+            self.over = true;
+            return Err(std::io::Error::other("the output cap was reached"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What the `resolve_base_image` filter knows about one managed image.
 #[derive(Debug, Clone, Default)]
 pub struct ImageEntry {
@@ -164,24 +187,43 @@ impl Engine {
             .unwrap_or(path)
             .to_string_lossy()
             .replace('\\', "/");
+        let mut output = CappedOutput::default();
         let result = self
             .env
             .get_template(&name)
-            .and_then(|template| template.render(&context.value));
+            .and_then(|template| template.render_captured_to(&context.value, &mut output));
         match result {
-            Ok(mut text) => {
-                if text.len() > MAX_OUTPUT {
-                    return Err(Diagnostic::error(format!(
-                        "this template produced {} bytes, more than the {MAX_OUTPUT} bytes allowed",
-                        text.len()
-                    ))
-                    .at(Location::file(&name))
-                    .with_help("check loops and string repetition in the template"));
-                }
+            Ok(_) => {
+                let mut text = String::from_utf8(output.bytes)
+                    .expect("templates write UTF-8: they are rendered from str");
                 if !text.ends_with('\n') {
                     text.push('\n');
                 }
                 Ok(text)
+            }
+            Err(error) if output.over => {
+                // Where the output crossed the cap: the line being written then (the patched
+                // minijinja keeps it on write failures).
+                let file = error.name().unwrap_or(&name).to_owned();
+                let location = match error.line() {
+                    Some(line) => {
+                        let source = self
+                            .confined
+                            .read_text(&self.root.join(&file))
+                            .unwrap_or_default();
+                        let len = source
+                            .lines()
+                            .nth(line.saturating_sub(1))
+                            .map_or(1, |text| text.chars().count().max(1));
+                        Location::in_source(&file, &source, line, 1, len)
+                    }
+                    None => Location::file(&file),
+                };
+                Err(Diagnostic::error(format!(
+                    "this template's output passed the {MAX_OUTPUT} bytes allowed here"
+                ))
+                .at(location)
+                .with_help("check loops and string repetition in the template"))
             }
             Err(error) => Err(self.diagnostic(&name, &error, &context.value)),
         }
@@ -428,6 +470,29 @@ mod tests {
     }
 
     #[test]
+    fn output_past_the_cap_names_the_line_that_was_writing() {
+        let started = std::time::Instant::now();
+        let error = render(
+            &[(
+                "images/a/Dockerfile.jinja2",
+                "FROM x\n{% for i in range(100000) %}\nRUN echo {{ \"x\" * 100 }}\n{% endfor %}\n",
+            )],
+            "images/a/Dockerfile.jinja2",
+        )
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("passed the 4194304 bytes allowed here"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--> images/a/Dockerfile.jinja2:3:1"),
+            "the line inside the loop: {text}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
     fn filters_resolve_managed_images_and_versions() {
         let files = [(
             "images/a/Dockerfile.jinja2",
@@ -531,7 +596,8 @@ mod tests {
             "images/a/t.jinja2",
         )
         .unwrap_err();
-        assert!(big.message.contains("more than the"), "{big}");
+        assert!(big.message.contains("bytes allowed here"), "{big}");
+        assert_eq!(big.location.as_ref().map(|l| l.line), Some(1), "{big}");
     }
 
     #[test]
@@ -547,12 +613,17 @@ mod tests {
         assert_eq!(text, "value: 1.0\nquote: \"<a&b>\"\n");
     }
 
-    /// Renders `template` and expects it to be stopped by the budget, quickly, at `line`.
+    /// Renders `template` and expects it to be stopped by the budget (or, for what it prints,
+    /// by the output cap, whichever comes first), quickly, at `line`.
     fn assert_stopped_by_the_budget(template: &str, line: usize) {
         let started = std::time::Instant::now();
         let error = render(&[("images/a/t.jinja2", template)], "images/a/t.jinja2").unwrap_err();
         let took = started.elapsed();
-        assert!(error.message.contains("used up its budget"), "{error}");
+        assert!(
+            error.message.contains("used up its budget")
+                || error.message.contains("bytes allowed here"),
+            "{error}"
+        );
         assert_eq!(
             error.location.as_ref().map(|l| l.line),
             Some(line),

@@ -262,8 +262,13 @@ impl<W> WriteWrapper<W> {
         self.err
             .take()
             .map(|io_err| {
-                Error::new(ErrorKind::WriteFailure, "I/O error during rendering")
-                    .with_source(io_err)
+                let mut err = Error::new(ErrorKind::WriteFailure, "I/O error during rendering")
+                    .with_source(io_err);
+                // image-manager: keep where the write failed.
+                if let (Some(name), Some(line)) = (original.name(), original.line()) {
+                    err.set_filename_and_line(name, line);
+                }
+                err
             })
             .unwrap_or(original)
     }

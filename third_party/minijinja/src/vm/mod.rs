@@ -474,9 +474,9 @@ impl<'env> Executor<'env> {
                 Instruction::EmitRaw(val) => {
                     #[cfg(feature = "debug")]
                     let span_start = out.span_start();
-                    // this only produces a format error, no need to attach
-                    // location information.
-                    ok!(out.write_str(val).map_err(Error::from));
+                    // image-manager: a failed write (the caller's output cap) names
+                    // the line that was being written.
+                    ctx_ok!(out.write_str(val).map_err(Error::from));
                     #[cfg(feature = "debug")]
                     if let Some(start) = span_start {
                         out.record_span(start, state.instructions, pc, OutputSpanKind::Raw);
