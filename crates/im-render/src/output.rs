@@ -135,8 +135,13 @@ impl OpenDir {
         let mode = rustix::fs::Mode::from_raw_mode(FOLDER_MODE);
         rustix::fs::mkdirat(&self.fd, relative, mode)
             .map_err(|e| self.fail(e, "creating folder", relative))?;
-        rustix::fs::chmodat(&self.fd, relative, mode, rustix::fs::AtFlags::empty())
-            .map_err(|e| self.fail(e, "setting the mode of", relative))
+        // Only a umask that takes bits of FOLDER_MODE away needs the second call: a cold
+        // generate makes 300,000 folders, and a chmod each cost 20 % of its time.
+        if umask_strips(FOLDER_MODE) {
+            rustix::fs::chmodat(&self.fd, relative, mode, rustix::fs::AtFlags::empty())
+                .map_err(|e| self.fail(e, "setting the mode of", relative))?;
+        }
+        Ok(())
     }
 
     /// Creates the file `relative`, which must not exist, with `content`; with `mode` and
@@ -209,6 +214,19 @@ impl OpenDir {
 
 fn with_path(error: &io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{error} ({what} {})", path.display()))
+}
+
+/// Whether the process's umask takes any bit of `mode` away. The umask is read once, from
+/// `/proc/self/status` (setting it to read it back would race with other threads creating
+/// files); when it cannot be read, assume it does.
+fn umask_strips(mode: u32) -> bool {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let umask = UMASK.get_or_init(|| {
+        let status = fs_err::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    });
+    umask.is_none_or(|umask| umask & mode != 0)
 }
 
 #[cfg(test)]
