@@ -13,8 +13,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
-    ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name, hex,
-    sha256_digest, to_json,
+    ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name,
+    finish_single_image, hex, sha256_digest, to_json,
 };
 use crate::platform::Platform;
 
@@ -185,17 +185,7 @@ pub fn docker_archive_to_oci(
                 });
             }
         }
-        append_bytes(
-            &mut tar,
-            &blob_name(&manifest_digest),
-            &manifest_bytes,
-            dest,
-        )?;
-        append_bytes(&mut tar, "index.json", &to_json(&index), dest)?;
-        tar.finish().map_err(|source| ArchiveError::Io {
-            path: dest.to_owned(),
-            source,
-        })
+        finish_single_image(tar, (&manifest_digest, &manifest_bytes), &index, dest)
     })?;
     Ok(ConvertedImage {
         manifest_digest,

@@ -311,6 +311,22 @@ pub(crate) fn append_bytes<W: Write>(
         })
 }
 
+/// Appends the manifest blob and the `index.json` that names it, and ends the tar: how every
+/// single-image archive this crate writes ends.
+pub(crate) fn finish_single_image<W: Write>(
+    mut out: tar::Builder<W>,
+    manifest: (&str, &[u8]),
+    index: &impl serde::Serialize,
+    out_path: &Path,
+) -> Result<(), ArchiveError> {
+    append_bytes(&mut out, &blob_name(manifest.0), manifest.1, out_path)?;
+    append_bytes(&mut out, "index.json", &to_json(index), out_path)?;
+    out.finish().map_err(|source| ArchiveError::Io {
+        path: out_path.to_owned(),
+        source,
+    })
+}
+
 /// Appends the `blobs/` and `blobs/sha256/` directories and the `oci-layout` file.
 pub(crate) fn append_layout_skeleton<W: Write>(
     out: &mut tar::Builder<W>,

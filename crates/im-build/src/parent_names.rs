@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
-    ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, sha256_digest,
-    to_json,
+    ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, finish_single_image,
+    sha256_digest, to_json,
 };
 
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
@@ -123,18 +123,7 @@ pub(crate) fn rename_parents(
             }
         }
         append_bytes(&mut tar, &blob_name(&config_digest), &config_bytes, dest)?;
-        append_bytes(
-            &mut tar,
-            &blob_name(&manifest_digest),
-            &manifest_bytes,
-            dest,
-        )?;
-        append_bytes(&mut tar, "index.json", &to_json(&index), dest)?;
-        tar.finish().map_err(|source| ArchiveError::Io {
-            path: dest.to_owned(),
-            source,
-        })?;
-        Ok::<(), ArchiveError>(())
+        finish_single_image(tar, (&manifest_digest, &manifest_bytes), &index, dest)
     })?;
     Ok(true)
 }

@@ -69,8 +69,8 @@ impl Fixture {
         fs_err::write(path, text).unwrap();
     }
 
-    /// Loads, renders, graphs and plans, as `image-manager plan` does.
-    fn plan(&self, options: &PlanOptions) -> Result<Plan, String> {
+    /// Loads, renders and graphs the project, as the binary does.
+    fn load(&self) -> Result<(Project, im_render::Rendered, Graph), String> {
         let project = Project::load(self.root(), &|_| None)
             .map_err(|d| format!("{d:?}"))?
             .project;
@@ -92,6 +92,12 @@ impl Fixture {
             })
             .collect();
         let graph = Graph::build(&project, &inputs, None).map_err(|d| format!("{d:?}"))?;
+        Ok((project, rendered, graph))
+    }
+
+    /// Plans, as `image-manager plan` does.
+    fn plan(&self, options: &PlanOptions) -> Result<Plan, String> {
+        let (project, rendered, graph) = self.load()?;
         let ledger = Ledger::load(&self.dist()).unwrap();
         im_plan::plan(
             &project,
@@ -214,12 +220,8 @@ fn a_moved_external_base_rebuilds_exactly_its_dependents() {
         BTreeMap::from([("linux/amd64".to_owned(), "sha256:bbbb".to_owned())]),
     );
     insta::assert_snapshot!(show(&fixture.plan(&moved).unwrap()));
-    let wanted = im_plan::external_bases(
-        &Project::load(fixture.root(), &|_| None).unwrap().project,
-        &graph_of(&fixture),
-        &moved,
-    )
-    .unwrap();
+    let (project, _, graph) = fixture.load().unwrap();
+    let wanted = im_plan::external_bases(&project, &graph, &moved).unwrap();
     assert_eq!(
         wanted,
         BTreeMap::from([(
@@ -227,28 +229,6 @@ fn a_moved_external_base_rebuilds_exactly_its_dependents() {
             [Platform::linux("amd64")].into_iter().collect()
         )])
     );
-}
-
-fn graph_of(fixture: &Fixture) -> Graph {
-    let project = Project::load(fixture.root(), &|_| None).unwrap().project;
-    let rendered = im_render::render(
-        &project,
-        &im_render::Options {
-            snapshot_id: None,
-            skip_tests: true,
-        },
-    )
-    .unwrap();
-    let inputs: Vec<NodeInput<'_>> = rendered
-        .tags
-        .iter()
-        .map(|tag| NodeInput {
-            id: NodeId::new(&tag.image, &tag.tag),
-            dockerfile: &tag.parsed,
-            source: tag.dockerfile_source.path.clone(),
-        })
-        .collect();
-    Graph::build(&project, &inputs, None).unwrap()
 }
 
 #[test]

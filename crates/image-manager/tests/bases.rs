@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, json, run_cli, succeeded, write};
+use common::{Run, builder_settings, json, run_cli, succeeded, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
@@ -30,14 +30,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let storage = root.join(".storage");
-        let settings = match builder {
-            "docker" => "builder: docker\n".to_owned(),
-            kind => format!(
-                "builder:\n  kind: {kind}\n  storage_driver: vfs\n  root: {}\n  runroot: {}\n",
-                storage.join("root").display(),
-                storage.join("runroot").display()
-            ),
-        };
+        let settings = builder_settings(builder, &storage);
         write(
             &root.join(".image-manager.yml"),
             &format!("{settings}platforms: [linux/amd64]\n{registries}"),

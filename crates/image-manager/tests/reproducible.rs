@@ -8,21 +8,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{json, run_cli, succeeded, write};
+use common::{builder_settings, json, run_cli, succeeded, write};
 use im_testkit::Platform;
 
 /// Writes the chain base → app (1.0.0, 1.1.0) → app's `dev` variant, plus `solo`, into
 /// `root`, built with `builder` for `platforms` (buildah and podman keep their image store
 /// in `storage`: podman refuses a runroot path over 50 characters).
 fn write_project(root: &Path, storage: &Path, builder: &str, platforms: &[Platform]) {
-    let settings = match builder {
-        "docker" => "builder: docker\n".to_owned(),
-        kind => format!(
-            "builder:\n  kind: {kind}\n  storage_driver: vfs\n  root: {}\n  runroot: {}\n",
-            storage.join("root").display(),
-            storage.join("runroot").display()
-        ),
-    };
+    let settings = builder_settings(builder, storage);
     let names: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
     write(
         &root.join(".image-manager.yml"),

@@ -128,3 +128,16 @@ pub fn run_limited(root: &Path, args: &[&str], timeout: std::time::Duration) -> 
         stderr: text(err.join().unwrap()),
     }
 }
+
+/// The `builder:` setting for `builder` (`buildah`, `podman` or `docker`): buildah and podman
+/// keep their image store in `storage` (vfs), so a test never touches the machine's.
+pub fn builder_settings(builder: &str, storage: &Path) -> String {
+    match builder {
+        "docker" => "builder: docker\n".to_owned(),
+        kind => format!(
+            "builder:\n  kind: {kind}\n  storage_driver: vfs\n  root: {}\n  runroot: {}\n",
+            storage.join("root").display(),
+            storage.join("runroot").display()
+        ),
+    }
+}
