@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use im_build::BuilderKind;
+use im_project::Platform;
 
 const ABOUT: &str =
     "Declare container images once; generate, build, test and publish them in dependency order.";
@@ -308,12 +310,12 @@ pub struct SelectionArgs {
     pub force: bool,
     /// Build for these platforms instead of each image's own (comma-separated; `arm64` is
     /// short for linux/arm64).
-    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
-    pub platform: Vec<String>,
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
     /// The builder: buildah, docker, buildkit or podman (default: `builder:` in
     /// .image-manager.yml, else detected).
-    #[arg(long, value_name = "KIND")]
-    pub builder: Option<String>,
+    #[arg(long, value_name = "KIND", value_parser = parse_builder)]
+    pub builder: Option<BuilderKind>,
     /// A build arg for every build (repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
@@ -347,10 +349,10 @@ pub struct WhyArgs {
     #[arg(value_name = "NAME:TAG")]
     pub target: String,
     /// Only this platform (`arm64` is short for linux/arm64).
-    #[arg(long, value_name = "OS/ARCH")]
-    pub platform: Option<String>,
-    #[arg(long, value_name = "KIND")]
-    pub builder: Option<String>,
+    #[arg(long, value_name = "OS/ARCH", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
+    #[arg(long, value_name = "KIND", value_parser = parse_builder)]
+    pub builder: Option<BuilderKind>,
     /// Ask the registries what each external base points at now (see `plan --refresh-bases`).
     #[arg(long)]
     pub refresh_bases: bool,
@@ -392,8 +394,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Only these platforms (comma-separated).
-    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
-    pub platform: Vec<String>,
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
     /// Builds at once in the scratch copy (default 4).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -411,8 +413,8 @@ pub struct PushArgs {
     pub targets: Vec<String>,
     /// Push only these platforms (comma-separated, `arm64` is short for linux/arm64;
     /// default: each image's own).
-    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
-    pub platform: Vec<String>,
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
     /// Push each platform as its own tag, `<tag>-<os>-<arch>`, instead of the index and the
     /// aliases (for CI jobs split by platform; `image-manager manifest` joins them).
     #[arg(long)]
@@ -442,8 +444,8 @@ pub struct ManifestArgs {
     pub targets: Vec<String>,
     /// The platforms to combine (comma-separated, `arm64` is short for linux/arm64;
     /// default: each image's own).
-    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
-    pub platform: Vec<String>,
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -537,8 +539,8 @@ pub struct TestArgs {
     pub targets: Vec<String>,
     /// Test these platforms instead of each image's own (comma-separated; `arm64` is short
     /// for linux/arm64).
-    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
-    pub platform: Vec<String>,
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
     #[arg(long, value_enum, default_value_t)]
     pub driver: TestDriver,
     /// Test one image with this config instead of the project (with --image).
@@ -561,4 +563,26 @@ pub struct TestArgs {
     pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare
+/// architecture meaning Linux (`amd64` is `linux/amd64`).
+pub fn parse_platform(value: &str) -> Result<Platform, String> {
+    let full = if value.contains('/') {
+        value.to_owned()
+    } else {
+        format!("linux/{value}")
+    };
+    full.parse::<Platform>().map_err(|_| {
+        format!(
+            "`{value}` is not a platform: write os/arch or just the architecture, e.g. linux/arm64 or arm64"
+        )
+    })
+}
+
+/// `--builder`: one of the four builders.
+fn parse_builder(value: &str) -> Result<BuilderKind, String> {
+    value
+        .parse()
+        .map_err(|_| format!("unknown builder `{value}`: use buildah, docker, buildkit or podman"))
 }

@@ -41,3 +41,27 @@ pub fn lookup(name: &str) -> Option<String> {
 pub fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some()
 }
+
+/// What the layers below the binary need from the environment, read once.
+pub fn environment() -> im_exec::Environment {
+    im_exec::Environment {
+        source_date_epoch: std::env::var(SOURCE_DATE_EPOCH).ok(),
+        docker_host: std::env::var(DOCKER_HOST).ok(),
+        docker_buildkit: std::env::var(DOCKER_BUILDKIT).ok(),
+        buildkit_host: std::env::var(BUILDKIT_HOST).ok(),
+        path: std::env::var_os(PATH),
+        docker_config_dir: docker_config_dir(),
+    }
+}
+
+/// Where Docker keeps `config.json`: `DOCKER_CONFIG`, else `~/.docker`.
+fn docker_config_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(DOCKER_CONFIG)
+        .filter(|dir| !dir.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os(HOME)
+                .filter(|home| !home.is_empty())
+                .map(|home| std::path::PathBuf::from(home).join(".docker"))
+        })
+}

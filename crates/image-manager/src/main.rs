@@ -7,7 +7,6 @@ mod env_vars;
 mod interrupt;
 mod printer;
 mod progress;
-mod registry;
 
 use std::process::ExitCode;
 
@@ -35,6 +34,19 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// The problems with the user's input an error carries, if that is what it is.
+fn invalid_input(error: &anyhow::Error) -> Option<im_diag::Diagnostics> {
+    error
+        .downcast_ref::<im_diag::Diagnostics>()
+        .cloned()
+        .or_else(|| {
+            error
+                .downcast_ref::<im_diag::Diagnostic>()
+                .cloned()
+                .map(Into::into)
+        })
+}
+
 fn main() -> ExitCode {
     // First, so a Ctrl-C during start-up is not lost and an inherited "ignore" is kept.
     interrupt::install();
@@ -52,22 +64,25 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.global.verbose);
     let printer = Printer::new(&cli.global);
-    match commands::run(&cli, &printer) {
+    let cancel = im_build::CancelToken::new();
+    match commands::run(&cli, &printer, &cancel) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
-        Ok(Outcome::Invalid(diagnostics)) => {
-            printer.diagnostics(&diagnostics);
-            let count = diagnostics.error_count();
-            printer.error(format!(
-                "{count} problem{} found; nothing was changed",
-                if count == 1 { "" } else { "s" }
-            ));
-            ExitCode::from(2)
-        }
-        Err(error) => {
-            printer.error(format!("{error:#}"));
-            ExitCode::from(1)
-        }
+        Err(error) => match invalid_input(&error) {
+            Some(diagnostics) => {
+                printer.diagnostics(&diagnostics);
+                let count = diagnostics.error_count();
+                printer.error(format!(
+                    "{count} problem{} found; nothing was changed",
+                    if count == 1 { "" } else { "s" }
+                ));
+                ExitCode::from(2)
+            }
+            None => {
+                printer.error(format!("{error:#}"));
+                ExitCode::from(1)
+            }
+        },
     }
 }

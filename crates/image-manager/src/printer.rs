@@ -135,3 +135,18 @@ impl Printer {
         let _ = writeln!(io::stderr(), "{label}: {message}");
     }
 }
+
+/// What the executors below the binary report goes through the printer.
+impl im_exec::Reporter for Printer {
+    fn status(&self, verb: &str, message: &str) {
+        Printer::status(self, verb, message);
+    }
+
+    fn warning(&self, diagnostic: &Diagnostic) {
+        self.diagnostic(diagnostic);
+    }
+
+    fn error(&self, message: &str) {
+        Printer::error(self, message);
+    }
+}

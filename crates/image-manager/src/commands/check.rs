@@ -109,7 +109,7 @@ pub fn run(context: &Context<'_>, args: &CheckArgs) -> anyhow::Result<Outcome> {
                     tags: 0,
                 })?;
             }
-            return Ok(Outcome::Invalid(diagnostics));
+            return Err(diagnostics.into());
         }
     };
     let mut warnings = prepared.warnings.clone();

@@ -32,11 +32,7 @@ fn fingerprint_extra(context: &Context<'_>, snapshot_id: Option<&str>) -> String
 
 pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let dist_name = context
-        .dist
-        .strip_prefix(&context.root)
-        .unwrap_or(&context.dist)
-        .to_path_buf();
+    let dist_name = context.dist_name();
     let snapshot_id = args.snapshot.snapshot_id.as_deref();
     // Nothing changed since the last generate: no need to render or compare anything.
     let fingerprint =
@@ -62,10 +58,7 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
         )?;
         return Ok(Outcome::Success);
     }
-    let prepared = match context.prepare(snapshot_id) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare(snapshot_id)?;
     context.printer.diagnostics(&prepared.warnings);
     // Another generate or build writing dist/ could rename the same new tag folder. The lock
     // is taken once the project is known to be valid (an invalid one leaves dist/ alone), and
@@ -85,13 +78,7 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
                 before: &stamp.tags,
                 now,
             });
-    let write = im_render::dist::write(
-        &context.dist,
-        &prepared.rendered.tags,
-        || prepared.index(&dist_name),
-        unchanged,
-    )
-    .with_context(|| format!("writing {}", context.dist.display()))?;
+    let write = prepared.write_dist(&context.dist, &dist_name, unchanged)?;
     let tags = prepared.rendered.tags.len();
     if let (Some(fingerprint), Some(outputs)) = (fingerprint, outputs) {
         let stamp = im_render::stamp::Stamp {

@@ -31,10 +31,7 @@ struct JsonExternal<'a> {
 }
 
 pub fn run(context: &Context<'_>, args: &GraphArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare_for_builds(args.snapshot.snapshot_id.as_deref()) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(args.snapshot.snapshot_id.as_deref())?;
     context.printer.diagnostics(&prepared.warnings);
     let graph = &prepared.graph;
     let name = |node: usize| graph.nodes[node].to_string();

@@ -11,10 +11,11 @@ use im_registry::Reference;
 use im_registry::ops::inspect::inspect;
 use serde::Serialize;
 
-use super::publish_report::human_bytes;
 use super::{Context, Outcome};
 use crate::cli::{Format, InspectArgs};
-use crate::registry::{self, BUILD_KEY_LABEL, Session};
+use im_exec::human_bytes;
+use im_exec::registry;
+use im_exec::steps::BUILD_KEY_LABEL;
 
 #[derive(Serialize)]
 struct PlatformReport {
@@ -44,22 +45,16 @@ fn has_registry(text: &str) -> bool {
 }
 
 pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome> {
-    let settings = match im_project::Settings::load(&context.root, &crate::env_vars::lookup) {
-        Ok(settings) => settings,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let settings = im_project::Settings::load(&context.root, &crate::env_vars::lookup)?;
     let reference: Reference = if has_registry(&args.reference) {
         args.reference.parse()?
     } else if settings.default_registry().is_some() {
-        let target = match registry::default_target(&settings) {
-            Ok(target) => target,
-            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-        };
+        let target = registry::default_target(&settings)?;
         format!("{}/{}", target.url(), args.reference).parse()?
     } else {
         args.reference.parse()?
     };
-    let session = Session::new(&settings)?;
+    let session = context.exec().session(&settings)?;
     let inspection = session.run(inspect(session.client(), &reference))?;
     let report = InspectReport {
         reference: reference.to_string(),

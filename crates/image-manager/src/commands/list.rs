@@ -25,10 +25,7 @@ struct ListedImage<'a> {
 }
 
 pub fn run(context: &Context<'_>, args: &ListArgs) -> anyhow::Result<Outcome> {
-    let loaded = match context.load() {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let loaded = context.load()?;
     context.printer.diagnostics(&loaded.warnings);
     let project = &loaded.project;
     let images: Vec<ListedImage<'_>> = project

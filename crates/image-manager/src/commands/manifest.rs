@@ -8,33 +8,24 @@ use std::time::Instant;
 use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::index::{IndexOptions, assemble_index};
 
-use super::publish_report::{Report, TagReport};
-use super::push::select_jobs;
 use super::{Context, Outcome, service};
 use crate::cli::ManifestArgs;
-use crate::registry::{self, Session};
+use im_exec::publish::select_jobs;
+use im_exec::publish::{Report, TagReport};
+use im_exec::registry;
 
 pub fn run(context: &Context<'_>, args: &ManifestArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
-    let prepared = match context.prepare_for_builds(args.snapshot.snapshot_id.as_deref()) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(args.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
-    let platforms = match super::planning::parse_platforms(&args.platform) {
-        Ok(platforms) => platforms,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let platforms = super::planning::parse_platforms(&args.platform);
     let (target, jobs) =
-        match registry::default_target(&prepared.project.settings).and_then(|target| {
+        registry::default_target(&prepared.project.settings).and_then(|target| {
             select_jobs(&prepared, &args.targets, platforms.as_deref()).map(|jobs| (target, jobs))
-        }) {
-            Ok(found) => found,
-            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-        };
+        })?;
     service::ensure_for(&context.root, &target.host, printer)?;
-    let session = Session::new(&prepared.project.settings)?;
+    let session = context.exec().session(&prepared.project.settings)?;
     let client = session.client();
 
     // Every per-platform tag first: a missing one writes nothing at all.
@@ -95,5 +86,5 @@ pub fn run(context: &Context<'_>, args: &ManifestArgs) -> anyhow::Result<Outcome
         started,
         &session,
     );
-    report.finish(printer, args.format, "combined")
+    super::published::finish(&report, printer, args.format, "combined")
 }

@@ -1,9 +1,7 @@
 //! One module per command, and the pipeline they share: load the project, render it, and
 //! build the dependency graph.
 
-mod bases;
 mod build;
-mod build_push;
 mod check;
 mod generate;
 mod graph;
@@ -14,7 +12,7 @@ mod manifest;
 mod plan;
 mod planning;
 mod promote;
-mod publish_report;
+mod published;
 mod push;
 mod service;
 mod sync;
@@ -22,35 +20,37 @@ mod test;
 mod verify;
 mod why;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use im_diag::{Diagnostic, Diagnostics, display_path};
-use im_graph::{Graph, NodeId, NodeInput};
-use im_project::{Loaded, Project};
-use im_render::dist::{Index, IndexImage, IndexTag, TagSources};
-use im_render::{Options, Rendered};
+use im_build::CancelToken;
+use im_diag::Diagnostics;
+use im_exec::ExecContext;
+pub use im_exec::plural;
+use im_render::Options;
 
 use crate::cli::{Cli, Command};
 use crate::env_vars;
 use crate::printer::Printer;
 
-/// How a command ended (errors that are not the user's input go through `anyhow`).
+/// How a command ended when it ran to its end. Everything else is an error, and `?` carries
+/// it to `main`: the user's input was invalid ([`Diagnostics`] or one [`Diagnostic`]: exit 2,
+/// every problem printed) or something else went wrong (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     /// The work itself failed (a build); details were already printed.
     Failed,
     /// Interrupted by Ctrl-C.
     Interrupted,
-    /// The input is invalid: every problem found.
-    Invalid(Diagnostics),
 }
 
-pub fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result<Outcome> {
     let root = cli.global.project_dir.clone();
     let context = Context {
         root: root.clone(),
         dist: root.join(&cli.global.dist),
         printer,
+        cancel,
     };
     match &cli.command {
         Command::Generate(args) => generate::run(&context, args),
@@ -78,230 +78,78 @@ pub struct Context<'a> {
     pub root: PathBuf,
     pub dist: PathBuf,
     pub printer: &'a Printer,
+    /// The one cancellation of the process: Ctrl-C cancels it once a command armed it
+    /// ([`Context::exec`]); before that, Ctrl-C ends the process.
+    cancel: &'a CancelToken,
 }
 
-/// A project rendered and analysed.
-pub struct Prepared {
-    pub project: Project,
-    pub rendered: Rendered,
-    pub graph: Graph,
-    pub warnings: Vec<Diagnostic>,
-    pub snapshot_id: Option<String>,
-}
+pub use im_exec::Prepared;
 
 impl Context<'_> {
-    pub fn load(&self) -> Result<Loaded, Diagnostics> {
-        Project::load(&self.root, &env_vars::lookup)
+    /// What executors get: the project, `dist/`, the printer, the environment, and the
+    /// cancellation, which Ctrl-C now cancels (the command stops cleanly from here on).
+    pub fn exec(&self) -> ExecContext<'_> {
+        self.exec_with(self.dist.clone(), true)
+    }
+
+    /// [`Context::exec`] with `dist/` as given (absolute, for builds); `stops_cleanly: false`
+    /// leaves Ctrl-C ending the process at once (for commands that only read and compute).
+    pub fn exec_with(&self, dist: PathBuf, stops_cleanly: bool) -> ExecContext<'_> {
+        if stops_cleanly {
+            let cancel = self.cancel.clone();
+            crate::interrupt::on_interrupt(move || cancel.cancel());
+        }
+        ExecContext {
+            root: self.root.clone(),
+            dist,
+            reporter: self.printer,
+            cancel: self.cancel.clone(),
+            environment: env_vars::environment(),
+        }
+    }
+
+    /// `dist/` as `index.json` names it: relative to the project when inside it.
+    pub fn dist_name(&self) -> PathBuf {
+        self.dist
+            .strip_prefix(&self.root)
+            .unwrap_or(&self.dist)
+            .to_path_buf()
+    }
+
+    pub fn load(&self) -> Result<im_project::Loaded, Diagnostics> {
+        Prepared::load_project(&self.root, &env_vars::lookup)
     }
 
     /// Loads, renders and builds the graph, collecting every problem.
     pub fn prepare(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
-        self.prepare_with(Options {
-            snapshot_id: snapshot_id.map(str::to_owned),
-            skip_tests: false,
-        })
+        Prepared::new(
+            &self.root,
+            &env_vars::lookup,
+            Options {
+                snapshot_id: snapshot_id.map(str::to_owned),
+                skip_tests: false,
+            },
+        )
     }
 
     /// [`Context::prepare`] for commands that only need what builds (plan, why, graph and the
     /// registry commands): test configs are not rendered.
     pub fn prepare_for_builds(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
-        self.prepare_with(Options {
-            snapshot_id: snapshot_id.map(str::to_owned),
-            skip_tests: true,
-        })
-    }
-
-    fn prepare_with(&self, options: Options) -> Result<Prepared, Diagnostics> {
-        let Loaded {
-            project,
-            mut warnings,
-        } = self.load()?;
-        let rendered = im_render::render(&project, &options)?;
-        warnings.extend(rendered.warnings.iter().cloned());
-        let inputs: Vec<NodeInput<'_>> = rendered
-            .tags
-            .iter()
-            .map(|tag| NodeInput {
-                id: NodeId::new(&tag.image, &tag.tag),
-                dockerfile: &tag.parsed,
-                source: display_path(&project.root, &tag.dockerfile_source.path),
-            })
-            .collect();
-        let graph = Graph::build(&project, &inputs, options.snapshot_id.as_deref())
-            .map_err(|errors| in_templates(&project, &rendered, errors))?;
-        Ok(Prepared {
-            project,
-            rendered,
-            graph,
-            warnings,
-            snapshot_id: options.snapshot_id,
-        })
-    }
-}
-
-/// Points diagnostics about rendered Dockerfiles (not written while there are errors) at
-/// the templates they came from.
-fn in_templates(project: &Project, rendered: &Rendered, errors: Diagnostics) -> Diagnostics {
-    let confined = im_input::Confined::new(&project.root);
-    let templates: std::collections::HashMap<PathBuf, &Path> = rendered
-        .tags
-        .iter()
-        .filter(|tag| tag.dockerfile_source.kind == im_render::discovery::SourceKind::Template)
-        .map(|tag| {
-            (
-                im_render::rendered_dockerfile_path(&tag.image, &tag.tag),
-                tag.dockerfile_source.path.as_path(),
-            )
-        })
-        .collect();
-    let mut out = Diagnostics::new();
-    for diagnostic in errors {
-        let template = diagnostic
-            .location
-            .as_ref()
-            .and_then(|location| templates.get(&location.path));
-        out.push(match template {
-            Some(template) => {
-                im_render::in_template(diagnostic, &confined, &project.root, template)
-            }
-            None => diagnostic,
-        });
-    }
-    out
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    display_path(root, path).display().to_string()
-}
-
-impl Prepared {
-    /// `dist/index.json` for this project.
-    pub fn index(&self, dist_name: &Path) -> Index {
-        let root = &self.project.root;
-        let by_id: std::collections::HashMap<(&str, &str), &im_render::RenderedTag> = self
-            .rendered
-            .tags
-            .iter()
-            .map(|r| ((r.image.as_str(), r.tag.as_str()), r))
-            .collect();
-        let mut images = Vec::new();
-        for image in &self.project.images {
-            let mut tags = Vec::new();
-            for tag in &image.tags {
-                let id = NodeId::new(&image.name, &tag.name);
-                let node = self.graph.index_of(&id);
-                let rendered = by_id
-                    .get(&(image.name.as_str(), tag.name.as_str()))
-                    .copied();
-                let (depends_on, external) = node.map_or_else(Default::default, |node| {
-                    let parents = self
-                        .graph
-                        .parent_nodes(node)
-                        .into_iter()
-                        .map(|p| self.graph.nodes[p].to_string())
-                        .collect();
-                    let external = self.graph.externals[node]
-                        .iter()
-                        .map(|e| e.reference.clone())
-                        .collect();
-                    (parents, external)
-                });
-                let file = self.project.file_of(tag);
-                let sources = rendered.map_or_else(
-                    || TagSources {
-                        definition: file.file.display().to_string(),
-                        dockerfile: String::new(),
-                        dockerfile_kind: String::new(),
-                        test: None,
-                        rootfs: Vec::new(),
-                        rootfs_injected: false,
-                    },
-                    |r| TagSources {
-                        definition: file.file.display().to_string(),
-                        dockerfile: relative(root, &r.dockerfile_source.path),
-                        dockerfile_kind: format!("{:?}", r.dockerfile_source.kind).to_lowercase(),
-                        test: r
-                            .test
-                            .as_ref()
-                            .map(|(_, found)| relative(root, &found.path)),
-                        rootfs: r.overlay.layers.iter().map(|l| relative(root, l)).collect(),
-                        rootfs_injected: r.rootfs_injected,
-                    },
-                );
-                tags.push(IndexTag {
-                    name: tag.name.clone(),
-                    variant: tag.variant.as_ref().map(|v| v.name.clone()),
-                    base_tag: tag.variant.as_ref().map(|v| v.base_tag.clone()),
-                    aliases: image.aliases_of(&tag.name).map(str::to_owned).collect(),
-                    platforms: tag.platforms.iter().map(ToString::to_string).collect(),
-                    dir: dist_name
-                        .join(&image.name)
-                        .join(&tag.name)
-                        .display()
-                        .to_string(),
-                    depends_on,
-                    external,
-                    sources,
-                });
-            }
-            images.push(IndexImage {
-                name: image.name.clone(),
-                definitions: image
-                    .files
-                    .iter()
-                    .map(|&f| self.project.files[f].file.display().to_string())
-                    .collect(),
-                aliases: image.aliases.clone(),
-                tags,
-            });
-        }
-        let mut edges = Vec::new();
-        let mut external_bases: std::collections::BTreeMap<String, Vec<String>> =
-            std::collections::BTreeMap::new();
-        for (node, parents) in self.graph.parents.iter().enumerate() {
-            for parent in self.graph.parent_nodes(node) {
-                edges.push([
-                    self.graph.nodes[parent].to_string(),
-                    self.graph.nodes[node].to_string(),
-                ]);
-            }
-            let _ = parents;
-            for external in &self.graph.externals[node] {
-                external_bases
-                    .entry(external.reference.clone())
-                    .or_default()
-                    .push(self.graph.nodes[node].to_string());
-            }
-        }
-        Index {
-            version: 1,
-            images,
-            edges,
-            external_bases,
-            order: self
-                .graph
-                .order
-                .iter()
-                .map(|&n| self.graph.nodes[n].to_string())
-                .collect(),
-            snapshot_id: self.snapshot_id.clone(),
-        }
-    }
-}
-
-/// "1 tag" / "3 tags".
-pub fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        format!("{count} {word}")
-    } else {
-        format!("{count} {word}s")
+        Prepared::new(
+            &self.root,
+            &env_vars::lookup,
+            Options {
+                snapshot_id: snapshot_id.map(str::to_owned),
+                skip_tests: true,
+            },
+        )
     }
 }
 
 /// Before a registry command writes anything: stop when Ctrl-C was pressed, or report every
 /// missing source (`what`, e.g. "snapshot tag") and say that nothing was written.
 pub fn stop_before_writing(
-    session: &crate::registry::Session,
+    session: &im_exec::registry::Session,
     printer: &Printer,
     missing: &Diagnostics,
     what: &str,

@@ -1,5 +1,10 @@
-//! `image-manager plan`: what `build` would do, node by node, and why.
+//! `image-manager plan`: what `build` would do, node by node, and why; with `--format json`,
+//! every step's labels and the exact commands the builder runs.
 
+use std::collections::{BTreeMap, HashMap};
+
+use im_exec::planning::{Detect, Planned};
+use im_exec::steps::{Provenance, StepPreview, Steps};
 use serde::Serialize;
 
 use super::{Context, Outcome, planning};
@@ -9,7 +14,9 @@ use crate::cli::{Format, PlanArgs};
 struct JsonPlan<'a> {
     builder: &'a str,
     /// What each external base resolved to (reference as written → digests).
-    bases: &'a std::collections::BTreeMap<String, im_bases::Resolved>,
+    bases: &'a BTreeMap<String, im_bases::Resolved>,
+    /// Labels every step gets that change with each build (never part of a key).
+    provenance: &'a Provenance,
     to_build: usize,
     up_to_date: usize,
     nodes: Vec<JsonNode<'a>>,
@@ -25,51 +32,64 @@ struct JsonNode<'a> {
     /// Where the registry holds its build key (`--registry-keys`).
     #[serde(skip_serializing_if = "Option::is_none")]
     in_registry: Option<&'a str>,
+    /// A node to build: its labels and the builder's commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<StepPreview>,
 }
 
 pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare_for_builds(args.selection.snapshot.snapshot_id.as_deref())
-    {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(args.selection.snapshot.snapshot_id.as_deref())?;
     context.printer.diagnostics(&prepared.warnings);
-    let mode = if args.refresh_bases {
-        super::bases::Mode::Online
-    } else {
-        super::bases::Mode::Offline
+    let detect = match args.format {
+        Format::Json => Detect::IfPresent,
+        Format::Text => Detect::No,
     };
-    let (mut plan, builder, bases) =
-        match planning::plan_only(context, &prepared, &args.selection, mode)? {
-            Ok(planned) => (planned.plan, planned.builder, planned.bases),
-            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-        };
+    let (exec, mut planned) = planning::plan_only(
+        context,
+        &prepared,
+        &args.selection,
+        args.refresh_bases,
+        detect,
+    )?;
     let in_registry = if args.registry_keys {
-        match super::push::mark_registry_keys(&prepared, &mut plan)? {
-            Ok(found) => found,
-            Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-        }
+        im_exec::publish::mark_registry_keys(&exec, &prepared, &mut planned.plan)?
     } else {
-        std::collections::BTreeMap::new()
+        BTreeMap::new()
     };
+    let plan = &planned.plan;
     let to_build = plan.to_build();
     match args.format {
-        Format::Json => context.printer.json(&JsonPlan {
-            builder: &builder,
-            bases: &bases.resolution.resolved,
-            to_build,
-            up_to_date: plan.nodes.len() - to_build,
-            nodes: plan
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, node)| JsonNode {
-                    node,
-                    inputs: args.show_inputs.then_some(&node.inputs),
-                    in_registry: in_registry.get(&i).map(String::as_str),
-                })
-                .collect(),
-        })?,
+        Format::Json => {
+            if let Some(why) = &planned.not_detected {
+                context.printer.diagnostics(why);
+                context
+                    .printer
+                    .info("each step's commands are left out: no builder was found");
+            }
+            let provenance = Provenance::read(
+                &prepared.project.root,
+                exec.environment.source_date_epoch.as_deref(),
+            );
+            let steps = previews(&exec, &planned, provenance.clone())?;
+            context.printer.json(&JsonPlan {
+                builder: &planned.builder,
+                bases: &planned.bases.resolution.resolved,
+                provenance: &provenance,
+                to_build,
+                up_to_date: plan.nodes.len() - to_build,
+                nodes: plan
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, node)| JsonNode {
+                        node,
+                        inputs: args.show_inputs.then_some(&node.inputs),
+                        in_registry: in_registry.get(&i).map(String::as_str),
+                        step: steps.get(&i).cloned(),
+                    })
+                    .collect(),
+            })?;
+        }
         Format::Text => {
             let width = plan
                 .nodes
@@ -100,16 +120,44 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
             context.printer.status(
                 "Planned",
                 format!(
-                    "{} to build, {} up to date, with {builder}",
+                    "{} to build, {} up to date, with {}",
                     to_build,
-                    plan.nodes.len() - to_build
+                    plan.nodes.len() - to_build,
+                    planned.builder
                 ),
             );
         }
     }
     // The process exits next: let the OS take the memory back instead of freeing a
     // 60,000-node plan piece by piece.
-    std::mem::forget(plan);
+    std::mem::forget(planned);
     std::mem::forget(prepared);
     Ok(Outcome::Success)
+}
+
+/// The step of every node to build, when the builder was found.
+fn previews(
+    exec: &im_exec::ExecContext<'_>,
+    planned: &Planned,
+    provenance: Provenance,
+) -> anyhow::Result<HashMap<usize, StepPreview>> {
+    let Some((choice, settings)) = &planned.choice else {
+        return Ok(HashMap::new());
+    };
+    let builder = im_build::builder_for(choice, settings);
+    let dist = std::path::absolute(&exec.dist)?;
+    let plan = &planned.plan;
+    let known = planned.ledger_digests(plan);
+    let steps = Steps {
+        plan,
+        dist: &dist,
+        bases: planned.bases.expected(&im_exec::bases::needed(plan)),
+        provenance,
+        no_cache: false,
+    };
+    let mut out = HashMap::new();
+    for index in im_exec::build::to_build(plan) {
+        out.insert(index, steps.preview(index, &known, builder.as_ref())?);
+    }
+    Ok(out)
 }

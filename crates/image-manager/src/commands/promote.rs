@@ -8,29 +8,24 @@ use std::time::Instant;
 use im_diag::{Diagnostic, Diagnostics};
 use im_registry::ops::tag::tag_image;
 
-use super::publish_report::{Report, TagReport};
-use super::push::{published_tag, select_jobs};
 use super::{Context, Outcome, service};
 use crate::cli::PromoteArgs;
-use crate::registry::{self, Session};
+use im_exec::publish::{Report, TagReport};
+use im_exec::publish::{published_tag, select_jobs};
+use im_exec::registry;
 
 pub fn run(context: &Context<'_>, args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
     // Selection only: render as the snapshot was rendered.
-    let prepared = match context.prepare_for_builds(Some(&args.snapshot_id)) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(Some(&args.snapshot_id))?;
     printer.diagnostics(&prepared.warnings);
-    let (target, jobs) = match registry::default_target(&prepared.project.settings)
-        .and_then(|target| select_jobs(&prepared, &args.targets, None).map(|jobs| (target, jobs)))
-    {
-        Ok(found) => found,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let (target, jobs) =
+        registry::default_target(&prepared.project.settings).and_then(|target| {
+            select_jobs(&prepared, &args.targets, None).map(|jobs| (target, jobs))
+        })?;
     service::ensure_for(&context.root, &target.host, printer)?;
-    let session = Session::new(&prepared.project.settings)?;
+    let session = context.exec().session(&prepared.project.settings)?;
     let client = session.client();
 
     let mut sources = Vec::new();
@@ -98,5 +93,5 @@ pub fn run(context: &Context<'_>, args: &PromoteArgs) -> anyhow::Result<Outcome>
         started,
         &session,
     );
-    report.finish(printer, args.format, "promoted")
+    super::published::finish(&report, printer, args.format, "promoted")
 }

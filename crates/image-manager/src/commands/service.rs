@@ -585,10 +585,7 @@ fn print(printer: &Printer, format: Format, statuses: &[ServiceStatus]) -> anyho
 
 /// `image-manager start [registry]`.
 pub fn run_start(context: &Context<'_>, args: &ServiceArgs) -> anyhow::Result<Outcome> {
-    let addr = match local_addr() {
-        Ok(addr) => addr,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let addr = local_addr()?;
     let (status, started) = start(&context.root, addr)?;
     if started {
         context.printer.status("Started", describe(&status));
@@ -603,10 +600,7 @@ pub fn run_start(context: &Context<'_>, args: &ServiceArgs) -> anyhow::Result<Ou
 
 /// `image-manager stop [registry]`.
 pub fn run_stop(context: &Context<'_>, args: &ServiceArgs) -> anyhow::Result<Outcome> {
-    let addr = match local_addr() {
-        Ok(addr) => addr,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let addr = local_addr()?;
     if stop(&context.root)? {
         context.printer.status("Stopped", "registry");
     } else if answers(addr) {
@@ -630,10 +624,7 @@ pub fn run_stop(context: &Context<'_>, args: &ServiceArgs) -> anyhow::Result<Out
 
 /// `image-manager status`.
 pub fn run_status(context: &Context<'_>, args: &StatusArgs) -> anyhow::Result<Outcome> {
-    let addr = match local_addr() {
-        Ok(addr) => addr,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let addr = local_addr()?;
     print(
         context.printer,
         args.format,

@@ -12,19 +12,16 @@ use std::time::Instant;
 use anyhow::Context as _;
 use im_registry::ops::copy::{CopyOptions, copy_image};
 
-use super::publish_report::{Report, Result_, TagReport};
-use super::push::select_jobs;
 use super::{Context, Outcome, plural, service};
 use crate::cli::SyncArgs;
-use crate::registry::{self, Session};
+use im_exec::publish::select_jobs;
+use im_exec::publish::{Report, Result_, TagReport};
+use im_exec::registry;
 
 pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
-    let prepared = match context.prepare_for_builds(args.snapshot.snapshot_id.as_deref()) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(args.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
     let settings = &prepared.project.settings;
     let found = registry::named_target(settings, &args.from).and_then(|from| {
@@ -32,22 +29,17 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
         let jobs = select_jobs(&prepared, &args.targets, None)?;
         Ok((from, to, jobs))
     });
-    let (from, to, jobs) = match found {
-        Ok(found) => found,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let (from, to, jobs) = found?;
     if from.host == to.host && from.namespace == to.namespace {
-        return Ok(Outcome::Invalid(
-            im_diag::Diagnostic::error(format!(
-                "--from and --to are the same registry ({})",
-                from.url()
-            ))
-            .into(),
-        ));
+        return Err(im_diag::Diagnostic::error(format!(
+            "--from and --to are the same registry ({})",
+            from.url()
+        ))
+        .into());
     }
     service::ensure_for(&context.root, &from.host, printer)?;
     service::ensure_for(&context.root, &to.host, printer)?;
-    let session = Session::new(settings)?;
+    let session = context.exec().session(settings)?;
     let client = session.client();
     fs_err::create_dir_all(&context.dist)?;
     let scratch = tempfile::Builder::new()
@@ -63,7 +55,7 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
             to.url()
         ),
     );
-    let options = |job: &super::push::TagJob| CopyOptions {
+    let options = |job: &im_exec::publish::TagJob| CopyOptions {
         extra_tags: job.aliases.clone(),
         scratch_dir: Some(scratch.path().to_owned()),
     };
@@ -99,7 +91,7 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
         started,
         &session,
     );
-    let outcome = report.finish(printer, args.format, "copied")?;
+    let outcome = super::published::finish(&report, printer, args.format, "copied")?;
     let missing = report.count(Result_::Missing);
     if missing == 0 || args.allow_missing || !matches!(outcome, Outcome::Success) {
         return Ok(outcome);

@@ -245,7 +245,7 @@ fn direct_jobs(args: &TestArgs, config: &Path, image: &Path) -> Result<Vec<Job>,
 fn platform_arg(args: &TestArgs) -> Result<Option<im_oci::Platform>, Diagnostics> {
     match args.platform.as_slice() {
         [] => Ok(None),
-        [one] => one.parse().map(Some).map_err(|_| {
+        [one] => one.to_string().parse().map(Some).map_err(|_| {
             Diagnostic::error(format!("--platform: `{one}` is not a platform")).into()
         }),
         _ => Err(Diagnostic::error("--platform takes one platform with --image").into()),
@@ -278,7 +278,7 @@ fn fetch_reference(
     let has_host = text
         .split_once('/')
         .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
-    let full = match (has_host, crate::registry::default_target(&settings)) {
+    let full = match (has_host, im_exec::registry::default_target(&settings)) {
         (false, Ok(target)) => format!("{}/{text}", target.url()),
         _ => text.to_owned(),
     };
@@ -286,9 +286,7 @@ fn fetch_reference(
         anyhow::anyhow!("`{text}` is neither a file nor an image reference: {error}")
     })?;
     let platform: im_project::Platform = match args.platform.as_slice() {
-        [one] => one
-            .parse()
-            .map_err(|message: String| anyhow::anyhow!("--platform: {message}"))?,
+        [one] => one.clone(),
         _ => im_build::Platform::host()
             .to_string()
             .parse()
@@ -296,11 +294,11 @@ fn fetch_reference(
     };
     let dir = tempfile::tempdir()?;
     let archive = dir.path().join("image.tar");
-    let session = crate::registry::Session::new(&settings)?;
+    let session = context.exec().session(&settings)?;
     context
         .printer
         .status("Fetching", format!("{reference} ({platform})"));
-    session.run(crate::registry::fetch_archive(
+    session.run(im_exec::registry::fetch_archive(
         session.client(),
         &reference,
         &platform,
@@ -323,39 +321,24 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
             }
             match direct_jobs(args, config, &image) {
                 Ok(jobs) => (jobs, context.load().ok().map(|loaded| loaded.project)),
-                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+                Err(diagnostics) => return Err(diagnostics.into()),
             }
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Ok(Outcome::Invalid(
-                Diagnostic::error("--config and --image go together")
-                    .with_help("pass both to test one image, or neither to test the project")
-                    .into(),
-            ));
+            return Err(Diagnostic::error("--config and --image go together")
+                .with_help("pass both to test one image, or neither to test the project")
+                .into());
         }
         (None, None) => {
-            let prepared = match context.prepare(args.snapshot.snapshot_id.as_deref()) {
-                Ok(prepared) => prepared,
-                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-            };
+            let prepared = context.prepare(args.snapshot.snapshot_id.as_deref())?;
             // The test configs live in dist/: write what is current first, as build does.
-            let dist_name = context
-                .dist
-                .strip_prefix(&context.root)
-                .unwrap_or(&context.dist)
-                .to_path_buf();
+            let dist_name = context.dist_name();
             let lock = super::lock::dist(context)?;
-            im_render::dist::write(
-                &context.dist,
-                &prepared.rendered.tags,
-                || prepared.index(&dist_name),
-                None,
-            )
-            .map_err(|error| anyhow::anyhow!("writing {}: {error}", context.dist.display()))?;
+            prepared.write_dist(&context.dist, &dist_name, None)?;
             drop(lock);
             match project_jobs(context, &prepared, args) {
                 Ok(jobs) => (jobs, Some(prepared.project)),
-                Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
+                Err(diagnostics) => return Err(diagnostics.into()),
             }
         }
     };
@@ -385,10 +368,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let driver = match driver(context, args, project_ref, &jobs, log.as_deref()) {
-        Ok(driver) => driver,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let driver = driver(context, args, project_ref, &jobs, log.as_deref())?;
     printer.status(
         "Testing",
         format!(
@@ -425,7 +405,7 @@ fn project_jobs(
     args: &TestArgs,
 ) -> Result<Vec<Job>, Diagnostics> {
     let selected = im_plan::targets::select(&prepared.project, &prepared.graph, &args.targets)?;
-    let platforms = super::planning::parse_platforms(&args.platform)?;
+    let platforms = super::planning::parse_platforms(&args.platform);
     let mut jobs = Vec::new();
     let mut missing = Diagnostics::new();
     let by_id: std::collections::HashMap<(&str, &str), &im_render::RenderedTag> = prepared

@@ -36,11 +36,11 @@ pub fn run(context: &Context<'_>, args: &VerifyArgs) -> anyhow::Result<Outcome> 
     let printer = context.printer;
     let ledger = im_plan::Ledger::load(&context.dist)?;
     if ledger.nodes.is_empty() {
-        return Ok(Outcome::Invalid(
+        return Err(
             Diagnostic::error("nothing has been built in this project yet")
                 .with_help("run `image-manager build` first")
                 .into(),
-        ));
+        );
     }
     let scratch = tempfile::Builder::new()
         .prefix("image-manager-verify-")
@@ -57,9 +57,9 @@ pub fn run(context: &Context<'_>, args: &VerifyArgs) -> anyhow::Result<Outcome> 
     if record.is_file() {
         fs_err::copy(&record, copy_dist.join(im_bases::RECORD_FILE))?;
     }
-    let cache = root.join(super::bases::CACHE_DIR);
+    let cache = root.join(im_exec::bases::CACHE_DIR);
     if cache.is_dir() {
-        let linked = copy.join(super::bases::CACHE_DIR);
+        let linked = copy.join(im_exec::bases::CACHE_DIR);
         fs_err::create_dir_all(linked.parent().expect("a nested path"))?;
         fs_err::os::unix::fs::symlink(&cache, &linked)?;
     }
@@ -80,7 +80,8 @@ pub fn run(context: &Context<'_>, args: &VerifyArgs) -> anyhow::Result<Outcome> 
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     if !args.platform.is_empty() {
-        command.arg("--platform").arg(args.platform.join(","));
+        let platforms: Vec<String> = args.platform.iter().map(ToString::to_string).collect();
+        command.arg("--platform").arg(platforms.join(","));
     }
     let output = command.output().context("running the scratch build")?;
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use im_exec::planning::Detect;
+
 use super::{Context, Outcome, planning};
 use crate::cli::{Format, WhyArgs};
 
@@ -16,29 +18,25 @@ struct Explanation {
 }
 
 pub fn run(context: &Context<'_>, args: &WhyArgs) -> anyhow::Result<Outcome> {
-    let prepared = match context.prepare_for_builds(None) {
-        Ok(prepared) => prepared,
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let prepared = context.prepare_for_builds(None)?;
     let selection = crate::cli::SelectionArgs {
         targets: vec![args.target.clone()],
         no_deps: false,
         dependents: false,
         force: false,
         platform: args.platform.iter().cloned().collect(),
-        builder: args.builder.clone(),
+        builder: args.builder,
         build_args: Vec::new(),
         snapshot: crate::cli::SnapshotArgs { snapshot_id: None },
     };
-    let mode = if args.refresh_bases {
-        super::bases::Mode::Online
-    } else {
-        super::bases::Mode::Offline
-    };
-    let (plan, ledger) = match planning::plan_only(context, &prepared, &selection, mode)? {
-        Ok(planned) => (planned.plan, planned.ledger),
-        Err(diagnostics) => return Ok(Outcome::Invalid(diagnostics)),
-    };
+    let (_, planned) = planning::plan_only(
+        context,
+        &prepared,
+        &selection,
+        args.refresh_bases,
+        Detect::No,
+    )?;
+    let (plan, ledger) = (planned.plan, planned.ledger);
     let explanations: Vec<Explanation> = plan
         .nodes
         .iter()

@@ -13,7 +13,9 @@ use im_diag::Diagnostic;
 use im_plan::PlanOptions;
 use im_project::{Platform, Settings};
 
-use super::{Context, Prepared, plural};
+use crate::context::{ExecContext, error_chain};
+use crate::plural;
+use crate::prepare::Prepared;
 use crate::registry::{self, Session};
 
 /// Where pulled bases are kept, under the project.
@@ -56,16 +58,13 @@ fn client_platform(platform: &Platform) -> im_registry::Platform {
 /// `options.external_digests`. References that cannot be resolved are in
 /// `resolution.failed`; the plan keys them without a digest.
 pub fn resolve(
-    context: &Context<'_>,
+    context: &ExecContext<'_>,
     prepared: &Prepared,
     options: &mut PlanOptions,
     mode: Mode,
     session: &mut Option<Session>,
-) -> anyhow::Result<Result<Bases, im_diag::Diagnostics>> {
-    let wanted = match im_plan::external_bases(&prepared.project, &prepared.graph, options) {
-        Ok(wanted) => wanted,
-        Err(diagnostics) => return Ok(Err(diagnostics)),
-    };
+) -> anyhow::Result<Bases> {
+    let wanted = im_plan::external_bases(&prepared.project, &prepared.graph, options)?;
     let wanted: BTreeMap<String, BTreeSet<im_registry::Platform>> = wanted
         .into_iter()
         .map(|(reference, platforms)| {
@@ -79,21 +78,17 @@ pub fn resolve(
         })
         .collect();
     let mirrors = mirrors(&prepared.project.settings);
-    let mut record = match Record::load(&context.dist) {
-        Ok(record) => record,
-        Err(error) => {
-            return Ok(Err(Diagnostic::error(error_chain(&error))
-                .with_help("delete the file; the next build resolves every base again")
-                .into()));
-        }
-    };
+    let mut record = Record::load(&context.dist).map_err(|error| {
+        Diagnostic::error(error_chain(&error))
+            .with_help("delete the file; the next build resolves every base again")
+    })?;
     let mut fallbacks = Vec::new();
     let resolution = if wanted.is_empty() {
         Resolution::default()
     } else if mode == Mode::Offline {
         Resolution::from_record(&record, &wanted)
     } else {
-        let session = session_for(session, &prepared.project.settings)?;
+        let session = context.session_in(session, &prepared.project.settings)?;
         let mut resolution = session.run(im_bases::resolve_all(
             session.client(),
             &wanted,
@@ -142,9 +137,9 @@ pub fn resolve(
             );
         }
         if !resolution.resolved.is_empty() {
-            context.printer.status(
+            context.reporter.status(
                 "Resolved",
-                plural(resolution.resolved.len(), "external base"),
+                &plural(resolution.resolved.len(), "external base"),
             );
         }
         resolution
@@ -155,27 +150,31 @@ pub fn resolve(
             resolved.platforms.clone().into_iter().collect(),
         );
     }
-    Ok(Ok(Bases {
+    Ok(Bases {
         resolution,
         mode,
         fallbacks,
         mirrors,
         cache: BaseCache::new(context.root.join(CACHE_DIR)),
-    }))
-}
-
-fn session_for<'a>(
-    session: &'a mut Option<Session>,
-    settings: &Settings,
-) -> anyhow::Result<&'a Session> {
-    if session.is_none() {
-        *session = Some(Session::new(settings)?);
-    }
-    Ok(session.as_ref().expect("just made"))
+    })
 }
 
 /// An external base as one node uses it: the reference as written and the platform.
 pub type Need = (String, Platform);
+
+/// Every (reference, platform) the nodes `plan` builds start from or copy from.
+pub fn needed(plan: &im_plan::Plan) -> BTreeSet<Need> {
+    plan.nodes
+        .iter()
+        .filter(|node| node.action == im_plan::Action::Build)
+        .flat_map(|node| {
+            node.inputs
+                .externals
+                .keys()
+                .map(|reference| (reference.clone(), node.platform.clone()))
+        })
+        .collect()
+}
 
 /// A pull's archive and bytes downloaded, or why it failed.
 type PullResult = Result<(PathBuf, u64), BaseError>;
@@ -204,11 +203,52 @@ impl Bases {
             .collect()
     }
 
+    /// The digest `reference` has for `platform`, or why it has none.
+    fn locate(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        wanted: &im_registry::Platform,
+    ) -> Result<&str, Unavailable> {
+        if let Some(error) = self.resolution.failed.get(reference) {
+            return Err(unavailable(error));
+        }
+        self.resolution.digest(reference, wanted).ok_or_else(|| {
+            unavailable(&BaseError::NoPlatform {
+                reference: reference.to_owned(),
+                platform: platform.to_string(),
+                available: self.resolution.resolved[reference]
+                    .platforms
+                    .keys()
+                    .cloned()
+                    .collect(),
+            })
+        })
+    }
+
+    /// Where each of `needed` is, or will be once pulled, in the cache; or why it has no
+    /// archive. Nothing is pulled (for `plan`).
+    pub fn expected(
+        &self,
+        needed: &BTreeSet<Need>,
+    ) -> BTreeMap<Need, Result<PathBuf, Unavailable>> {
+        needed
+            .iter()
+            .map(|(reference, platform)| {
+                let wanted = client_platform(platform);
+                let archive = self
+                    .locate(reference, platform, &wanted)
+                    .map(|digest| self.cache.archive(digest));
+                ((reference.clone(), platform.clone()), archive)
+            })
+            .collect()
+    }
+
     /// Pulls the archive of every (reference, platform) in `needed` that is not cached, a
     /// few at a time; offline, only the cache is used. Each pair gets its archive or why not.
     pub fn pull(
         &self,
-        context: &Context<'_>,
+        context: &ExecContext<'_>,
         settings: &Settings,
         session: &mut Option<Session>,
         needed: &BTreeSet<Need>,
@@ -217,23 +257,13 @@ impl Bases {
         let mut to_pull = Vec::new();
         for (reference, platform) in needed {
             let key = (reference.clone(), platform.clone());
-            if let Some(error) = self.resolution.failed.get(reference) {
-                out.insert(key, Err(unavailable(error)));
-                continue;
-            }
             let wanted = client_platform(platform);
-            let Some(digest) = self.resolution.digest(reference, &wanted) else {
-                let error = BaseError::NoPlatform {
-                    reference: reference.clone(),
-                    platform: platform.to_string(),
-                    available: self.resolution.resolved[reference]
-                        .platforms
-                        .keys()
-                        .cloned()
-                        .collect(),
-                };
-                out.insert(key, Err(unavailable(&error)));
-                continue;
+            let digest = match self.locate(reference, platform, &wanted) {
+                Ok(digest) => digest,
+                Err(error) => {
+                    out.insert(key, Err(error));
+                    continue;
+                }
             };
             if self.cache.contains(digest) {
                 out.insert(key, Ok(self.cache.archive(digest)));
@@ -261,9 +291,9 @@ impl Bases {
                 .to_owned();
             by_digest.entry(digest).or_default().push((key, wanted));
         }
-        let session = session_for(session, settings)?;
+        let session = context.session_in(session, settings)?;
         let client = session.client();
-        let printer = context.printer;
+        let reporter = context.reporter;
         let results: Vec<(Vec<Need>, PullResult)> = session.run(
             futures_util::stream::iter(by_digest.into_values().map(|pairs| async move {
                 let ((reference, _), wanted) = &pairs[0];
@@ -273,15 +303,19 @@ impl Bases {
                     .pull(client, reference, resolved, wanted, &self.mirrors)
                     .await;
                 if let Ok((_, bytes)) = &result {
-                    printer.status(
+                    reporter.status(
                         "Pulled",
-                        format!(
+                        &format!(
                             "{reference} ({}) {} ({})",
                             pairs[0].0.1,
                             self.resolution
                                 .digest(reference, wanted)
                                 .unwrap_or_default(),
-                            human_bytes(*bytes)
+                            if *bytes == 0 {
+                                "cached".to_owned()
+                            } else {
+                                crate::human_bytes(*bytes)
+                            }
                         ),
                     );
                 }
@@ -319,27 +353,3 @@ impl std::fmt::Display for Message {
 }
 
 impl std::error::Error for Message {}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
-fn human_bytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let value = bytes as f64;
-    if bytes >= 1 << 20 {
-        format!("{:.1} MB", value / 1_048_576.0)
-    } else if bytes >= 1 << 10 {
-        format!("{:.1} kB", value / 1024.0)
-    } else if bytes == 0 {
-        "cached".to_owned()
-    } else {
-        format!("{bytes} B")
-    }
-}

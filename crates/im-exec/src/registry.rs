@@ -1,22 +1,20 @@
-//! Talking to registries from the binary: which registry a command means (the default of
+//! Talking to registries for a command: which registry it means (the default of
 //! `.image-manager.yml`, an entry named on the command line, or `host[:port][/namespace]`),
 //! the repository an image has there, a client built from the project settings and Docker's
-//! `config.json`, the tokio runtime it runs on, and Ctrl-C. Also reading one platform image
-//! out of a registry into an OCI archive in `dist/`, for the skip across machines.
+//! `config.json`, the tokio runtime it runs on, and cancellation. Also reading one platform
+//! image out of a registry into an OCI archive in `dist/`, for the skip across machines.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use im_build::CancelToken;
 use im_diag::{Diagnostic, Diagnostics};
 use im_project::Settings;
 use im_registry::{
     Client, ClientConfig, Digest, DockerConfig, Reference, RegistrySettings, Repository,
 };
-
-use crate::env_vars;
 
 /// The label every built image carries with its build key (see `build`).
 pub const BUILD_KEY_LABEL: &str = "dev.image-manager.build-key";
@@ -136,18 +134,6 @@ pub fn named_target(settings: &Settings, spec: &str) -> Result<Target, Diagnosti
     Target::parse(spec, spec).map_err(Into::into)
 }
 
-/// Where Docker keeps `config.json`: `DOCKER_CONFIG`, else `~/.docker`.
-fn docker_config_dir() -> Option<PathBuf> {
-    std::env::var_os(env_vars::DOCKER_CONFIG)
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os(env_vars::HOME)
-                .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".docker"))
-        })
-}
-
 /// The client's view of the project's registries (credentials and `insecure`).
 fn client_registries(settings: &Settings) -> Vec<RegistrySettings> {
     settings
@@ -165,24 +151,31 @@ fn client_registries(settings: &Settings) -> Vec<RegistrySettings> {
         .collect()
 }
 
-/// A registry client and the runtime it runs on, for one command. Ctrl-C cancels every
-/// transfer of the client within about a second; the command then reports it was interrupted.
+/// A registry client and the runtime it runs on, for one command. Cancelling the command's
+/// token (Ctrl-C) cancels every transfer of the client within about a second; the command then
+/// reports it was interrupted.
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
-    interrupted: Arc<AtomicBool>,
+    cancel: CancelToken,
 }
 
 impl Session {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    /// A client for the project's registries, with Docker's `config.json` from
+    /// `docker_config_dir` (`DOCKER_CONFIG`, else `~/.docker`) when given.
+    pub fn new(
+        settings: &Settings,
+        docker_config_dir: Option<&Path>,
+        cancel: &CancelToken,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .thread_name("image-manager-registry")
             .build()
             .context("starting the async runtime")?;
-        let docker_config = match docker_config_dir() {
-            Some(dir) => DockerConfig::load(&dir)?,
+        let docker_config = match docker_config_dir {
+            Some(dir) => DockerConfig::load(dir)?,
             None => None,
         };
         let config = ClientConfig {
@@ -191,19 +184,22 @@ impl Session {
             ..ClientConfig::default()
         };
         let client = Client::new(config)?;
-        let interrupted = Arc::new(AtomicBool::new(false));
         {
-            let cancel = client.cancellation().clone();
-            let interrupted = interrupted.clone();
-            crate::interrupt::on_interrupt(move || {
-                interrupted.store(true, Ordering::SeqCst);
-                cancel.cancel();
+            // The command's token is checked by builders between lines; the client's transfers
+            // wait on their own token, which this task cancels when the command's is.
+            let cancel = cancel.clone();
+            let transfers = client.cancellation().clone();
+            runtime.spawn(async move {
+                while !cancel.is_cancelled() && !transfers.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                transfers.cancel();
             });
         }
         Ok(Self {
             runtime,
             client,
-            interrupted,
+            cancel: cancel.clone(),
         })
     }
 
@@ -218,7 +214,7 @@ impl Session {
 
     /// Whether Ctrl-C was pressed (or the client was cancelled otherwise).
     pub fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst) || self.client.cancellation().is_cancelled()
+        self.cancel.is_cancelled() || self.client.cancellation().is_cancelled()
     }
 }
 

@@ -7,12 +7,14 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
-use im_diag::Diagnostics;
 use im_plan::{Action, Ledger, LedgerEntry, Plan, Reason};
 
-use super::publish_report::{Report, TagReport};
-use super::push::{TagJob, jobs_from_nodes, publish, published_tag};
-use super::{Context, Outcome, Prepared, plural, service};
+use super::jobs::{TagJob, jobs_from_nodes, published_tag};
+use super::push::publish;
+use super::report::{Report, TagReport};
+use crate::context::ExecContext;
+use crate::plural;
+use crate::prepare::Prepared;
 use crate::registry::{self, Session, Target};
 
 /// Where the registry holds a node: the main tag, the per-platform tag, or (for `plan`)
@@ -73,14 +75,12 @@ fn find_keys(
 /// `plan --registry-keys`: marks nodes whose key the default registry holds (at `name:tag`
 /// or `name:tag-os-arch`) as up to date. Returns plan index → where the key was found.
 pub fn mark_registry_keys(
+    context: &ExecContext<'_>,
     prepared: &Prepared,
     plan: &mut Plan,
-) -> anyhow::Result<Result<BTreeMap<usize, String>, Diagnostics>> {
-    let target = match registry::default_target(&prepared.project.settings) {
-        Ok(target) => target,
-        Err(diagnostics) => return Ok(Err(diagnostics)),
-    };
-    let session = Session::new(&prepared.project.settings)?;
+) -> anyhow::Result<BTreeMap<usize, String>> {
+    let target = registry::default_target(&prepared.project.settings)?;
+    let session = context.session(&prepared.project.settings)?;
     let found = find_keys(&session, &target, prepared, plan, KeyPlace::Either)?;
     let mut marked = BTreeMap::new();
     for (i, reference) in found {
@@ -89,13 +89,13 @@ pub fn mark_registry_keys(
         node.reasons.clear();
         marked.insert(i, reference.to_string());
     }
-    Ok(Ok(marked))
+    Ok(marked)
 }
 
 /// What `build --push` carries from before the build to after it.
 pub struct BuildPush {
     session: Session,
-    target: Target,
+    pub target: Target,
     platform_tags: bool,
     /// Image tags wholly in the registry already (nothing of them is built or fetched).
     remote: Vec<TagJob>,
@@ -106,21 +106,20 @@ pub struct BuildPush {
 /// or as a sibling platform of the same index — is fetched from the registry into
 /// `dist/<name>/<tag>/<os>-<arch>/image.tar` and recorded in the ledger (so later plans
 /// agree); the others are dropped from the plan and stay remote.
+///
+/// `target` is the default registry (the caller made sure it is reachable); `None` is
+/// returned when the command was interrupted.
 pub fn before_build(
-    context: &Context<'_>,
+    context: &ExecContext<'_>,
     prepared: &Prepared,
-    dist: &std::path::Path,
+    target: Target,
     plan: &mut Plan,
     ledger: &mut Ledger,
     platform_tags: bool,
-) -> anyhow::Result<Result<BuildPush, Outcome>> {
-    let printer = context.printer;
-    let target = match registry::default_target(&prepared.project.settings) {
-        Ok(target) => target,
-        Err(diagnostics) => return Ok(Err(Outcome::Invalid(diagnostics))),
-    };
-    service::ensure_for(&context.root, &target.host, printer)?;
-    let session = Session::new(&prepared.project.settings)?;
+) -> anyhow::Result<Option<BuildPush>> {
+    let reporter = context.reporter;
+    let dist = context.dist.as_path();
+    let session = context.session(&prepared.project.settings)?;
     let place = if platform_tags {
         KeyPlace::PlatformTag
     } else {
@@ -128,7 +127,7 @@ pub fn before_build(
     };
     let found = find_keys(&session, &target, prepared, plan, place)?;
     if session.interrupted() {
-        return Ok(Err(Outcome::Interrupted));
+        return Ok(None);
     }
     let to_build: BTreeSet<usize> = (0..plan.nodes.len())
         .filter(|i| plan.nodes[*i].action == Action::Build && !found.contains_key(i))
@@ -149,9 +148,9 @@ pub fn before_build(
         let node = &plan.nodes[i];
         let label = format!("{} ({})", node.id, node.platform);
         if !needed.contains(&i) {
-            printer.status(
+            reporter.status(
                 "In registry",
-                format!("{label}: {reference} has its build key; not built"),
+                &format!("{label}: {reference} has its build key; not built"),
             );
             remote.insert(i);
             continue;
@@ -172,9 +171,9 @@ pub fn before_build(
             LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
         );
         ledger.save(dist)?;
-        printer.status(
+        reporter.status(
             "Fetched",
-            format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),
+            &format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),
         );
         let node = &mut plan.nodes[i];
         node.action = Action::UpToDate;
@@ -182,7 +181,7 @@ pub fn before_build(
     }
     let remote_jobs = jobs_from_nodes(prepared, dist, remote.iter().map(|&i| &plan.nodes[i]));
     remove_nodes(plan, &remote);
-    Ok(Ok(BuildPush {
+    Ok(Some(BuildPush {
         session,
         target,
         platform_tags,
@@ -196,9 +195,9 @@ impl BuildPush {
         self.remote.iter().map(|job| job.platforms.len()).sum()
     }
 
-    /// Cancels the push's transfers (the build's Ctrl-C handler calls it).
-    pub fn cancellation(&self) -> im_registry::CancellationToken {
-        self.session.client().cancellation().clone()
+    /// Whether the command was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.session.interrupted()
     }
 }
 
@@ -236,19 +235,18 @@ fn remove_nodes(plan: &mut Plan, remove: &BTreeSet<usize>) {
 /// and what they needed) and makes sure the aliases of image tags that stayed remote point
 /// at them.
 pub fn after_build(
-    context: &Context<'_>,
+    context: &ExecContext<'_>,
     prepared: &Prepared,
     plan: &Plan,
     state: &BuildPush,
 ) -> Report {
     let started = Instant::now();
-    let printer = context.printer;
-    let dist = fs_err::canonicalize(&context.dist).unwrap_or_else(|_| context.dist.clone());
-    let jobs = jobs_from_nodes(prepared, &dist, plan.nodes.iter());
+    let reporter = context.reporter;
+    let jobs = jobs_from_nodes(prepared, &context.dist, plan.nodes.iter());
     if !jobs.is_empty() {
-        printer.status(
+        reporter.status(
             "Pushing",
-            format!(
+            &format!(
                 "{} to {}",
                 plural(jobs.len(), "image tag"),
                 state.target.url()
@@ -260,7 +258,7 @@ pub fn after_build(
         &state.target,
         &jobs,
         state.platform_tags,
-        printer,
+        reporter,
     );
     for job in &state.remote {
         if state.session.interrupted() {
@@ -284,7 +282,7 @@ pub fn after_build(
                 Err(error) => report.fail(&error),
             }
         }
-        report.status(printer, "Tagged");
+        report.status(reporter, "Tagged");
         tags.push(report);
     }
     Report {

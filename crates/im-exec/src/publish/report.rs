@@ -7,11 +7,10 @@ use std::time::Instant;
 use im_registry::ops::TransferStats;
 use serde::Serialize;
 
-use super::push::TagJob;
-use super::{Outcome, plural};
-use crate::cli::Format;
-use crate::printer::Printer;
+use super::jobs::TagJob;
+use crate::context::Reporter;
 use crate::registry::Session;
+use crate::{human_bytes, plural};
 
 /// How one image tag ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,16 +119,16 @@ impl TagReport {
 
     /// The status line for people; `written` is the verb for a tag that was written
     /// (`Pushed`, `Copied`, ...).
-    pub fn status(&self, printer: &Printer, written: &str) {
+    pub fn status(&self, reporter: &dyn Reporter, written: &str) {
         match self.result {
-            Result_::Failed => printer.error(format!(
+            Result_::Failed => reporter.error(&format!(
                 "{}: {}",
                 self.reference,
                 self.error.as_deref().unwrap_or("failed")
             )),
-            Result_::Missing => printer.status(
+            Result_::Missing => reporter.status(
                 self.result.verb(),
-                format!("{} ({})", self.node, self.error.as_deref().unwrap_or("")),
+                &format!("{} ({})", self.node, self.error.as_deref().unwrap_or("")),
             ),
             Result_::Pushed | Result_::UpToDate => {
                 let mut details = Vec::new();
@@ -159,7 +158,10 @@ impl TagReport {
                 } else {
                     format!(" ({})", details.join("; "))
                 };
-                printer.status(verb, format!("{} → {}{details}", self.node, self.reference));
+                reporter.status(
+                    verb,
+                    &format!("{} → {}{details}", self.node, self.reference),
+                );
             }
         }
     }
@@ -168,23 +170,6 @@ impl TagReport {
 /// `sha256:0123456789ab`.
 pub fn short_digest(digest: &str) -> String {
     digest.chars().take(19).collect()
-}
-
-/// `1.2 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// What a publishing command did.
@@ -217,55 +202,5 @@ impl Report {
 
     pub fn count(&self, result: Result_) -> usize {
         self.tags.iter().filter(|t| t.result == result).count()
-    }
-
-    /// Prints the summary (text) or the report (json) and turns it into an outcome; `done`
-    /// names what happened to written tags (`pushed`, `copied`, ...).
-    pub fn finish(&self, printer: &Printer, format: Format, done: &str) -> anyhow::Result<Outcome> {
-        match format {
-            Format::Json => printer.json(self)?,
-            Format::Text => {
-                let missing = self.count(Result_::Missing);
-                printer.status(
-                    "Finished",
-                    format!(
-                        "{} {done}, {} up to date, {} failed{} in {:.1}s ({})",
-                        self.count(Result_::Pushed),
-                        self.count(Result_::UpToDate),
-                        self.count(Result_::Failed),
-                        if missing > 0 {
-                            format!(", {missing} missing")
-                        } else {
-                            String::new()
-                        },
-                        self.seconds,
-                        self.registry,
-                    ),
-                );
-            }
-        }
-        Ok(self.outcome())
-    }
-
-    pub fn outcome(&self) -> Outcome {
-        if self.interrupted {
-            Outcome::Interrupted
-        } else if self.count(Result_::Failed) > 0 {
-            Outcome::Failed
-        } else {
-            Outcome::Success
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_sizes() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
     }
 }

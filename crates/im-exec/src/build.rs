@@ -1,0 +1,415 @@
+//! Running a plan's builds: parents before children, independent nodes in parallel, each
+//! finished node recorded in the ledger at once (so an interrupted run keeps what it built),
+//! then one multi-platform OCI layout per image tag whose platforms all stand.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions};
+use im_diag::{Diagnostic, Diagnostics};
+use im_plan::{Action, Ledger, LedgerEntry, Plan, PlanNode};
+use serde::Serialize;
+
+use crate::bases::Bases;
+use crate::context::{ExecContext, error_chain, error_lines};
+use crate::prepare::Prepared;
+use crate::registry::Session;
+use crate::steps::{Provenance, Steps, build_platform};
+
+/// Where the kernel lists the interpreters for foreign binaries.
+const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// How one node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeResult {
+    Built,
+    UpToDate,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl NodeResult {
+    pub const ALL: [NodeResult; 5] = [
+        Self::Built,
+        Self::UpToDate,
+        Self::Failed,
+        Self::Skipped,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Built => "built",
+            Self::UpToDate => "up to date",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Built or up to date: its archive stands.
+    pub fn stands(self) -> bool {
+        matches!(self, Self::Built | Self::UpToDate)
+    }
+}
+
+/// One plan node after the run.
+#[derive(Debug, Clone)]
+pub struct NodeRun {
+    pub result: NodeResult,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// What the scheduler says while it runs, for progress display. `slot` numbers the nodes
+/// being built (0..to_build), `label` is `name:tag (os/arch)`.
+pub enum Progress<'a> {
+    Started {
+        slot: usize,
+        label: &'a str,
+    },
+    Line {
+        slot: usize,
+        label: &'a str,
+        line: &'a str,
+    },
+    Finished {
+        slot: usize,
+        label: &'a str,
+        duration: Duration,
+    },
+    Failed {
+        slot: usize,
+        label: &'a str,
+        message: String,
+    },
+    Skipped {
+        slot: usize,
+        label: &'a str,
+        because: &'a str,
+    },
+    Cancelled {
+        slot: usize,
+        label: &'a str,
+    },
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub no_cache: bool,
+}
+
+/// What a run did.
+pub struct Executed {
+    /// By plan index.
+    pub nodes: Vec<NodeRun>,
+    /// Manifest digests of built and up-to-date nodes, by plan index.
+    pub digests: HashMap<usize, String>,
+    /// The multi-platform layouts written.
+    pub layouts: Vec<PathBuf>,
+}
+
+/// `name:tag (os/arch)`.
+pub fn label(node: &PlanNode) -> String {
+    format!("{} ({})", node.id, node.platform)
+}
+
+/// The nodes `plan` builds.
+pub fn to_build(plan: &Plan) -> Vec<usize> {
+    (0..plan.nodes.len())
+        .filter(|&i| plan.nodes[i].action == Action::Build)
+        .collect()
+}
+
+/// Foreign platforms run under qemu: names the binfmt handler that is missing for a platform
+/// some build must run commands on (`FROM scratch` + `COPY` needs none).
+pub fn check_runnable(prepared: &Prepared, plan: &Plan) -> Result<(), Diagnostics> {
+    let host = im_build::Platform::host();
+    let runs_commands: HashMap<(&str, &str), bool> = prepared
+        .rendered
+        .tags
+        .iter()
+        .map(|t| {
+            let runs = t
+                .parsed
+                .instructions()
+                .iter()
+                .any(|i| i.keyword == im_dockerfile::Keyword::Run);
+            ((t.image.as_str(), t.tag.as_str()), runs)
+        })
+        .collect();
+    let mut problems = Diagnostics::new();
+    let mut checked = BTreeSet::new();
+    for node in plan.nodes.iter().filter(|n| {
+        n.action == Action::Build
+            && runs_commands
+                .get(&(n.id.image.as_str(), n.id.tag.as_str()))
+                .copied()
+                .unwrap_or(true)
+    }) {
+        if checked.insert(node.platform.to_string())
+            && let Err(error) = build_platform(node).check_runnable(&host, Path::new(BINFMT_DIR))
+        {
+            problems.push(
+                Diagnostic::error(error.to_string())
+                    .with_note("or leave the platform out with --platform"),
+            );
+        }
+    }
+    if problems.has_errors() {
+        Err(problems)
+    } else {
+        Ok(())
+    }
+}
+
+/// What [`build`] works on.
+pub struct Work<'a> {
+    pub prepared: &'a Prepared,
+    pub plan: &'a Plan,
+    pub ledger: Ledger,
+    pub bases: &'a Bases,
+    pub builder: &'a dyn Builder,
+}
+
+/// Builds what `work.plan` says to build, with `context.dist` absolute.
+pub fn build(
+    context: &ExecContext<'_>,
+    work: Work<'_>,
+    session: &mut Option<Session>,
+    options: BuildOptions,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> anyhow::Result<Executed> {
+    let Work {
+        prepared,
+        plan,
+        ledger,
+        bases,
+        builder,
+    } = work;
+    let dist = context.dist.as_path();
+    let to_build = to_build(plan);
+    let position: HashMap<usize, usize> = to_build
+        .iter()
+        .enumerate()
+        .map(|(slot, &index)| (index, slot))
+        .collect();
+    let deps: Vec<Vec<usize>> = to_build
+        .iter()
+        .map(|&i| {
+            plan.nodes[i]
+                .parents
+                .iter()
+                .filter_map(|p| position.get(p).copied())
+                .collect()
+        })
+        .collect();
+    let dag = Dag::new(deps).context("the plan's dependencies")?;
+
+    // External bases: each (reference, platform) a build starts from, pulled once.
+    let archives = bases.pull(
+        context,
+        &prepared.project.settings,
+        session,
+        &crate::bases::needed(plan),
+    )?;
+    let digests = crate::planning::ledger_digests(&ledger, plan);
+    let steps = Steps {
+        plan,
+        dist,
+        bases: archives,
+        provenance: Provenance::read(
+            &prepared.project.root,
+            context.environment.source_date_epoch.as_deref(),
+        ),
+        no_cache: options.no_cache,
+    };
+    let digests = Mutex::new(digests);
+    let ledger = Mutex::new(ledger);
+    let labels: Vec<String> = to_build.iter().map(|&i| label(&plan.nodes[i])).collect();
+    let outcomes = im_build::schedule(
+        &dag,
+        ScheduleOptions {
+            jobs: options.jobs,
+            fail_fast: options.fail_fast,
+        },
+        &context.cancel,
+        |task| {
+            let index = to_build[task.node()];
+            let node = &plan.nodes[index];
+            let step = steps.step(index, &digests.lock().expect("digest lock"))?;
+            let output =
+                im_build::execute_step(builder, &step, task.cancel_token(), &mut |line| {
+                    task.progress(line);
+                })?;
+            digests
+                .lock()
+                .expect("digest lock")
+                .insert(index, output.manifest_digest.clone());
+            record(
+                dist,
+                &ledger,
+                node,
+                &output.manifest_digest,
+                output.duration,
+            );
+            Ok::<_, im_build::BuildError>(output)
+        },
+        &mut |event| match event {
+            Event::Started { node } => on_progress(Progress::Started {
+                slot: node,
+                label: &labels[node],
+            }),
+            Event::Progress { node, line } => on_progress(Progress::Line {
+                slot: node,
+                label: &labels[node],
+                line,
+            }),
+            Event::Finished { node, duration } => on_progress(Progress::Finished {
+                slot: node,
+                label: &labels[node],
+                duration,
+            }),
+            Event::Failed { node, error, .. } => on_progress(Progress::Failed {
+                slot: node,
+                label: &labels[node],
+                // A failed command already names the node and platform.
+                message: match error {
+                    im_build::BuildError::Command { .. } => error_lines(error),
+                    _ => format!("{} failed: {}", labels[node], error_lines(error)),
+                },
+            }),
+            Event::Skipped { node, because } => on_progress(Progress::Skipped {
+                slot: node,
+                label: &labels[node],
+                because: &labels[because],
+            }),
+            Event::Cancelled { node } => on_progress(Progress::Cancelled {
+                slot: node,
+                label: &labels[node],
+            }),
+        },
+    );
+    // Key inputs of keys the ledger no longer has (rebuilt nodes) are dropped.
+    if let Err(error) = ledger.lock().expect("ledger lock").prune_inputs(dist) {
+        tracing::warn!("{}", error_chain(&error));
+    }
+
+    let mut nodes: Vec<NodeRun> = plan
+        .nodes
+        .iter()
+        .map(|_| NodeRun {
+            result: NodeResult::UpToDate,
+            duration: Duration::ZERO,
+            error: None,
+        })
+        .collect();
+    for (slot, outcome) in outcomes.into_iter().enumerate() {
+        nodes[to_build[slot]] = match outcome {
+            NodeOutcome::Succeeded { duration, .. } => NodeRun {
+                result: NodeResult::Built,
+                duration,
+                error: None,
+            },
+            NodeOutcome::Failed { error, duration } => NodeRun {
+                result: NodeResult::Failed,
+                duration,
+                error: Some(error_lines(&error)),
+            },
+            NodeOutcome::Skipped { because } => NodeRun {
+                result: NodeResult::Skipped,
+                duration: Duration::ZERO,
+                error: Some(format!("{} failed", labels[because])),
+            },
+            NodeOutcome::Cancelled { .. } => NodeRun {
+                result: NodeResult::Cancelled,
+                duration: Duration::ZERO,
+                error: None,
+            },
+        };
+    }
+    let layouts = write_layouts(context, plan, &mut nodes);
+    Ok(Executed {
+        nodes,
+        digests: digests.into_inner().expect("digest lock"),
+        layouts,
+    })
+}
+
+/// Records a finished node: its key inputs, then its ledger entry (saved at once).
+fn record(dist: &Path, ledger: &Mutex<Ledger>, node: &PlanNode, digest: &str, took: Duration) {
+    if let Err(error) = im_plan::ledger::record_inputs(dist, &node.key, &node.inputs) {
+        tracing::warn!("{}", error_chain(&error));
+    }
+    let mut ledger = ledger.lock().expect("ledger lock");
+    ledger.nodes.insert(
+        im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
+        LedgerEntry::new(node, digest.to_owned(), took),
+    );
+    if let Err(error) = ledger.save(dist) {
+        tracing::warn!("{}", error_chain(&error));
+    }
+}
+
+/// Multi-platform tags: one OCI layout with an index of every platform, when all of them
+/// stand and one of them changed (or there is none yet).
+fn write_layouts(context: &ExecContext<'_>, plan: &Plan, nodes: &mut [NodeRun]) -> Vec<PathBuf> {
+    let dist = context.dist.as_path();
+    let mut layouts = Vec::new();
+    let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        tags.entry(node.id.to_string()).or_default().push(i);
+    }
+    for (tag, members) in &tags {
+        if members.len() < 2 || members.iter().any(|&i| !nodes[i].result.stands()) {
+            continue;
+        }
+        let first = &plan.nodes[members[0]];
+        let dest = dist
+            .join(&first.id.image)
+            .join(&first.id.tag)
+            .join("image.tar");
+        if dest.is_file()
+            && members
+                .iter()
+                .all(|&i| nodes[i].result == NodeResult::UpToDate)
+        {
+            continue;
+        }
+        let archives: Vec<PathBuf> = members
+            .iter()
+            .map(|&i| dist.join(&plan.nodes[i].output))
+            .collect();
+        match im_build::write_multi_platform_layout(&archives, &dest, tag) {
+            Ok(layout) => {
+                context.reporter.status(
+                    "Indexed",
+                    &format!(
+                        "{tag}: {} platforms, {}",
+                        layout.manifests.len(),
+                        layout.index_digest
+                    ),
+                );
+                layouts.push(dest);
+            }
+            Err(error) => {
+                context.reporter.error(&format!(
+                    "{tag}: cannot write the multi-platform layout: {}",
+                    error_lines(&error)
+                ));
+                for &i in members {
+                    nodes[i].result = NodeResult::Failed;
+                }
+            }
+        }
+    }
+    layouts
+}

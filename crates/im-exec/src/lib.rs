@@ -1,0 +1,56 @@
+//! Runs plans. A command loads and prepares the project ([`Prepared`]), plans
+//! ([`planning::plan`]), and hands the plan to an executor here — [`build::build`] with a
+//! builder, [`publish`] with a registry session — which tells people what happens through a
+//! [`Reporter`]. Nothing here prints, exits or reads the environment: the binary passes in
+//! what it read ([`Environment`]) and the command's cancellation.
+
+pub mod bases;
+pub mod build;
+pub mod builder;
+mod context;
+pub mod planning;
+mod prepare;
+pub mod publish;
+pub mod registry;
+pub mod steps;
+
+pub use context::{Environment, ExecContext, Reporter, error_chain, error_lines};
+pub use prepare::Prepared;
+
+/// "1 tag" / "3 tags".
+pub fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        format!("{count} {word}")
+    } else {
+        format!("{count} {word}s")
+    }
+}
+
+/// `1.2 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)] // display only
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

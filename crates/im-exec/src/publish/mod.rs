@@ -1,0 +1,12 @@
+//! Publishing: jobs per image tag, pushing them from `dist/`, the registry side of `build
+//! --push` (skip what the registry holds, push after the build), and what each tag did.
+
+pub mod gate;
+pub mod jobs;
+pub mod push;
+pub mod report;
+
+pub use gate::{BuildPush, after_build, before_build, mark_registry_keys};
+pub use jobs::{TagJob, jobs_from_nodes, published_tag, select_jobs};
+pub use push::{local_jobs, publish};
+pub use report::{Report, Result_, TagReport, short_digest};

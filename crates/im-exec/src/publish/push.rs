@@ -1,0 +1,283 @@
+//! Pushing jobs from `dist/`: the per-platform images, the multi-platform index `build`
+//! wrote (byte for byte, so the registry serves the digest `build` recorded), then each alias;
+//! blobs the parents' repositories hold are mounted, not uploaded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+use im_diag::{Diagnostic, Diagnostics};
+use im_plan::{Action, Ledger, PlanNode, Reason};
+use im_registry::LocalImage;
+use im_registry::ops::push::{PushOptions, push_image, push_platform_images};
+
+use super::jobs::{TagJob, jobs_from_nodes};
+use super::report::{Result_, TagReport};
+use crate::bases::{self, Mode};
+use crate::context::{ExecContext, Reporter};
+use crate::prepare::Prepared;
+use crate::registry::{Session, Target};
+
+/// Mounts into the job's repository the blobs its parents' repositories already hold (base
+/// layers), so pushing does not upload them again. Returns how many were mounted.
+async fn mount_from_parents(
+    session: &Session,
+    target: &Target,
+    job: &TagJob,
+    images: &[LocalImage],
+) -> anyhow::Result<usize> {
+    if job.parents.is_empty() {
+        return Ok(0);
+    }
+    let client = session.client();
+    let repository = target.repository(&job.image)?;
+    let parents = job
+        .parents
+        .iter()
+        .map(|name| target.repository(name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut seen = BTreeSet::new();
+    let mut mounted = 0;
+    for image in images {
+        for manifest in image.images() {
+            for blob in manifest.blobs() {
+                let digest = blob.digest();
+                if !seen.insert(digest.to_string())
+                    || client.blob_exists(&repository, digest).await?.is_some()
+                {
+                    continue;
+                }
+                for parent in &parents {
+                    if client.blob_exists(parent, digest).await?.is_some()
+                        && client.mount_blob(&repository, digest, parent).await?
+                    {
+                        mounted += 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(mounted)
+}
+
+/// Pushes one job from its archives.
+async fn push_job(
+    session: &Session,
+    target: &Target,
+    job: &TagJob,
+    platform_tags: bool,
+    report: &mut TagReport,
+) -> anyhow::Result<()> {
+    let client = session.client();
+    let images = job
+        .archives
+        .iter()
+        .map(|archive| {
+            LocalImage::open(archive).with_context(|| format!("reading {}", archive.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mounted = mount_from_parents(session, target, job, &images).await?;
+    if platform_tags {
+        for (image, platform) in images.iter().zip(&job.platforms) {
+            let reference = target.reference(&job.image, &job.platform_tag(platform))?;
+            let published = push_image(client, image, &reference, &PushOptions::default()).await?;
+            report.add(&published);
+        }
+    } else {
+        let reference = target.reference(&job.image, &job.published)?;
+        let options = PushOptions {
+            extra_tags: job.aliases.clone(),
+            ..PushOptions::default()
+        };
+        let published = match images.as_slice() {
+            [single] => push_image(client, single, &reference, &options).await?,
+            several => match built_index(job, several)? {
+                Some(layout) => push_image(client, &layout, &reference, &options).await?,
+                None => push_platform_images(client, several, &reference, &options).await?,
+            },
+        };
+        report.add(&published);
+    }
+    // The push found the mounted blobs present: count them as mounted.
+    if mounted > 0 {
+        report.blobs_mounted += mounted;
+        report.blobs_present = report.blobs_present.saturating_sub(mounted);
+        report.result = Result_::Pushed;
+    }
+    Ok(())
+}
+
+/// The multi-platform layout `build` wrote for `job`, when it holds exactly `images` (the
+/// job's platforms, as built): pushing it sends the index `build` made, byte for byte, so the
+/// registry serves the digest `build` recorded. `None` when there is none or it holds other
+/// images (a push of some platforms only, or a layout older than an archive); the index is
+/// then assembled with the same encoding.
+fn built_index(job: &TagJob, images: &[LocalImage]) -> anyhow::Result<Option<LocalImage>> {
+    let Some(path) = job.layout.as_deref().filter(|path| path.is_file()) else {
+        return Ok(None);
+    };
+    let layout = LocalImage::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let held: BTreeSet<String> = layout
+        .root()
+        .children()
+        .iter()
+        .map(|child| child.digest().to_string())
+        .collect();
+    let wanted: BTreeSet<String> = images
+        .iter()
+        .map(|image| image.root().digest().to_string())
+        .collect();
+    if layout.root().children().len() != images.len() || held != wanted {
+        tracing::debug!(
+            layout = %path.display(),
+            "the layout does not hold exactly the pushed platforms; assembling the index"
+        );
+        return Ok(None);
+    }
+    Ok(Some(layout))
+}
+
+/// Pushes `jobs` one after another, printing a line per image tag.
+pub fn publish(
+    session: &Session,
+    target: &Target,
+    jobs: &[TagJob],
+    platform_tags: bool,
+    reporter: &dyn Reporter,
+) -> Vec<TagReport> {
+    let mut reports = Vec::new();
+    for job in jobs {
+        if session.interrupted() {
+            break;
+        }
+        // With platform tags: the first one; the status line lists the others ("also ...").
+        let tag = match job.platforms.first() {
+            Some(platform) if platform_tags => job.platform_tag(platform),
+            _ => job.published.clone(),
+        };
+        let shown = format!("{}/{}:{tag}", target.url(), job.image);
+        let mut report = TagReport::new(job, shown);
+        if let Err(error) = session.run(push_job(session, target, job, platform_tags, &mut report))
+        {
+            report.fail(&error);
+        }
+        report.status(reporter, "Pushed");
+        reports.push(report);
+    }
+    reports
+}
+
+/// The builder kind and build args the selected nodes were built with (from the ledger), so
+/// push computes the same keys as the build did.
+fn built_with(
+    prepared: &Prepared,
+    ledger: &Ledger,
+    targets: &[String],
+) -> (String, BTreeMap<String, String>) {
+    let selected =
+        im_plan::targets::select(&prepared.project, &prepared.graph, targets).unwrap_or_default();
+    let prefixes: Vec<String> = selected
+        .iter()
+        .map(|&n| format!("{} ", prepared.graph.nodes[n]))
+        .collect();
+    ledger
+        .nodes
+        .iter()
+        .find(|(name, _)| prefixes.iter().any(|p| name.starts_with(p.as_str())))
+        .map_or_else(
+            || {
+                (
+                    prepared
+                        .project
+                        .settings
+                        .builder
+                        .clone()
+                        .unwrap_or_default(),
+                    BTreeMap::new(),
+                )
+            },
+            |(_, entry)| {
+                let builder = if entry.builder.is_empty() {
+                    // Recorded before the ledger kept the builder.
+                    prepared
+                        .project
+                        .settings
+                        .builder
+                        .clone()
+                        .unwrap_or_default()
+                } else {
+                    entry.builder.clone()
+                };
+                (builder, entry.build_args.clone())
+            },
+        )
+}
+
+/// Why a node cannot be pushed, for people.
+fn not_pushable(node: &PlanNode) -> Diagnostic {
+    let what = format!("{} ({})", node.id, node.platform);
+    let diagnostic = if node.reasons.contains(&Reason::New) {
+        Diagnostic::error(format!("{what} is not built"))
+    } else if node.reasons.contains(&Reason::OutputMissing) {
+        Diagnostic::error(format!(
+            "{what} is recorded as built but {} is missing",
+            node.output.display()
+        ))
+    } else {
+        let reasons: Vec<String> = node.reasons.iter().map(ToString::to_string).collect();
+        Diagnostic::error(format!(
+            "{what} changed since it was built ({})",
+            reasons.join(", ")
+        ))
+    };
+    diagnostic.with_help(format!(
+        "run `image-manager build {}` first, or `image-manager build --push`",
+        node.id
+    ))
+}
+
+/// What `push` sends: the selected nodes, each of which must be up to date (built with the
+/// builder and build args the ledger recorded, external bases at the digests the build
+/// resolved), grouped into jobs. Every node that is not is an error naming the fix.
+pub fn local_jobs(
+    context: &ExecContext<'_>,
+    prepared: &Prepared,
+    targets: &[String],
+    platforms: Option<Vec<im_project::Platform>>,
+) -> anyhow::Result<Vec<TagJob>> {
+    let ledger = Ledger::load(&context.dist)?;
+    let (builder, build_args) = built_with(prepared, &ledger, targets);
+    let mut options = im_plan::PlanOptions {
+        targets: targets.to_vec(),
+        with_deps: true,
+        platforms,
+        builder,
+        build_args,
+        ..im_plan::PlanOptions::default()
+    };
+    bases::resolve(context, prepared, &mut options, Mode::Offline, &mut None)?;
+    let plan = im_plan::plan(
+        &prepared.project,
+        &prepared.graph,
+        &prepared.rendered.tags,
+        &ledger,
+        &context.dist,
+        &options,
+    )?;
+    let mut problems = Diagnostics::new();
+    for node in plan
+        .nodes
+        .iter()
+        .filter(|n| n.selected && n.action == Action::Build)
+    {
+        problems.push(not_pushable(node));
+    }
+    if problems.has_errors() {
+        return Err(problems.into());
+    }
+    Ok(jobs_from_nodes(
+        prepared,
+        &context.dist,
+        plan.nodes.iter().filter(|n| n.selected),
+    ))
+}
