@@ -42,6 +42,37 @@ pub fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some()
 }
 
+/// The local registry `start registry` serves: on `IMAGE_MANAGER_REGISTRY_ADDR` (default
+/// `127.0.0.1:5050`, loopback only), as `IMAGE_MANAGER_REGISTRY_IMAGE` when it runs as a
+/// container.
+pub fn local_registry() -> Result<im_services::Registry, im_diag::Diagnostics> {
+    use im_diag::Diagnostic;
+    use im_services::{AddrError, Registry};
+    let text = std::env::var(IMAGE_MANAGER_REGISTRY_ADDR)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| Registry::DEFAULT_ADDR.to_owned());
+    let addr = Registry::parse_addr(&text).map_err(|error| match error {
+        AddrError::NotAnAddress(_) => Diagnostic::error(format!(
+            "{IMAGE_MANAGER_REGISTRY_ADDR} is `{text}`, which is not an ip:port address"
+        ))
+        .with_help("write a loopback address such as 127.0.0.1:5050"),
+        AddrError::NotLoopback(_) => Diagnostic::error(format!(
+            "{IMAGE_MANAGER_REGISTRY_ADDR} is `{text}`: the local registry only listens on a loopback address"
+        ))
+        .with_help("use 127.0.0.1:PORT; a registry others reach belongs in `registry:` of .image-manager.yml"),
+    })?;
+    Ok(Registry::new(
+        addr,
+        std::env::var(IMAGE_MANAGER_REGISTRY_IMAGE).ok(),
+    ))
+}
+
+/// The local services of the project at `root`, their programs looked for on `PATH`.
+pub fn services(root: &std::path::Path) -> im_services::Services {
+    im_services::Services::new(root, std::env::var_os(PATH))
+}
+
 /// What the layers below the binary need from the environment, read once.
 pub fn environment() -> im_exec::Environment {
     im_exec::Environment {
