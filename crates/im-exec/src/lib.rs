@@ -13,6 +13,7 @@ mod prepare;
 pub mod publish;
 pub mod registry;
 pub mod steps;
+pub mod test;
 
 pub use context::{Environment, ExecContext, Reporter, error_chain, error_lines};
 pub use prepare::Prepared;
