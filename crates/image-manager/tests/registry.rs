@@ -167,19 +167,12 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
-            .arg("-C")
-            .arg(self.root())
+        let output = common::command(self.root())
             .args(args)
             .envs(&self.env)
-            .stdin(Stdio::null())
             .output()
             .unwrap();
-        let run = Run {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::of(&output);
         let mut transcript = self.transcript.borrow_mut();
         transcript.push_str(&run.stdout);
         transcript.push_str(&run.stderr);

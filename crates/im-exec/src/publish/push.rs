@@ -12,7 +12,7 @@ use im_registry::ops::push::{PushOptions, push_image, push_platform_images};
 
 use super::jobs::{TagJob, jobs_from_nodes};
 use super::report::{Result_, TagReport};
-use crate::bases::{self, Mode};
+use crate::bases::Mode;
 use crate::context::{ExecContext, Reporter};
 use crate::prepare::Prepared;
 use crate::registry::{Session, Target};
@@ -245,9 +245,9 @@ pub fn local_jobs(
     targets: &[String],
     platforms: Option<Vec<im_project::Platform>>,
 ) -> anyhow::Result<Vec<TagJob>> {
-    let ledger = Ledger::load(&context.dist)?;
+    let ledger = crate::planning::load_ledger(context)?;
     let (builder, build_args) = built_with(prepared, &ledger, targets);
-    let mut options = im_plan::PlanOptions {
+    let options = im_plan::PlanOptions {
         targets: targets.to_vec(),
         with_deps: true,
         platforms,
@@ -255,14 +255,14 @@ pub fn local_jobs(
         build_args,
         ..im_plan::PlanOptions::default()
     };
-    bases::resolve(context, prepared, &mut options, Mode::Offline, &mut None)?;
-    let plan = im_plan::plan(
-        &prepared.project,
-        &prepared.graph,
-        &prepared.rendered.tags,
+    // The keys of what was built: external bases at the digests the build resolved.
+    let (plan, _) = crate::planning::plan_with(
+        context,
+        prepared,
         &ledger,
-        &context.dist,
-        &options,
+        options,
+        Mode::Offline,
+        &mut None,
     )?;
     let mut problems = Diagnostics::new();
     for node in plan
