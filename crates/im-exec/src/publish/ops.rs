@@ -116,15 +116,12 @@ pub fn combine(
                 extra_tags: job.aliases.clone(),
                 ..IndexOptions::default()
             };
-            match session.run(assemble_index(
+            report.record(session.run(assemble_index(
                 session.client(),
                 &reference,
                 references,
                 &options,
-            )) {
-                Ok(published) => report.add(&published),
-                Err(error) => report.fail(&error.into()),
-            }
+            )));
             Ok(report)
         },
     )
@@ -181,10 +178,7 @@ pub fn promote(
             if let Some(image) = prepared.project.image(&job.image) {
                 new_tags.extend(image.aliases_of(&job.tag).map(str::to_owned));
             }
-            match session.run(tag_image(session.client(), source, &new_tags)) {
-                Ok(published) => report.add(&published),
-                Err(error) => report.fail(&error.into()),
-            }
+            report.record(session.run(tag_image(session.client(), source, &new_tags)));
             Ok(report)
         },
     )
@@ -216,10 +210,7 @@ pub fn copy(
                     extra_tags: job.aliases.clone(),
                     scratch_dir: Some(scratch.to_owned()),
                 };
-                match session.run(copy_image(client, &source, &destination, &options)) {
-                    Ok(published) => report.add(&published),
-                    Err(error) => report.fail(&error.into()),
-                }
+                report.record(session.run(copy_image(client, &source, &destination, &options)));
             }
             Err(error) => report.fail(&error.into()),
         }
