@@ -412,6 +412,35 @@ fn push_publishes_every_tag_and_alias_and_a_second_push_uploads_nothing() {
 }
 
 #[test]
+fn images_built_with_two_builders_push_with_the_keys_each_was_built_with() {
+    let registry = Registry::start();
+    let project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n").registry(&registry);
+    write(
+        &project.root().join("images/other/image.yml"),
+        "tags: [2.0.0]\n",
+    );
+    write(
+        &project.root().join("images/other/Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\n",
+    );
+    write(&project.root().join("images/other/rootfs/other"), "other\n");
+    project.ok(&["build", "solo", "--builder", "buildah"]);
+    project.ok(&["build", "other", "--builder", "podman"]);
+    // Each image's key is computed with the builder that built it, so both are up to date.
+    let report = json(&project.ok(&["push", "--format", "json"]).stdout);
+    assert_eq!(
+        tag_result(&report, "solo:1.0.0")["result"],
+        "pushed",
+        "{report}"
+    );
+    assert_eq!(
+        tag_result(&report, "other:2.0.0")["result"],
+        "pushed",
+        "{report}"
+    );
+}
+
+#[test]
 fn a_multi_arch_tag_becomes_an_index_and_platform_tags_combine_into_the_same_shape() {
     let registry = Registry::start();
     let host = registry.host_port();
