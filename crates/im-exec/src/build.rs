@@ -117,6 +117,56 @@ pub struct Executed {
     pub layouts: Vec<PathBuf>,
 }
 
+/// One node in `build --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub platform: String,
+    pub result: NodeResult,
+    pub seconds: f64,
+    pub key: String,
+    pub digest: Option<String>,
+    pub output: String,
+    pub log: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Executed {
+    /// How many nodes ended with `result`.
+    pub fn count(&self, result: NodeResult) -> usize {
+        self.nodes.iter().filter(|n| n.result == result).count()
+    }
+
+    /// Whether every node stands (built or up to date).
+    pub fn succeeded(&self) -> bool {
+        self.nodes.iter().all(|n| n.result.stands())
+    }
+
+    /// One report per node of `plan` (the plan this run executed), `dist` absolute.
+    pub fn reports(&self, plan: &Plan, dist: &Path) -> Vec<NodeReport> {
+        plan.nodes
+            .iter()
+            .zip(&self.nodes)
+            .enumerate()
+            .map(|(i, (node, run))| {
+                let output = dist.join(&node.output);
+                NodeReport {
+                    node: node.id.to_string(),
+                    platform: node.platform.to_string(),
+                    result: run.result,
+                    seconds: run.duration.as_secs_f64(),
+                    key: node.key.clone(),
+                    digest: self.digests.get(&i).cloned(),
+                    log: matches!(run.result, NodeResult::Built | NodeResult::Failed)
+                        .then(|| output.with_file_name("build.log").display().to_string()),
+                    output: output.display().to_string(),
+                    error: run.error.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// `name:tag (os/arch)`.
 pub fn label(node: &PlanNode) -> String {
     format!("{} ({})", node.id, node.platform)

@@ -82,21 +82,19 @@ pub fn plan(
             None,
         ),
     };
-    let mut options = PlanOptions {
+    let options = PlanOptions {
         builder: builder.clone(),
         ..request.options
     };
+    let ledger = load_ledger(context)?;
     let mut session = None;
-    let bases = bases::resolve(context, prepared, &mut options, request.bases, &mut session)?;
-    let ledger = Ledger::load(&context.dist)
-        .map_err(|error| im_diag::Diagnostic::error(crate::context::error_chain(&error)))?;
-    let plan = im_plan::plan(
-        &prepared.project,
-        &prepared.graph,
-        &prepared.rendered.tags,
+    let (plan, bases) = plan_with(
+        context,
+        prepared,
         &ledger,
-        &context.dist,
-        &options,
+        options,
+        request.bases,
+        &mut session,
     )?;
     Ok(Planned {
         plan,
@@ -131,4 +129,32 @@ pub fn ledger_digests(ledger: &Ledger, plan: &Plan) -> HashMap<usize, String> {
                 .map(|entry| (i, entry.digest.clone()))
         })
         .collect()
+}
+
+/// `dist/ledger.json`; a corrupt one is the user's to fix.
+pub fn load_ledger(context: &ExecContext<'_>) -> anyhow::Result<Ledger> {
+    Ledger::load(&context.dist)
+        .map_err(|error| im_diag::Diagnostic::error(crate::context::error_chain(&error)).into())
+}
+
+/// Plans with `options` (the builder already named), after putting the external bases'
+/// digests (as `mode` gets them) into the options.
+pub fn plan_with(
+    context: &ExecContext<'_>,
+    prepared: &Prepared,
+    ledger: &Ledger,
+    mut options: PlanOptions,
+    mode: Mode,
+    session: &mut Option<Session>,
+) -> anyhow::Result<(Plan, Bases)> {
+    let bases = bases::resolve(context, prepared, &mut options, mode, session)?;
+    let plan = im_plan::plan(
+        &prepared.project,
+        &prepared.graph,
+        &prepared.rendered.tags,
+        ledger,
+        &context.dist,
+        &options,
+    )?;
+    Ok((plan, bases))
 }

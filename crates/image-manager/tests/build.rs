@@ -69,13 +69,8 @@ impl Fixture {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_image-manager"));
-        command
-            .arg("-C")
-            .arg(self.root())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env("SOURCE_DATE_EPOCH", "1700000000");
+        let mut command = common::command(self.root());
+        command.args(args).env("SOURCE_DATE_EPOCH", "1700000000");
         if self.builder == "docker" {
             let docker = im_testkit::docker();
             command.env("DOCKER_HOST", docker.host());
@@ -84,12 +79,7 @@ impl Fixture {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().unwrap();
-        Run {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(&self.command(args).output().unwrap())
     }
 
     fn ok(&self, args: &[&str]) -> Run {
@@ -253,6 +243,41 @@ fn buildah_builds_the_chain_for_both_platforms_then_only_what_changed() {
             "app:1.1.0-dev linux/arm64"
         ]
     );
+    // Each node to build shows its labels and the builder's exact commands; a parent that is
+    // up to date lends its recorded digest to the base label.
+    let nodes = plan["nodes"].as_array().unwrap();
+    let step_of = |tag: &str, platform: &str| {
+        nodes
+            .iter()
+            .find(|n| n["id"]["tag"] == tag && n["platform"] == platform)
+            .unwrap_or_else(|| panic!("{tag} {platform}: {plan}"))
+    };
+    let dev = step_of("1.0.0-dev", "linux/arm64");
+    assert_eq!(
+        dev["step"]["labels"]["dev.image-manager.build-key"],
+        dev["key"]
+    );
+    let argv: Vec<String> = dev["step"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["argv"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert!(argv.iter().any(|a| a.ends_with("buildah")), "{argv:?}");
+    assert!(argv.contains(&"linux/arm64".to_owned()), "{argv:?}");
+    let key_label = format!(
+        "dev.image-manager.build-key={}",
+        dev["key"].as_str().unwrap()
+    );
+    assert!(argv.contains(&key_label), "{argv:?}");
+    let ledger = json(&fs_err::read_to_string(fixture.dist("ledger.json")).unwrap());
+    let parent = &ledger["nodes"]["app:1.0.0 linux/arm64"]["digest"];
+    assert_eq!(
+        dev["step"]["labels"]["org.opencontainers.image.base.digest"], *parent,
+        "{dev}"
+    );
+    assert!(step_of("1.0.0", "linux/arm64").get("step").is_none());
     let why = fixture.ok(&["why", "app:1.0.0-dev", "--platform", "linux/arm64"]);
     assert!(
         why.stdout

@@ -49,13 +49,9 @@ impl Project {
     }
 
     fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
-            .arg("-C")
-            .arg(self.dir.path())
+        let output = common::command(self.dir.path())
             .args(args)
             .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
-            .env_remove("IMAGE_MANAGER_LOG")
             .output()
             .unwrap();
         let root = self.dir.path().display().to_string();

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use common::{Run, succeeded, write};
 use im_testkit::Platform;
@@ -84,17 +83,13 @@ impl Fixture {
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
         )
         .unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
-            .arg("-C")
-            .arg(self.root())
+        let output = common::command(self.root())
             .args(args)
-            .env("NO_COLOR", "1")
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .env("DOCKER_HOST", im_testkit::docker().host())
             .env_remove("DOCKER_BUILDKIT")
             .env("PATH", path)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
             .output()
             .unwrap();
         Run::of(&output)

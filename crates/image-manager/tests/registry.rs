@@ -167,19 +167,12 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_image-manager"))
-            .arg("-C")
-            .arg(self.root())
+        let output = common::command(self.root())
             .args(args)
             .envs(&self.env)
-            .stdin(Stdio::null())
             .output()
             .unwrap();
-        let run = Run {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::of(&output);
         let mut transcript = self.transcript.borrow_mut();
         transcript.push_str(&run.stdout);
         transcript.push_str(&run.stderr);
@@ -415,6 +408,35 @@ fn push_publishes_every_tag_and_alias_and_a_second_push_uploads_nothing() {
             .contains("app:1.1.0-dev (linux/amd64) changed since it was built (context file rootfs/etc/dev.conf changed)"),
         "{}",
         stale.stderr
+    );
+}
+
+#[test]
+fn images_built_with_two_builders_push_with_the_keys_each_was_built_with() {
+    let registry = Registry::start();
+    let project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n").registry(&registry);
+    write(
+        &project.root().join("images/other/image.yml"),
+        "tags: [2.0.0]\n",
+    );
+    write(
+        &project.root().join("images/other/Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\n",
+    );
+    write(&project.root().join("images/other/rootfs/other"), "other\n");
+    project.ok(&["build", "solo", "--builder", "buildah"]);
+    project.ok(&["build", "other", "--builder", "podman"]);
+    // Each image's key is computed with the builder that built it, so both are up to date.
+    let report = json(&project.ok(&["push", "--format", "json"]).stdout);
+    assert_eq!(
+        tag_result(&report, "solo:1.0.0")["result"],
+        "pushed",
+        "{report}"
+    );
+    assert_eq!(
+        tag_result(&report, "other:2.0.0")["result"],
+        "pushed",
+        "{report}"
     );
 }
 

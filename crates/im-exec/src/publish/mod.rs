@@ -3,6 +3,7 @@
 
 pub mod gate;
 pub mod jobs;
+pub mod ops;
 pub mod push;
 pub mod report;
 

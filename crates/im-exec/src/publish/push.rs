@@ -12,7 +12,7 @@ use im_registry::ops::push::{PushOptions, push_image, push_platform_images};
 
 use super::jobs::{TagJob, jobs_from_nodes};
 use super::report::{Result_, TagReport};
-use crate::bases::{self, Mode};
+use crate::bases::Mode;
 use crate::context::{ExecContext, Reporter};
 use crate::prepare::Prepared;
 use crate::registry::{Session, Target};
@@ -167,50 +167,43 @@ pub fn publish(
     reports
 }
 
-/// The builder kind and build args the selected nodes were built with (from the ledger), so
-/// push computes the same keys as the build did.
+/// How a node was built: the builder's name in keys and the build args.
+type BuiltWith = (String, BTreeMap<String, String>);
+
+/// The selected image tags grouped by how the ledger says they were built, so push computes
+/// each node's key as its build did (two images built with two builders each keep theirs).
+/// Tags never built plan with the project's builder (and are then reported as not built).
 fn built_with(
     prepared: &Prepared,
     ledger: &Ledger,
     targets: &[String],
-) -> (String, BTreeMap<String, String>) {
-    let selected =
-        im_plan::targets::select(&prepared.project, &prepared.graph, targets).unwrap_or_default();
-    let prefixes: Vec<String> = selected
-        .iter()
-        .map(|&n| format!("{} ", prepared.graph.nodes[n]))
-        .collect();
-    ledger
-        .nodes
-        .iter()
-        .find(|(name, _)| prefixes.iter().any(|p| name.starts_with(p.as_str())))
-        .map_or_else(
-            || {
-                (
-                    prepared
-                        .project
-                        .settings
-                        .builder
-                        .clone()
-                        .unwrap_or_default(),
-                    BTreeMap::new(),
-                )
-            },
-            |(_, entry)| {
-                let builder = if entry.builder.is_empty() {
-                    // Recorded before the ledger kept the builder.
-                    prepared
-                        .project
-                        .settings
-                        .builder
-                        .clone()
-                        .unwrap_or_default()
-                } else {
-                    entry.builder.clone()
-                };
-                (builder, entry.build_args.clone())
-            },
-        )
+) -> Result<BTreeMap<BuiltWith, Vec<String>>, Diagnostics> {
+    let selected = im_plan::targets::select(&prepared.project, &prepared.graph, targets)?;
+    let default = prepared
+        .project
+        .settings
+        .builder
+        .clone()
+        .unwrap_or_default();
+    let mut groups: BTreeMap<BuiltWith, Vec<String>> = BTreeMap::new();
+    for &node in prepared.graph.order.iter().filter(|n| selected.contains(n)) {
+        let name = prepared.graph.nodes[node].to_string();
+        let prefix = format!("{name} ");
+        let entry = ledger
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(entry, _)| entry.starts_with(&prefix))
+            .map(|(_, entry)| entry)
+            .next();
+        let how = match entry {
+            // Recorded before the ledger kept the builder.
+            Some(entry) if entry.builder.is_empty() => (default.clone(), entry.build_args.clone()),
+            Some(entry) => (entry.builder.clone(), entry.build_args.clone()),
+            None => (default.clone(), BTreeMap::new()),
+        };
+        groups.entry(how).or_default().push(name);
+    }
+    Ok(groups)
 }
 
 /// Why a node cannot be pushed, for people.
@@ -243,41 +236,45 @@ pub fn local_jobs(
     context: &ExecContext<'_>,
     prepared: &Prepared,
     targets: &[String],
-    platforms: Option<Vec<im_project::Platform>>,
+    platforms: Option<&[im_project::Platform]>,
 ) -> anyhow::Result<Vec<TagJob>> {
-    let ledger = Ledger::load(&context.dist)?;
-    let (builder, build_args) = built_with(prepared, &ledger, targets);
-    let mut options = im_plan::PlanOptions {
-        targets: targets.to_vec(),
-        with_deps: true,
-        platforms,
-        builder,
-        build_args,
-        ..im_plan::PlanOptions::default()
-    };
-    bases::resolve(context, prepared, &mut options, Mode::Offline, &mut None)?;
-    let plan = im_plan::plan(
-        &prepared.project,
-        &prepared.graph,
-        &prepared.rendered.tags,
-        &ledger,
-        &context.dist,
-        &options,
-    )?;
-    let mut problems = Diagnostics::new();
-    for node in plan
-        .nodes
+    let ledger = crate::planning::load_ledger(context)?;
+    let mut nodes = Vec::new();
+    for ((builder, build_args), names) in built_with(prepared, &ledger, targets)? {
+        let options = im_plan::PlanOptions {
+            targets: names,
+            with_deps: true,
+            platforms: platforms.map(<[_]>::to_vec),
+            builder,
+            build_args,
+            ..im_plan::PlanOptions::default()
+        };
+        // The keys of what was built: external bases at the digests the build resolved.
+        let (plan, _) = crate::planning::plan_with(
+            context,
+            prepared,
+            &ledger,
+            options,
+            Mode::Offline,
+            &mut None,
+        )?;
+        nodes.extend(plan.nodes.into_iter().filter(|n| n.selected));
+    }
+    // In build order, as one plan would list them.
+    let order: std::collections::HashMap<String, usize> = prepared
+        .graph
+        .order
         .iter()
-        .filter(|n| n.selected && n.action == Action::Build)
-    {
+        .enumerate()
+        .map(|(position, &node)| (prepared.graph.nodes[node].to_string(), position))
+        .collect();
+    nodes.sort_by_key(|n| order.get(&n.id.to_string()).copied());
+    let mut problems = Diagnostics::new();
+    for node in nodes.iter().filter(|n| n.action == Action::Build) {
         problems.push(not_pushable(node));
     }
     if problems.has_errors() {
         return Err(problems.into());
     }
-    Ok(jobs_from_nodes(
-        prepared,
-        &context.dist,
-        plan.nodes.iter().filter(|n| n.selected),
-    ))
+    Ok(jobs_from_nodes(prepared, &context.dist, nodes.iter()))
 }

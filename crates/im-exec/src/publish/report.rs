@@ -112,6 +112,14 @@ impl TagReport {
         }
     }
 
+    /// Adds what one library call did, or records its failure.
+    pub fn record(&mut self, result: Result<im_registry::ops::Published, im_registry::Error>) {
+        match result {
+            Ok(published) => self.add(&published),
+            Err(error) => self.fail(&error.into()),
+        }
+    }
+
     pub fn fail(&mut self, error: &anyhow::Error) {
         self.result = Result_::Failed;
         self.error = Some(format!("{error:#}"));

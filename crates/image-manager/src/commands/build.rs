@@ -2,29 +2,15 @@
 //! children, independent nodes in parallel (see [`im_exec::build`]) — and, with `--push`,
 //! publish what the build covered.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use im_exec::build::{BuildOptions, Executed, NodeResult, Progress, Work};
+use im_exec::build::{BuildOptions, Executed, NodeReport, NodeResult, Progress, Work};
 use im_exec::planning::{self, Detect, Request};
 use im_exec::{bases, plural, publish, registry};
 use serde::Serialize;
 
 use super::{Context, Outcome, service};
 use crate::cli::{BuildArgs, Format};
-
-#[derive(Serialize)]
-struct NodeReport {
-    node: String,
-    platform: String,
-    result: NodeResult,
-    seconds: f64,
-    key: String,
-    digest: Option<String>,
-    output: String,
-    log: Option<String>,
-    error: Option<String>,
-}
 
 #[derive(Serialize)]
 struct Report {
@@ -128,7 +114,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
 
     let interrupted = exec.cancel.is_cancelled();
     let pushed = publish.as_ref().and_then(|gate| {
-        if executed.nodes.iter().all(|n| n.result.stands()) && !interrupted {
+        if executed.succeeded() && !interrupted {
             Some(publish::after_build(&exec, &prepared, plan, gate))
         } else {
             printer.error("nothing was pushed: the build did not succeed");
@@ -136,29 +122,25 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         }
     });
     let push_outcome = pushed.as_ref().map(super::published::outcome);
+    let report = Report {
+        builder: choice.kind.as_str().to_owned(),
+        nodes: executed.reports(plan, &exec.dist),
+        layouts: executed
+            .layouts
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        push: pushed,
+    };
     let in_registry = publish.as_ref().map_or(0, publish::BuildPush::in_registry);
-    let counts = print_report(
-        context,
-        args,
-        &exec.dist,
-        plan,
-        &executed,
-        Report {
-            builder: choice.kind.as_str().to_owned(),
-            nodes: Vec::new(),
-            layouts: Vec::new(),
-            push: pushed,
-        },
-        (started, in_registry),
-    )?;
-    let count = |wanted: NodeResult| counts[wanted.as_str()];
+    print_report(context, args, &executed, &report, (started, in_registry))?;
     if interrupted {
-        return Ok(Outcome::Interrupted);
+        Ok(Outcome::Interrupted)
+    } else if !executed.succeeded() {
+        Ok(Outcome::Failed)
+    } else {
+        Ok(push_outcome.unwrap_or(Outcome::Success))
     }
-    if count(NodeResult::Failed) + count(NodeResult::Skipped) + count(NodeResult::Cancelled) > 0 {
-        return Ok(Outcome::Failed);
-    }
-    Ok(push_outcome.unwrap_or(Outcome::Success))
 }
 
 /// Shows one scheduler event.
@@ -199,53 +181,18 @@ fn show(progress: &mut crate::progress::Progress<'_>, event: Progress<'_>) {
     }
 }
 
-/// Prints the JSON report or the table and the summary; returns the count of each result.
+/// Prints the JSON report, or the table and the summary.
 fn print_report(
     context: &Context<'_>,
     args: &BuildArgs,
-    dist: &std::path::Path,
-    plan: &im_plan::Plan,
     executed: &Executed,
-    mut report: Report,
+    report: &Report,
     (started, in_registry): (Instant, usize),
-) -> anyhow::Result<BTreeMap<&'static str, usize>> {
+) -> anyhow::Result<()> {
     let printer = context.printer;
-    report.layouts = executed
-        .layouts
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    report.nodes = plan
-        .nodes
-        .iter()
-        .zip(&executed.nodes)
-        .enumerate()
-        .map(|(i, (node, run))| {
-            let output = dist.join(&node.output);
-            NodeReport {
-                node: node.id.to_string(),
-                platform: node.platform.to_string(),
-                result: run.result,
-                seconds: run.duration.as_secs_f64(),
-                key: node.key.clone(),
-                digest: executed.digests.get(&i).cloned(),
-                log: matches!(run.result, NodeResult::Built | NodeResult::Failed)
-                    .then(|| output.with_file_name("build.log").display().to_string()),
-                output: output.display().to_string(),
-                error: run.error.clone(),
-            }
-        })
-        .collect();
-    let counts: BTreeMap<&str, usize> = NodeResult::ALL
-        .into_iter()
-        .map(|wanted| {
-            let n = report.nodes.iter().filter(|r| r.result == wanted).count();
-            (wanted.as_str(), n)
-        })
-        .collect();
-    let count = |wanted: NodeResult| counts[wanted.as_str()];
+    let count = |wanted: NodeResult| executed.count(wanted);
     match args.format {
-        Format::Json => printer.json(&report)?,
+        Format::Json => printer.json(report)?,
         Format::Text => {
             if report
                 .nodes
@@ -289,7 +236,7 @@ fn print_report(
             }
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
 fn jobs(args: &BuildArgs) -> usize {

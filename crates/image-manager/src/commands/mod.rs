@@ -26,6 +26,9 @@ use im_build::CancelToken;
 use im_diag::Diagnostics;
 use im_exec::ExecContext;
 pub use im_exec::plural;
+use im_exec::publish::ops::Sources;
+use im_exec::publish::{self, TagJob};
+use im_exec::registry::{self, Session, Target};
 use im_render::Options;
 
 use crate::cli::{Cli, Command};
@@ -146,25 +149,57 @@ impl Context<'_> {
     }
 }
 
-/// Before a registry command writes anything: stop when Ctrl-C was pressed, or report every
-/// missing source (`what`, e.g. "snapshot tag") and say that nothing was written.
-pub fn stop_before_writing(
-    session: &im_exec::registry::Session,
+/// What a registry command (`manifest`, `promote`) starts from: the project rendered for
+/// `snapshot_id`, the default registry (started when it is the local one), the jobs of
+/// `targets`, and a session.
+pub struct Opened {
+    pub prepared: Prepared,
+    pub target: Target,
+    pub jobs: Vec<TagJob>,
+    pub session: Session,
+}
+
+impl Context<'_> {
+    pub fn open_registry(
+        &self,
+        snapshot_id: Option<&str>,
+        targets: &[String],
+        platforms: Option<&[im_project::Platform]>,
+    ) -> anyhow::Result<Opened> {
+        let prepared = self.prepare_for_builds(snapshot_id)?;
+        self.printer.diagnostics(&prepared.warnings);
+        let target = registry::default_target(&prepared.project.settings)?;
+        let jobs = publish::select_jobs(&prepared, targets, platforms)?;
+        service::ensure_for(&self.root, &target.host, self.printer)?;
+        let session = self.exec().session(&prepared.project.settings)?;
+        Ok(Opened {
+            prepared,
+            target,
+            jobs,
+            session,
+        })
+    }
+}
+
+/// Before a registry command writes anything: the sources, or how the command ends — at
+/// Ctrl-C, or with every missing source (`what`, e.g. "snapshot tag") reported and a line
+/// saying that nothing was written.
+pub fn found<S>(
+    sources: Sources<S>,
     printer: &Printer,
-    missing: &Diagnostics,
     what: &str,
     nothing_written: &str,
-) -> Option<Outcome> {
-    if session.interrupted() {
-        return Some(Outcome::Interrupted);
+) -> Result<Vec<S>, Outcome> {
+    match sources {
+        Sources::Found(found) => Ok(found),
+        Sources::Interrupted => Err(Outcome::Interrupted),
+        Sources::Missing(missing) => {
+            printer.diagnostics(&missing);
+            printer.error(format!(
+                "{} missing; {nothing_written}",
+                plural(missing.error_count(), what)
+            ));
+            Err(Outcome::Failed)
+        }
     }
-    if missing.has_errors() {
-        printer.diagnostics(missing);
-        printer.error(format!(
-            "{} missing; {nothing_written}",
-            plural(missing.error_count(), what)
-        ));
-        return Some(Outcome::Failed);
-    }
-    None
 }

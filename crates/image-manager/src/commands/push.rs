@@ -23,7 +23,7 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     let target = registry::default_target(&prepared.project.settings)?;
     let platforms = planning::parse_platforms(&args.platform);
     let exec = context.exec();
-    let jobs = publish::local_jobs(&exec, &prepared, &args.targets, platforms)?;
+    let jobs = publish::local_jobs(&exec, &prepared, &args.targets, platforms.as_deref())?;
     service::ensure_for(&context.root, &target.host, printer)?;
     let session = exec.session(&prepared.project.settings)?;
     printer.status(

@@ -9,14 +9,11 @@
 
 use std::time::Instant;
 
-use anyhow::Context as _;
-use im_registry::ops::copy::{CopyOptions, copy_image};
+use im_exec::publish::{Report, Result_, ops, select_jobs};
+use im_exec::registry;
 
 use super::{Context, Outcome, plural, service};
 use crate::cli::SyncArgs;
-use im_exec::publish::select_jobs;
-use im_exec::publish::{Report, Result_, TagReport};
-use im_exec::registry;
 
 pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
@@ -40,12 +37,7 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
     service::ensure_for(&context.root, &from.host, printer)?;
     service::ensure_for(&context.root, &to.host, printer)?;
     let session = context.exec().session(settings)?;
-    let client = session.client();
-    fs_err::create_dir_all(&context.dist)?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".sync-")
-        .tempdir_in(&context.dist)
-        .with_context(|| format!("making a scratch folder in {}", context.dist.display()))?;
+    let scratch = ops::scratch_dir(&context.dist)?;
     printer.status(
         "Copying",
         format!(
@@ -55,35 +47,7 @@ pub fn run(context: &Context<'_>, args: &SyncArgs) -> anyhow::Result<Outcome> {
             to.url()
         ),
     );
-    let options = |job: &im_exec::publish::TagJob| CopyOptions {
-        extra_tags: job.aliases.clone(),
-        scratch_dir: Some(scratch.path().to_owned()),
-    };
-    let mut tags = Vec::new();
-    for job in &jobs {
-        if session.interrupted() {
-            break;
-        }
-        let source = from.reference(&job.image, &job.published)?;
-        let destination = to.reference(&job.image, &job.published)?;
-        let mut report = TagReport::new(job, destination.to_string());
-        report.platforms.clear();
-        match session.run(client.head_manifest(&source)) {
-            Ok(None) => {
-                report.result = Result_::Missing;
-                report.error = Some(format!("{source} does not exist"));
-            }
-            Ok(Some(_)) => {
-                match session.run(copy_image(client, &source, &destination, &options(job))) {
-                    Ok(published) => report.add(&published),
-                    Err(error) => report.fail(&error.into()),
-                }
-            }
-            Err(error) => report.fail(&error.into()),
-        }
-        report.status(printer, "Copied");
-        tags.push(report);
-    }
+    let tags = ops::copy(&session, (&from, &to), &jobs, scratch.path(), printer);
     let report = Report::new(
         to.url(),
         prepared.snapshot_id.clone(),

@@ -43,20 +43,26 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
 }
 
+/// The binary, run on the project at `root`: no colour, no log filter from the caller, no
+/// stdin. Every test file starts its runs here.
+pub fn command(root: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"));
+    command
+        .arg("-C")
+        .arg(root)
+        .env("NO_COLOR", "1")
+        .env_remove("IMAGE_MANAGER_LOG")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 /// Runs the binary on the project at `root` with `args` and exactly the extra `env`.
 pub fn run_cli(
     root: &Path,
     args: &[&str],
     env: &std::collections::BTreeMap<String, String>,
 ) -> Run {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_image-manager"))
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .envs(env)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let output = command(root).args(args).envs(env).output().unwrap();
     Run::of(&output)
 }
 
