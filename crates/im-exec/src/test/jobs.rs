@@ -138,3 +138,71 @@ fn config_error(error: &ConfigError) -> Diagnostics {
         other @ ConfigError::Read { .. } => Diagnostic::error(other.to_string()).into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project with `app:1.0.0` (tested, two platforms) and `plain:1.0.0` (no tests),
+    /// generated into `dist/`, nothing built.
+    fn generated() -> (tempfile::TempDir, Prepared) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let files = [
+            (
+                ".image-manager.yml",
+                "platforms: [linux/amd64, linux/arm64]\n",
+            ),
+            ("images/app/image.yml", "tags: [1.0.0]\n"),
+            ("images/app/Dockerfile", "FROM scratch\n"),
+            (
+                "images/app/test.yml",
+                "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: hello\n    path: /hello\n    shouldExist: true\n",
+            ),
+            ("images/plain/image.yml", "tags: [1.0.0]\n"),
+            ("images/plain/Dockerfile", "FROM scratch\n"),
+        ];
+        for (path, text) in files {
+            let path = root.join(path);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, text).unwrap();
+        }
+        let prepared = Prepared::new(root, &|_| None, im_render::Options::default()).unwrap();
+        prepared
+            .write_dist(&root.join("dist"), Path::new("dist"), None)
+            .unwrap();
+        (dir, prepared)
+    }
+
+    #[test]
+    fn every_platform_not_built_is_reported_with_the_build_that_fixes_it() {
+        let (dir, prepared) = generated();
+        let missing = project_jobs(&dir.path().join("dist"), &prepared, &[], None).unwrap_err();
+        let messages: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        assert_eq!(missing.error_count(), 2, "{messages:#?}");
+        assert!(
+            messages[0]
+                .contains("run `image-manager build app:1.0.0 --platform linux/amd64` first"),
+            "{messages:#?}"
+        );
+        assert!(messages[1].contains("linux/arm64"), "{messages:#?}");
+    }
+
+    #[test]
+    fn a_job_per_chosen_platform_of_each_tag_with_a_test_config() {
+        let (dir, prepared) = generated();
+        let dist = dir.path().join("dist");
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let archive = dist.join("app/1.0.0").join(amd64.slug()).join("image.tar");
+        fs_err::create_dir_all(archive.parent().unwrap()).unwrap();
+        fs_err::write(&archive, "").unwrap();
+        let jobs = project_jobs(&dist, &prepared, &[], Some(&[amd64])).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].target.label, "app:1.0.0");
+        assert_eq!(jobs[0].config_path, dist.join("app/1.0.0/test.yml"));
+        assert_eq!(
+            jobs[0].target.platform.as_ref().map(ToString::to_string),
+            Some("linux/amd64".to_owned())
+        );
+    }
+}
