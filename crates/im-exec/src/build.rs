@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions};
 use im_diag::{Diagnostic, Diagnostics};
-use im_plan::{Action, Ledger, LedgerEntry, Plan, PlanNode};
+use im_plan::{Action, Ledger, Plan, PlanNode};
 use serde::Serialize;
 
 use crate::bases::Bases;
@@ -304,13 +304,15 @@ pub fn build(
                 .lock()
                 .expect("digest lock")
                 .insert(index, output.manifest_digest.clone());
-            record(
+            let recorded = ledger.lock().expect("ledger lock").record(
                 dist,
-                &ledger,
                 node,
                 &output.manifest_digest,
                 output.duration,
             );
+            if let Err(error) = recorded {
+                tracing::warn!("{}", error_chain(&error));
+            }
             Ok::<_, im_build::BuildError>(output)
         },
         &mut |event| match event {
@@ -392,21 +394,6 @@ pub fn build(
         digests: digests.into_inner().expect("digest lock"),
         layouts,
     })
-}
-
-/// Records a finished node: its key inputs, then its ledger entry (saved at once).
-fn record(dist: &Path, ledger: &Mutex<Ledger>, node: &PlanNode, digest: &str, took: Duration) {
-    if let Err(error) = im_plan::ledger::record_inputs(dist, &node.key, &node.inputs) {
-        tracing::warn!("{}", error_chain(&error));
-    }
-    let mut ledger = ledger.lock().expect("ledger lock");
-    ledger.nodes.insert(
-        im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-        LedgerEntry::new(node, digest.to_owned(), took),
-    );
-    if let Err(error) = ledger.save(dist) {
-        tracing::warn!("{}", error_chain(&error));
-    }
 }
 
 /// Multi-platform tags: one OCI layout with an index of every platform, when all of them

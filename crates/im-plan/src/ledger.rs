@@ -147,6 +147,24 @@ impl Ledger {
     }
 
     /// Writes the ledger atomically.
+    /// Records `node` as in place with manifest `digest` (built in `duration`, or fetched:
+    /// zero): its key inputs first, then its entry, and saves the ledger at once so an
+    /// interrupted run keeps it.
+    pub fn record(
+        &mut self,
+        dist: &Path,
+        node: &PlanNode,
+        digest: &str,
+        duration: std::time::Duration,
+    ) -> Result<(), LedgerError> {
+        record_inputs(dist, &node.key, &node.inputs)?;
+        self.nodes.insert(
+            entry_name(&node.id.to_string(), &node.platform.to_string()),
+            LedgerEntry::new(node, digest.to_owned(), duration),
+        );
+        self.save(dist)
+    }
+
     pub fn save(&self, dist: &Path) -> Result<(), LedgerError> {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| LedgerError::Write(std::io::Error::other(e)))?;

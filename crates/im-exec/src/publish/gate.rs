@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
-use im_plan::{Action, Ledger, LedgerEntry, Plan, Reason};
+use im_plan::{Action, Ledger, Plan, Reason};
 
 use super::jobs::{TagJob, jobs_from_nodes, published_tag};
 use super::push::publish;
@@ -165,12 +165,7 @@ pub fn before_build(
                 &node.id.to_string(),
             ))
             .with_context(|| format!("fetching {label} from {reference}"))?;
-        im_plan::ledger::record_inputs(dist, &node.key, &node.inputs)?;
-        ledger.nodes.insert(
-            im_plan::ledger::entry_name(&node.id.to_string(), &node.platform.to_string()),
-            LedgerEntry::new(node, digest.to_string(), std::time::Duration::ZERO),
-        );
-        ledger.save(dist)?;
+        ledger.record(dist, node, digest.as_ref(), std::time::Duration::ZERO)?;
         reporter.status(
             "Fetched",
             &format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),
