@@ -9,7 +9,6 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -394,32 +393,11 @@ impl ToolLookup for SystemLookup {
     }
 
     fn output(&self, cmd: &CommandSpec) -> Option<String> {
-        let mut child = Command::new(&cmd.program)
-            .args(&cmd.args)
-            .envs(&cmd.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let started = Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if started.elapsed() < self.timeout => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return None;
-                }
-            }
-        }
-        let out = child.wait_with_output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        // A probe past its time limit counts as absent, like one that fails.
+        im_process::Run::new(cmd)
+            .deadline(Some(Instant::now() + self.timeout))
+            .checked(None)
+            .ok()
     }
 }
 

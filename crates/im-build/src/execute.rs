@@ -18,8 +18,8 @@ use crate::parent_names::{ParentName, parent_names, rename_parents};
 use crate::platform::Platform;
 use crate::progress::step_line;
 use crate::rewrite::rewrite_parents;
-use crate::runner::{CancelToken, Log, RunError, run};
 use crate::step::BuildStep;
+use im_process::{CancelToken, Log, RunError, run};
 
 /// A finished build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,10 +335,10 @@ fn build_in_work_dir(
             }
         })
         .map_err(|source| match source {
-            RunError::Cancelled { log, .. } => BuildError::Cancelled {
+            RunError::Cancelled { .. } => BuildError::Cancelled {
                 node: node.clone(),
                 platform: step.platform.clone(),
-                log,
+                log: step.log.clone(),
             },
             source => BuildError::Command {
                 node: node.clone(),
@@ -564,7 +564,7 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(program, "buildah");
-        assert_eq!(log, &step.log);
+        assert_eq!(log.as_ref(), Some(&step.log));
         assert!(
             fs_err::read_to_string(&step.log)
                 .unwrap()

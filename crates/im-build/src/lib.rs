@@ -5,7 +5,7 @@
 //! turns a step into a [`StepPlan`] (files to prepare, exact argv and environment of
 //! every command, where the tool leaves the image) as a pure function, so plans can be
 //! printed and snapshot-tested without a daemon; [`execute_step`] carries a plan out with
-//! the process [`runner`], writing the step's OCI archive atomically; the [`scheduler`]
+//! the process runner ([`im_process`]), writing the step's OCI archive atomically; the [`scheduler`]
 //! runs a DAG of steps on worker threads.
 //!
 //! # How a dependent image finds the parent that was just built
@@ -47,7 +47,6 @@
 
 pub mod atomic;
 pub mod backend;
-pub mod command;
 pub mod detect;
 pub mod docker_archive;
 pub mod execute;
@@ -57,19 +56,20 @@ mod parent_names;
 pub mod platform;
 pub mod progress;
 pub mod rewrite;
-pub mod runner;
 pub mod scheduler;
 pub mod step;
+
+/// The process runner is `im_process`'s; `crate::command` stays a path to its commands.
+pub use im_process::command;
+pub use im_process::{CancelToken, CommandSpec, RunError, run};
 
 pub use backend::{
     Builder, BuilderKind, BuilderSettings, Prepare, StepPlan, ToolOutput, builder_for,
 };
-pub use command::CommandSpec;
 pub use detect::{BackendChoice, DetectError, DockerFlavor, SystemLookup, ToolLookup, detect};
 pub use execute::{BuildError, BuildOutput, execute_step};
 pub use layout::{MultiPlatformLayout, write_multi_platform_layout};
 pub use oci_archive::{ArchiveError, ArchiveImage, OciArchive};
 pub use platform::{Platform, PlatformParseError, PlatformSupportError};
-pub use runner::{CancelToken, RunError, run};
 pub use scheduler::{Dag, DagError, Event, NodeOutcome, ScheduleOptions, schedule};
 pub use step::{BuildStep, Parent, PullPolicy};

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::runner::CancelToken;
+use im_process::CancelToken;
 
 /// Dependencies between nodes `0..n`: `deps[i]` are the nodes `i` needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

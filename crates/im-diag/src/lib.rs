@@ -7,9 +7,15 @@
 //! once instead of fixing them one run at a time.
 //!
 //! Rendering is plain text (no colour): the binary's printer decides about colour.
+//!
+//! [`Secret`] is the one credential type: whatever prints or serialises it shows `***`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub mod secret;
+
+pub use secret::Secret;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

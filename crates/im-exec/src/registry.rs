@@ -142,10 +142,7 @@ fn client_registries(settings: &Settings) -> Vec<RegistrySettings> {
         .map(|registry| RegistrySettings {
             url: registry.url.clone(),
             username: registry.username.clone(),
-            password: registry
-                .password
-                .as_ref()
-                .map(|secret| im_registry::Secret::new(secret.expose())),
+            password: registry.password.clone(),
             insecure: registry.insecure,
         })
         .collect()

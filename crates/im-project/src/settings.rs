@@ -2,12 +2,12 @@
 //!
 //! Every value may use `${VAR}` / `${VAR:-default}` from the environment the caller passes in;
 //! an undefined variable is an error naming it and `file:line`. Passwords and keys are kept in
-//! [`Secret`], whose `Debug` and `Display` never show the value.
+//! [`Secret`] (`im_diag`'s), whose `Debug`, `Display` and serialisation never show the value.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use im_diag::Diagnostics;
+pub use im_diag::Secret;
 use im_yaml::{Limits, Node, Reader};
 use serde::Serialize;
 
@@ -19,39 +19,6 @@ pub const SETTINGS_FILE: &str = ".image-manager.yml";
 
 /// The builders image-manager can drive.
 pub const BUILDERS: [&str; 4] = ["buildah", "docker", "buildkit", "podman"];
-
-/// A value that must never be shown: passwords, tokens, keys.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("***")
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegistrySettings {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use im_process::CancelToken;
 use reqwest::header;
 use reqwest::{Method, StatusCode};
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::Scope;
 use crate::config::ImageConfigSummary;
@@ -86,7 +86,7 @@ pub struct ClientConfig {
     /// The longest a read may wait for data before the connection counts as dead.
     pub read_timeout: Duration,
     /// Cancelling this token stops all network I/O of the client promptly.
-    pub cancel: CancellationToken,
+    pub cancel: CancelToken,
 }
 
 impl Default for ClientConfig {
@@ -103,7 +103,7 @@ impl Default for ClientConfig {
             extra_root_certificates: Vec::new(),
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(60),
-            cancel: CancellationToken::new(),
+            cancel: CancelToken::new(),
         }
     }
 }
@@ -160,7 +160,7 @@ impl Client {
     }
 
     /// The token that cancels this client's work.
-    pub fn cancellation(&self) -> &CancellationToken {
+    pub fn cancellation(&self) -> &CancelToken {
         &self.transport.cancel
     }
 

@@ -27,7 +27,6 @@ pub mod ops;
 mod platform;
 mod reference;
 mod retry;
-mod secret;
 mod transport;
 mod upload;
 
@@ -36,6 +35,10 @@ pub use config::ImageConfigSummary;
 pub use credentials::{Credential, DockerConfig, RegistrySettings};
 pub use digest::{Digest, parse_digest, sha256_digest};
 pub use error::{Error, TargetKind};
+pub use im_diag::Secret;
+pub use im_process::CancelToken;
+/// The name this crate used before the program had one cancellation token: the same type.
+pub use im_process::CancelToken as CancellationToken;
 pub use local::{LocalImage, REF_NAME_ANNOTATION};
 pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestDocument, ManifestKind, OCI_INDEX, OCI_MANIFEST,
@@ -44,7 +47,5 @@ pub use oci_spec;
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, Reference, Repository};
 pub use retry::RetryPolicy;
-pub use secret::Secret;
-pub use tokio_util::sync::CancellationToken;
 pub use transport::BlobSource;
 pub use upload::BlobPush;

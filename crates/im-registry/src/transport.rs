@@ -6,20 +6,16 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
+use im_process::CancelToken;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
 
-use crate::auth::{AuthMode, AuthState, Scope, TokenResponse, merge_scopes};
-use crate::challenge::{Challenge, parse_challenges};
+use crate::auth::{AuthMode, AuthState};
 use crate::credentials::{Credential, CredentialStore, Scheme, parse_registry_url};
 use crate::error::TargetKind;
 use crate::guard::{GuardedResolver, NetworkGuard};
@@ -27,227 +23,13 @@ use crate::reference::DOCKER_HUB;
 use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use crate::{Error, Limits};
 
-/// Bytes to upload: in memory or a range of a file (a layout blob, a tar member, a
-/// staged download), re-read from the start on every try.
-#[derive(Clone, Debug)]
-pub enum BlobSource {
-    /// Bytes in memory.
-    Bytes(Bytes),
-    /// `len` bytes of the file at `path`, starting at `offset`.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Where the blob starts in it.
-        offset: u64,
-        /// The blob's length.
-        len: u64,
-    },
-}
+mod authenticate;
+mod request;
 
-impl BlobSource {
-    /// The number of bytes.
-    pub fn len(&self) -> u64 {
-        match self {
-            Self::Bytes(b) => b.len() as u64,
-            Self::File { len, .. } => *len,
-        }
-    }
+use authenticate::challenges_of;
 
-    /// Whether there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The sub-range `start..start+len` of this source.
-    pub(crate) fn slice(&self, start: u64, len: u64) -> Self {
-        match self {
-            Self::Bytes(b) => {
-                let start = usize::try_from(start).expect("in-memory blob offsets fit usize");
-                let end = start + usize::try_from(len).expect("in-memory blob sizes fit usize");
-                Self::Bytes(b.slice(start..end))
-            }
-            Self::File { path, offset, .. } => Self::File {
-                path: path.clone(),
-                offset: offset + start,
-                len,
-            },
-        }
-    }
-
-    async fn into_body(self) -> Result<reqwest::Body, Error> {
-        match self {
-            Self::Bytes(b) => Ok(reqwest::Body::from(b)),
-            Self::File { path, offset, len } => {
-                let io = |source| Error::Io {
-                    path: path.clone(),
-                    source,
-                };
-                let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
-                file.seek(std::io::SeekFrom::Start(offset))
-                    .await
-                    .map_err(io)?;
-                let reader = file.take(len);
-                let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024);
-                Ok(reqwest::Body::wrap_stream(stream))
-            }
-        }
-    }
-}
-
-/// A registry request, replayable for retries, redirects and re-authentication.
-#[derive(Clone, Debug)]
-pub(crate) struct Request {
-    pub(crate) method: Method,
-    pub(crate) url: Url,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<BlobSource>,
-    pub(crate) scopes: Vec<Scope>,
-}
-
-impl Request {
-    pub(crate) fn new(method: Method, url: Url, scopes: Vec<Scope>) -> Self {
-        Self {
-            method,
-            url,
-            headers: HeaderMap::new(),
-            body: None,
-            scopes,
-        }
-    }
-
-    pub(crate) fn header(mut self, name: header::HeaderName, value: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.insert(name, value);
-        }
-        self
-    }
-
-    pub(crate) fn body(mut self, body: BlobSource) -> Self {
-        self.body = Some(body);
-        self
-    }
-}
-
-/// One registry this client talks to.
-pub(crate) struct Endpoint {
-    /// The registry as references name it (`docker.io`, `127.0.0.1:5050`).
-    pub(crate) registry: String,
-    /// `scheme://host[:port]/`.
-    pub(crate) base: Url,
-    auth: tokio::sync::Mutex<AuthState>,
-}
-
-impl Endpoint {
-    /// `base` joined with an API path such as `v2/app/manifests/1`.
-    pub(crate) fn url(&self, path: &str) -> Url {
-        self.base
-            .join(path)
-            .expect("API paths join onto the base URL")
-    }
-}
-
-/// A response plus how many tries it took.
-pub(crate) struct Reply {
-    pub(crate) response: reqwest::Response,
-    pub(crate) attempts: u32,
-    pub(crate) had_credentials: bool,
-}
-
-/// A response whose body was read (capped).
-pub(crate) struct Fetched {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    attempts: u32,
-    had_credentials: bool,
-}
-
-impl Fetched {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The error this non-success response stands for.
-    pub(crate) fn into_error(self, endpoint: &Endpoint, request: &Request) -> Error {
-        let (code, message) = parse_error_body(&self.body);
-        status_error(
-            endpoint,
-            request,
-            self.status,
-            code,
-            message,
-            self.attempts,
-            self.had_credentials,
-        )
-    }
-}
-
-pub(crate) fn status_error(
-    endpoint: &Endpoint,
-    request: &Request,
-    status: StatusCode,
-    code: Option<String>,
-    message: Option<String>,
-    attempts: u32,
-    had_credentials: bool,
-) -> Error {
-    let method = request.method.to_string();
-    let path = request.url.path().to_owned();
-    let registry = endpoint.registry.clone();
-    if status == StatusCode::UNAUTHORIZED {
-        Error::Unauthorized {
-            registry,
-            method,
-            path,
-            code,
-            message,
-            had_credentials,
-        }
-    } else {
-        Error::Status {
-            registry,
-            method,
-            path,
-            status: status.as_u16(),
-            code,
-            message,
-            attempts,
-        }
-    }
-}
-
-/// The first `{code, message}` of a distribution error body, sanitised and shortened.
-pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<Item>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    let clean = |s: String| -> String {
-        s.chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect::<String>()
-    };
-    match serde_json::from_slice::<Body>(body) {
-        Ok(parsed) => parsed
-            .errors
-            .into_iter()
-            .next()
-            .map_or((None, None), |item| {
-                (
-                    item.code.map(clean).filter(|s| !s.is_empty()),
-                    item.message.map(clean).filter(|s| !s.is_empty()),
-                )
-            }),
-        Err(_) => (None, None),
-    }
-}
+pub use request::BlobSource;
+pub(crate) use request::{Endpoint, Fetched, Reply, Request, parse_error_body, status_error};
 
 /// The HTTP machinery shared by every operation of a client.
 pub(crate) struct Transport {
@@ -255,7 +37,7 @@ pub(crate) struct Transport {
     guard: Arc<NetworkGuard>,
     pub(crate) retry: RetryPolicy,
     pub(crate) limits: Limits,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: CancelToken,
     credentials: CredentialStore,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
 }
@@ -265,7 +47,7 @@ pub(crate) struct TransportSettings {
     pub(crate) credentials: CredentialStore,
     pub(crate) retry: RetryPolicy,
     pub(crate) limits: Limits,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: CancelToken,
     pub(crate) user_agent: String,
     pub(crate) proxy: Option<String>,
     pub(crate) extra_root_certificates: Vec<Vec<u8>>,
@@ -451,217 +233,6 @@ impl Transport {
             return Err(refuse("it carries credentials in the URL"));
         }
         self.guard.check_url(url).map_err(refuse)
-    }
-
-    async fn credential(&self, endpoint: &Endpoint) -> Result<Credential, Error> {
-        let (_, host) = parse_registry_url(&endpoint.registry)?;
-        self.credentials.credential(&host).await
-    }
-
-    /// The `Authorization` header for a request needing `scopes`, if any.
-    async fn authorization(
-        &self,
-        endpoint: &Endpoint,
-        scopes: &[Scope],
-    ) -> Result<Option<HeaderValue>, Error> {
-        let credential = self.credential(endpoint).await?;
-        let mut state = endpoint.auth.lock().await;
-        if state.mode == AuthMode::Unknown {
-            state.mode = self.probe(endpoint).await?;
-        }
-        match state.mode.clone() {
-            AuthMode::Unknown | AuthMode::Anonymous => Ok(None),
-            AuthMode::Basic => Ok(basic_header(&credential)),
-            AuthMode::Bearer { realm, service } => {
-                if let Credential::BearerToken(token) = &credential {
-                    return Ok(Some(bearer_header(token.expose())));
-                }
-                let scopes = merge_scopes(scopes);
-                let now = Instant::now();
-                if let Some(token) = state.token_for(&scopes, now) {
-                    return Ok(Some(bearer_header(token.expose())));
-                }
-                let (token, lifetime) = self
-                    .fetch_token(endpoint, &realm, service.as_deref(), &scopes, &credential)
-                    .await?;
-                state.store(scopes, token.clone(), lifetime, now);
-                Ok(Some(bearer_header(token.expose())))
-            }
-        }
-    }
-
-    /// `GET /v2/` without credentials: what does the registry want?
-    async fn probe(&self, endpoint: &Endpoint) -> Result<AuthMode, Error> {
-        let request = Request::new(Method::GET, endpoint.url("v2/"), Vec::new());
-        let fetched = self
-            .fetch_unauthenticated(endpoint, &request, self.limits.max_error_body_bytes)
-            .await?;
-        if fetched.status.is_success() {
-            return Ok(AuthMode::Anonymous);
-        }
-        if fetched.status == StatusCode::UNAUTHORIZED {
-            let challenges = challenges_of(&fetched.headers);
-            return self
-                .mode_from_challenges(endpoint, &challenges)
-                .map(|(mode, _)| mode);
-        }
-        Err(fetched.into_error(endpoint, &request))
-    }
-
-    /// The auth mode a set of challenges asks for, plus the scopes a bearer challenge named.
-    fn mode_from_challenges(
-        &self,
-        endpoint: &Endpoint,
-        challenges: &[Challenge],
-    ) -> Result<(AuthMode, Vec<Scope>), Error> {
-        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let realm = bearer
-                .params
-                .get("realm")
-                .ok_or_else(|| Error::Authentication {
-                    registry: endpoint.registry.clone(),
-                    reason: "the bearer challenge has no realm".to_owned(),
-                })?;
-            let realm = Url::parse(realm).map_err(|_| Error::Authentication {
-                registry: endpoint.registry.clone(),
-                reason: "the bearer challenge's realm is not a URL".to_owned(),
-            })?;
-            self.check_target(endpoint, &realm, TargetKind::TokenRealm)?;
-            let scopes = bearer
-                .params
-                .get("scope")
-                .map(|s| s.split(' ').filter_map(Scope::parse).collect())
-                .unwrap_or_default();
-            return Ok((
-                AuthMode::Bearer {
-                    realm,
-                    service: bearer.params.get("service").cloned(),
-                },
-                scopes,
-            ));
-        }
-        if challenges.iter().any(|c| c.scheme == "basic") {
-            return Ok((AuthMode::Basic, Vec::new()));
-        }
-        Err(Error::Authentication {
-            registry: endpoint.registry.clone(),
-            reason: "the registry asked for authentication with no scheme this client supports (basic or bearer)".to_owned(),
-        })
-    }
-
-    /// Asks the token service for a token covering `scopes`.
-    async fn fetch_token(
-        &self,
-        endpoint: &Endpoint,
-        realm: &Url,
-        service: Option<&str>,
-        scopes: &[Scope],
-        credential: &Credential,
-    ) -> Result<(crate::Secret, Duration), Error> {
-        let realm_host = realm.host_str().unwrap_or_default().to_owned();
-        let failed = |reason: String| Error::Authentication {
-            registry: endpoint.registry.clone(),
-            reason: format!("token service at `{realm_host}` {reason}"),
-        };
-        let mut url = realm.clone();
-        let mut request = if let Credential::IdentityToken(refresh) = credential {
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "refresh_token");
-            form.append_pair("refresh_token", refresh.expose());
-            form.append_pair("client_id", "image-manager");
-            if let Some(service) = service {
-                form.append_pair("service", service);
-            }
-            for scope in scopes {
-                form.append_pair("scope", &scope.to_string());
-            }
-            self.http
-                .post(url)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(form.finish())
-        } else {
-            {
-                let mut query = url.query_pairs_mut();
-                if let Some(service) = service {
-                    query.append_pair("service", service);
-                }
-                for scope in scopes {
-                    query.append_pair("scope", &scope.to_string());
-                }
-            }
-            let mut builder = self.http.get(url);
-            if let Some(value) = basic_header(credential) {
-                builder = builder.header(header::AUTHORIZATION, value);
-            }
-            builder
-        };
-        request = request.header(header::ACCEPT, "application/json");
-        let mut attempt = 0;
-        let response = loop {
-            attempt += 1;
-            let sent = request
-                .try_clone()
-                .expect("token requests have in-memory bodies")
-                .send();
-            match self.cancellable(sent).await? {
-                Ok(response)
-                    if retryable_status(response.status().as_u16())
-                        && attempt < self.retry.max_attempts =>
-                {
-                    let wait = retry_after_of(response.headers());
-                    self.sleep(self.retry.delay(attempt, wait)).await?;
-                }
-                Ok(response) => break response,
-                Err(e) if attempt < self.retry.max_attempts && !e.is_builder() => {
-                    tracing::debug!(registry = %endpoint.registry, error = %e.without_url(), "token request failed; retrying");
-                    self.sleep(self.retry.delay(attempt, None)).await?;
-                }
-                Err(e) => return Err(failed(format!("could not be reached: {}", e.without_url()))),
-            }
-        };
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(failed(format!(
-                "answered HTTP {} (redirects are not followed for tokens)",
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            let body = self
-                .read_capped(
-                    response,
-                    self.limits.max_error_body_bytes,
-                    "token error body",
-                )
-                .await
-                .unwrap_or_default();
-            let (code, message) = parse_error_body(&body);
-            let detail = match (code, message) {
-                (Some(c), Some(m)) => format!(" {c}: {m}"),
-                (Some(c), None) => format!(" {c}"),
-                (None, Some(m)) => format!(": {m}"),
-                (None, None) => String::new(),
-            };
-            let hint = if status == StatusCode::UNAUTHORIZED && *credential == Credential::Anonymous
-            {
-                "; no credentials are configured for this registry"
-            } else {
-                ""
-            };
-            return Err(failed(format!(
-                "refused the credentials: HTTP {}{detail}{hint}",
-                status.as_u16()
-            )));
-        }
-        let body = self
-            .read_capped(response, self.limits.max_token_bytes, "token response")
-            .await?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            failed("answered with something that is not a token response".to_owned())
-        })?;
-        parsed
-            .into_token()
-            .ok_or_else(|| failed("answered without a token".to_owned()))
     }
 
     /// One logical try: authorise, follow redirects, re-authenticate once on 401.
@@ -989,59 +560,4 @@ pub(crate) fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
-}
-
-fn challenges_of(headers: &HeaderMap) -> Vec<Challenge> {
-    headers
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_challenges)
-        .collect()
-}
-
-fn basic_header(credential: &Credential) -> Option<HeaderValue> {
-    let Credential::Basic { username, password } = credential else {
-        return None;
-    };
-    let encoded = base64::engine::general_purpose::STANDARD
-        .encode(format!("{username}:{}", password.expose()));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
-}
-
-fn bearer_header(token: &str) -> HeaderValue {
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
-    value.set_sensitive(true);
-    value
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_bodies_give_code_and_clean_message() {
-        let (code, message) = parse_error_body(
-            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest\nunknown","detail":{}}]}"#,
-        );
-        assert_eq!(code.as_deref(), Some("MANIFEST_UNKNOWN"));
-        assert_eq!(message.as_deref(), Some("manifestunknown"));
-        assert_eq!(parse_error_body(b"<html>"), (None, None));
-    }
-
-    #[test]
-    fn credential_headers_are_marked_sensitive() {
-        let basic = basic_header(&Credential::Basic {
-            username: "u".into(),
-            password: crate::Secret::new("p"),
-        })
-        .unwrap();
-        assert!(basic.is_sensitive());
-        assert!(!format!("{basic:?}").contains("dTpw"));
-        assert!(bearer_header("t").is_sensitive());
-        assert!(basic_header(&Credential::Anonymous).is_none());
-    }
 }

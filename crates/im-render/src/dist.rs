@@ -12,16 +12,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedTag;
+use crate::layout::STAMP_FILE;
+pub use crate::layout::{DOCKERIGNORE, INDEX_FILE};
 use crate::output::{OpenDir, remove_if_exists, temp_name, write_if_changed};
 use crate::rootfs::ContentCache;
 use crate::stamp;
-
-/// The name of the index file in `dist/`.
-pub const INDEX_FILE: &str = "index.json";
-
-/// The `.dockerignore` written into every tag folder: only the Dockerfile and the rootfs are
-/// build inputs (the test config and build outputs live next to them).
-pub const DOCKERIGNORE: &str = "# Written by image-manager: only the Dockerfile and rootfs/ are build inputs.\n*\n!Dockerfile\n!rootfs\n";
 
 /// Where each generated file came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -319,7 +314,7 @@ where
     fs_err::create_dir_all(dist)?;
     // No stamp: the last write did not finish (or nothing was ever written). If it was
     // killed, its staging folders are still here.
-    if !dist.join(stamp::STAMP_FILE).exists() {
+    if !dist.join(STAMP_FILE).exists() {
         remove_abandoned_staging(dist)?;
         for image in rendered.chunk_by(|a, b| a.image == b.image) {
             remove_abandoned_staging(&dist.join(&image[0].image))?;

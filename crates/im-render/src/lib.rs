@@ -17,6 +17,7 @@ pub mod discovery;
 pub mod dist;
 pub mod engine;
 pub mod filters;
+pub mod layout;
 pub mod output;
 pub mod pycompat;
 pub mod rootfs;

@@ -7,7 +7,7 @@
 //! target and, for links, the same of the file they reach — the identity git's index
 //! trusts), and a caller-supplied string (the binary's version, `--snapshot-id`, the expanded settings). The stamp also lists the tag folders it
 //! produced; if any of them lost its Dockerfile, the stamp is not current. The stamp is
-//! removed before any write to `dist/` starts ([`crate::dist::write`] does it) and recorded
+//! removed before any write to `dist/` starts (`dist::write` does it) and recorded
 //! only after a full `generate` finished, so an interrupted generate, or a `build` that
 //! rendered with other settings, always leads to a full run.
 //!
@@ -23,7 +23,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub const STAMP_FILE: &str = ".generate-stamp";
+pub use crate::layout::STAMP_FILE;
+use crate::layout::{DOCKERIGNORE, INDEX_FILE};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
@@ -42,7 +43,7 @@ pub fn output_hash(rendered: &crate::RenderedTag) -> String {
         hasher.update(bytes);
     };
     field(b"image-manager tag output v1");
-    field(crate::dist::DOCKERIGNORE.as_bytes());
+    field(DOCKERIGNORE.as_bytes());
     field(rendered.dockerfile.as_bytes());
     match &rendered.test {
         Some((text, _)) => field(text.as_bytes()),
@@ -141,7 +142,7 @@ impl Stamp {
     /// Dockerfile (and the index is there).
     pub fn is_current(&self, dist: &Path, fingerprint: &str) -> bool {
         self.fingerprint == fingerprint
-            && dist.join(crate::dist::INDEX_FILE).is_file()
+            && dist.join(INDEX_FILE).is_file()
             && self
                 .tags
                 .keys()

@@ -17,11 +17,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use im_process::RunError;
+
 use crate::config::{CommandTest, EnvVar, TestConfig};
 use crate::expand::{expand, overlay};
 use crate::metadata::ImageMetadata;
 use crate::native::check_patterns;
-use crate::process::{ProcessError, quote};
 use crate::report::{Failure, TestKind, TestResult};
 use crate::runtime::{LoadedImage, RunOutput, RunSpec, Runtime, RuntimeError};
 
@@ -122,14 +123,14 @@ impl CommandRun<'_> {
         result.location = Some(test.location.to_string());
         match self.run_in_session(test, start + self.timeout, &mut result) {
             Ok(()) => {}
-            Err(RuntimeError::Process(ProcessError::TimedOut { argv, .. })) => result.fail(
+            Err(RuntimeError::Process(RunError::TimedOut { argv, .. })) => result.fail(
                 Failure::new(format!(
                     "Test '{}' did not finish within its time limit of {}s",
                     test.name,
                     self.timeout.as_secs_f64()
                 ))
                 .expected(format!("done within {}s", self.timeout.as_secs_f64()))
-                .found(format!("still running `{}`: killed", quote(&argv))),
+                .found(format!("still running `{argv}`: killed")),
             ),
             Err(e) => {
                 result.fail(Failure::new("the command could not be run").found(error_chain(&e)));

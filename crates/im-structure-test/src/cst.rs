@@ -8,8 +8,8 @@ use std::time::Duration;
 use im_oci::Platform;
 use serde::Deserialize;
 
-use crate::process::{ProcessError, Runner, argv, tail};
 use crate::report::{Failure, TestKind, TestResult};
+use im_process::{CommandSpec, Run, RunError, argv, tail};
 
 /// Which container-structure-test driver to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,14 +25,17 @@ pub enum CstBackend {
 pub struct CstDriver {
     pub program: PathBuf,
     pub backend: CstBackend,
-    runner: Runner,
+    /// The environment of every run (with the program: the spec each run starts from).
+    tool: CommandSpec,
+    /// Receives every run and its output.
+    log: Option<PathBuf>,
 }
 
 /// container-structure-test failed to produce a report.
 #[derive(Debug, thiserror::Error)]
 pub enum CstError {
     #[error(transparent)]
-    Process(#[from] ProcessError),
+    Process(#[from] RunError),
     #[error("container-structure-test printed no JSON report (exit {status}): {stderr_tail}")]
     NoReport { status: String, stderr_tail: String },
 }
@@ -84,9 +87,10 @@ impl CstDriver {
         log: Option<PathBuf>,
     ) -> Self {
         Self {
+            tool: CommandSpec::new(&program).envs(env),
             program,
             backend,
-            runner: Runner::new(env, log),
+            log,
         }
     }
 
@@ -117,7 +121,8 @@ impl CstDriver {
         if let Some(platform) = platform {
             args.extend(argv(["--platform".to_owned(), platform.to_string()]));
         }
-        let output = self.runner.output(&self.program, &args)?;
+        let command = self.tool.clone().args(args);
+        let output = Run::new(&command).capture(self.log.as_deref())?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report = stdout
             .lines()

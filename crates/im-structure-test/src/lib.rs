@@ -19,7 +19,6 @@ pub mod filemode;
 pub mod goregex;
 pub mod metadata;
 pub mod native;
-pub mod process;
 pub mod report;
 pub mod runtime;
 pub mod suite;

@@ -25,7 +25,7 @@ use std::time::Instant;
 use im_oci::Platform;
 
 use crate::archive::{docker_archive, probe_archive, unique_name};
-use crate::process::{ProcessError, Runner, argv, tail};
+use im_process::{CommandSpec, Run, RunError, argv, tail};
 
 /// Which runtime a [`CliRuntime`] drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub struct RunSpec {
     pub capabilities: Vec<String>,
     pub bind_mounts: Vec<String>,
     pub env_file: Option<PathBuf>,
-    /// When the command is killed (and [`ProcessError::TimedOut`] returned).
+    /// When the command is killed (and [`RunError::TimedOut`] returned).
     pub deadline: Option<Instant>,
 }
 
@@ -73,7 +73,7 @@ pub struct RunOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(transparent)]
-    Process(#[from] ProcessError),
+    Process(#[from] RunError),
     #[error(
         "{runtime} cannot run containers here: its probe container exited with {exit_code}: {stderr_tail}"
     )]
@@ -131,12 +131,13 @@ pub trait Runtime: Send + Sync {
 #[derive(Debug)]
 pub struct CliRuntime {
     kind: RuntimeKind,
-    program: PathBuf,
-    /// Arguments before the subcommand (`--storage-driver vfs`, `--root DIR`).
-    global_args: Vec<OsString>,
+    /// The program, the arguments before the subcommand (`--storage-driver vfs`, `--root
+    /// DIR`) and the environment of every invocation: each command starts from it.
+    tool: CommandSpec,
     /// Extra arguments of every `run` (podman on hosts without CNI: `--network=host`).
     run_args: Vec<OsString>,
-    runner: Runner,
+    /// Receives every command and its output.
+    log: Option<PathBuf>,
     /// Held while an image is added to or removed from the store.
     store: Mutex<()>,
 }
@@ -153,10 +154,9 @@ impl CliRuntime {
     ) -> Self {
         Self {
             kind,
-            program,
-            global_args,
+            tool: CommandSpec::new(program).args(global_args).envs(env),
             run_args: Vec::new(),
-            runner: Runner::new(env, log),
+            log,
             store: Mutex::new(()),
         }
     }
@@ -168,14 +168,9 @@ impl CliRuntime {
         self
     }
 
-    fn args(&self, rest: Vec<OsString>) -> Vec<OsString> {
-        let mut all = self.global_args.clone();
-        all.extend(rest);
-        all
-    }
-
     fn checked(&self, rest: Vec<OsString>) -> Result<String, RuntimeError> {
-        Ok(self.runner.checked(&self.program, &self.args(rest))?)
+        let command = self.tool.clone().args(rest);
+        Ok(Run::new(&command).checked(self.log.as_deref())?)
     }
 
     /// A container name no other session of this process (of any runtime) uses.
@@ -255,9 +250,10 @@ impl CliRuntime {
         rest: Vec<OsString>,
         deadline: Option<Instant>,
     ) -> Result<RunOutput, RuntimeError> {
-        let output = self
-            .runner
-            .output_until(&self.program, &self.args(rest), deadline)?;
+        let command = self.tool.clone().args(rest);
+        let output = Run::new(&command)
+            .deadline(deadline)
+            .capture(self.log.as_deref())?;
         Ok(RunOutput {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -449,8 +445,8 @@ mod tests {
         };
         let flags = CliRuntime::run_flags(&spec, Some(&"linux/arm64".parse().unwrap()));
         assert_eq!(
-            crate::process::quote(&flags),
-            "run --entrypoint '' --platform linux/arm64 --user 1000:1000 --env 'A=has space'"
+            CommandSpec::new("docker").args(flags).display(),
+            "docker run --entrypoint '' --platform linux/arm64 --user 1000:1000 --env 'A=has space'"
         );
     }
 }

@@ -1,5 +1,7 @@
 //! `CommandSpec`: an external command as data (program, argv built element by element,
-//! added environment), with shell-quoted rendering for logs and error messages.
+//! added environment), with shell-quoted rendering for logs and error messages. A tool is
+//! described by the spec its commands start from (program, global arguments, environment);
+//! each command clones it and appends its own arguments.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -30,6 +32,17 @@ impl CommandSpec {
         self
     }
 
+    /// Appends several arguments.
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// Appends a flag and its value as two arguments.
     #[must_use]
     pub fn flag(self, flag: &str, value: impl Into<OsString>) -> Self {
@@ -40,6 +53,19 @@ impl CommandSpec {
     #[must_use]
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds several environment variables.
+    #[must_use]
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
 
@@ -71,6 +97,15 @@ impl CommandSpec {
 pub fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     shlex::try_quote(&s).map_or_else(|_| format!("{s:?}"), std::borrow::Cow::into_owned)
+}
+
+/// Builds an argv from string-like parts.
+pub fn argv<I, S>(parts: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    parts.into_iter().map(|p| p.as_ref().to_owned()).collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! `Secret`: a credential string that never shows itself in `Debug` output and has no
-//! `Display`, so it cannot end up in a log line, an error message or a panic by accident.
+//! `Secret`: a credential (password, token, key) that never shows itself. `Debug` and
+//! `Display` print `***` and serialising writes `***`, so it cannot reach a log line, an
+//! error message, a printed config or a panic by accident. It lives here, with what governs
+//! what is printed, so the project model (settings) and the registry client share it.
 
 use std::fmt;
 
@@ -27,7 +29,13 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -43,6 +51,14 @@ impl From<&str> for Secret {
     }
 }
 
+/// Serialised redacted: a printed config shows that a secret is set, never its value.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+/// Read from a credential file (a Docker config's `auth`, `identitytoken`).
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
@@ -54,10 +70,17 @@ mod tests {
     use super::Secret;
 
     #[test]
-    fn debug_never_shows_the_value() {
+    fn debug_display_and_serialisation_never_show_the_value() {
         let secret = Secret::new("hunter2-canary");
-        let shown = format!("{secret:?} {:?}", Some(secret.clone()));
+        let shown = format!(
+            "{secret:?} {:?} {secret} {}",
+            Some(secret.clone()),
+            serde_json::to_string(&secret).unwrap()
+        );
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown, r#"Secret(***) Some(Secret(***)) *** "***""#);
         assert_eq!(secret.expose(), "hunter2-canary");
+        let read: Secret = serde_json::from_str(r#""from-file""#).unwrap();
+        assert_eq!(read.expose(), "from-file");
     }
 }
