@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use im_build::CancelToken;
@@ -154,7 +153,6 @@ fn client_registries(settings: &Settings) -> Vec<RegistrySettings> {
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
-    cancel: CancelToken,
 }
 
 impl Session {
@@ -178,26 +176,12 @@ impl Session {
         let config = ClientConfig {
             registries: client_registries(settings),
             docker_config,
+            // The command's one token: Ctrl-C stops every transfer.
+            cancel: cancel.clone(),
             ..ClientConfig::default()
         };
         let client = Client::new(config)?;
-        {
-            // The command's token is checked by builders between lines; the client's transfers
-            // wait on their own token, which this task cancels when the command's is.
-            let cancel = cancel.clone();
-            let transfers = client.cancellation().clone();
-            runtime.spawn(async move {
-                while !cancel.is_cancelled() && !transfers.is_cancelled() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                transfers.cancel();
-            });
-        }
-        Ok(Self {
-            runtime,
-            client,
-            cancel: cancel.clone(),
-        })
+        Ok(Self { runtime, client })
     }
 
     pub fn client(&self) -> &Client {
@@ -211,7 +195,7 @@ impl Session {
 
     /// Whether Ctrl-C was pressed (or the client was cancelled otherwise).
     pub fn interrupted(&self) -> bool {
-        self.cancel.is_cancelled() || self.client.cancellation().is_cancelled()
+        self.client.cancellation().is_cancelled()
     }
 }
 
