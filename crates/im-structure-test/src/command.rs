@@ -56,6 +56,8 @@ impl TestEnv {
         let with_globals = overlay(&image.env, &config.global_env_vars);
         let mut base = expanded(&config.global_env_vars, &image.env);
         base.extend(expanded(&config.run_options.env_vars, &image.env));
+        // Values from the environment the tests run in are passed as they are.
+        base.extend(config.run_options.host_env.iter().cloned());
         let mut setup = base.clone();
         setup.extend(expanded(&test.env_vars, &with_globals));
         let mut command = base;
@@ -121,6 +123,17 @@ impl CommandRun<'_> {
         let start = Instant::now();
         let mut result = TestResult::new(TestKind::Command, &test.name);
         result.location = Some(test.location.to_string());
+        let unset = &self.config.run_options.host_env_unset;
+        if !unset.is_empty() {
+            result.fail(Failure::new(format!(
+                "containerRunOptions.envVars names {}, not set where the tests run: set {} or \
+                 leave {} out of envVars",
+                unset.join(", "),
+                if unset.len() == 1 { "it" } else { "them" },
+                if unset.len() == 1 { "it" } else { "them" },
+            )));
+            return result;
+        }
         match self.run_in_session(test, start + self.timeout, &mut result) {
             Ok(()) => {}
             Err(RuntimeError::Process(RunError::TimedOut { argv, .. })) => result.fail(
@@ -294,5 +307,28 @@ mod tests {
             ],
             "setup commands get them expanded"
         );
+    }
+
+    #[test]
+    fn run_options_name_variables_of_the_test_environment_as_container_structure_test_does() {
+        let (config, image) = env_of(
+            "schemaVersion: 2.0.0\ncontainerRunOptions: {envVars: [FROM_HOST, UNSET]}\n\
+             commandTests:\n- {name: env, command: env}\n",
+        );
+        assert_eq!(config.run_options.host_env_vars, ["FROM_HOST", "UNSET"]);
+        assert!(config.run_options.env_vars.is_empty());
+        let config = config.with_host_env(|name| (name == "FROM_HOST").then(|| "a $value".into()));
+        let env = TestEnv::new(&config, &config.command_tests[0], &image);
+        assert_eq!(
+            env.command,
+            [("FROM_HOST".into(), "a $value".into())],
+            "values pass as they are"
+        );
+        assert_eq!(config.run_options.host_env_unset, ["UNSET"]);
+        // image-manager's own key/value form keeps working.
+        let (config, _) =
+            env_of("schemaVersion: 2.0.0\ncontainerRunOptions: {envVars: [{key: K, value: v}]}\n");
+        assert_eq!(config.run_options.env_vars[0].key, "K");
+        assert!(config.run_options.host_env_vars.is_empty());
     }
 }

@@ -26,6 +26,17 @@ pub struct ContainerRunOptions {
     pub user: Option<String>,
     pub privileged: bool,
     pub env_vars: Vec<EnvVar>,
+    /// container-structure-test's form of `envVars`: names of variables of the environment
+    /// the tests run in, passed into the container with their values there (empty when
+    /// unset), as `docker run -e NAME=$NAME` would. [`TestConfig::with_host_env`] turns
+    /// them into [`EnvVar`]s.
+    pub host_env_vars: Vec<String>,
+    /// `host_env_vars` with their values, once resolved.
+    pub host_env: Vec<(String, String)>,
+    /// `host_env_vars` that are not set where the tests run: container-structure-test
+    /// passes them as an empty string that Docker refuses, failing every command test, so
+    /// every command test fails here too, naming them.
+    pub host_env_unset: Vec<String>,
     pub env_file: Option<String>,
     pub capabilities: Vec<String>,
     pub bind_mounts: Vec<String>,
@@ -111,6 +122,22 @@ pub struct TestConfig {
 }
 
 impl TestConfig {
+    /// Resolves `containerRunOptions.envVars` given as names (container-structure-test's
+    /// form) with `lookup`, the environment the tests run in.
+    #[must_use]
+    pub fn with_host_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let options = &mut self.run_options;
+        options.host_env.clear();
+        options.host_env_unset.clear();
+        for name in &options.host_env_vars {
+            match lookup(name) {
+                Some(value) => options.host_env.push((name.clone(), value)),
+                None => options.host_env_unset.push(name.clone()),
+            }
+        }
+        self
+    }
+
     /// How many results running this config produces.
     pub fn test_count(&self) -> usize {
         self.command_tests.len()
@@ -410,20 +437,41 @@ impl Parser<'_> {
         out
     }
 
+    /// `containerRunOptions.envVars`: container-structure-test's list of variable names
+    /// (the second list), or, as image-manager also accepts, `key`/`value` entries (the first).
+    fn run_env_vars(&mut self, node: &Node) -> (Vec<EnvVar>, Vec<String>) {
+        let names = match &node.value {
+            im_yaml::Value::Seq(items) => {
+                !items.is_empty() && items.iter().all(|item| item.as_scalar().is_some())
+            }
+            _ => false,
+        };
+        if names {
+            let what = "`containerRunOptions.envVars`";
+            (Vec::new(), self.strings(Some(node), what))
+        } else {
+            (self.env_vars(node, "envVars", false), Vec::new())
+        }
+    }
+
     fn run_options(&mut self, node: &Node) -> ContainerRunOptions {
         let Some(map) = self.reader.map(node, "`containerRunOptions`", RUN_OPTIONS) else {
             return ContainerRunOptions::default();
         };
+        let (env_vars, host_env_vars) = map
+            .get("envVars")
+            .map(|n| self.run_env_vars(n))
+            .unwrap_or_default();
         ContainerRunOptions {
             user: self.text(map.get("user"), "`user`"),
             privileged: map
                 .get("privileged")
                 .and_then(|n| self.reader.bool(n, "`privileged`"))
                 .unwrap_or(false),
-            env_vars: map
-                .get("envVars")
-                .map(|n| self.env_vars(n, "envVars", false))
-                .unwrap_or_default(),
+            env_vars,
+            host_env_vars,
+            host_env: Vec::new(),
+            host_env_unset: Vec::new(),
             env_file: self.text(map.get("envFile"), "`envFile`"),
             capabilities: self.strings(map.get("capabilities"), "`capabilities`"),
             bind_mounts: self.strings(map.get("bindMounts"), "`bindMounts`"),

@@ -111,7 +111,11 @@ fn verdicts(report: &im_structure_test::ImageReport) -> BTreeMap<String, bool> {
 
 fn compare(config_name: &str, image: &Path) -> Vec<String> {
     let config_path = common::data(config_name);
-    let config = load_config(&config_path).unwrap();
+    // container-structure-test reads `containerRunOptions.envVars` from its environment,
+    // which is this process's.
+    let config = load_config(&config_path)
+        .unwrap()
+        .with_host_env(|name| std::env::var(name).ok());
     let target = Target {
         label: image.display().to_string(),
         source: ImageSource::Archive {
@@ -186,6 +190,19 @@ fn busybox_image_verdicts_match_container_structure_test() {
     let images = common::images();
     let mut problems = compare("busybox.yaml", &images.busybox);
     problems.extend(compare("busybox-failing.yaml", &images.busybox));
+    assert!(
+        problems.is_empty(),
+        "{} disagreements:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn run_options_pass_variables_of_the_test_environment_as_container_structure_test_does() {
+    let images = common::images();
+    let mut problems = compare("busybox-host-env.yaml", &images.busybox);
+    problems.extend(compare("busybox-host-env-unset.yaml", &images.busybox));
     assert!(
         problems.is_empty(),
         "{} disagreements:\n{}",

@@ -54,6 +54,17 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
             (jobs, Some(prepared.project))
         }
     };
+    // `containerRunOptions.envVars` names variables of this environment.
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .map(|mut job| {
+            if !job.config.run_options.host_env_vars.is_empty() {
+                job.config =
+                    std::sync::Arc::new((*job.config).clone().with_host_env(env_vars::lookup));
+            }
+            job
+        })
+        .collect();
     if jobs.is_empty() {
         printer.status("Tested", "nothing: no selected tag has a test config");
         return Ok(Outcome::Success);
