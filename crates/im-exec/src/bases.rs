@@ -13,10 +13,11 @@ use im_diag::Diagnostic;
 use im_plan::PlanOptions;
 use im_project::{Platform, Settings};
 
-use crate::context::{ExecContext, error_chain};
+use crate::context::ExecContext;
 use crate::plural;
 use crate::prepare::Prepared;
 use crate::registry::{self, Session};
+use im_diag::error_chain;
 
 /// Where pulled bases are kept, under the project.
 pub const CACHE_DIR: &str = ".image-manager/cache/bases";

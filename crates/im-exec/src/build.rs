@@ -14,10 +14,11 @@ use im_plan::{Action, Ledger, Plan, PlanNode};
 use serde::Serialize;
 
 use crate::bases::Bases;
-use crate::context::{ExecContext, error_chain, error_lines};
+use crate::context::{ExecContext, error_lines};
 use crate::prepare::Prepared;
 use crate::registry::Session;
 use crate::steps::{Provenance, Steps, build_platform};
+use im_diag::error_chain;
 
 /// Where the kernel lists the interpreters for foreign binaries.
 const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";

@@ -74,17 +74,6 @@ impl ExecContext<'_> {
     }
 }
 
-/// An error and its causes on one line: `outer: cause: root cause`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
 /// An error and its causes, one per line (`caused by: ...`), for build failures whose causes
 /// carry a log excerpt.
 pub fn error_lines(error: &dyn std::error::Error) -> String {

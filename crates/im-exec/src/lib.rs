@@ -15,7 +15,8 @@ pub mod registry;
 pub mod steps;
 pub mod test;
 
-pub use context::{Environment, ExecContext, Reporter, error_chain, error_lines};
+pub use context::{Environment, ExecContext, Reporter, error_lines};
+pub use im_diag::error_chain;
 pub use prepare::Prepared;
 
 /// "1 tag" / "3 tags".

@@ -134,7 +134,7 @@ pub fn ledger_digests(ledger: &Ledger, plan: &Plan) -> HashMap<usize, String> {
 /// `dist/ledger.json`; a corrupt one is the user's to fix.
 pub fn load_ledger(context: &ExecContext<'_>) -> anyhow::Result<Ledger> {
     Ledger::load(&context.dist)
-        .map_err(|error| im_diag::Diagnostic::error(crate::context::error_chain(&error)).into())
+        .map_err(|error| im_diag::Diagnostic::error(im_diag::error_chain(&error)).into())
 }
 
 /// Plans with `options` (the builder already named), after putting the external bases'

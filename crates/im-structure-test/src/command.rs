@@ -146,7 +146,9 @@ impl CommandRun<'_> {
                 .found(format!("still running `{argv}`: killed")),
             ),
             Err(e) => {
-                result.fail(Failure::new("the command could not be run").found(error_chain(&e)));
+                result.fail(
+                    Failure::new("the command could not be run").found(im_diag::error_chain(&e)),
+                );
             }
         }
         result.duration = start.elapsed();
@@ -249,17 +251,6 @@ fn check_output(test: &CommandTest, output: &RunOutput, result: &mut TestResult)
             .found(output.exit_code.to_string()),
         );
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -112,17 +112,6 @@ pub struct Job {
     pub target: Target,
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
 /// Tests one image with one config.
 pub fn run_suite(
     config: &TestConfig,
@@ -165,7 +154,7 @@ fn open(target: &Target, options: &SuiteOptions) -> Result<Image, String> {
             // is the same file (im_oci::trust); anything else is verified as it is read.
             open_image(path, &open_options)
                 .map(|image| image.with_trusted_digests(im_oci::trust::trusted(path)))
-                .map_err(|e| error_chain(&e))
+                .map_err(|e| im_diag::error_chain(&e))
         }
         ImageSource::Opened { image, .. } => Ok(Image::clone(image)),
     }
@@ -182,7 +171,7 @@ fn run_native(
     std::thread::scope(|scope| {
         let commands = (!config.command_tests.is_empty())
             .then(|| scope.spawn(|| command_results(config, target, runtime, &metadata, options)));
-        let view = image.filesystem().map_err(|e| error_chain(&e));
+        let view = image.filesystem().map_err(|e| im_diag::error_chain(&e));
         let statics = view.map(|view| run_static_tests(config, &image, &view));
         let mut results = match commands {
             Some(handle) => handle.join().unwrap_or_else(|_| Vec::new()),
@@ -222,7 +211,7 @@ fn command_results(
                 return fail_all(format!(
                     "{} could not load the image: {}",
                     runtime.kind().name(),
-                    error_chain(&e)
+                    im_diag::error_chain(&e)
                 ));
             }
         },
@@ -275,16 +264,16 @@ fn run_cst(
                 &path.to_string_lossy(),
                 target.platform.as_ref(),
             )
-            .map_err(|e| error_chain(&e)),
+            .map_err(|e| im_diag::error_chain(&e)),
         CstBackend::Docker => {
             let loader =
                 loader.ok_or("the cst docker driver needs Docker to load the image into")?;
             let loaded = loader
                 .load(path, target.platform.as_ref())
-                .map_err(|e| error_chain(&e))?;
+                .map_err(|e| im_diag::error_chain(&e))?;
             let results = cst
                 .run(config_path, &loaded.id, target.platform.as_ref())
-                .map_err(|e| error_chain(&e));
+                .map_err(|e| im_diag::error_chain(&e));
             let _ = loader.unload(&loaded);
             results
         }
