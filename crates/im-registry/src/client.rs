@@ -16,7 +16,7 @@ use crate::credentials::{CredentialStore, DockerConfig, RegistrySettings};
 use crate::digest::{Digest, digest_like, parse_digest};
 use crate::manifest::{MANIFEST_ACCEPT, ManifestDocument, ManifestKind};
 use crate::retry::RetryPolicy;
-use crate::transport::{BlobSource, Endpoint, Request, Transport, TransportSettings};
+use crate::transport::{BlobSource, Endpoint, Fetched, Request, Transport, TransportSettings};
 use crate::{Error, Reference, Repository};
 
 /// Size caps and transfer sizes.
@@ -177,19 +177,31 @@ impl Client {
     pub async fn ping(&self, registry: &str) -> Result<(), Error> {
         let endpoint = self.endpoint(registry)?;
         let request = Request::new(Method::GET, endpoint.url("v2/"), Vec::new());
+        self.send_checked(&endpoint, &request, "ping").await?;
+        Ok(())
+    }
+
+    /// Sends `request`, whose answer has no body worth reading, and turns a status other than
+    /// success into the registry's error.
+    async fn send_checked(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+        what: &str,
+    ) -> Result<Fetched, Error> {
         let fetched = self
             .transport
             .fetch(
-                &endpoint,
-                &request,
+                endpoint,
+                request,
                 self.transport.limits.max_error_body_bytes,
-                "ping",
+                what,
             )
             .await?;
         if fetched.status.is_success() {
-            Ok(())
+            Ok(fetched)
         } else {
-            Err(fetched.into_error(&endpoint, &request))
+            Err(fetched.into_error(endpoint, request))
         }
     }
 
@@ -344,17 +356,8 @@ impl Client {
         .header(header::CONTENT_TYPE, document.media_type())
         .body(BlobSource::Bytes(document.bytes().clone()));
         let fetched = self
-            .transport
-            .fetch(
-                &endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "manifest upload",
-            )
+            .send_checked(&endpoint, &request, "manifest upload")
             .await?;
-        if !fetched.status.is_success() {
-            return Err(fetched.into_error(&endpoint, &request));
-        }
         if let Some(stored) = fetched
             .header("docker-content-digest")
             .and_then(|d| parse_digest(d).ok())
@@ -496,20 +499,8 @@ impl Client {
                 Scope::push(repository.name()),
             ],
         );
-        let fetched = self
-            .transport
-            .fetch(
-                &endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "delete",
-            )
-            .await?;
-        if fetched.status.is_success() {
-            Ok(())
-        } else {
-            Err(fetched.into_error(&endpoint, &request))
-        }
+        self.send_checked(&endpoint, &request, "delete").await?;
+        Ok(())
     }
 
     /// Reads and parses the config of an image manifest.
