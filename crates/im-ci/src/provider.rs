@@ -1,0 +1,234 @@
+//! The job graph as a GitLab CI file (to `include:`) or a GitHub Actions workflow.
+
+use crate::graph::{Job, JobGraph, JobKind};
+use crate::yaml::{Map, Yaml};
+
+/// A CI system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Gitlab,
+    Github,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gitlab => "gitlab",
+            Self::Github => "github",
+        }
+    }
+
+    /// Where the file goes by default, relative to the project.
+    pub fn default_output(self) -> &'static str {
+        match self {
+            Self::Gitlab => "ci/images.gitlab-ci.yml",
+            Self::Github => ".github/workflows/images.yml",
+        }
+    }
+
+    /// The most `needs` one job may have.
+    pub fn max_needs(self) -> usize {
+        match self {
+            Self::Gitlab => 50,
+            // No documented cap on `needs`; a workflow holds at most 256 jobs per matrix, and
+            // this keeps one job's list readable.
+            Self::Github => 256,
+        }
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gitlab" => Ok(Self::Gitlab),
+            "github" => Ok(Self::Github),
+            other => Err(format!(
+                "unknown CI provider `{other}`: use gitlab or github"
+            )),
+        }
+    }
+}
+
+/// What the generated file needs besides the jobs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// A container image with image-manager and a builder, for container-based runners.
+    pub image: Option<String>,
+    /// Commands each job runs before its own (installing image-manager and a builder).
+    pub install: Vec<String>,
+    /// The first line(s): what generated the file and how to regenerate it.
+    pub header: String,
+}
+
+fn comment(header: &str) -> String {
+    header
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "#\n".to_owned()
+            } else {
+                format!("# {line}\n")
+            }
+        })
+        .collect()
+}
+
+/// The GitLab CI file.
+pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
+    let mut doc = Map::new();
+    let mut template = Map::new();
+    if let Some(image) = &settings.image {
+        template.push("image", Yaml::str(image.clone()));
+    }
+    template.push(
+        "rules",
+        Yaml::List(vec![
+            Map::new()
+                .with("if", Yaml::str("$CI_MERGE_REQUEST_IID"))
+                .with(
+                    "variables",
+                    Map::new()
+                        .with("IM_SNAPSHOT_ID", Yaml::str("mr-$CI_MERGE_REQUEST_IID"))
+                        .build(),
+                )
+                .build(),
+            Map::new()
+                .with("if", Yaml::str("$CI_COMMIT_BRANCH"))
+                .with(
+                    "variables",
+                    Map::new()
+                        .with("IM_SNAPSHOT_ID", Yaml::str("ci-$CI_PIPELINE_ID"))
+                        .build(),
+                )
+                .build(),
+        ]),
+    );
+    if !settings.install.is_empty() {
+        template.push("before_script", Yaml::strs(settings.install.clone()));
+    }
+    doc.push(".image-manager", template.build());
+    let names: std::collections::HashMap<&str, &str> = graph
+        .jobs
+        .iter()
+        .map(|j| (j.id.as_str(), j.name.as_str()))
+        .collect();
+    for job in &graph.jobs {
+        let mut entry = Map::new()
+            .with("extends", Yaml::str(".image-manager"))
+            .with(
+                "stage",
+                Yaml::str(match job.kind {
+                    JobKind::Build | JobKind::Manifest => "build",
+                    JobKind::Test => "test",
+                    JobKind::Promote => "deploy",
+                }),
+            );
+        if job.default_branch_only {
+            entry.push(
+                "rules",
+                Yaml::List(vec![
+                    Map::new()
+                        .with(
+                            "if",
+                            Yaml::str("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null"),
+                        )
+                        .with(
+                            "variables",
+                            Map::new()
+                                .with("IM_SNAPSHOT_ID", Yaml::str("ci-$CI_PIPELINE_ID"))
+                                .build(),
+                        )
+                        .build(),
+                ]),
+            );
+        }
+        entry.push(
+            "needs",
+            Yaml::strs(job.needs.iter().map(|id| names[id.as_str()])),
+        );
+        if !job.runners.is_empty() {
+            entry.push("tags", Yaml::strs(job.runners.clone()));
+        }
+        entry.push("script", Yaml::strs(job.script.clone()));
+        doc.push(job.name.clone(), entry.build());
+    }
+    comment(&settings.header) + &doc.build().render()
+}
+
+/// The GitHub Actions workflow.
+pub fn github(graph: &JobGraph, settings: &Settings) -> String {
+    let mut jobs = Map::new();
+    for job in &graph.jobs {
+        jobs.push(job.id.clone(), github_job(job, settings));
+    }
+    let doc = Map::new()
+        .with("name", Yaml::str("images"))
+        .with(
+            "on",
+            Map::new()
+                .with("push", Map::new().build())
+                .with("pull_request", Map::new().build())
+                .build(),
+        )
+        .with(
+            "env",
+            Map::new()
+                .with(
+                    "IM_SNAPSHOT_ID",
+                    Yaml::str(
+                        "${{ github.event_name == 'pull_request' && format('pr-{0}', github.event.number) || format('ci-{0}', github.run_id) }}",
+                    ),
+                )
+                .build(),
+        )
+        .with("jobs", jobs.build());
+    comment(&settings.header) + &doc.build().render()
+}
+
+fn github_job(job: &Job, settings: &Settings) -> Yaml {
+    let mut entry = Map::new().with("name", Yaml::str(job.name.clone()));
+    if job.default_branch_only {
+        entry.push(
+            "if",
+            Yaml::str(
+                "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+            ),
+        );
+    }
+    entry.push(
+        "runs-on",
+        if job.runners.is_empty() {
+            Yaml::str("ubuntu-latest")
+        } else {
+            Yaml::strs(job.runners.clone())
+        },
+    );
+    if !job.needs.is_empty() {
+        entry.push("needs", Yaml::strs(job.needs.clone()));
+    }
+    if let Some(image) = &settings.image {
+        entry.push("container", Yaml::str(image.clone()));
+    }
+    let mut steps = vec![
+        Map::new()
+            .with("uses", Yaml::str("actions/checkout@v5"))
+            .build(),
+    ];
+    if !settings.install.is_empty() {
+        steps.push(
+            Map::new()
+                .with("name", Yaml::str("install image-manager"))
+                .with("run", Yaml::str(settings.install.join("\n")))
+                .build(),
+        );
+    }
+    steps.push(
+        Map::new()
+            .with("name", Yaml::str(job.kind.as_str()))
+            .with("run", Yaml::str(job.script.join("\n")))
+            .build(),
+    );
+    entry.push("steps", Yaml::List(steps));
+    entry.build()
+}
