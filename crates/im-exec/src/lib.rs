@@ -7,6 +7,7 @@
 pub mod bases;
 pub mod build;
 pub mod builder;
+pub mod ci;
 mod context;
 pub mod planning;
 mod prepare;

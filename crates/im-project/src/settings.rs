@@ -87,10 +87,17 @@ impl LabelSettings {
 pub struct CiSettings {
     /// `github` or `gitlab`.
     pub provider: Option<String>,
-    /// One CI job per platform, joined by a manifest job.
-    pub platform_split: bool,
+    /// One CI job per platform, joined by a manifest job (the default); `false`: one job
+    /// builds every platform of an image tag.
+    pub platform_split: Option<bool>,
     /// Where the generated pipeline is written.
     pub output: Option<String>,
+    /// Runner tags per platform (`linux/arm64: [arm64]`): GitLab `tags:`, GitHub `runs-on:`.
+    pub runners: std::collections::BTreeMap<String, Vec<String>>,
+    /// A container image that has image-manager and a builder, for container-based runners.
+    pub image: Option<String>,
+    /// Commands each job runs first to get image-manager and a builder.
+    pub install: Vec<String>,
 }
 
 /// Everything `.image-manager.yml` says, with defaults filled in.
@@ -335,6 +342,81 @@ impl SettingsReader<'_> {
             .unwrap_or(false)
     }
 
+    fn ci(&mut self, node: &Node, out: &mut CiSettings) {
+        let what = "`ci`";
+        let known = [
+            "provider",
+            "platform_split",
+            "output",
+            "runners",
+            "image",
+            "install",
+        ];
+        let Some(ci) = self.reader.map(node, what, &known) else {
+            return;
+        };
+        let provider = self.opt_text(&ci, "provider", what);
+        if let (Some(name), Some(node)) = (&provider, ci.get("provider"))
+            && !["github", "gitlab"].contains(&name.as_str())
+        {
+            self.reader.error(
+                node.span,
+                format!("unknown CI provider `{name}`"),
+                Some("use `github` or `gitlab`".into()),
+            );
+        }
+        out.provider = provider;
+        out.platform_split = ci
+            .get("platform_split")
+            .and_then(|node| self.reader.bool(node, "`platform_split` in `ci`"));
+        out.output = self.opt_text(&ci, "output", what);
+        out.image = self.opt_text(&ci, "image", what);
+        if let Some(node) = ci.get("install") {
+            out.install = match node.as_scalar() {
+                Some(_) => self.text(node, "`install` in `ci`").into_iter().collect(),
+                None => self
+                    .reader
+                    .string_list(node, "`install` in `ci`")
+                    .map(|items| items.into_iter().map(|i| i.value).collect())
+                    .unwrap_or_default(),
+            };
+        }
+        if let Some(node) = ci.get("runners") {
+            let entries = node.as_map().unwrap_or(&[]);
+            if node.as_map().is_none() {
+                self.reader.error(
+                    node.span,
+                    format!("`runners` in `ci` is {}, not a mapping", node.kind()),
+                    Some(
+                        "write `runners: {linux/arm64: [arm64]}`: runner tags per platform".into(),
+                    ),
+                );
+            }
+            for (key, value) in entries {
+                let Some(platform) = key.as_scalar() else {
+                    continue;
+                };
+                if platform.parse::<Platform>().is_err() {
+                    self.reader.error(
+                        key.span,
+                        format!("`{platform}` in `ci.runners` is not a platform"),
+                        Some("write platforms as os/arch, e.g. linux/arm64".into()),
+                    );
+                    continue;
+                }
+                let tags = match value.as_scalar() {
+                    Some(tag) => vec![tag.to_owned()],
+                    None => self
+                        .reader
+                        .string_list(value, "runner tags")
+                        .map(|items| items.into_iter().map(|i| i.value).collect())
+                        .unwrap_or_default(),
+                };
+                out.runners.insert(platform.to_owned(), tags);
+            }
+        }
+    }
+
     fn settings(&mut self, root: &Node, display: &Path) -> Settings {
         let mut settings = Settings {
             file: Some(display.to_path_buf()),
@@ -405,27 +487,7 @@ impl SettingsReader<'_> {
             }
         }
         if let Some(node) = map.get("ci") {
-            let what = "`ci`";
-            if let Some(ci) = self
-                .reader
-                .map(node, what, &["provider", "platform_split", "output"])
-            {
-                let provider = self.opt_text(&ci, "provider", what);
-                if let (Some(name), Some(node)) = (&provider, ci.get("provider"))
-                    && !["github", "gitlab"].contains(&name.as_str())
-                {
-                    self.reader.error(
-                        node.span,
-                        format!("unknown CI provider `{name}`"),
-                        Some("use `github` or `gitlab`".into()),
-                    );
-                }
-                settings.ci = CiSettings {
-                    provider,
-                    platform_split: self.flag(&ci, "platform_split", what),
-                    output: self.opt_text(&ci, "output", what),
-                };
-            }
+            self.ci(node, &mut settings.ci);
         }
         if let Some(node) = map.get("platforms")
             && let Some(platforms) = self.platforms(node, "`platforms`")

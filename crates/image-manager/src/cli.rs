@@ -222,6 +222,26 @@ Examples:
   image-manager inspect python:3.13
   image-manager inspect 127.0.0.1:5050/acme/python:3 --format json")]
     Inspect(InspectArgs),
+    /// Generate a CI pipeline: one build job per node, needing exactly its parents' jobs.
+    #[command(after_help = "\
+Every node (image tag x platform) gets a build job (`build --push --platform-tags`) whose
+needs are exactly the build jobs of its parents on that platform, so a leaf starts as soon as
+its own chain is built. Each image tag then gets a manifest job, a test job per platform (when
+it has a test config) and, on the default branch, a promote job. Jobs work under a snapshot id
+(mr-<N> / pr-<N> in merge and pull requests, ci-<pipeline> on branches); only promote writes
+release tags. Runner tags per platform, a job image and install commands come from `ci:` in
+.image-manager.yml.
+
+Outputs: GitLab: ci/images.gitlab-ci.yml (add `include: {local: ci/images.gitlab-ci.yml}` to
+.gitlab-ci.yml); GitHub: .github/workflows/images.yml. The file is the same bytes for the
+same project; `--check` exits 1 when the committed one is stale (for a lint job).
+
+Examples:
+  image-manager generate-ci --provider gitlab
+  image-manager generate-ci --provider github --output -
+  image-manager generate-ci --check
+  image-manager generate-ci --format json        the job graph, for other CI systems")]
+    GenerateCi(GenerateCiArgs),
     /// Start a local service: the registry on 127.0.0.1:5050.
     #[command(after_help = "\
 Runs `docker-registry` (or `registry`) when installed, else the registry:2 container through
@@ -269,6 +289,33 @@ pub struct GenerateArgs {
     pub full: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateCiArgs {
+    /// What the pipeline builds: `name`, `name:tag`, `name:alias` or globs, with everything
+    /// they are built on. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The CI system (default: `ci.provider` in .image-manager.yml).
+    #[arg(long, value_enum)]
+    pub provider: Option<CiProvider>,
+    /// Where to write the file (default: `ci.output`, else the provider's path); `-` prints it.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Write nothing; exit 1 when the file on disk is not what would be generated.
+    #[arg(long)]
+    pub check: bool,
+    /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// A CI system `generate-ci` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiProvider {
+    Gitlab,
+    Github,
 }
 
 #[derive(Debug, Args)]

@@ -81,7 +81,7 @@ fn reads_every_section_and_expands_variables() {
             )
         ]
     );
-    assert!(settings.ci.platform_split);
+    assert_eq!(settings.ci.platform_split, Some(true));
     assert_eq!(settings.builder.as_deref(), Some("buildah"));
 }
 
@@ -168,4 +168,26 @@ fn a_mirror_is_never_the_default_registry() {
         .map(|(r, of)| (r.url.as_str(), of))
         .collect();
     assert_eq!(mirrors, [("127.0.0.1:5001", "docker.io")]);
+}
+
+#[test]
+fn ci_names_runners_per_platform_and_how_jobs_get_image_manager() {
+    let settings = parse(
+        "ci:\n  provider: github\n  runners:\n    linux/arm64: [self-hosted, arm64]\n    linux/amd64: ubuntu-24.04\n  image: registry.example/tools/image-manager:1\n  install: cargo install image-manager\n",
+    )
+    .unwrap();
+    assert_eq!(settings.ci.provider.as_deref(), Some("github"));
+    assert_eq!(settings.ci.platform_split, None);
+    assert_eq!(settings.ci.runners["linux/arm64"], ["self-hosted", "arm64"]);
+    assert_eq!(settings.ci.runners["linux/amd64"], ["ubuntu-24.04"]);
+    assert_eq!(settings.ci.install, ["cargo install image-manager"]);
+    let error = parse("ci:\n  provider: jenkins\n  runners:\n    arm 64: [x]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown CI provider `jenkins`"), "{error}");
+    assert!(
+        error.contains("`arm 64` in `ci.runners` is not a platform"),
+        "{error}"
+    );
+    assert!(error.contains(":4:"), "points at the line: {error}");
 }

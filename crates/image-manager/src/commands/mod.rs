@@ -4,6 +4,7 @@
 mod build;
 mod check;
 mod generate;
+mod generate_ci;
 mod graph;
 mod inspect;
 mod list;
@@ -70,6 +71,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Manifest(args) => manifest::run(&context, args),
         Command::Sync(args) => sync::run(&context, args),
         Command::Inspect(args) => inspect::run(&context, args),
+        Command::GenerateCi(args) => generate_ci::run(&context, args),
         Command::Start(args) => service::run_start(&context, args),
         Command::Stop(args) => service::run_stop(&context, args),
         Command::Status(args) => service::run_status(&context, args),

@@ -1,0 +1,65 @@
+//! What `generate-ci` hands [`im_ci`]: the selected image tags with everything they are
+//! built on, in build order, each with its platforms, parents and test config.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use im_diag::Diagnostics;
+
+use crate::prepare::Prepared;
+
+/// The tags `targets` select and every tag they are built on, parents first. `dist_name` is
+/// how jobs name `dist/` (relative to the project).
+pub fn tags(
+    prepared: &Prepared,
+    targets: &[String],
+    dist_name: &Path,
+) -> Result<Vec<im_ci::Tag>, Diagnostics> {
+    let selected = im_plan::targets::select(&prepared.project, &prepared.graph, targets)?;
+    let graph = &prepared.graph;
+    let mut wanted: BTreeSet<usize> = BTreeSet::new();
+    let mut stack: Vec<usize> = selected.into_iter().collect();
+    while let Some(node) = stack.pop() {
+        if wanted.insert(node) {
+            stack.extend(graph.parent_nodes(node));
+        }
+    }
+    let tested: BTreeSet<(&str, &str)> = prepared
+        .rendered
+        .tags
+        .iter()
+        .filter(|t| t.test.is_some())
+        .map(|t| (t.image.as_str(), t.tag.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for &node in graph.order.iter().filter(|n| wanted.contains(n)) {
+        let id = &graph.nodes[node];
+        let Some(tag) = prepared
+            .project
+            .image(&id.image)
+            .and_then(|image| image.tag(&id.tag))
+        else {
+            continue;
+        };
+        out.push(im_ci::Tag {
+            node: id.to_string(),
+            platforms: tag.platforms.iter().map(ToString::to_string).collect(),
+            parents: graph
+                .parent_nodes(node)
+                .into_iter()
+                .map(|p| graph.nodes[p].to_string())
+                .collect(),
+            test_config: tested
+                .contains(&(id.image.as_str(), id.tag.as_str()))
+                .then(|| {
+                    dist_name
+                        .join(&id.image)
+                        .join(&id.tag)
+                        .join("test.yml")
+                        .display()
+                        .to_string()
+                }),
+        });
+    }
+    Ok(out)
+}
