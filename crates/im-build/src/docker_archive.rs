@@ -16,7 +16,7 @@ use crate::oci_archive::{
     ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name,
     finish_single_image, hex, sha256_digest, to_json,
 };
-use crate::platform::Platform;
+use im_oci::Platform;
 
 /// One image in a docker-archive's `manifest.json`.
 #[derive(Serialize, Deserialize)]
@@ -255,7 +255,7 @@ mod tests {
     fn a_layer_that_does_not_match_its_diff_id_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let oci = dir.path().join("oci.tar");
-        let image = test_image(&Platform::linux_amd64(), "x");
+        let image = test_image(&Platform::linux("amd64"), "x");
         let layer_name = crate::oci_archive::blob_name(&sha256_digest(&image.layer));
         // The blob's name says one digest, its bytes (and so the diff_id check) another.
         let mut tampered = image.layer.clone();

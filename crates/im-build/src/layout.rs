@@ -10,16 +10,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{
-    Arch, Descriptor, ImageIndexBuilder, MediaType, Os, PlatformBuilder, SCHEMA_VERSION,
-};
+use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
     ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, sha256_digest,
     to_json,
 };
-use crate::platform::Platform;
+use im_oci::Platform;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -53,18 +51,12 @@ pub fn write_multi_platform_layout(
                 second: path.clone(),
             });
         }
-        let mut platform = PlatformBuilder::default()
-            .os(Os::from(image.platform.os.as_str()))
-            .architecture(Arch::from(image.platform.arch.as_str()));
-        if let Some(variant) = &image.platform.variant {
-            platform = platform.variant(variant.clone());
-        }
         let mut descriptor = Descriptor::new(
             MediaType::ImageManifest,
             image.descriptor.size(),
             image.descriptor.digest().clone(),
         );
-        descriptor.set_platform(Some(platform.build().expect("os and architecture are set")));
+        descriptor.set_platform(Some(image.platform.to_oci()));
         descriptors.push(descriptor);
         manifests.push((image.platform.clone(), image.manifest_digest.clone()));
         opened.push((archive, image));
@@ -144,7 +136,7 @@ mod tests {
         // Same content: the layer blob is shared, the configs differ by architecture.
         write_oci_archive(
             &amd,
-            &test_image(&Platform::linux_amd64(), "same"),
+            &test_image(&Platform::linux("amd64"), "same"),
             &HashMap::new(),
         );
         write_oci_archive(
@@ -204,12 +196,12 @@ mod tests {
         let b = dir.path().join("b.tar");
         write_oci_archive(
             &a,
-            &test_image(&Platform::linux_amd64(), "a"),
+            &test_image(&Platform::linux("amd64"), "a"),
             &HashMap::new(),
         );
         write_oci_archive(
             &b,
-            &test_image(&Platform::linux_amd64(), "b"),
+            &test_image(&Platform::linux("amd64"), "b"),
             &HashMap::new(),
         );
         let dest = dir.path().join("image.tar");

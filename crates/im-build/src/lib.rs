@@ -47,6 +47,7 @@
 
 pub mod atomic;
 pub mod backend;
+pub mod binfmt;
 pub mod command;
 pub mod detect;
 pub mod docker_archive;
@@ -54,7 +55,6 @@ pub mod execute;
 pub mod layout;
 pub mod oci_archive;
 mod parent_names;
-pub mod platform;
 pub mod progress;
 pub mod rewrite;
 pub mod runner;
@@ -64,12 +64,13 @@ pub mod step;
 pub use backend::{
     Builder, BuilderKind, BuilderSettings, Prepare, StepPlan, ToolOutput, builder_for,
 };
+pub use binfmt::{PlatformSupportError, check_runnable};
 pub use command::CommandSpec;
 pub use detect::{BackendChoice, DetectError, DockerFlavor, SystemLookup, ToolLookup, detect};
 pub use execute::{BuildError, BuildOutput, execute_step};
+pub use im_oci::{Platform, PlatformParseError};
 pub use layout::{MultiPlatformLayout, write_multi_platform_layout};
 pub use oci_archive::{ArchiveError, ArchiveImage, OciArchive};
-pub use platform::{Platform, PlatformParseError, PlatformSupportError};
 pub use runner::{CancelToken, RunError, run};
 pub use scheduler::{Dag, DagError, Event, NodeOutcome, ScheduleOptions, schedule};
 pub use step::{BuildStep, Parent, PullPolicy};

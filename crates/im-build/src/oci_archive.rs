@@ -11,7 +11,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::platform::Platform;
+use im_oci::Platform;
 
 /// Docker's schema 2 image manifest, which OCI archives of pulled images may hold.
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -380,7 +380,7 @@ pub(crate) mod tests {
         append_bytes(&mut layer, "hello", text.as_bytes(), Path::new("layer")).unwrap();
         let layer = layer.into_inner().unwrap();
         let mut config = serde_json::json!({
-            "architecture": platform.arch,
+            "architecture": platform.architecture,
             "os": platform.os,
             "config": {"Labels": {"t": text}},
             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]},
@@ -470,7 +470,7 @@ pub(crate) mod tests {
     fn a_corrupted_blob_is_reported_with_both_digests() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar");
-        let image = test_image(&Platform::linux_amd64(), "hi");
+        let image = test_image(&Platform::linux("amd64"), "hi");
         let config_name = blob_name(&sha256_digest(&image.config));
         let extra = HashMap::from([(config_name.clone(), b"{}".to_vec())]);
         write_oci_archive(&path, &image, &extra);

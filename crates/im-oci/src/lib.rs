@@ -34,5 +34,5 @@ pub use image::{
 };
 pub use limits::Limits;
 pub use oci_spec::image::ImageConfiguration;
-pub use platform::Platform;
+pub use platform::{Platform, PlatformParseError};
 pub use store::Window;

@@ -90,13 +90,7 @@ fn is_manifest(media_type: &MediaType) -> bool {
 }
 
 fn descriptor_platform(descriptor: &Descriptor) -> Option<Platform> {
-    descriptor.platform().as_ref().map(|p| {
-        Platform::new(
-            &p.os().to_string(),
-            &p.architecture().to_string(),
-            p.variant().as_deref(),
-        )
-    })
+    descriptor.platform().as_ref().map(Platform::from_oci)
 }
 
 /// Selects and opens one image of the layout in `store`.

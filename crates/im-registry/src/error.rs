@@ -43,10 +43,6 @@ pub enum Error {
     #[error("unsupported digest algorithm `{algorithm}`")]
     UnsupportedDigestAlgorithm { algorithm: String },
 
-    /// A platform string is not `os/arch[/variant]`.
-    #[error("invalid platform `{input}`: expected os/architecture[/variant]")]
-    InvalidPlatform { input: String },
-
     /// A registry URL in the settings cannot be used.
     #[error("invalid registry URL `{url}`: {reason}")]
     InvalidRegistryUrl { url: String, reason: String },

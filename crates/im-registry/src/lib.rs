@@ -24,7 +24,6 @@ mod guard;
 mod local;
 mod manifest;
 pub mod ops;
-mod platform;
 mod reference;
 mod retry;
 mod secret;
@@ -36,12 +35,12 @@ pub use config::ImageConfigSummary;
 pub use credentials::{Credential, DockerConfig, RegistrySettings};
 pub use digest::{Digest, parse_digest, sha256_digest};
 pub use error::{Error, TargetKind};
+pub use im_oci::Platform;
 pub use local::{LocalImage, REF_NAME_ANNOTATION};
 pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestDocument, ManifestKind, OCI_INDEX, OCI_MANIFEST,
 };
 pub use oci_spec;
-pub use platform::Platform;
 pub use reference::{DOCKER_HUB, Reference, Repository};
 pub use retry::RetryPolicy;
 pub use secret::Secret;

@@ -28,7 +28,7 @@ fn platform_args(step: &BuildStep) -> Vec<(&'static str, String)> {
     [
         ("TARGETPLATFORM", Some(platform.to_string())),
         ("TARGETOS", Some(platform.os.clone())),
-        ("TARGETARCH", Some(platform.arch.clone())),
+        ("TARGETARCH", Some(platform.architecture.clone())),
         ("TARGETVARIANT", platform.variant.clone()),
     ]
     .into_iter()

@@ -166,7 +166,7 @@ async fn publish(
                 children.iter().find(|c| c.digest() == child.digest()),
             ) {
                 platform_refs.push((
-                    target.with_tag(&format!("{tag}-{}", platform.tag_suffix()))?,
+                    target.with_tag(&format!("{tag}-{}", platform.slug()))?,
                     *document,
                 ));
             }

@@ -14,7 +14,7 @@ use im_plan::PlanOptions;
 use im_project::{Platform, Settings};
 
 use super::{Context, Prepared, plural};
-use crate::registry::{self, Session};
+use crate::registry::Session;
 
 /// Where pulled bases are kept, under the project.
 pub const CACHE_DIR: &str = ".image-manager/cache/bases";
@@ -48,10 +48,6 @@ pub fn mirrors(settings: &Settings) -> Vec<Mirror> {
         .collect()
 }
 
-fn client_platform(platform: &Platform) -> im_registry::Platform {
-    registry::platform(platform)
-}
-
 /// Resolves the external bases `options` needs and puts their digests into
 /// `options.external_digests`. References that cannot be resolved are in
 /// `resolution.failed`; the plan keys them without a digest.
@@ -66,18 +62,6 @@ pub fn resolve(
         Ok(wanted) => wanted,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
-    let wanted: BTreeMap<String, BTreeSet<im_registry::Platform>> = wanted
-        .into_iter()
-        .map(|(reference, platforms)| {
-            (
-                reference,
-                platforms
-                    .iter()
-                    .map(client_platform)
-                    .collect::<BTreeSet<_>>(),
-            )
-        })
-        .collect();
     let mirrors = mirrors(&prepared.project.settings);
     let mut record = match Record::load(&context.dist) {
         Ok(record) => record,
@@ -221,8 +205,7 @@ impl Bases {
                 out.insert(key, Err(unavailable(error)));
                 continue;
             }
-            let wanted = client_platform(platform);
-            let Some(digest) = self.resolution.digest(reference, &wanted) else {
+            let Some(digest) = self.resolution.digest(reference, platform) else {
                 let error = BaseError::NoPlatform {
                     reference: reference.clone(),
                     platform: platform.to_string(),
@@ -245,7 +228,7 @@ impl Bases {
                 };
                 out.insert(key, Err(unavailable(&error)));
             } else {
-                to_pull.push((key, wanted));
+                to_pull.push((key, platform.clone()));
             }
         }
         if to_pull.is_empty() {

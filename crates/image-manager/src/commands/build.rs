@@ -133,11 +133,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     fn step(&self, node: &PlanNode) -> Result<BuildStep, im_build::BuildError> {
-        let platform: im_build::Platform = node
-            .platform
-            .to_string()
-            .parse()
-            .expect("project platforms are valid build platforms");
+        let platform = node.platform.clone();
         let context_dir = self.dist.join(&node.id.image).join(&node.id.tag);
         let output = self.dist.join(&node.output);
         let mut labels: BTreeMap<String, String> = (*node.inputs.labels).clone();
@@ -292,7 +288,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let builder = im_build::builder_for(&choice, &settings);
 
     // Foreign platforms run under qemu: say which binfmt handler is missing before building.
-    let host = im_build::Platform::host();
+    let host = im_oci::Platform::host();
     let mut unrunnable = im_diag::Diagnostics::new();
     let mut checked = std::collections::BTreeSet::new();
     let rendered_by_id: HashMap<(&str, &str), &im_render::RenderedTag> = prepared
@@ -317,18 +313,14 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         .iter()
         .filter(|n| n.action == Action::Build && runs_commands(n))
     {
-        if checked.insert(node.platform.to_string()) {
-            let platform: im_build::Platform = node
-                .platform
-                .to_string()
-                .parse()
-                .expect("project platforms are valid build platforms");
-            if let Err(error) = platform.check_runnable(&host, Path::new(BINFMT_DIR)) {
-                unrunnable.push(
-                    im_diag::Diagnostic::error(error.to_string())
-                        .with_note("or leave the platform out with --platform"),
-                );
-            }
+        if checked.insert(node.platform.to_string())
+            && let Err(error) =
+                im_build::check_runnable(&node.platform, &host, Path::new(BINFMT_DIR))
+        {
+            unrunnable.push(
+                im_diag::Diagnostic::error(error.to_string())
+                    .with_note("or leave the platform out with --platform"),
+            );
         }
     }
     if unrunnable.has_errors() {

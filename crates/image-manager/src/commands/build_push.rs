@@ -39,7 +39,7 @@ fn find_keys(
             continue;
         }
         let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
-        let platform_tag = format!("{tag}-{}", registry::platform(&node.platform).tag_suffix());
+        let platform_tag = format!("{tag}-{}", node.platform.slug());
         let candidates = match place {
             KeyPlace::Tag => vec![tag],
             KeyPlace::PlatformTag => vec![platform_tag],

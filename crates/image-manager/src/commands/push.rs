@@ -58,11 +58,7 @@ impl TagJob {
 
     /// `published-linux-amd64`, the per-platform tag.
     pub fn platform_tag(&self, platform: &Platform) -> String {
-        format!(
-            "{}-{}",
-            self.published,
-            registry::platform(platform).tag_suffix()
-        )
+        format!("{}-{}", self.published, platform.slug())
     }
 }
 

@@ -285,14 +285,11 @@ fn fetch_reference(
     let reference: im_registry::Reference = full.parse().map_err(|error| {
         anyhow::anyhow!("`{text}` is neither a file nor an image reference: {error}")
     })?;
-    let platform: im_project::Platform = match args.platform.as_slice() {
+    let platform: im_oci::Platform = match args.platform.as_slice() {
         [one] => one
             .parse()
-            .map_err(|message: String| anyhow::anyhow!("--platform: {message}"))?,
-        _ => im_build::Platform::host()
-            .to_string()
-            .parse()
-            .map_err(|message: String| anyhow::anyhow!(message))?,
+            .map_err(|_| anyhow::anyhow!("--platform: `{one}` is not a platform"))?,
+        _ => im_oci::Platform::host(),
     };
     let dir = tempfile::tempdir()?;
     let archive = dir.path().join("image.tar");
@@ -504,7 +501,7 @@ fn project_jobs(
                         path: archive,
                         tag: None,
                     },
-                    platform: platform.to_string().parse().ok(),
+                    platform: Some(platform.clone()),
                 },
             });
         }
