@@ -59,6 +59,7 @@ pub mod progress;
 pub mod rewrite;
 pub mod runner;
 pub mod scheduler;
+pub mod settings;
 pub mod step;
 
 pub use backend::{
@@ -66,11 +67,12 @@ pub use backend::{
 };
 pub use binfmt::{PlatformSupportError, check_runnable};
 pub use command::CommandSpec;
-pub use detect::{BackendChoice, DetectError, DockerFlavor, SystemLookup, ToolLookup, detect};
+pub use detect::{DetectError, SystemLookup, ToolLookup, detect};
 pub use execute::{BuildError, BuildOutput, execute_step};
 pub use im_oci::{Platform, PlatformParseError};
 pub use layout::{MultiPlatformLayout, write_multi_platform_layout};
 pub use oci_archive::{ArchiveError, ArchiveImage, OciArchive};
 pub use runner::{CancelToken, RunError, run};
 pub use scheduler::{Dag, DagError, Event, NodeOutcome, ScheduleOptions, schedule};
+pub use settings::{BackendChoice, DockerFlavor};
 pub use step::{BuildStep, Parent, PullPolicy};

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::detect::DockerFlavor;
+use crate::settings::DockerFlavor;
 use crate::step::{Parent, PullPolicy};
 use im_oci::Platform;
 
