@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::OciError;
-use crate::image::{BlobSource, Image, LayerDescriptor, OpenOptions, StoreSource, parse_diff_ids};
+use crate::image::{Image, OpenOptions, parse_diff_ids};
+use crate::source::{BlobSource, LayerDescriptor, StoreSource};
 use crate::store::Store;
 
 #[derive(Debug, Deserialize)]

@@ -15,24 +15,27 @@ mod oci_layout;
 mod store;
 
 pub mod compare;
+pub mod compression;
 pub mod digest;
 pub mod error;
 pub mod fsview;
 pub mod image;
 pub mod limits;
+pub mod open;
 pub mod path;
 pub mod platform;
+pub mod source;
 pub mod tarstream;
 pub mod trust;
 
+pub use compression::Compression;
 pub use digest::{Algorithm, Digest};
 pub use error::{LayerError, OciError};
 pub use fsview::{ContentLocation, FileInfo, FileKind, FsView, LookupError};
-pub use image::{
-    BlobSource, Compression, Image, ImageFormat, LayerDescriptor, OpenOptions, ReadFileError,
-    detect_format, open_image,
-};
+pub use image::{Image, OpenOptions, ReadFileError};
 pub use limits::Limits;
 pub use oci_spec::image::ImageConfiguration;
+pub use open::{ImageFormat, detect_format, open_image};
 pub use platform::{Platform, PlatformParseError};
+pub use source::{BlobSource, LayerDescriptor};
 pub use store::Window;

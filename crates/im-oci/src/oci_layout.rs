@@ -12,8 +12,9 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use crate::digest::Digest;
 use crate::error::OciError;
-use crate::image::{BlobSource, Image, LayerDescriptor, OpenOptions, StoreSource};
+use crate::image::{Image, OpenOptions};
 use crate::platform::Platform;
+use crate::source::{BlobSource, LayerDescriptor, StoreSource};
 use crate::store::Store;
 
 const MAX_INDEX_DEPTH: usize = 4;
