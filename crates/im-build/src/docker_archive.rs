@@ -13,10 +13,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
-    ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name,
-    finish_single_image, hex, sha256_digest, to_json,
+    ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
+    hex, sha256_digest, to_json,
 };
 use im_oci::Platform;
+use im_oci::{OciArchive, OciError, config_platform};
 
 /// One image in a docker-archive's `manifest.json`.
 #[derive(Serialize, Deserialize)]
@@ -50,7 +51,7 @@ pub struct ConvertedImage {
 /// Blobs keep their OCI names; `manifest.json` points at them (`docker load` reads
 /// compressed and uncompressed layers alike).
 pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<(), ArchiveError> {
-    let mut archive = OciArchive::open(oci)?;
+    let archive = OciArchive::open(oci)?;
     let image = archive.image()?;
     let config = blob_name(&image.config_digest);
     let layers: Vec<String> = image
@@ -69,7 +70,7 @@ pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<
         let mut written = std::collections::BTreeSet::new();
         for name in std::iter::once(&config).chain(&layers) {
             if written.insert(name.clone()) {
-                archive.copy_entry(name, &mut tar, name, dest)?;
+                copy_entry(&archive, name, &mut tar, name, dest)?;
             }
         }
         append_bytes(&mut tar, "manifest.json", &to_json(&manifest), dest)?;
@@ -89,13 +90,14 @@ pub fn docker_archive_to_oci(
     dest: &Path,
     ref_name: &str,
 ) -> Result<ConvertedImage, ArchiveError> {
-    let mut archive = OciArchive::open(docker)?;
+    let archive = OciArchive::open(docker)?;
     let manifests: Vec<DockerManifest> = archive.read_json("manifest.json")?;
     let [manifest] = manifests.as_slice() else {
-        return Err(ArchiveError::NotSingleImage {
-            path: docker.to_owned(),
+        return Err(OciError::NotSingleImage {
+            archive: docker.to_owned(),
             count: manifests.len(),
-        });
+        }
+        .into());
     };
     let config_bytes = archive.read(&manifest.config)?;
     let config_digest = sha256_digest(&config_bytes);
@@ -105,7 +107,7 @@ pub fn docker_archive_to_oci(
         source,
     };
     let rootfs: ConfigRootfs = serde_json::from_slice(&config_bytes).map_err(json_err)?;
-    let platform: ConfigPlatform = serde_json::from_slice(&config_bytes).map_err(json_err)?;
+    let platform = config_platform(&config_bytes).map_err(json_err)?;
     if rootfs.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(ArchiveError::Invalid {
             path: docker.to_owned(),
@@ -190,7 +192,7 @@ pub fn docker_archive_to_oci(
     Ok(ConvertedImage {
         manifest_digest,
         config_digest,
-        platform: platform.platform(),
+        platform,
     })
 }
 
@@ -230,7 +232,7 @@ mod tests {
         let docker = dir.path().join("docker.tar");
         oci_to_docker_archive(&oci, &docker, "localhost/im-build/x:tag").unwrap();
 
-        let mut d = OciArchive::open(&docker).unwrap();
+        let d = OciArchive::open(&docker).unwrap();
         let manifest: Vec<DockerManifest> = d.read_json("manifest.json").unwrap();
         assert_eq!(
             manifest[0].repo_tags.as_deref(),

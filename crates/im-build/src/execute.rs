@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use crate::atomic::rename_into_place;
 use crate::backend::{Builder, PlanError, Prepare, StepPlan, ToolOutput};
 use crate::docker_archive::{docker_archive_to_oci, oci_to_docker_archive};
-use crate::oci_archive::{ArchiveError, OciArchive};
+use crate::oci_archive::ArchiveError;
 use crate::parent_names::{ParentName, parent_names, rename_parents};
 use crate::progress::step_line;
 use crate::rewrite::rewrite_parents;
 use crate::runner::{CancelToken, Log, RunError, run};
 use crate::step::BuildStep;
+use im_oci::OciArchive;
 use im_oci::Platform;
 
 /// A finished build.
@@ -137,11 +138,11 @@ pub fn execute_step(
     let mut digests = Vec::with_capacity(step.parents.len());
     for parent in &step.parents {
         let image = OciArchive::open(&parent.archive)
-            .and_then(|mut a| a.image())
+            .and_then(|a| a.image())
             .map_err(|source| BuildError::Parent {
                 node: node.clone(),
                 reference: parent.reference.clone(),
-                source,
+                source: source.into(),
             })?;
         if !image.platform.satisfies(&step.platform) {
             return Err(BuildError::ParentPlatform {
@@ -375,8 +376,8 @@ fn build_in_work_dir(
         archive
     };
     let image = OciArchive::open(&archive)
-        .and_then(|mut a| a.image())
-        .map_err(output_err)?;
+        .and_then(|a| a.image())
+        .map_err(|e| output_err(e.into()))?;
     if !image.platform.satisfies(&step.platform) {
         return Err(BuildError::WrongPlatform {
             node: node.clone(),

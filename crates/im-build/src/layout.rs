@@ -14,10 +14,10 @@ use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
-    ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, sha256_digest,
+    ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, sha256_digest,
     to_json,
 };
-use im_oci::Platform;
+use im_oci::{OciArchive, Platform};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -42,7 +42,7 @@ pub fn write_multi_platform_layout(
     let mut descriptors = Vec::with_capacity(archives.len());
     let mut manifests = Vec::with_capacity(archives.len());
     for path in archives {
-        let mut archive = OciArchive::open(path)?;
+        let archive = OciArchive::open(path)?;
         let image = archive.image()?;
         if let Some(first) = seen.insert(image.platform.clone(), path.clone()) {
             return Err(ArchiveError::DuplicatePlatform {
@@ -88,7 +88,7 @@ pub fn write_multi_platform_layout(
         let mut tar = tar::Builder::new(out);
         append_layout_skeleton(&mut tar, dest)?;
         let mut written = BTreeSet::new();
-        for (archive, image) in &mut opened {
+        for (archive, image) in &opened {
             let blobs = std::iter::once(image.manifest_digest.clone())
                 .chain(std::iter::once(image.config_digest.clone()))
                 .chain(
@@ -101,7 +101,7 @@ pub fn write_multi_platform_layout(
             for digest in blobs {
                 if written.insert(digest.clone()) {
                     let name = blob_name(&digest);
-                    archive.copy_entry(&name, &mut tar, &name, dest)?;
+                    copy_entry(archive, &name, &mut tar, &name, dest)?;
                 }
             }
         }
@@ -148,7 +148,7 @@ mod tests {
         let layout =
             write_multi_platform_layout(&[amd.clone(), arm.clone()], &dest, "x:1").unwrap();
 
-        let mut out = OciArchive::open(&dest).unwrap();
+        let out = OciArchive::open(&dest).unwrap();
         let top: ImageIndex = out.read_json("index.json").unwrap();
         assert_eq!(top.manifests().len(), 1);
         let annotations = top.manifests()[0].annotations().clone().unwrap();

@@ -10,6 +10,7 @@
 //! Everything an image says is untrusted: sizes, digests, names, links and counts are checked
 //! against the descriptors and [`Limits`] before they are used.
 
+pub mod archive;
 mod docker_archive;
 mod oci_layout;
 mod store;
@@ -28,6 +29,7 @@ pub mod source;
 pub mod tarstream;
 pub mod trust;
 
+pub use archive::{ArchiveImage, OciArchive, config_platform};
 pub use compression::Compression;
 pub use digest::{Algorithm, Digest};
 pub use error::{LayerError, OciError};

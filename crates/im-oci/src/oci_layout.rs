@@ -85,7 +85,7 @@ fn is_index(media_type: &MediaType) -> bool {
         || media_type.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-fn is_manifest(media_type: &MediaType) -> bool {
+pub(crate) fn is_manifest(media_type: &MediaType) -> bool {
     matches!(media_type, MediaType::ImageManifest)
         || media_type.to_string() == "application/vnd.docker.distribution.manifest.v2+json"
 }
