@@ -200,6 +200,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A local image (OCI layout or archive) could not be read.
+    #[error(transparent)]
+    Oci(#[from] im_oci::OciError),
+
     /// A local image (OCI layout or archive) is incomplete or inconsistent.
     #[error("`{}` is not a usable OCI image: {reason}", .path.display())]
     LocalImage { path: PathBuf, reason: String },

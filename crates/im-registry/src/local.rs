@@ -1,13 +1,15 @@
 //! `LocalImage`: an image on disk to push — an OCI image layout directory or an OCI archive
 //! (a tar of such a layout, as `buildah push oci-archive:`, BuildKit's OCI exporter and the
-//! build step write). Archives are scanned once for where each blob sits, and blobs are
-//! streamed from there: nothing is extracted. Manifests are checked against their digests.
+//! build step write). [`im_oci::OciArchive`] finds where each blob sits (an archive is
+//! indexed once), and blobs are streamed from there: nothing is extracted. Manifests are
+//! checked against their digests.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use im_oci::{OciArchive, OciError};
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::config::ImageConfigSummary;
@@ -31,37 +33,13 @@ pub struct LocalImage {
     blobs: HashMap<Digest, BlobSource>,
 }
 
-/// Where a file of the layout lives.
-enum Storage {
-    Directory(PathBuf),
-    /// Member name → (offset, length) in the archive.
-    Archive(PathBuf, HashMap<String, (u64, u64)>),
-}
-
-impl Storage {
-    fn source(&self, name: &str) -> Option<BlobSource> {
-        match self {
-            Self::Directory(dir) => {
-                let path = dir.join(name);
-                let len = fs_err::metadata(&path)
-                    .ok()
-                    .filter(std::fs::Metadata::is_file)?
-                    .len();
-                Some(BlobSource::File {
-                    path,
-                    offset: 0,
-                    len,
-                })
-            }
-            Self::Archive(path, members) => {
-                members.get(name).map(|&(offset, len)| BlobSource::File {
-                    path: path.clone(),
-                    offset,
-                    len,
-                })
-            }
-        }
+/// Where member `name` of the layout is, as a source to stream or upload.
+fn source(archive: &OciArchive, name: &str) -> Option<BlobSource> {
+    if !archive.has(name) {
+        return None;
     }
+    let (path, offset, len) = archive.location(name).ok()?;
+    Some(BlobSource::File { path, offset, len })
 }
 
 /// Reads a (small) blob source into memory.
@@ -96,20 +74,6 @@ fn read_source(source: &BlobSource, image: &Path) -> Result<Bytes, Error> {
     }
 }
 
-/// A tar member name as a layout path (`./blobs/sha256/x` → `blobs/sha256/x`); `None` for
-/// names that escape the layout.
-fn member_name(path: &Path) -> Option<String> {
-    let mut parts = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => parts.push(part.to_str()?),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    (!parts.is_empty()).then(|| parts.join("/"))
-}
-
 fn blob_name(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algorithm(), digest.digest())
 }
@@ -131,25 +95,19 @@ impl LocalImage {
             path: path.to_owned(),
             reason,
         };
-        let metadata = fs_err::metadata(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
+        let storage = OciArchive::open(path).map_err(|error| match error {
+            OciError::Io { path, source } => Error::Io { path, source },
+            other => other.into(),
         })?;
-        let storage = if metadata.is_dir() {
-            Storage::Directory(path.to_owned())
-        } else {
-            Storage::Archive(path.to_owned(), scan_archive(path)?)
-        };
-        if storage.source("oci-layout").is_none() {
-            let hint = if storage.source("manifest.json").is_some() {
+        if !storage.has("oci-layout") {
+            let hint = if storage.has("manifest.json") {
                 " (this looks like a docker-archive; export an OCI archive instead)"
             } else {
                 ""
             };
             return Err(bad(format!("it has no `oci-layout` file{hint}")));
         }
-        let index_source = storage
-            .source("index.json")
+        let index_source = source(&storage, "index.json")
             .ok_or_else(|| bad("it has no `index.json`".to_owned()))?;
         let index_bytes = read_source(&index_source, path)?;
         let index = ManifestDocument::from_bytes(index_bytes, Some(OCI_INDEX), "index.json")?;
@@ -168,8 +126,7 @@ impl LocalImage {
         let mut manifests = HashMap::new();
         let load = |descriptor: &Descriptor| -> Result<ManifestDocument, Error> {
             let name = blob_name(descriptor.digest());
-            let source = storage
-                .source(&name)
+            let source = source(&storage, &name)
                 .ok_or_else(|| bad(format!("manifest {} is missing", descriptor.digest())))?;
             let bytes = read_source(&source, path)?;
             let what = || format!("manifest {} in `{}`", descriptor.digest(), path.display());
@@ -243,9 +200,8 @@ impl LocalImage {
         let mut blobs = HashMap::new();
         for document in manifests.values() {
             for descriptor in document.blobs() {
-                let source = storage
-                    .source(&blob_name(descriptor.digest()))
-                    .ok_or_else(|| {
+                let source =
+                    source(&storage, &blob_name(descriptor.digest())).ok_or_else(|| {
                         bad(format!(
                             "blob {} of manifest {} is missing",
                             descriptor.digest(),
@@ -354,7 +310,7 @@ impl LocalImage {
 }
 
 fn config_of(
-    storage: &Storage,
+    storage: &OciArchive,
     path: &Path,
     document: &ManifestDocument,
 ) -> Result<ImageConfigSummary, Error> {
@@ -362,7 +318,7 @@ fn config_of(
         return Ok(ImageConfigSummary::default());
     };
     let descriptor = image.config();
-    let Some(source) = storage.source(&blob_name(descriptor.digest())) else {
+    let Some(source) = source(storage, &blob_name(descriptor.digest())) else {
         return Err(Error::LocalImage {
             path: path.to_owned(),
             reason: format!("config {} is missing", descriptor.digest()),
@@ -370,47 +326,4 @@ fn config_of(
     };
     let bytes = read_source(&source, path)?;
     ImageConfigSummary::parse(&bytes, &path.display().to_string())
-}
-
-/// Where every regular file of an archive sits: name → (offset, length).
-fn scan_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = fs_err::File::open(path).map_err(io)?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
-    let mut members = HashMap::new();
-    for entry in archive.entries_with_seek().map_err(io)? {
-        let entry = entry.map_err(io)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let Some(name) = entry.path().ok().as_deref().and_then(member_name) else {
-            continue;
-        };
-        members.insert(name, (entry.raw_file_position(), entry.size()));
-    }
-    Ok(members)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::member_name;
-    use std::path::Path;
-
-    #[test]
-    fn member_names_stay_inside_the_layout() {
-        assert_eq!(
-            member_name(Path::new("./blobs/sha256/ab")).as_deref(),
-            Some("blobs/sha256/ab")
-        );
-        assert_eq!(
-            member_name(Path::new("index.json")).as_deref(),
-            Some("index.json")
-        );
-        assert_eq!(member_name(Path::new("../etc/passwd")), None);
-        assert_eq!(member_name(Path::new("/abs")), None);
-        assert_eq!(member_name(Path::new(".")), None);
-    }
 }
