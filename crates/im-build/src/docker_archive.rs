@@ -2,22 +2,21 @@
 //! `docker load`), natively. Docker Engine 20.10 can neither load nor save OCI archives,
 //! so the docker backend loads parents and exports results through these.
 
-use std::io::{self, Read};
 use std::path::Path;
 
 use oci_spec::image::{
     Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::atomic::write_atomically;
 use crate::oci_archive::{
     ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
-    hex, sha256_digest, to_json,
+    sha256_digest, to_json,
 };
 use im_oci::Platform;
-use im_oci::{OciArchive, OciError, config_platform};
+use im_oci::digest::HashingReader;
+use im_oci::{Algorithm, OciArchive, OciError, config_platform};
 
 /// One image in a docker-archive's `manifest.json`.
 #[derive(Serialize, Deserialize)]
@@ -167,17 +166,19 @@ pub fn docker_archive_to_oci(
                 continue;
             }
             let size = archive.size(layer)?;
-            let mut hashing = HashingReader {
-                inner: archive.reader(layer)?,
-                hasher: Sha256::new(),
-            };
+            let mut hashing =
+                HashingReader::new(archive.reader(layer)?, Some(Algorithm::Sha256), u64::MAX);
             let header = crate::oci_archive::file_header(&blob_name(diff_id), size);
             tar.append(&header, &mut hashing)
                 .map_err(|source| ArchiveError::Io {
                     path: dest.to_owned(),
                     source,
                 })?;
-            let actual = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+            let (_, digest) = hashing.finish().map_err(|source| ArchiveError::Io {
+                path: docker.to_owned(),
+                source,
+            })?;
+            let actual = digest.map(|d| d.to_string()).unwrap_or_default();
             if &actual != diff_id {
                 return Err(ArchiveError::DigestMismatch {
                     path: docker.to_owned(),
@@ -201,19 +202,6 @@ fn parse_digest(digest: &str, path: &Path, entry: &str) -> Result<Digest, Archiv
         path: path.to_owned(),
         what: format!("{entry}: `{digest}` is not a valid digest"),
     })
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

@@ -393,7 +393,7 @@ fn build_in_work_dir(
         .manifest
         .layers()
         .iter()
-        .filter_map(|layer| layer.digest().to_string().parse().ok())
+        .filter_map(|layer| im_oci::Digest::try_from(layer.digest()).ok())
         .collect();
     let _ = im_oci::trust::record(&step.output, &layers);
     Ok((image.manifest_digest, image.config_digest, image.platform))

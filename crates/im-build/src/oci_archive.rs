@@ -5,8 +5,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use im_oci::{OciArchive, OciError, Platform};
-use sha2::{Digest as _, Sha256};
+use im_oci::{Algorithm, Digest, OciArchive, OciError, Platform};
 
 /// An error reading or writing an OCI or docker archive.
 #[derive(Debug, thiserror::Error)]
@@ -71,17 +70,7 @@ pub fn blob_name(digest: &str) -> String {
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    Digest::of_bytes(Algorithm::Sha256, bytes).to_string()
 }
 
 /// A regular-file tar header with fixed metadata, so archives are reproducible.

@@ -91,6 +91,15 @@ impl FromStr for Digest {
     }
 }
 
+impl TryFrom<&oci_spec::image::Digest> for Digest {
+    type Error = OciError;
+
+    /// A descriptor's digest, checked as strictly as a parsed one.
+    fn try_from(digest: &oci_spec::image::Digest) -> Result<Self, OciError> {
+        digest.as_ref().parse()
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.algorithm.name(), self.hex)
@@ -200,6 +209,16 @@ pub struct LimitExceeded(pub u64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_descriptor_digest_converts_when_this_crate_can_verify_it() {
+        let text = format!("sha256:{}", "ab".repeat(32));
+        let spec: oci_spec::image::Digest = text.parse().unwrap();
+        assert_eq!(Digest::try_from(&spec).unwrap().to_string(), text);
+        let sha384: oci_spec::image::Digest =
+            format!("sha384:{}", "ab".repeat(48)).parse().unwrap();
+        assert!(Digest::try_from(&sha384).is_err());
+    }
 
     #[test]
     fn parses_and_displays_a_sha256_digest() {

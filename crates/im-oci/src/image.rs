@@ -134,7 +134,7 @@ impl Image {
         source: Arc<dyn BlobSource>,
         options: &OpenOptions,
     ) -> Result<Self, OciError> {
-        let config_digest: Digest = manifest.config().digest().to_string().parse()?;
+        let config_digest = Digest::try_from(manifest.config().digest())?;
         let actual = Digest::of_bytes(config_digest.algorithm(), config_bytes);
         if actual != config_digest {
             return Err(OciError::DigestMismatch {
@@ -152,7 +152,7 @@ impl Image {
         let diff_ids = parse_diff_ids(&config)?;
         let mut layers = Vec::new();
         for (i, layer) in manifest.layers().iter().enumerate() {
-            let digest: Digest = layer.digest().to_string().parse()?;
+            let digest = Digest::try_from(layer.digest())?;
             let media_type = layer.media_type().to_string();
             check_layer_media_type(&media_type)?;
             layers.push(LayerDescriptor {

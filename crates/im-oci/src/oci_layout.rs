@@ -27,7 +27,7 @@ pub fn blob_member(digest: &Digest) -> String {
 }
 
 fn read_blob(store: &Store, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, OciError> {
-    let digest: Digest = descriptor.digest().to_string().parse()?;
+    let digest = Digest::try_from(descriptor.digest())?;
     let member = blob_member(&digest);
     if !store.contains(&member) {
         return Err(OciError::MissingBlob {

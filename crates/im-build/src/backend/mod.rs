@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 pub use buildah::Buildah;
 pub use buildkit::Buildkit;
 pub use docker::Docker;
@@ -279,8 +277,11 @@ fn step_slug(step: &BuildStep) -> String {
         }
     }
     let slug = slug.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let hash = Sha256::digest(step.output.as_os_str().as_encoded_bytes());
-    let hash = crate::oci_archive::hex(&hash[..4]);
+    let hash = im_oci::Digest::of_bytes(
+        im_oci::Algorithm::Sha256,
+        step.output.as_os_str().as_encoded_bytes(),
+    );
+    let hash = &hash.hex()[..8];
     if slug.is_empty() {
         format!("image-{hash}")
     } else {
