@@ -1,5 +1,10 @@
-//! Reading OCI and Docker images without a daemon, without root and without extracting
-//! anything onto the host.
+//! The OCI concepts image-manager shares between crates, and reading OCI and Docker images
+//! without a daemon, without root and without extracting anything onto the host.
+//!
+//! [`Platform`] (`linux/arm64/v8`) and [`Digest`] are the one type of each concept for every
+//! crate. [`OciArchive`] reads the members of an archive or layout by name (and the single
+//! image of an archive, as builders write them); the registry client and the builders read
+//! archives through it.
 //!
 //! [`open_image`] picks one image out of a docker-archive tar, an OCI archive tar or an OCI
 //! layout directory (by tag and platform); [`Image::from_manifest`] makes one from a registry's
