@@ -110,11 +110,14 @@ impl OciArchive {
 
     /// The blob `digest` (`sha256:…`), checked against its digest.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, OciError> {
-        let digest: Digest = digest.parse()?;
-        let member = blob_member(&digest);
+        self.read_digest(&digest.parse()?)
+    }
+
+    fn read_digest(&self, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        let member = blob_member(digest);
         let bytes = self.read(&member)?;
         let actual = Digest::of_bytes(digest.algorithm(), &bytes);
-        if actual != digest {
+        if actual != *digest {
             return Err(OciError::DigestMismatch {
                 what: format!("member `{member}` of {}", self.path().display()),
                 expected: digest.to_string(),
@@ -140,24 +143,22 @@ impl OciArchive {
             });
         }
         let descriptor = manifests[0].clone();
-        let manifest_digest = descriptor.digest().to_string();
-        let manifest_bytes = self.read_blob(&manifest_digest)?;
-        let json_err = |digest: &str, source| OciError::Json {
+        let json_err = |digest: &Digest, source| OciError::Json {
             archive: self.path().to_owned(),
-            what: blob_member(&digest.parse().expect("read_blob parsed it")),
+            what: blob_member(digest),
             source,
         };
-        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        let manifest_digest = Digest::try_from(descriptor.digest())?;
+        let manifest: ImageManifest = serde_json::from_slice(&self.read_digest(&manifest_digest)?)
             .map_err(|source| json_err(&manifest_digest, source))?;
-        let config_digest = manifest.config().digest().to_string();
-        let config_bytes = self.read_blob(&config_digest)?;
-        let platform =
-            config_platform(&config_bytes).map_err(|source| json_err(&config_digest, source))?;
+        let config_digest = Digest::try_from(manifest.config().digest())?;
+        let platform = config_platform(&self.read_digest(&config_digest)?)
+            .map_err(|source| json_err(&config_digest, source))?;
         Ok(ArchiveImage {
             descriptor,
             manifest,
-            manifest_digest,
-            config_digest,
+            manifest_digest: manifest_digest.to_string(),
+            config_digest: config_digest.to_string(),
             platform,
         })
     }
