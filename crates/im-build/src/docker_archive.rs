@@ -7,26 +7,16 @@ use std::path::Path;
 use oci_spec::image::{
     Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
+use crate::archive_write::{
     ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
     sha256_digest, to_json,
 };
+use crate::atomic::write_atomically;
 use im_oci::Platform;
 use im_oci::digest::HashingReader;
-use im_oci::{Algorithm, OciArchive, OciError, config_platform};
-
-/// One image in a docker-archive's `manifest.json`.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DockerManifest {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
+use im_oci::{Algorithm, DockerManifestEntry, OciArchive, OciError, config_platform};
 
 #[derive(Deserialize)]
 struct ConfigRootfs {
@@ -59,7 +49,7 @@ pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<
         .iter()
         .map(|l| blob_name(l.digest().as_ref()))
         .collect();
-    let manifest = vec![DockerManifest {
+    let manifest = vec![DockerManifestEntry {
         config: config.clone(),
         repo_tags: Some(vec![repo_tag.to_owned()]),
         layers: layers.clone(),
@@ -90,7 +80,7 @@ pub fn docker_archive_to_oci(
     ref_name: &str,
 ) -> Result<ConvertedImage, ArchiveError> {
     let archive = OciArchive::open(docker)?;
-    let manifests: Vec<DockerManifest> = archive.read_json("manifest.json")?;
+    let manifests: Vec<DockerManifestEntry> = archive.read_json("manifest.json")?;
     let [manifest] = manifests.as_slice() else {
         return Err(OciError::NotSingleImage {
             archive: docker.to_owned(),
@@ -168,7 +158,7 @@ pub fn docker_archive_to_oci(
             let size = archive.size(layer)?;
             let mut hashing =
                 HashingReader::new(archive.reader(layer)?, Some(Algorithm::Sha256), u64::MAX);
-            let header = crate::oci_archive::file_header(&blob_name(diff_id), size);
+            let header = crate::archive_write::file_header(&blob_name(diff_id), size);
             tar.append(&header, &mut hashing)
                 .map_err(|source| ArchiveError::Io {
                     path: dest.to_owned(),
@@ -209,7 +199,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
+    use crate::archive_write::tests::{test_image, write_oci_archive};
 
     #[test]
     fn an_image_survives_the_round_trip_through_a_docker_archive() {
@@ -221,7 +211,7 @@ mod tests {
         oci_to_docker_archive(&oci, &docker, "localhost/im-build/x:tag").unwrap();
 
         let d = OciArchive::open(&docker).unwrap();
-        let manifest: Vec<DockerManifest> = d.read_json("manifest.json").unwrap();
+        let manifest: Vec<DockerManifestEntry> = d.read_json("manifest.json").unwrap();
         assert_eq!(
             manifest[0].repo_tags.as_deref(),
             Some(&["localhost/im-build/x:tag".to_owned()][..])
@@ -246,7 +236,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let oci = dir.path().join("oci.tar");
         let image = test_image(&Platform::linux("amd64"), "x");
-        let layer_name = crate::oci_archive::blob_name(&sha256_digest(&image.layer));
+        let layer_name = crate::archive_write::blob_name(&sha256_digest(&image.layer));
         // The blob's name says one digest, its bytes (and so the diff_id check) another.
         let mut tampered = image.layer.clone();
         tampered[0] ^= 1;

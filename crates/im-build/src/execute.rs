@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
+use crate::archive_write::ArchiveError;
 use crate::atomic::rename_into_place;
 use crate::backend::{Builder, PlanError, Prepare, StepPlan, ToolOutput};
 use crate::docker_archive::{docker_archive_to_oci, oci_to_docker_archive};
-use crate::oci_archive::ArchiveError;
 use crate::parent_names::{ParentName, parent_names, rename_parents};
 use crate::progress::step_line;
 use crate::rewrite::rewrite_parents;
@@ -454,8 +454,8 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     use super::*;
+    use crate::archive_write::tests::{test_image, write_oci_archive};
     use crate::backend::{Buildah, BuilderSettings};
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
     use crate::step::{Parent, PullPolicy};
 
     /// A step in a temp dir whose Dockerfile is `dockerfile`, with a stale output archive.

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
+use crate::archive_write::{
     ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, sha256_digest,
     to_json,
 };
+use crate::atomic::write_atomically;
 use im_oci::{OciArchive, Platform};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -126,7 +126,7 @@ mod tests {
     use oci_spec::image::ImageIndex;
 
     use super::*;
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
+    use crate::archive_write::tests::{test_image, write_oci_archive};
 
     #[test]
     fn the_layout_indexes_every_platform_and_stores_each_blob_once() {

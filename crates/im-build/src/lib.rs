@@ -45,6 +45,7 @@
 //! Outputs are written to the work directory and renamed into place only when complete,
 //! so an interrupted build never leaves a complete-looking `image.tar`.
 
+pub mod archive_write;
 pub mod atomic;
 pub mod backend;
 pub mod binfmt;
@@ -53,7 +54,6 @@ pub mod detect;
 pub mod docker_archive;
 pub mod execute;
 pub mod layout;
-pub mod oci_archive;
 mod parent_names;
 pub mod progress;
 pub mod rewrite;
@@ -62,6 +62,7 @@ pub mod scheduler;
 pub mod settings;
 pub mod step;
 
+pub use archive_write::ArchiveError;
 pub use backend::{
     Builder, BuilderKind, BuilderSettings, Prepare, StepPlan, ToolOutput, builder_for,
 };
@@ -72,7 +73,6 @@ pub use execute::{BuildError, BuildOutput, execute_step};
 pub use im_oci::{ArchiveImage, OciArchive};
 pub use im_oci::{Platform, PlatformParseError};
 pub use layout::{MultiPlatformLayout, write_multi_platform_layout};
-pub use oci_archive::ArchiveError;
 pub use runner::{CancelToken, RunError, run};
 pub use scheduler::{Dag, DagError, Event, NodeOutcome, ScheduleOptions, schedule};
 pub use settings::{BackendChoice, DockerFlavor};

@@ -14,11 +14,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
+use crate::archive_write::{
     ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
     sha256_digest, to_json,
 };
+use crate::atomic::write_atomically;
 
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";

@@ -37,6 +37,7 @@ pub mod trust;
 pub use archive::{ArchiveImage, OciArchive, config_platform};
 pub use compression::Compression;
 pub use digest::{Algorithm, Digest};
+pub use docker_archive::DockerManifestEntry;
 pub use error::{LayerError, OciError};
 pub use fsview::{ContentLocation, FileInfo, FileKind, FsView, LookupError};
 pub use image::{Image, OpenOptions, ReadFileError};

@@ -74,7 +74,8 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
-fn tag_matches(name: &str, tag: &str) -> bool {
+/// Whether an image named `name` (`repo:tag`) answers to `tag` (`repo:tag`, `tag` or `repo`).
+pub(crate) fn tag_matches(name: &str, tag: &str) -> bool {
     name == tag
         || name.ends_with(&format!(":{tag}"))
         || name.rsplit_once(':').is_some_and(|(repo, _)| repo == tag)
