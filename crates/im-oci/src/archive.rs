@@ -15,7 +15,8 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::error::OciError;
 use crate::limits::Limits;
-use crate::oci_layout::{blob_member, is_manifest};
+pub use crate::oci_layout::blob_member;
+use crate::oci_layout::is_manifest;
 use crate::platform::Platform;
 use crate::store::Store;
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Scope;
 use crate::config::ImageConfigSummary;
 use crate::credentials::{CredentialStore, DockerConfig, RegistrySettings};
-use crate::digest::{Digest, digest_like, parse_digest};
+use crate::digest::{Digest, descriptor_digest, digest_like, parse_digest};
 use crate::manifest::{MANIFEST_ACCEPT, ManifestDocument, ManifestKind};
 use crate::retry::RetryPolicy;
 use crate::transport::{BlobSource, Endpoint, Request, Transport, TransportSettings};
@@ -302,7 +302,7 @@ impl Client {
                 .and_then(|d| parse_digest(d).ok()),
         };
         if let Some(expected) = &expected {
-            let actual = digest_like(expected, &fetched.body)?;
+            let actual = digest_like(expected, &fetched.body);
             if &actual != expected {
                 return Err(Error::DigestMismatch {
                     what,
@@ -533,7 +533,11 @@ impl Client {
             });
         }
         let bytes = self
-            .fetch_blob(repository, config.digest(), config.size())
+            .fetch_blob(
+                repository,
+                &descriptor_digest(config.digest())?,
+                config.size(),
+            )
             .await?;
         ImageConfigSummary::parse(&bytes, &repository.digest(manifest.digest()).to_string())
     }

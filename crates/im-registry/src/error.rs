@@ -39,10 +39,6 @@ pub enum Error {
     #[error("invalid digest `{input}`")]
     InvalidDigest { input: String },
 
-    /// A digest uses an algorithm this client cannot compute.
-    #[error("unsupported digest algorithm `{algorithm}`")]
-    UnsupportedDigestAlgorithm { algorithm: String },
-
     /// A registry URL in the settings cannot be used.
     #[error("invalid registry URL `{url}`: {reason}")]
     InvalidRegistryUrl { url: String, reason: String },

@@ -13,7 +13,7 @@ use im_oci::{OciArchive, OciError};
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::config::ImageConfigSummary;
-use crate::digest::{Digest, verify_bytes};
+use crate::digest::{Digest, descriptor_digest, verify_bytes};
 use crate::manifest::{ManifestDocument, ManifestKind, OCI_INDEX, index_type_for, is_foreign};
 use crate::transport::BlobSource;
 use crate::{Error, Platform};
@@ -75,7 +75,7 @@ fn read_source(source: &BlobSource, image: &Path) -> Result<Bytes, Error> {
 }
 
 fn blob_name(digest: &Digest) -> String {
-    format!("blobs/{}/{}", digest.algorithm(), digest.digest())
+    im_oci::archive::blob_member(digest)
 }
 
 impl LocalImage {
@@ -125,12 +125,13 @@ impl LocalImage {
         }
         let mut manifests = HashMap::new();
         let load = |descriptor: &Descriptor| -> Result<ManifestDocument, Error> {
-            let name = blob_name(descriptor.digest());
+            let digest = descriptor_digest(descriptor.digest())?;
+            let name = blob_name(&digest);
             let source = source(&storage, &name)
                 .ok_or_else(|| bad(format!("manifest {} is missing", descriptor.digest())))?;
             let bytes = read_source(&source, path)?;
             let what = || format!("manifest {} in `{}`", descriptor.digest(), path.display());
-            verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+            verify_bytes(&what, &digest, Some(descriptor.size()), &bytes)?;
             let media_type = descriptor.media_type().to_string();
             ManifestDocument::from_bytes(bytes, Some(&media_type), &what())
         };
@@ -183,7 +184,7 @@ impl LocalImage {
         };
         if let ManifestKind::Index(index) = root.kind() {
             for child in index.manifests() {
-                if manifests.contains_key(child.digest()) {
+                if manifests.contains_key(&descriptor_digest(child.digest())?) {
                     continue;
                 }
                 let document = load(child)?;
@@ -200,14 +201,14 @@ impl LocalImage {
         let mut blobs = HashMap::new();
         for document in manifests.values() {
             for descriptor in document.blobs() {
-                let source =
-                    source(&storage, &blob_name(descriptor.digest())).ok_or_else(|| {
-                        bad(format!(
-                            "blob {} of manifest {} is missing",
-                            descriptor.digest(),
-                            document.digest()
-                        ))
-                    })?;
+                let digest = descriptor_digest(descriptor.digest())?;
+                let source = source(&storage, &blob_name(&digest)).ok_or_else(|| {
+                    bad(format!(
+                        "blob {} of manifest {} is missing",
+                        descriptor.digest(),
+                        document.digest()
+                    ))
+                })?;
                 if source.len() != descriptor.size() {
                     return Err(Error::SizeMismatch {
                         what: format!("blob {} in `{}`", descriptor.digest(), path.display()),
@@ -215,7 +216,7 @@ impl LocalImage {
                         actual: source.len(),
                     });
                 }
-                blobs.insert(descriptor.digest().clone(), source);
+                blobs.insert(digest, source);
             }
         }
         Ok(Self {
@@ -247,7 +248,7 @@ impl LocalImage {
             self.root
                 .children()
                 .iter()
-                .filter_map(|c| self.manifests.get(c.digest()))
+                .filter_map(|c| self.manifests.get(&descriptor_digest(c.digest()).ok()?))
                 .collect()
         } else {
             vec![&self.root]
@@ -268,12 +269,11 @@ impl LocalImage {
             });
         };
         let descriptor = image.config();
-        let source = self
-            .blob(descriptor.digest())
-            .ok_or_else(|| Error::LocalImage {
-                path: self.path.clone(),
-                reason: format!("config {} is missing", descriptor.digest()),
-            })?;
+        let digest = descriptor_digest(descriptor.digest())?;
+        let source = self.blob(&digest).ok_or_else(|| Error::LocalImage {
+            path: self.path.clone(),
+            reason: format!("config {} is missing", descriptor.digest()),
+        })?;
         let bytes = read_source(&source, &self.path)?;
         let what = || {
             format!(
@@ -282,7 +282,7 @@ impl LocalImage {
                 self.path.display()
             )
         };
-        verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+        verify_bytes(&what, &digest, Some(descriptor.size()), &bytes)?;
         ImageConfigSummary::parse(&bytes, &self.path.display().to_string())
     }
 
@@ -300,8 +300,12 @@ impl LocalImage {
         let mut out = Vec::new();
         for document in self.images() {
             for descriptor in document.blobs() {
-                if !is_foreign(descriptor) && seen.insert(descriptor.digest().clone()) {
-                    out.push((descriptor.digest().clone(), descriptor.size()));
+                // open() converted every blob's digest, so none is skipped here.
+                let Ok(digest) = descriptor_digest(descriptor.digest()) else {
+                    continue;
+                };
+                if !is_foreign(descriptor) && seen.insert(digest.clone()) {
+                    out.push((digest, descriptor.size()));
                 }
             }
         }
@@ -318,7 +322,10 @@ fn config_of(
         return Ok(ImageConfigSummary::default());
     };
     let descriptor = image.config();
-    let Some(source) = source(storage, &blob_name(descriptor.digest())) else {
+    let Some(source) = source(
+        storage,
+        &blob_name(&descriptor_digest(descriptor.digest())?),
+    ) else {
         return Err(Error::LocalImage {
             path: path.to_owned(),
             reason: format!("config {} is missing", descriptor.digest()),
