@@ -235,8 +235,8 @@ mod tests {
                 resolved_at: 0,
             },
         );
-        let amd64 = Platform::new("linux", "amd64");
-        let arm64 = Platform::new("linux", "arm64");
+        let amd64 = Platform::linux("amd64");
+        let arm64 = Platform::linux("arm64");
         let wanted = BTreeMap::from([
             ("debian:12".to_owned(), BTreeSet::from([amd64.clone()])),
             ("alpine:3".to_owned(), BTreeSet::from([amd64.clone()])),

@@ -175,7 +175,7 @@ fn small_step(root: &Path, name: &str, base: &Parent, run: &str) -> BuildStep {
     let out = dir.join("linux-amd64");
     BuildStep {
         node: format!("{name}:1"),
-        platform: Platform::linux_amd64(),
+        platform: Platform::linux("amd64"),
         context_dir: dir.clone(),
         dockerfile: dir.join("Dockerfile"),
         image: format!("{name}:1"),

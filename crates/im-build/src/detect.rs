@@ -11,45 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::backend::{BuilderKind, BuilderSettings, DockerSettings};
 use crate::command::CommandSpec;
-
-/// How the docker backend builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DockerFlavor {
-    /// `docker buildx build --load`.
-    Buildx,
-    /// `docker build` with `DOCKER_BUILDKIT=1` (the engine's built-in BuildKit).
-    #[serde(rename = "buildkit")]
-    BuildKit,
-    /// `docker build` with `DOCKER_BUILDKIT=0`.
-    Classic,
-}
-
-impl fmt::Display for DockerFlavor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Buildx => "buildx",
-            Self::BuildKit => "engine BuildKit",
-            Self::Classic => "classic builder",
-        })
-    }
-}
-
-/// The chosen builder and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct BackendChoice {
-    pub kind: BuilderKind,
-    /// The program found (`/usr/bin/buildah`), which the builder runs.
-    pub program: PathBuf,
-    /// For docker: how it builds.
-    pub docker_flavor: Option<DockerFlavor>,
-    /// One sentence for `-v`: `buildah found at /usr/bin/buildah (the default on Linux)`.
-    pub reason: String,
-}
+use crate::settings::{BackendChoice, BuilderKind, BuilderSettings, DockerFlavor, DockerSettings};
 
 /// How detection looks at the machine. [`SystemLookup`] is the real one.
 pub trait ToolLookup {

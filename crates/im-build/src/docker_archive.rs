@@ -2,31 +2,21 @@
 //! `docker load`), natively. Docker Engine 20.10 can neither load nor save OCI archives,
 //! so the docker backend loads parents and exports results through these.
 
-use std::io::{self, Read};
 use std::path::Path;
 
 use oci_spec::image::{
     Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
 };
-use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+use serde::Deserialize;
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
-    ArchiveError, ConfigPlatform, OciArchive, append_bytes, append_layout_skeleton, blob_name,
-    finish_single_image, hex, sha256_digest, to_json,
+use crate::archive_write::{
+    ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
+    sha256_digest, to_json,
 };
-use crate::platform::Platform;
-
-/// One image in a docker-archive's `manifest.json`.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DockerManifest {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
+use crate::atomic::write_atomically;
+use im_oci::Platform;
+use im_oci::digest::HashingReader;
+use im_oci::{Algorithm, DockerManifestEntry, OciArchive, OciError, config_platform};
 
 #[derive(Deserialize)]
 struct ConfigRootfs {
@@ -50,7 +40,7 @@ pub struct ConvertedImage {
 /// Blobs keep their OCI names; `manifest.json` points at them (`docker load` reads
 /// compressed and uncompressed layers alike).
 pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<(), ArchiveError> {
-    let mut archive = OciArchive::open(oci)?;
+    let archive = OciArchive::open(oci)?;
     let image = archive.image()?;
     let config = blob_name(&image.config_digest);
     let layers: Vec<String> = image
@@ -59,7 +49,7 @@ pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<
         .iter()
         .map(|l| blob_name(l.digest().as_ref()))
         .collect();
-    let manifest = vec![DockerManifest {
+    let manifest = vec![DockerManifestEntry {
         config: config.clone(),
         repo_tags: Some(vec![repo_tag.to_owned()]),
         layers: layers.clone(),
@@ -69,7 +59,7 @@ pub fn oci_to_docker_archive(oci: &Path, dest: &Path, repo_tag: &str) -> Result<
         let mut written = std::collections::BTreeSet::new();
         for name in std::iter::once(&config).chain(&layers) {
             if written.insert(name.clone()) {
-                archive.copy_entry(name, &mut tar, name, dest)?;
+                copy_entry(&archive, name, &mut tar, name, dest)?;
             }
         }
         append_bytes(&mut tar, "manifest.json", &to_json(&manifest), dest)?;
@@ -89,13 +79,14 @@ pub fn docker_archive_to_oci(
     dest: &Path,
     ref_name: &str,
 ) -> Result<ConvertedImage, ArchiveError> {
-    let mut archive = OciArchive::open(docker)?;
-    let manifests: Vec<DockerManifest> = archive.read_json("manifest.json")?;
+    let archive = OciArchive::open(docker)?;
+    let manifests: Vec<DockerManifestEntry> = archive.read_json("manifest.json")?;
     let [manifest] = manifests.as_slice() else {
-        return Err(ArchiveError::NotSingleImage {
-            path: docker.to_owned(),
+        return Err(OciError::NotSingleImage {
+            archive: docker.to_owned(),
             count: manifests.len(),
-        });
+        }
+        .into());
     };
     let config_bytes = archive.read(&manifest.config)?;
     let config_digest = sha256_digest(&config_bytes);
@@ -105,7 +96,7 @@ pub fn docker_archive_to_oci(
         source,
     };
     let rootfs: ConfigRootfs = serde_json::from_slice(&config_bytes).map_err(json_err)?;
-    let platform: ConfigPlatform = serde_json::from_slice(&config_bytes).map_err(json_err)?;
+    let platform = config_platform(&config_bytes).map_err(json_err)?;
     if rootfs.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(ArchiveError::Invalid {
             path: docker.to_owned(),
@@ -165,17 +156,19 @@ pub fn docker_archive_to_oci(
                 continue;
             }
             let size = archive.size(layer)?;
-            let mut hashing = HashingReader {
-                inner: archive.reader(layer)?,
-                hasher: Sha256::new(),
-            };
-            let header = crate::oci_archive::file_header(&blob_name(diff_id), size);
+            let mut hashing =
+                HashingReader::new(archive.reader(layer)?, Some(Algorithm::Sha256), u64::MAX);
+            let header = crate::archive_write::file_header(&blob_name(diff_id), size);
             tar.append(&header, &mut hashing)
                 .map_err(|source| ArchiveError::Io {
                     path: dest.to_owned(),
                     source,
                 })?;
-            let actual = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+            let (_, digest) = hashing.finish().map_err(|source| ArchiveError::Io {
+                path: docker.to_owned(),
+                source,
+            })?;
+            let actual = digest.map(|d| d.to_string()).unwrap_or_default();
             if &actual != diff_id {
                 return Err(ArchiveError::DigestMismatch {
                     path: docker.to_owned(),
@@ -190,7 +183,7 @@ pub fn docker_archive_to_oci(
     Ok(ConvertedImage {
         manifest_digest,
         config_digest,
-        platform: platform.platform(),
+        platform,
     })
 }
 
@@ -201,25 +194,12 @@ fn parse_digest(digest: &str, path: &Path, entry: &str) -> Result<Digest, Archiv
     })
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
+    use crate::archive_write::tests::{test_image, write_oci_archive};
 
     #[test]
     fn an_image_survives_the_round_trip_through_a_docker_archive() {
@@ -230,8 +210,8 @@ mod tests {
         let docker = dir.path().join("docker.tar");
         oci_to_docker_archive(&oci, &docker, "localhost/im-build/x:tag").unwrap();
 
-        let mut d = OciArchive::open(&docker).unwrap();
-        let manifest: Vec<DockerManifest> = d.read_json("manifest.json").unwrap();
+        let d = OciArchive::open(&docker).unwrap();
+        let manifest: Vec<DockerManifestEntry> = d.read_json("manifest.json").unwrap();
         assert_eq!(
             manifest[0].repo_tags.as_deref(),
             Some(&["localhost/im-build/x:tag".to_owned()][..])
@@ -255,8 +235,8 @@ mod tests {
     fn a_layer_that_does_not_match_its_diff_id_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let oci = dir.path().join("oci.tar");
-        let image = test_image(&Platform::linux_amd64(), "x");
-        let layer_name = crate::oci_archive::blob_name(&sha256_digest(&image.layer));
+        let image = test_image(&Platform::linux("amd64"), "x");
+        let layer_name = crate::archive_write::blob_name(&sha256_digest(&image.layer));
         // The blob's name says one digest, its bytes (and so the diff_id check) another.
         let mut tampered = image.layer.clone();
         tampered[0] ^= 1;

@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
+use crate::archive_write::ArchiveError;
 use crate::atomic::rename_into_place;
 use crate::backend::{Builder, PlanError, Prepare, StepPlan, ToolOutput};
 use crate::docker_archive::{docker_archive_to_oci, oci_to_docker_archive};
-use crate::oci_archive::{ArchiveError, OciArchive};
 use crate::parent_names::{ParentName, parent_names, rename_parents};
-use crate::platform::Platform;
 use crate::progress::step_line;
 use crate::rewrite::rewrite_parents;
 use crate::step::BuildStep;
+use im_oci::OciArchive;
+use im_oci::Platform;
 use im_process::{CancelToken, Log, RunError, run};
 
 /// A finished build.
@@ -137,13 +138,13 @@ pub fn execute_step(
     let mut digests = Vec::with_capacity(step.parents.len());
     for parent in &step.parents {
         let image = OciArchive::open(&parent.archive)
-            .and_then(|mut a| a.image())
+            .and_then(|a| a.image())
             .map_err(|source| BuildError::Parent {
                 node: node.clone(),
                 reference: parent.reference.clone(),
-                source,
+                source: source.into(),
             })?;
-        if !same_platform(&step.platform, &image.platform) {
+        if !image.platform.satisfies(&step.platform) {
             return Err(BuildError::ParentPlatform {
                 node,
                 reference: parent.reference.clone(),
@@ -375,9 +376,9 @@ fn build_in_work_dir(
         archive
     };
     let image = OciArchive::open(&archive)
-        .and_then(|mut a| a.image())
-        .map_err(output_err)?;
-    if !same_platform(&step.platform, &image.platform) {
+        .and_then(|a| a.image())
+        .map_err(|e| output_err(e.into()))?;
+    if !image.platform.satisfies(&step.platform) {
         return Err(BuildError::WrongPlatform {
             node: node.clone(),
             expected: step.platform.clone(),
@@ -392,7 +393,7 @@ fn build_in_work_dir(
         .manifest
         .layers()
         .iter()
-        .filter_map(|layer| layer.digest().to_string().parse().ok())
+        .filter_map(|layer| im_oci::Digest::try_from(layer.digest()).ok())
         .collect();
     let _ = im_oci::trust::record(&step.output, &layers);
     Ok((image.manifest_digest, image.config_digest, image.platform))
@@ -441,14 +442,6 @@ fn prepare_one(node: &str, prepare: &Prepare) -> Result<(), BuildError> {
     }
 }
 
-/// Whether an image for `found` satisfies a build for `wanted` (the variant counts only
-/// when the build names one).
-fn same_platform(wanted: &Platform, found: &Platform) -> bool {
-    wanted.os == found.os
-        && wanted.arch == found.arch
-        && (wanted.variant.is_none() || wanted.variant == found.variant)
-}
-
 fn remove_file_if_exists(path: &Path) -> io::Result<()> {
     match fs_err::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -461,8 +454,8 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     use super::*;
+    use crate::archive_write::tests::{test_image, write_oci_archive};
     use crate::backend::{Buildah, BuilderSettings};
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
     use crate::step::{Parent, PullPolicy};
 
     /// A step in a temp dir whose Dockerfile is `dockerfile`, with a stale output archive.
@@ -473,7 +466,7 @@ mod tests {
         fs_err::write(context.join("linux-amd64/image.tar"), b"stale").unwrap();
         BuildStep {
             node: "app:1".to_owned(),
-            platform: Platform::linux_amd64(),
+            platform: Platform::linux("amd64"),
             dockerfile: context.join("Dockerfile"),
             image: "app:1".to_owned(),
             build_args: BTreeMap::new(),
@@ -506,7 +499,7 @@ mod tests {
     #[test]
     fn a_parent_built_for_another_platform_is_refused_before_building() {
         let dir = tempfile::tempdir().unwrap();
-        let parent = parent_archive(dir.path(), &Platform::linux_arm64());
+        let parent = parent_archive(dir.path(), &Platform::linux("arm64"));
         let step = step(dir.path(), "FROM base:1\n", vec![parent]);
         let err = execute_step(
             &buildah("/nonexistent/buildah"),
@@ -516,7 +509,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            matches!(&err, BuildError::ParentPlatform { expected, found, .. } if expected.arch == "amd64" && found.arch == "arm64"),
+            matches!(&err, BuildError::ParentPlatform { expected, found, .. } if expected.architecture == "amd64" && found.architecture == "arm64"),
             "{err}"
         );
         assert!(!step.output.exists(), "the stale archive must go");
@@ -525,7 +518,7 @@ mod tests {
     #[test]
     fn a_dockerfile_that_never_names_a_parent_fails_and_leaves_no_output() {
         let dir = tempfile::tempdir().unwrap();
-        let parent = parent_archive(dir.path(), &Platform::linux_amd64());
+        let parent = parent_archive(dir.path(), &Platform::linux("amd64"));
         let step = step(dir.path(), "FROM other:2\n", vec![parent]);
         let err = execute_step(
             &buildah("/nonexistent/buildah"),

@@ -10,16 +10,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{
-    Arch, Descriptor, ImageIndexBuilder, MediaType, Os, PlatformBuilder, SCHEMA_VERSION,
-};
+use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
-    ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, sha256_digest,
+use crate::archive_write::{
+    ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, sha256_digest,
     to_json,
 };
-use crate::platform::Platform;
+use crate::atomic::write_atomically;
+use im_oci::{OciArchive, Platform};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -44,7 +42,7 @@ pub fn write_multi_platform_layout(
     let mut descriptors = Vec::with_capacity(archives.len());
     let mut manifests = Vec::with_capacity(archives.len());
     for path in archives {
-        let mut archive = OciArchive::open(path)?;
+        let archive = OciArchive::open(path)?;
         let image = archive.image()?;
         if let Some(first) = seen.insert(image.platform.clone(), path.clone()) {
             return Err(ArchiveError::DuplicatePlatform {
@@ -53,18 +51,12 @@ pub fn write_multi_platform_layout(
                 second: path.clone(),
             });
         }
-        let mut platform = PlatformBuilder::default()
-            .os(Os::from(image.platform.os.as_str()))
-            .architecture(Arch::from(image.platform.arch.as_str()));
-        if let Some(variant) = &image.platform.variant {
-            platform = platform.variant(variant.clone());
-        }
         let mut descriptor = Descriptor::new(
             MediaType::ImageManifest,
             image.descriptor.size(),
             image.descriptor.digest().clone(),
         );
-        descriptor.set_platform(Some(platform.build().expect("os and architecture are set")));
+        descriptor.set_platform(Some(image.platform.to_oci()));
         descriptors.push(descriptor);
         manifests.push((image.platform.clone(), image.manifest_digest.clone()));
         opened.push((archive, image));
@@ -96,7 +88,7 @@ pub fn write_multi_platform_layout(
         let mut tar = tar::Builder::new(out);
         append_layout_skeleton(&mut tar, dest)?;
         let mut written = BTreeSet::new();
-        for (archive, image) in &mut opened {
+        for (archive, image) in &opened {
             let blobs = std::iter::once(image.manifest_digest.clone())
                 .chain(std::iter::once(image.config_digest.clone()))
                 .chain(
@@ -109,7 +101,7 @@ pub fn write_multi_platform_layout(
             for digest in blobs {
                 if written.insert(digest.clone()) {
                     let name = blob_name(&digest);
-                    archive.copy_entry(&name, &mut tar, &name, dest)?;
+                    copy_entry(archive, &name, &mut tar, &name, dest)?;
                 }
             }
         }
@@ -134,7 +126,7 @@ mod tests {
     use oci_spec::image::ImageIndex;
 
     use super::*;
-    use crate::oci_archive::tests::{test_image, write_oci_archive};
+    use crate::archive_write::tests::{test_image, write_oci_archive};
 
     #[test]
     fn the_layout_indexes_every_platform_and_stores_each_blob_once() {
@@ -144,7 +136,7 @@ mod tests {
         // Same content: the layer blob is shared, the configs differ by architecture.
         write_oci_archive(
             &amd,
-            &test_image(&Platform::linux_amd64(), "same"),
+            &test_image(&Platform::linux("amd64"), "same"),
             &HashMap::new(),
         );
         write_oci_archive(
@@ -156,7 +148,7 @@ mod tests {
         let layout =
             write_multi_platform_layout(&[amd.clone(), arm.clone()], &dest, "x:1").unwrap();
 
-        let mut out = OciArchive::open(&dest).unwrap();
+        let out = OciArchive::open(&dest).unwrap();
         let top: ImageIndex = out.read_json("index.json").unwrap();
         assert_eq!(top.manifests().len(), 1);
         let annotations = top.manifests()[0].annotations().clone().unwrap();
@@ -204,12 +196,12 @@ mod tests {
         let b = dir.path().join("b.tar");
         write_oci_archive(
             &a,
-            &test_image(&Platform::linux_amd64(), "a"),
+            &test_image(&Platform::linux("amd64"), "a"),
             &HashMap::new(),
         );
         write_oci_archive(
             &b,
-            &test_image(&Platform::linux_amd64(), "b"),
+            &test_image(&Platform::linux("amd64"), "b"),
             &HashMap::new(),
         );
         let dest = dir.path().join("image.tar");

@@ -45,31 +45,35 @@
 //! Outputs are written to the work directory and renamed into place only when complete,
 //! so an interrupted build never leaves a complete-looking `image.tar`.
 
+pub mod archive_write;
 pub mod atomic;
 pub mod backend;
+pub mod binfmt;
 pub mod detect;
 pub mod docker_archive;
 pub mod execute;
 pub mod layout;
-pub mod oci_archive;
 mod parent_names;
-pub mod platform;
 pub mod progress;
 pub mod rewrite;
 pub mod scheduler;
+pub mod settings;
 pub mod step;
 
 /// The process runner is `im_process`'s; `crate::command` stays a path to its commands.
 pub use im_process::command;
 pub use im_process::{CancelToken, CommandSpec, RunError, run};
 
+pub use archive_write::ArchiveError;
 pub use backend::{
     Builder, BuilderKind, BuilderSettings, Prepare, StepPlan, ToolOutput, builder_for,
 };
-pub use detect::{BackendChoice, DetectError, DockerFlavor, SystemLookup, ToolLookup, detect};
+pub use binfmt::{PlatformSupportError, check_runnable};
+pub use detect::{DetectError, SystemLookup, ToolLookup, detect};
 pub use execute::{BuildError, BuildOutput, execute_step};
+pub use im_oci::{ArchiveImage, OciArchive};
+pub use im_oci::{Platform, PlatformParseError};
 pub use layout::{MultiPlatformLayout, write_multi_platform_layout};
-pub use oci_archive::{ArchiveError, ArchiveImage, OciArchive};
-pub use platform::{Platform, PlatformParseError, PlatformSupportError};
 pub use scheduler::{Dag, DagError, Event, NodeOutcome, ScheduleOptions, schedule};
+pub use settings::{BackendChoice, DockerFlavor};
 pub use step::{BuildStep, Parent, PullPolicy};

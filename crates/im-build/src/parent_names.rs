@@ -14,11 +14,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::atomic::write_atomically;
-use crate::oci_archive::{
-    ArchiveError, OciArchive, append_bytes, append_layout_skeleton, blob_name, finish_single_image,
+use crate::archive_write::{
+    ArchiveError, append_bytes, append_layout_skeleton, blob_name, copy_entry, finish_single_image,
     sha256_digest, to_json,
 };
+use crate::atomic::write_atomically;
 
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -41,7 +41,7 @@ pub(crate) fn rename_parents(
     dest: &Path,
     parents: &[ParentName],
 ) -> Result<bool, ArchiveError> {
-    let mut source = OciArchive::open(archive)?;
+    let source = im_oci::OciArchive::open(archive)?;
     let image = source.image()?;
     let json = |bytes: &[u8], entry: &str| {
         serde_json::from_slice::<Value>(bytes).map_err(|error| ArchiveError::Json {
@@ -119,7 +119,7 @@ pub(crate) fn rename_parents(
         for digest in &layers {
             if written.insert(digest.clone()) {
                 let name = blob_name(digest);
-                source.copy_entry(&name, &mut tar, &name, dest)?;
+                copy_entry(&source, &name, &mut tar, &name, dest)?;
             }
         }
         append_bytes(&mut tar, &blob_name(&config_digest), &config_bytes, dest)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::Platform;
+use im_oci::Platform;
 
 /// One build: an image tag for one platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,7 +33,7 @@ fn buildah_builds_a_chain_for_two_platforms_in_parallel_from_just_built_parents(
     for (outcome, step) in outcomes.iter().zip(&steps) {
         let built = expect_built(outcome, step);
         assert_eq!(built.archive, step.output);
-        assert_eq!(built.platform.arch, step.platform.arch);
+        assert_eq!(built.platform.architecture, step.platform.architecture);
     }
     check_chain(&project, &platforms);
     // The two platforms' chains ran side by side.

@@ -16,7 +16,7 @@ use im_project::{Platform, Settings};
 use crate::context::ExecContext;
 use crate::plural;
 use crate::prepare::Prepared;
-use crate::registry::{self, Session};
+use crate::registry::Session;
 use im_diag::error_chain;
 
 /// Where pulled bases are kept, under the project.
@@ -51,10 +51,6 @@ pub fn mirrors(settings: &Settings) -> Vec<Mirror> {
         .collect()
 }
 
-fn client_platform(platform: &Platform) -> im_registry::Platform {
-    registry::platform(platform)
-}
-
 /// Resolves the external bases `options` needs and puts their digests into
 /// `options.external_digests`. References that cannot be resolved are in
 /// `resolution.failed`; the plan keys them without a digest.
@@ -66,18 +62,6 @@ pub fn resolve(
     session: &mut Option<Session>,
 ) -> anyhow::Result<Bases> {
     let wanted = im_plan::external_bases(&prepared.project, &prepared.graph, options)?;
-    let wanted: BTreeMap<String, BTreeSet<im_registry::Platform>> = wanted
-        .into_iter()
-        .map(|(reference, platforms)| {
-            (
-                reference,
-                platforms
-                    .iter()
-                    .map(client_platform)
-                    .collect::<BTreeSet<_>>(),
-            )
-        })
-        .collect();
     let mirrors = mirrors(&prepared.project.settings);
     let mut record = Record::load(&context.dist).map_err(|error| {
         Diagnostic::error(error_chain(&error))
@@ -205,16 +189,11 @@ impl Bases {
     }
 
     /// The digest `reference` has for `platform`, or why it has none.
-    fn locate(
-        &self,
-        reference: &str,
-        platform: &Platform,
-        wanted: &im_registry::Platform,
-    ) -> Result<&str, Unavailable> {
+    fn locate(&self, reference: &str, platform: &Platform) -> Result<&str, Unavailable> {
         if let Some(error) = self.resolution.failed.get(reference) {
             return Err(unavailable(error));
         }
-        self.resolution.digest(reference, wanted).ok_or_else(|| {
+        self.resolution.digest(reference, platform).ok_or_else(|| {
             unavailable(&BaseError::NoPlatform {
                 reference: reference.to_owned(),
                 platform: platform.to_string(),
@@ -236,9 +215,8 @@ impl Bases {
         needed
             .iter()
             .map(|(reference, platform)| {
-                let wanted = client_platform(platform);
                 let archive = self
-                    .locate(reference, platform, &wanted)
+                    .locate(reference, platform)
                     .map(|digest| self.cache.archive(digest));
                 ((reference.clone(), platform.clone()), archive)
             })
@@ -258,8 +236,7 @@ impl Bases {
         let mut to_pull = Vec::new();
         for (reference, platform) in needed {
             let key = (reference.clone(), platform.clone());
-            let wanted = client_platform(platform);
-            let digest = match self.locate(reference, platform, &wanted) {
+            let digest = match self.locate(reference, platform) {
                 Ok(digest) => digest,
                 Err(error) => {
                     out.insert(key, Err(error));
@@ -276,14 +253,14 @@ impl Bases {
                 };
                 out.insert(key, Err(unavailable(&error)));
             } else {
-                to_pull.push((key, wanted));
+                to_pull.push((key, platform.clone()));
             }
         }
         if to_pull.is_empty() {
             return Ok(out);
         }
         // One pull per digest: pairs that share one wait for the same download.
-        let mut by_digest: BTreeMap<String, Vec<(Need, im_registry::Platform)>> = BTreeMap::new();
+        let mut by_digest: BTreeMap<String, Vec<(Need, Platform)>> = BTreeMap::new();
         for (key, wanted) in to_pull {
             let digest = self
                 .resolution

@@ -17,7 +17,7 @@ use crate::bases::Bases;
 use crate::context::{ExecContext, error_lines};
 use crate::prepare::Prepared;
 use crate::registry::Session;
-use crate::steps::{Provenance, Steps, build_platform};
+use crate::steps::{Provenance, Steps};
 use im_diag::error_chain;
 
 /// Where the kernel lists the interpreters for foreign binaries.
@@ -207,7 +207,8 @@ pub fn check_runnable(prepared: &Prepared, plan: &Plan) -> Result<(), Diagnostic
                 .unwrap_or(true)
     }) {
         if checked.insert(node.platform.to_string())
-            && let Err(error) = build_platform(node).check_runnable(&host, Path::new(BINFMT_DIR))
+            && let Err(error) =
+                im_build::check_runnable(&node.platform, &host, Path::new(BINFMT_DIR))
         {
             problems.push(
                 Diagnostic::error(error.to_string())

@@ -199,28 +199,14 @@ impl Session {
     }
 }
 
-/// The registry's platform type for a project platform.
-pub fn platform(platform: &im_project::Platform) -> im_registry::Platform {
-    im_registry::Platform {
-        os: platform.os.clone(),
-        architecture: platform.arch.clone(),
-        variant: platform.variant.clone(),
-    }
-}
-
 /// The build key the registry holds for `platform` under `reference`, if any.
 pub async fn build_key(
     client: &Client,
     reference: &Reference,
     platform: &im_project::Platform,
 ) -> Result<Option<String>, im_registry::Error> {
-    im_registry::ops::inspect::read_metadata(
-        client,
-        reference,
-        BUILD_KEY_LABEL,
-        Some(&self::platform(platform)),
-    )
-    .await
+    im_registry::ops::inspect::read_metadata(client, reference, BUILD_KEY_LABEL, Some(platform))
+        .await
 }
 
 /// Downloads the `platform` image of `reference` into `dest` as an OCI archive whose
@@ -233,14 +219,8 @@ pub async fn fetch_archive(
     dest: &Path,
     ref_name: &str,
 ) -> anyhow::Result<Digest> {
-    let pulled = im_registry::ops::pull::pull_archive(
-        client,
-        reference,
-        &self::platform(platform),
-        dest,
-        ref_name,
-    )
-    .await?;
+    let pulled =
+        im_registry::ops::pull::pull_archive(client, reference, platform, dest, ref_name).await?;
     Ok(pulled.manifest_digest)
 }
 

@@ -117,7 +117,7 @@ impl Steps<'_> {
                 Some(Err(error)) => {
                     return Err(BuildError::Base {
                         node: node.id.to_string(),
-                        platform: build_platform(node),
+                        platform: node.platform.clone(),
                         reference: reference.clone(),
                         source: error.clone(),
                     });
@@ -133,7 +133,7 @@ impl Steps<'_> {
         }
         Ok(BuildStep {
             node: node.id.to_string(),
-            platform: build_platform(node),
+            platform: node.platform.clone(),
             dockerfile: context_dir.join("Dockerfile"),
             context_dir,
             image: node.id.to_string(),
@@ -213,14 +213,6 @@ impl Command {
 
 fn pending_digest(node: &PlanNode) -> String {
     format!("<digest of {} ({})>", node.id, node.platform)
-}
-
-/// The builder's platform type for a plan node.
-pub fn build_platform(node: &PlanNode) -> im_build::Platform {
-    node.platform
-        .to_string()
-        .parse()
-        .expect("project platforms are valid build platforms")
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::image::{Compression, Image, sniff};
+use crate::compression::{Compression, sniff};
+use crate::image::Image;
 use crate::tarstream::{EntryKind, Stream, TarEntry, TarLimits, TarReader};
 use crate::{LayerError, OciError};
 

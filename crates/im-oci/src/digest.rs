@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::str::FromStr;
 
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::error::OciError;
 
@@ -17,6 +17,7 @@ use crate::error::OciError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
     Sha256,
+    Sha384,
     Sha512,
 }
 
@@ -24,6 +25,7 @@ impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
             Self::Sha512 => "sha512",
         }
     }
@@ -31,6 +33,7 @@ impl Algorithm {
     fn hex_len(self) -> usize {
         match self {
             Self::Sha256 => 64,
+            Self::Sha384 => 96,
             Self::Sha512 => 128,
         }
     }
@@ -72,8 +75,13 @@ impl FromStr for Digest {
         let (algorithm, hex) = text.split_once(':').ok_or_else(|| malformed("no `:`"))?;
         let algorithm = match algorithm {
             "sha256" => Algorithm::Sha256,
+            "sha384" => Algorithm::Sha384,
             "sha512" => Algorithm::Sha512,
-            _ => return Err(malformed("unsupported algorithm (sha256 and sha512 are)")),
+            _ => {
+                return Err(malformed(
+                    "unsupported algorithm (sha256, sha384 and sha512 are)",
+                ));
+            }
         };
         if hex.len() != algorithm.hex_len() {
             return Err(malformed("wrong length for its algorithm"));
@@ -91,6 +99,25 @@ impl FromStr for Digest {
     }
 }
 
+impl TryFrom<&oci_spec::image::Digest> for Digest {
+    type Error = OciError;
+
+    /// A descriptor's digest, checked as strictly as a parsed one.
+    fn try_from(digest: &oci_spec::image::Digest) -> Result<Self, OciError> {
+        digest.as_ref().parse()
+    }
+}
+
+impl From<&Digest> for oci_spec::image::Digest {
+    /// The digest as a descriptor carries it.
+    fn from(digest: &Digest) -> Self {
+        digest
+            .to_string()
+            .parse()
+            .expect("a validated digest is a valid oci-spec digest")
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.algorithm.name(), self.hex)
@@ -101,6 +128,7 @@ impl fmt::Display for Digest {
 #[derive(Clone)]
 pub enum Hasher {
     Sha256(Sha256),
+    Sha384(Sha384),
     Sha512(Sha512),
 }
 
@@ -108,6 +136,7 @@ impl Hasher {
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {
             Algorithm::Sha256 => Self::Sha256(Sha256::new()),
+            Algorithm::Sha384 => Self::Sha384(Sha384::new()),
             Algorithm::Sha512 => Self::Sha512(Sha512::new()),
         }
     }
@@ -115,6 +144,7 @@ impl Hasher {
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Sha256(h) => h.update(bytes),
+            Self::Sha384(h) => h.update(bytes),
             Self::Sha512(h) => h.update(bytes),
         }
     }
@@ -122,6 +152,7 @@ impl Hasher {
     pub fn finish(self) -> Digest {
         let (algorithm, bytes) = match self {
             Self::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
+            Self::Sha384(h) => (Algorithm::Sha384, h.finalize().to_vec()),
             Self::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
         };
         Digest {
@@ -200,6 +231,19 @@ pub struct LimitExceeded(pub u64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_descriptor_digest_converts_both_ways_when_this_crate_can_verify_it() {
+        let text = format!("sha256:{}", "ab".repeat(32));
+        let spec: oci_spec::image::Digest = text.parse().unwrap();
+        assert_eq!(Digest::try_from(&spec).unwrap().to_string(), text);
+        assert_eq!(
+            oci_spec::image::Digest::from(&Digest::try_from(&spec).unwrap()),
+            spec
+        );
+        let md5: oci_spec::image::Digest = format!("md5:{}", "ab".repeat(16)).parse().unwrap();
+        assert!(Digest::try_from(&md5).is_err());
+    }
 
     #[test]
     fn parses_and_displays_a_sha256_digest() {

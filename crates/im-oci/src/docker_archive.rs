@@ -7,26 +7,24 @@
 use std::sync::Arc;
 
 use oci_spec::image::ImageConfiguration;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::OciError;
-use crate::image::{BlobSource, Image, LayerDescriptor, OpenOptions, StoreSource, parse_diff_ids};
+use crate::image::{Image, OpenOptions, parse_diff_ids};
+use crate::oci_layout::tag_matches;
+use crate::source::{BlobSource, LayerDescriptor, StoreSource};
 use crate::store::Store;
 
-#[derive(Debug, Deserialize)]
+/// One image in a docker-archive's `manifest.json`: its config member, tags and layer
+/// members (bottom up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Entry {
-    config: String,
+pub struct DockerManifestEntry {
+    pub config: String,
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
-
-fn tag_matches(name: &str, tag: &str) -> bool {
-    name == tag
-        || name.ends_with(&format!(":{tag}"))
-        || name.rsplit_once(':').is_some_and(|(repo, _)| repo == tag)
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
 }
 
 /// The digest a config member's name claims (`<hex>.json` or `blobs/sha256/<hex>`).
@@ -45,9 +43,10 @@ pub fn select(store: Arc<Store>, options: &OpenOptions) -> Result<Image, OciErro
         what: what.to_owned(),
         source,
     };
-    let entries: Vec<Entry> = serde_json::from_slice(&store.read_small("manifest.json", limit)?)
-        .map_err(|e| json("manifest.json", e))?;
-    let label = |e: &Entry| {
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&store.read_small("manifest.json", limit)?)
+            .map_err(|e| json("manifest.json", e))?;
+    let label = |e: &DockerManifestEntry| {
         e.repo_tags
             .as_ref()
             .and_then(|t| t.first().cloned())

@@ -78,6 +78,8 @@ pub enum OciError {
         expected: u64,
         actual: u64,
     },
+    #[error("{} holds {count} images; exactly one image manifest was expected", archive.display())]
+    NotSingleImage { archive: PathBuf, count: usize },
     #[error("blob {digest} is missing from {}", image.display())]
     MissingBlob { image: PathBuf, digest: String },
     #[error("{} holds several images; choose one with a tag: {}", image.display(), candidates.join(", "))]

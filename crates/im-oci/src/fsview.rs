@@ -25,8 +25,8 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
+use crate::compression::Compression;
 use crate::error::LayerError;
-use crate::image::Compression;
 use crate::path::{clean_clamped, clean_entry_name, components, display};
 use crate::tarstream::{EntryKind, Source, TarEntry, TarReader};
 

@@ -1,7 +1,7 @@
 //! An image chosen from an archive, a layout or a registry: its config, its layers, and how to
 //! turn them into a [`FsView`] and read files from it.
 //!
-//! [`open_image`] picks the image (by tag and platform) from a docker-archive tar, an OCI
+//! [`crate::open_image`] picks the image (by tag and platform) from a docker-archive tar, an OCI
 //! archive tar or an OCI layout directory. [`Image::from_manifest`] builds one from a manifest
 //! and config fetched elsewhere (a registry client), with a [`BlobSource`] to stream layers.
 //!
@@ -14,64 +14,20 @@
 //! compressed layer once, up to the last file needed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
+use crate::compression::{Compression, sniff};
 use crate::digest::{Digest, HashingReader, LimitExceeded};
 use crate::error::{LayerError, OciError};
 use crate::fsview::{ContentLocation, FsView, LookupError};
 use crate::limits::Limits;
 use crate::platform::Platform;
-use crate::store::{Store, Window};
+use crate::source::{BlobSource, LayerDescriptor};
+use crate::store::Window;
 use crate::tarstream::{Seekable, Stream, TarLimits, TarReader};
-use crate::{docker_archive, oci_layout};
-
-/// Where layer blobs come from.
-pub trait BlobSource: Send + Sync + std::fmt::Debug {
-    /// Streams the blob of `layer` (its bytes are verified by the caller).
-    fn open_blob(&self, layer: &LayerDescriptor) -> Result<Box<dyn Read + Send>, OciError>;
-
-    /// Streams `len` bytes at `offset` of the blob, when that is cheap (a local file).
-    fn open_blob_range(
-        &self,
-        _layer: &LayerDescriptor,
-        _offset: u64,
-        _len: u64,
-    ) -> Result<Option<Box<dyn Read + Send>>, OciError> {
-        Ok(None)
-    }
-
-    /// Opens the blob for reading and seeking, when that is cheap (a local file).
-    fn open_blob_window(&self, _layer: &LayerDescriptor) -> Result<Option<Window>, OciError> {
-        Ok(None)
-    }
-}
-
-/// One layer of an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerDescriptor {
-    /// The digest of the blob as stored, when known (OCI layouts and registries).
-    pub digest: Option<Digest>,
-    /// The size of the blob as stored, when known.
-    pub size: Option<u64>,
-    pub media_type: Option<String>,
-    /// The digest of the uncompressed tar (the config's `rootfs.diff_ids`).
-    pub diff_id: Option<Digest>,
-    /// How the [`BlobSource`] finds the blob (an archive member, or the digest).
-    pub locator: String,
-}
-
-impl LayerDescriptor {
-    fn label(&self) -> String {
-        self.digest
-            .as_ref()
-            .or(self.diff_id.as_ref())
-            .map_or_else(|| self.locator.clone(), ToString::to_string)
-    }
-}
 
 /// Which image to open, and with which limits.
 #[derive(Debug, Clone, Default)]
@@ -81,14 +37,6 @@ pub struct OpenOptions {
     /// The platform wanted; `None` accepts a single-platform image of any platform.
     pub platform: Option<Platform>,
     pub limits: Limits,
-}
-
-/// How a layer's stream is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
 }
 
 /// An image ready to be read.
@@ -126,20 +74,6 @@ pub enum ReadFileError {
         #[source]
         source: Arc<OciError>,
     },
-}
-
-/// Opens the image at `path` (docker-archive tar, OCI archive tar or OCI layout directory).
-pub fn open_image(path: &Path, options: &OpenOptions) -> Result<Image, OciError> {
-    let store = Arc::new(Store::open(path, &options.limits)?);
-    if store.contains("oci-layout") && store.contains("index.json") {
-        oci_layout::select(&store, options)
-    } else if store.contains("manifest.json") {
-        docker_archive::select(store, options)
-    } else {
-        Err(OciError::NotAnImage {
-            path: path.to_owned(),
-        })
-    }
 }
 
 impl Image {
@@ -200,7 +134,7 @@ impl Image {
         source: Arc<dyn BlobSource>,
         options: &OpenOptions,
     ) -> Result<Self, OciError> {
-        let config_digest: Digest = manifest.config().digest().to_string().parse()?;
+        let config_digest = Digest::try_from(manifest.config().digest())?;
         let actual = Digest::of_bytes(config_digest.algorithm(), config_bytes);
         if actual != config_digest {
             return Err(OciError::DigestMismatch {
@@ -218,7 +152,7 @@ impl Image {
         let diff_ids = parse_diff_ids(&config)?;
         let mut layers = Vec::new();
         for (i, layer) in manifest.layers().iter().enumerate() {
-            let digest: Digest = layer.digest().to_string().parse()?;
+            let digest = Digest::try_from(layer.digest())?;
             let media_type = layer.media_type().to_string();
             check_layer_media_type(&media_type)?;
             layers.push(LayerDescriptor {
@@ -629,17 +563,6 @@ fn read_exactly(reader: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>>
     Ok((data.len() as u64 == size).then_some(data))
 }
 
-pub(crate) fn sniff(reader: &mut impl BufRead) -> io::Result<Compression> {
-    let head = reader.fill_buf()?;
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    })
-}
-
 /// Turns the `io::Error` a byte budget produces into the limit error it stands for.
 fn budget_error(error: LayerError, budget: u64) -> LayerError {
     match error {
@@ -685,61 +608,5 @@ pub(crate) fn check_layer_media_type(media_type: &str) -> Result<(), OciError> {
             what: "a layer".to_owned(),
             media_type: media_type.to_owned(),
         })
-    }
-}
-
-/// Streams blobs out of a [`Store`] by member name.
-#[derive(Debug)]
-pub(crate) struct StoreSource {
-    pub store: Arc<Store>,
-}
-
-impl BlobSource for StoreSource {
-    fn open_blob(&self, layer: &LayerDescriptor) -> Result<Box<dyn Read + Send>, OciError> {
-        self.store.open_range(&layer.locator, 0, None)
-    }
-
-    fn open_blob_range(
-        &self,
-        layer: &LayerDescriptor,
-        offset: u64,
-        len: u64,
-    ) -> Result<Option<Box<dyn Read + Send>>, OciError> {
-        self.store
-            .open_range(&layer.locator, offset, Some(len))
-            .map(Some)
-    }
-
-    fn open_blob_window(&self, layer: &LayerDescriptor) -> Result<Option<Window>, OciError> {
-        self.store.open_window(&layer.locator).map(Some)
-    }
-}
-
-/// The container format of an image on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageFormat {
-    /// A `docker save` style tar (`manifest.json`).
-    DockerArchive,
-    /// An OCI layout inside a tar.
-    OciArchive,
-    /// An OCI layout directory.
-    OciLayout,
-}
-
-/// Tells which format the image at `path` is in (indexing a tar once, reading no layer).
-pub fn detect_format(path: &Path) -> Result<ImageFormat, OciError> {
-    let store = Store::open(path, &Limits::default())?;
-    let oci = store.contains("oci-layout") && store.contains("index.json");
-    match (
-        oci,
-        matches!(store, Store::Dir { .. }),
-        store.contains("manifest.json"),
-    ) {
-        (true, true, _) => Ok(ImageFormat::OciLayout),
-        (true, false, _) => Ok(ImageFormat::OciArchive),
-        (false, false, true) => Ok(ImageFormat::DockerArchive),
-        _ => Err(OciError::NotAnImage {
-            path: path.to_owned(),
-        }),
     }
 }

@@ -12,8 +12,9 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use crate::digest::Digest;
 use crate::error::OciError;
-use crate::image::{BlobSource, Image, LayerDescriptor, OpenOptions, StoreSource};
+use crate::image::{Image, OpenOptions};
 use crate::platform::Platform;
+use crate::source::{BlobSource, LayerDescriptor, StoreSource};
 use crate::store::Store;
 
 const MAX_INDEX_DEPTH: usize = 4;
@@ -26,7 +27,7 @@ pub fn blob_member(digest: &Digest) -> String {
 }
 
 fn read_blob(store: &Store, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>, OciError> {
-    let digest: Digest = descriptor.digest().to_string().parse()?;
+    let digest = Digest::try_from(descriptor.digest())?;
     let member = blob_member(&digest);
     if !store.contains(&member) {
         return Err(OciError::MissingBlob {
@@ -73,7 +74,8 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
-fn tag_matches(name: &str, tag: &str) -> bool {
+/// Whether an image named `name` (`repo:tag`) answers to `tag` (`repo:tag`, `tag` or `repo`).
+pub(crate) fn tag_matches(name: &str, tag: &str) -> bool {
     name == tag
         || name.ends_with(&format!(":{tag}"))
         || name.rsplit_once(':').is_some_and(|(repo, _)| repo == tag)
@@ -84,19 +86,13 @@ fn is_index(media_type: &MediaType) -> bool {
         || media_type.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-fn is_manifest(media_type: &MediaType) -> bool {
+pub(crate) fn is_manifest(media_type: &MediaType) -> bool {
     matches!(media_type, MediaType::ImageManifest)
         || media_type.to_string() == "application/vnd.docker.distribution.manifest.v2+json"
 }
 
 fn descriptor_platform(descriptor: &Descriptor) -> Option<Platform> {
-    descriptor.platform().as_ref().map(|p| {
-        Platform::new(
-            &p.os().to_string(),
-            &p.architecture().to_string(),
-            p.variant().as_deref(),
-        )
-    })
+    descriptor.platform().as_ref().map(Platform::from_oci)
 }
 
 /// Selects and opens one image of the layout in `store`.

@@ -171,6 +171,17 @@ impl Store {
         }
     }
 
+    /// Where `member`'s bytes are: the file, and the offset and length inside it.
+    pub fn location(&self, member: &str) -> Result<(PathBuf, u64, u64), OciError> {
+        match self {
+            Self::Tar { path, .. } => {
+                let (offset, size) = self.locate(member)?.unwrap_or_default();
+                Ok((path.clone(), offset, size))
+            }
+            Self::Dir { path } => Ok((path.join(member), 0, self.size(member)?)),
+        }
+    }
+
     /// Opens `len` bytes of `member` starting at `offset` (the whole member with `0, None`).
     pub fn open_range(
         &self,

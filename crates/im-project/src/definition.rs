@@ -10,8 +10,8 @@ use im_yaml::reader::{Map, Spanned};
 use im_yaml::{Limits, Node, Reader, Source, Span, Value};
 use indexmap::IndexMap;
 
-use crate::platform::Platform;
 use crate::settings::read_platforms;
+use im_oci::Platform;
 
 const IMAGE_KEYS: &[&str] = &[
     "name",

@@ -4,19 +4,17 @@
 //! - [`definition`]: one `image.yml` as written, validated field by field.
 //! - [`model`]: the resolved project: image names, merged tags, variant tags, aliases.
 //! - [`version`]: version schemes and alias generation.
-//! - [`platform`]: target platforms such as linux/arm64.
 //! - [`template_value`]: how YAML `variables` become typed template values.
 
 pub mod definition;
 pub mod expand;
 pub mod model;
-pub mod platform;
 pub mod settings;
 pub mod template_value;
 pub mod version;
 
 pub use definition::{ImageFile, Variables};
+pub use im_oci::Platform;
 pub use model::{Image, Loaded, Project, Tag, TagVariant};
-pub use platform::Platform;
 pub use settings::{Secret, Settings};
 pub use version::VersionScheme;

@@ -15,9 +15,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::definition::{ImageFile, Layer};
-use crate::platform::Platform;
 use crate::settings::Settings;
 use crate::version::{VersionScheme, generate_aliases, highest};
+use im_oci::Platform;
 
 /// The folder, under the project root, that holds the image definitions.
 pub const IMAGES_DIR: &str = "images";

@@ -12,7 +12,7 @@ use im_yaml::{Limits, Node, Reader};
 use serde::Serialize;
 
 use crate::expand::{ExpandError, expand};
-use crate::platform::Platform;
+use im_oci::Platform;
 
 /// The settings file's name at the project root.
 pub const SETTINGS_FILE: &str = ".image-manager.yml";
@@ -674,9 +674,9 @@ pub(crate) fn read_platforms(
                 format!("the platform `{}` is listed twice", item.value),
                 None,
             ),
-            Err(error) => reader.error(
+            Err(_) => reader.error(
                 item.span,
-                error,
+                format!("`{}` is not a platform", item.value),
                 Some("write platforms as os/arch, e.g. linux/amd64 or linux/arm64/v8".into()),
             ),
         }

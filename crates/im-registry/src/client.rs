@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use crate::auth::Scope;
 use crate::config::ImageConfigSummary;
 use crate::credentials::{CredentialStore, DockerConfig, RegistrySettings};
-use crate::digest::{Digest, digest_like, parse_digest};
+use crate::digest::{Digest, descriptor_digest, digest_like, parse_digest};
 use crate::manifest::{MANIFEST_ACCEPT, ManifestDocument, ManifestKind};
 use crate::retry::RetryPolicy;
 use crate::transport::{BlobSource, Endpoint, Fetched, Request, Transport, TransportSettings};
@@ -314,7 +314,7 @@ impl Client {
                 .and_then(|d| parse_digest(d).ok()),
         };
         if let Some(expected) = &expected {
-            let actual = digest_like(expected, &fetched.body)?;
+            let actual = digest_like(expected, &fetched.body);
             if &actual != expected {
                 return Err(Error::DigestMismatch {
                     what,
@@ -524,7 +524,11 @@ impl Client {
             });
         }
         let bytes = self
-            .fetch_blob(repository, config.digest(), config.size())
+            .fetch_blob(
+                repository,
+                &descriptor_digest(config.digest())?,
+                config.size(),
+            )
             .await?;
         ImageConfigSummary::parse(&bytes, &repository.digest(manifest.digest()).to_string())
     }

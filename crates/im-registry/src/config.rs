@@ -38,11 +38,7 @@ impl ImageConfigSummary {
             })?;
         let platform = match (raw.os, raw.architecture) {
             (Some(os), Some(architecture)) if !os.is_empty() && !architecture.is_empty() => {
-                Some(Platform {
-                    os,
-                    architecture,
-                    variant: raw.variant.filter(|v| !v.is_empty()),
-                })
+                Some(Platform::new(&os, &architecture, raw.variant.as_deref()))
             }
             _ => None,
         };

@@ -1,75 +1,38 @@
 //! Content digests: hashing bytes and streams with the algorithm a digest names, and
 //! checking what was read against what was expected.
 
-pub use oci_spec::image::Digest;
-use oci_spec::image::DigestAlgorithm;
-use sha2::Digest as _;
+pub use im_oci::Digest;
+pub(crate) use im_oci::digest::Hasher;
+use im_oci::{Algorithm, OciError};
 
 use crate::Error;
 
-/// Parses `algorithm:hex`, for example `sha256:e3b0…`.
+/// Parses `algorithm:hex`, for example `sha256:e3b0…`: sha256, sha384 or sha512 with the
+/// right number of lowercase hex digits.
 pub fn parse_digest(input: &str) -> Result<Digest, Error> {
-    let digest: Digest = input.parse().map_err(|_| Error::InvalidDigest {
+    input.parse().map_err(|_| Error::InvalidDigest {
         input: input.chars().take(200).collect(),
-    })?;
-    Hasher::for_algorithm(digest.algorithm())?;
-    Ok(digest)
+    })
 }
 
 /// The sha256 digest of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
-    let mut hasher = Hasher::Sha256(sha2::Sha256::new());
-    hasher.update(bytes);
-    hasher.finish()
-}
-
-/// An incremental hasher for one of the algorithms registries use.
-#[derive(Clone)]
-pub(crate) enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
-}
-
-impl Hasher {
-    pub(crate) fn for_algorithm(algorithm: &DigestAlgorithm) -> Result<Self, Error> {
-        Ok(match algorithm {
-            DigestAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            DigestAlgorithm::Sha384 => Self::Sha384(sha2::Sha384::new()),
-            DigestAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
-            other => {
-                return Err(Error::UnsupportedDigestAlgorithm {
-                    algorithm: other.to_string(),
-                });
-            }
-        })
-    }
-
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Self::Sha256(h) => h.update(bytes),
-            Self::Sha384(h) => h.update(bytes),
-            Self::Sha512(h) => h.update(bytes),
-        }
-    }
-
-    pub(crate) fn finish(self) -> Digest {
-        let (algorithm, hex) = match self {
-            Self::Sha256(h) => ("sha256", hex::encode(h.finalize())),
-            Self::Sha384(h) => ("sha384", hex::encode(h.finalize())),
-            Self::Sha512(h) => ("sha512", hex::encode(h.finalize())),
-        };
-        format!("{algorithm}:{hex}")
-            .parse()
-            .expect("a hex digest we computed is a valid digest")
-    }
+    Digest::of_bytes(Algorithm::Sha256, bytes)
 }
 
 /// The digest of `bytes` computed with the algorithm of `like`.
-pub(crate) fn digest_like(like: &Digest, bytes: &[u8]) -> Result<Digest, Error> {
-    let mut hasher = Hasher::for_algorithm(like.algorithm())?;
-    hasher.update(bytes);
-    Ok(hasher.finish())
+pub(crate) fn digest_like(like: &Digest, bytes: &[u8]) -> Digest {
+    Digest::of_bytes(like.algorithm(), bytes)
+}
+
+/// The digest a descriptor names, checked as strictly as a parsed one.
+pub(crate) fn descriptor_digest(digest: &oci_spec::image::Digest) -> Result<Digest, Error> {
+    Digest::try_from(digest).map_err(|error| match error {
+        OciError::MalformedDigest { digest, .. } => Error::InvalidDigest {
+            input: digest.chars().take(200).collect(),
+        },
+        other => other.into(),
+    })
 }
 
 /// Checks `bytes` against an expected digest and, when given, an expected size.
@@ -89,7 +52,7 @@ pub(crate) fn verify_bytes(
             });
         }
     }
-    let actual = digest_like(expected, bytes)?;
+    let actual = digest_like(expected, bytes);
     if &actual != expected {
         return Err(Error::DigestMismatch {
             what: what(),
@@ -139,11 +102,7 @@ mod tests {
 
     #[test]
     fn sha512_digests_verify_too() {
-        let expected = {
-            let mut h = Hasher::for_algorithm(&DigestAlgorithm::Sha512).unwrap();
-            h.update(b"abc");
-            h.finish()
-        };
+        let expected = Digest::of_bytes(Algorithm::Sha512, b"abc");
         assert!(verify_bytes(&|| "x".into(), &expected, None, b"abc").is_ok());
     }
 }

@@ -62,7 +62,7 @@ impl Client {
         let endpoint = self.endpoint(repository.registry())?;
         let url = endpoint.url(&format!("v2/{}/blobs/{digest}", repository.name()));
         let what = || format!("blob {digest} of `{repository}`");
-        let mut hasher = Hasher::for_algorithm(digest.algorithm())?;
+        let mut hasher = Hasher::new(digest.algorithm());
         let mut written: u64 = 0;
         let mut attempt = 0;
         loop {

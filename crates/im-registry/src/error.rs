@@ -39,14 +39,6 @@ pub enum Error {
     #[error("invalid digest `{input}`")]
     InvalidDigest { input: String },
 
-    /// A digest uses an algorithm this client cannot compute.
-    #[error("unsupported digest algorithm `{algorithm}`")]
-    UnsupportedDigestAlgorithm { algorithm: String },
-
-    /// A platform string is not `os/arch[/variant]`.
-    #[error("invalid platform `{input}`: expected os/architecture[/variant]")]
-    InvalidPlatform { input: String },
-
     /// A registry URL in the settings cannot be used.
     #[error("invalid registry URL `{url}`: {reason}")]
     InvalidRegistryUrl { url: String, reason: String },
@@ -203,6 +195,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A local image (OCI layout or archive) could not be read.
+    #[error(transparent)]
+    Oci(#[from] im_oci::OciError),
 
     /// A local image (OCI layout or archive) is incomplete or inconsistent.
     #[error("`{}` is not a usable OCI image: {reason}", .path.display())]

@@ -24,7 +24,6 @@ mod guard;
 mod local;
 mod manifest;
 pub mod ops;
-mod platform;
 mod reference;
 mod retry;
 mod transport;
@@ -36,6 +35,7 @@ pub use credentials::{Credential, DockerConfig, RegistrySettings};
 pub use digest::{Digest, parse_digest, sha256_digest};
 pub use error::{Error, TargetKind};
 pub use im_diag::Secret;
+pub use im_oci::Platform;
 pub use im_process::CancelToken;
 /// The name this crate used before the program had one cancellation token: the same type.
 pub use im_process::CancelToken as CancellationToken;
@@ -44,7 +44,6 @@ pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestDocument, ManifestKind, OCI_INDEX, OCI_MANIFEST,
 };
 pub use oci_spec;
-pub use platform::Platform;
 pub use reference::{DOCKER_HUB, Reference, Repository};
 pub use retry::RetryPolicy;
 pub use transport::BlobSource;

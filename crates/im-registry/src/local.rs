@@ -1,17 +1,19 @@
 //! `LocalImage`: an image on disk to push — an OCI image layout directory or an OCI archive
 //! (a tar of such a layout, as `buildah push oci-archive:`, BuildKit's OCI exporter and the
-//! build step write). Archives are scanned once for where each blob sits, and blobs are
-//! streamed from there: nothing is extracted. Manifests are checked against their digests.
+//! build step write). [`im_oci::OciArchive`] finds where each blob sits (an archive is
+//! indexed once), and blobs are streamed from there: nothing is extracted. Manifests are
+//! checked against their digests.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use im_oci::{OciArchive, OciError};
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::config::ImageConfigSummary;
-use crate::digest::{Digest, verify_bytes};
+use crate::digest::{Digest, descriptor_digest, verify_bytes};
 use crate::manifest::{ManifestDocument, ManifestKind, OCI_INDEX, index_type_for, is_foreign};
 use crate::transport::BlobSource;
 use crate::{Error, Platform};
@@ -31,37 +33,13 @@ pub struct LocalImage {
     blobs: HashMap<Digest, BlobSource>,
 }
 
-/// Where a file of the layout lives.
-enum Storage {
-    Directory(PathBuf),
-    /// Member name → (offset, length) in the archive.
-    Archive(PathBuf, HashMap<String, (u64, u64)>),
-}
-
-impl Storage {
-    fn source(&self, name: &str) -> Option<BlobSource> {
-        match self {
-            Self::Directory(dir) => {
-                let path = dir.join(name);
-                let len = fs_err::metadata(&path)
-                    .ok()
-                    .filter(std::fs::Metadata::is_file)?
-                    .len();
-                Some(BlobSource::File {
-                    path,
-                    offset: 0,
-                    len,
-                })
-            }
-            Self::Archive(path, members) => {
-                members.get(name).map(|&(offset, len)| BlobSource::File {
-                    path: path.clone(),
-                    offset,
-                    len,
-                })
-            }
-        }
+/// Where member `name` of the layout is, as a source to stream or upload.
+fn source(archive: &OciArchive, name: &str) -> Option<BlobSource> {
+    if !archive.has(name) {
+        return None;
     }
+    let (path, offset, len) = archive.location(name).ok()?;
+    Some(BlobSource::File { path, offset, len })
 }
 
 /// Reads a (small) blob source into memory.
@@ -96,22 +74,8 @@ fn read_source(source: &BlobSource, image: &Path) -> Result<Bytes, Error> {
     }
 }
 
-/// A tar member name as a layout path (`./blobs/sha256/x` → `blobs/sha256/x`); `None` for
-/// names that escape the layout.
-fn member_name(path: &Path) -> Option<String> {
-    let mut parts = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => parts.push(part.to_str()?),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    (!parts.is_empty()).then(|| parts.join("/"))
-}
-
 fn blob_name(digest: &Digest) -> String {
-    format!("blobs/{}/{}", digest.algorithm(), digest.digest())
+    im_oci::archive::blob_member(digest)
 }
 
 impl LocalImage {
@@ -131,25 +95,19 @@ impl LocalImage {
             path: path.to_owned(),
             reason,
         };
-        let metadata = fs_err::metadata(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
+        let storage = OciArchive::open(path).map_err(|error| match error {
+            OciError::Io { path, source } => Error::Io { path, source },
+            other => other.into(),
         })?;
-        let storage = if metadata.is_dir() {
-            Storage::Directory(path.to_owned())
-        } else {
-            Storage::Archive(path.to_owned(), scan_archive(path)?)
-        };
-        if storage.source("oci-layout").is_none() {
-            let hint = if storage.source("manifest.json").is_some() {
+        if !storage.has("oci-layout") {
+            let hint = if storage.has("manifest.json") {
                 " (this looks like a docker-archive; export an OCI archive instead)"
             } else {
                 ""
             };
             return Err(bad(format!("it has no `oci-layout` file{hint}")));
         }
-        let index_source = storage
-            .source("index.json")
+        let index_source = source(&storage, "index.json")
             .ok_or_else(|| bad("it has no `index.json`".to_owned()))?;
         let index_bytes = read_source(&index_source, path)?;
         let index = ManifestDocument::from_bytes(index_bytes, Some(OCI_INDEX), "index.json")?;
@@ -167,13 +125,13 @@ impl LocalImage {
         }
         let mut manifests = HashMap::new();
         let load = |descriptor: &Descriptor| -> Result<ManifestDocument, Error> {
-            let name = blob_name(descriptor.digest());
-            let source = storage
-                .source(&name)
+            let digest = descriptor_digest(descriptor.digest())?;
+            let name = blob_name(&digest);
+            let source = source(&storage, &name)
                 .ok_or_else(|| bad(format!("manifest {} is missing", descriptor.digest())))?;
             let bytes = read_source(&source, path)?;
             let what = || format!("manifest {} in `{}`", descriptor.digest(), path.display());
-            verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+            verify_bytes(&what, &digest, Some(descriptor.size()), &bytes)?;
             let media_type = descriptor.media_type().to_string();
             ManifestDocument::from_bytes(bytes, Some(&media_type), &what())
         };
@@ -226,7 +184,7 @@ impl LocalImage {
         };
         if let ManifestKind::Index(index) = root.kind() {
             for child in index.manifests() {
-                if manifests.contains_key(child.digest()) {
+                if manifests.contains_key(&descriptor_digest(child.digest())?) {
                     continue;
                 }
                 let document = load(child)?;
@@ -243,15 +201,14 @@ impl LocalImage {
         let mut blobs = HashMap::new();
         for document in manifests.values() {
             for descriptor in document.blobs() {
-                let source = storage
-                    .source(&blob_name(descriptor.digest()))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "blob {} of manifest {} is missing",
-                            descriptor.digest(),
-                            document.digest()
-                        ))
-                    })?;
+                let digest = descriptor_digest(descriptor.digest())?;
+                let source = source(&storage, &blob_name(&digest)).ok_or_else(|| {
+                    bad(format!(
+                        "blob {} of manifest {} is missing",
+                        descriptor.digest(),
+                        document.digest()
+                    ))
+                })?;
                 if source.len() != descriptor.size() {
                     return Err(Error::SizeMismatch {
                         what: format!("blob {} in `{}`", descriptor.digest(), path.display()),
@@ -259,7 +216,7 @@ impl LocalImage {
                         actual: source.len(),
                     });
                 }
-                blobs.insert(descriptor.digest().clone(), source);
+                blobs.insert(digest, source);
             }
         }
         Ok(Self {
@@ -291,7 +248,7 @@ impl LocalImage {
             self.root
                 .children()
                 .iter()
-                .filter_map(|c| self.manifests.get(c.digest()))
+                .filter_map(|c| self.manifests.get(&descriptor_digest(c.digest()).ok()?))
                 .collect()
         } else {
             vec![&self.root]
@@ -312,12 +269,11 @@ impl LocalImage {
             });
         };
         let descriptor = image.config();
-        let source = self
-            .blob(descriptor.digest())
-            .ok_or_else(|| Error::LocalImage {
-                path: self.path.clone(),
-                reason: format!("config {} is missing", descriptor.digest()),
-            })?;
+        let digest = descriptor_digest(descriptor.digest())?;
+        let source = self.blob(&digest).ok_or_else(|| Error::LocalImage {
+            path: self.path.clone(),
+            reason: format!("config {} is missing", descriptor.digest()),
+        })?;
         let bytes = read_source(&source, &self.path)?;
         let what = || {
             format!(
@@ -326,7 +282,7 @@ impl LocalImage {
                 self.path.display()
             )
         };
-        verify_bytes(&what, descriptor.digest(), Some(descriptor.size()), &bytes)?;
+        verify_bytes(&what, &digest, Some(descriptor.size()), &bytes)?;
         ImageConfigSummary::parse(&bytes, &self.path.display().to_string())
     }
 
@@ -344,8 +300,12 @@ impl LocalImage {
         let mut out = Vec::new();
         for document in self.images() {
             for descriptor in document.blobs() {
-                if !is_foreign(descriptor) && seen.insert(descriptor.digest().clone()) {
-                    out.push((descriptor.digest().clone(), descriptor.size()));
+                // open() converted every blob's digest, so none is skipped here.
+                let Ok(digest) = descriptor_digest(descriptor.digest()) else {
+                    continue;
+                };
+                if !is_foreign(descriptor) && seen.insert(digest.clone()) {
+                    out.push((digest, descriptor.size()));
                 }
             }
         }
@@ -354,7 +314,7 @@ impl LocalImage {
 }
 
 fn config_of(
-    storage: &Storage,
+    storage: &OciArchive,
     path: &Path,
     document: &ManifestDocument,
 ) -> Result<ImageConfigSummary, Error> {
@@ -362,7 +322,10 @@ fn config_of(
         return Ok(ImageConfigSummary::default());
     };
     let descriptor = image.config();
-    let Some(source) = storage.source(&blob_name(descriptor.digest())) else {
+    let Some(source) = source(
+        storage,
+        &blob_name(&descriptor_digest(descriptor.digest())?),
+    ) else {
         return Err(Error::LocalImage {
             path: path.to_owned(),
             reason: format!("config {} is missing", descriptor.digest()),
@@ -370,47 +333,4 @@ fn config_of(
     };
     let bytes = read_source(&source, path)?;
     ImageConfigSummary::parse(&bytes, &path.display().to_string())
-}
-
-/// Where every regular file of an archive sits: name → (offset, length).
-fn scan_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = fs_err::File::open(path).map_err(io)?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
-    let mut members = HashMap::new();
-    for entry in archive.entries_with_seek().map_err(io)? {
-        let entry = entry.map_err(io)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let Some(name) = entry.path().ok().as_deref().and_then(member_name) else {
-            continue;
-        };
-        members.insert(name, (entry.raw_file_position(), entry.size()));
-    }
-    Ok(members)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::member_name;
-    use std::path::Path;
-
-    #[test]
-    fn member_names_stay_inside_the_layout() {
-        assert_eq!(
-            member_name(Path::new("./blobs/sha256/ab")).as_deref(),
-            Some("blobs/sha256/ab")
-        );
-        assert_eq!(
-            member_name(Path::new("index.json")).as_deref(),
-            Some("index.json")
-        );
-        assert_eq!(member_name(Path::new("../etc/passwd")), None);
-        assert_eq!(member_name(Path::new("/abs")), None);
-        assert_eq!(member_name(Path::new(".")), None);
-    }
 }

@@ -187,7 +187,7 @@ impl ManifestDocument {
         Descriptor::new(
             MediaType::from(self.media_type.as_str()),
             self.size(),
-            self.digest.clone(),
+            oci_spec::image::Digest::from(&self.digest),
         )
     }
 

@@ -187,7 +187,7 @@ impl Client {
     ) -> Result<MountOutcome, Error> {
         let mut url = endpoint.url(&format!("v2/{}/blobs/uploads/", repository.name()));
         url.query_pairs_mut()
-            .append_pair("mount", digest.as_ref())
+            .append_pair("mount", &digest.to_string())
             .append_pair("from", from.name());
         let request = Request::new(
             Method::POST,
@@ -308,7 +308,8 @@ impl Client {
             }
         }
         let mut url = session.location.clone();
-        url.query_pairs_mut().append_pair("digest", digest.as_ref());
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
         let mut request = Request::new(Method::PUT, url, scopes)
             .header(header::CONTENT_TYPE, "application/octet-stream");
         if session.offset < size {

@@ -16,7 +16,7 @@ use super::{
     args_and_labels, check_step, output_tag, parent_tag, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
-use crate::detect::DockerFlavor;
+use crate::settings::DockerFlavor;
 use crate::step::BuildStep;
 
 /// BuildKit, buildah and podman define `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH` and
@@ -28,7 +28,7 @@ fn platform_args(step: &BuildStep) -> Vec<(&'static str, String)> {
     [
         ("TARGETPLATFORM", Some(platform.to_string())),
         ("TARGETOS", Some(platform.os.clone())),
-        ("TARGETARCH", Some(platform.arch.clone())),
+        ("TARGETARCH", Some(platform.architecture.clone())),
         ("TARGETVARIANT", platform.variant.clone()),
     ]
     .into_iter()

@@ -13,10 +13,6 @@ mod podman;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 pub use buildah::Buildah;
 pub use buildkit::Buildkit;
@@ -24,149 +20,11 @@ pub use docker::Docker;
 pub use podman::Podman;
 
 use crate::command::CommandSpec;
-use crate::detect::{BackendChoice, DockerFlavor};
+pub use crate::settings::{
+    BackendChoice, BuilderKind, BuilderSettings, BuildkitSettings, ContainersToolSettings,
+    DockerFlavor, DockerSettings, UnknownBuilder,
+};
 use crate::step::BuildStep;
-
-/// The four builder tools.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuilderKind {
-    Buildah,
-    Docker,
-    Buildkit,
-    Podman,
-}
-
-impl BuilderKind {
-    pub const ALL: [BuilderKind; 4] = [Self::Buildah, Self::Docker, Self::Buildkit, Self::Podman];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Buildah => "buildah",
-            Self::Docker => "docker",
-            Self::Buildkit => "buildkit",
-            Self::Podman => "podman",
-        }
-    }
-}
-
-impl fmt::Display for BuilderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown builder name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown builder `{0}` (expected buildah, docker, buildkit or podman)")]
-pub struct UnknownBuilder(pub String);
-
-impl FromStr for BuilderKind {
-    type Err = UnknownBuilder;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownBuilder(s.to_owned()))
-    }
-}
-
-/// Settings of the containers-storage tools (buildah, podman).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainersToolSettings {
-    /// The program (a name looked up in `PATH`, or a path).
-    pub program: PathBuf,
-    /// `--storage-driver` (`vfs` works everywhere, including nested in containers).
-    pub storage_driver: Option<String>,
-    /// `--root` and `--runroot` of the image store, if not the tool's default.
-    pub root: Option<PathBuf>,
-    pub runroot: Option<PathBuf>,
-    /// `--isolation` of `RUN` steps (`chroot` needs no runtime setup).
-    pub isolation: String,
-}
-
-impl ContainersToolSettings {
-    fn new(program: &str) -> Self {
-        ContainersToolSettings {
-            program: program.into(),
-            storage_driver: Some("vfs".to_owned()),
-            root: None,
-            runroot: None,
-            isolation: "chroot".to_owned(),
-        }
-    }
-
-    /// The tool's global flags (before the subcommand).
-    fn global_args(&self, mut cmd: CommandSpec) -> CommandSpec {
-        if let Some(driver) = &self.storage_driver {
-            cmd = cmd.flag("--storage-driver", driver);
-        }
-        if let Some(root) = &self.root {
-            cmd = cmd.flag("--root", root);
-        }
-        if let Some(runroot) = &self.runroot {
-            cmd = cmd.flag("--runroot", runroot);
-        }
-        cmd
-    }
-}
-
-/// Docker Engine settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DockerSettings {
-    /// The client: `docker`, looked up in `PATH`, or a path. What it can do is probed:
-    /// Debian's 20.10 client drives the engine's BuildKit; a newer client without buildx
-    /// refuses BuildKit builds and only has the classic builder.
-    pub program: PathBuf,
-    /// `DOCKER_HOST` for every command, if set.
-    pub host: Option<String>,
-    /// Whether to build with BuildKit (`DOCKER_BUILDKIT`, or `buildkit:` of the `builder:`
-    /// setting): `Some(false)` is the classic builder, `Some(true)` buildx or the engine's
-    /// BuildKit; `None` takes the best the client can do.
-    pub buildkit: Option<bool>,
-    /// Exactly how to build, with no probing (for tests that drive one flavor).
-    pub flavor: Option<DockerFlavor>,
-}
-
-/// BuildKit (`buildctl`) settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildkitSettings {
-    pub program: PathBuf,
-    /// `--addr` (the value of `BUILDKIT_HOST`), if set.
-    pub addr: Option<String>,
-}
-
-/// Everything any backend needs, as the binary read it from `.image-manager.yml` and the
-/// environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuilderSettings {
-    /// The requested builder (`--builder`, `builder:`); `None` detects one.
-    pub kind: Option<BuilderKind>,
-    pub buildah: ContainersToolSettings,
-    pub podman: ContainersToolSettings,
-    pub docker: DockerSettings,
-    pub buildkit: BuildkitSettings,
-}
-
-impl Default for BuilderSettings {
-    fn default() -> Self {
-        BuilderSettings {
-            kind: None,
-            buildah: ContainersToolSettings::new("buildah"),
-            podman: ContainersToolSettings::new("podman"),
-            docker: DockerSettings {
-                program: "docker".into(),
-                host: None,
-                buildkit: None,
-                flavor: None,
-            },
-            buildkit: BuildkitSettings {
-                program: "buildctl".into(),
-                addr: None,
-            },
-        }
-    }
-}
 
 /// Files a step needs before its commands run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -419,8 +277,11 @@ fn step_slug(step: &BuildStep) -> String {
         }
     }
     let slug = slug.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let hash = Sha256::digest(step.output.as_os_str().as_encoded_bytes());
-    let hash = crate::oci_archive::hex(&hash[..4]);
+    let hash = im_oci::Digest::of_bytes(
+        im_oci::Algorithm::Sha256,
+        step.output.as_os_str().as_encoded_bytes(),
+    );
+    let hash = &hash.hex()[..8];
     if slug.is_empty() {
         format!("image-{hash}")
     } else {

@@ -1,16 +1,16 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::detect::DockerFlavor;
-use crate::platform::Platform;
+use crate::settings::DockerFlavor;
 use crate::step::{Parent, PullPolicy};
+use im_oci::Platform;
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn step() -> BuildStep {
     BuildStep {
         node: "app:1".to_owned(),
-        platform: Platform::linux_arm64(),
+        platform: Platform::linux("arm64"),
         context_dir: "/p/dist/app/1".into(),
         dockerfile: "/p/dist/app/1/Dockerfile".into(),
         image: "app:1".to_owned(),
@@ -139,7 +139,7 @@ fn the_docker_step_names_differ_between_platforms_and_steps() {
     let docker = Docker::new(settings().docker, DockerFlavor::BuildKit);
     let arm = docker.plan(&step(), &[DIGEST.to_owned()]).unwrap();
     let mut amd_step = step();
-    amd_step.platform = Platform::linux_amd64();
+    amd_step.platform = Platform::linux("amd64");
     amd_step.output = "/p/dist/app/1/linux-amd64/image.tar".into();
     let amd = docker.plan(&amd_step, &[DIGEST.to_owned()]).unwrap();
     let tags = |p: &StepPlan| p.cleanup[0].args[1..].to_vec();

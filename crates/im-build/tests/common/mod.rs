@@ -232,7 +232,7 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 
 /// The image config of the single image in an OCI archive.
 pub fn config(archive: &Path) -> serde_json::Value {
-    let mut a = OciArchive::open(archive).unwrap();
+    let a = OciArchive::open(archive).unwrap();
     let image = a.image().unwrap();
     serde_json::from_slice(&a.read_blob(&image.config_digest).unwrap()).unwrap()
 }
@@ -332,7 +332,7 @@ pub fn check_chain(project: &Project, platforms: &[im_testkit::Platform]) {
                 cfg["config"]["Labels"]["org.opencontainers.image.title"], name,
                 "{name} {plat}"
             );
-            let mut a = OciArchive::open(&out).unwrap();
+            let a = OciArchive::open(&out).unwrap();
             let image = a.image().unwrap();
             let ref_name = image
                 .descriptor

@@ -41,7 +41,7 @@ fn find_keys(
             continue;
         }
         let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
-        let platform_tag = format!("{tag}-{}", registry::platform(&node.platform).tag_suffix());
+        let platform_tag = format!("{tag}-{}", node.platform.slug());
         let candidates = match place {
             KeyPlace::Tag => vec![tag],
             KeyPlace::PlatformTag => vec![platform_tag],
@@ -165,7 +165,7 @@ pub fn before_build(
                 &node.id.to_string(),
             ))
             .with_context(|| format!("fetching {label} from {reference}"))?;
-        ledger.record(dist, node, digest.as_ref(), std::time::Duration::ZERO)?;
+        ledger.record(dist, node, &digest.to_string(), std::time::Duration::ZERO)?;
         reporter.status(
             "Fetched",
             &format!("{label} from {reference}: it has the same build key, so it is not rebuilt"),

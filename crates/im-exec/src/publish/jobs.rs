@@ -8,7 +8,6 @@ use im_plan::PlanNode;
 use im_project::Platform;
 
 use crate::prepare::Prepared;
-use crate::registry;
 
 /// One image tag to publish (or combine, copy, promote).
 #[derive(Debug, Clone)]
@@ -39,11 +38,7 @@ impl TagJob {
 
     /// `published-linux-amd64`, the per-platform tag.
     pub fn platform_tag(&self, platform: &Platform) -> String {
-        format!(
-            "{}-{}",
-            self.published,
-            registry::platform(platform).tag_suffix()
-        )
+        format!("{}-{}", self.published, platform.slug())
     }
 }
 

@@ -40,7 +40,7 @@ async fn mount_from_parents(
     for image in images {
         for manifest in image.images() {
             for blob in manifest.blobs() {
-                let digest = blob.digest();
+                let digest = &im_registry::Digest::try_from(blob.digest())?;
                 if !seen.insert(digest.to_string())
                     || client.blob_exists(&repository, digest).await?.is_some()
                 {

@@ -40,10 +40,7 @@ pub fn fetch_reference(
     })?;
     let platform: Platform = match platform {
         Some(one) => one.clone(),
-        None => im_build::Platform::host()
-            .to_string()
-            .parse()
-            .map_err(|message: String| anyhow::anyhow!(message))?,
+        None => Platform::host(),
     };
     let dir = tempfile::tempdir()?;
     let archive = dir.path().join("image.tar");

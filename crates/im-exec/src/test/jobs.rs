@@ -120,7 +120,7 @@ pub fn project_jobs(
                         path: archive,
                         tag: None,
                     },
-                    platform: platform.to_string().parse().ok(),
+                    platform: Some(platform.clone()),
                 },
             });
         }

@@ -9,6 +9,7 @@ use super::{
     Counters, Published, check_target_tags, for_each_limited, platforms_of, put_if_changed,
     write_tags,
 };
+use crate::digest::descriptor_digest;
 use crate::manifest::ManifestDocument;
 use crate::transport::BlobSource;
 use crate::{Client, Error, Reference};
@@ -66,13 +67,14 @@ async fn copy_content(
     // Child manifests the target lacks.
     let mut children = Vec::new();
     for child in root.children() {
-        let pinned = target_repo.digest(child.digest());
+        let child_digest = descriptor_digest(child.digest())?;
+        let pinned = target_repo.digest(&child_digest);
         if client.head_manifest_for(&pinned, true).await?.is_some() {
             counters.manifest(false);
             continue;
         }
         let document = client
-            .get_manifest(&source_repo.digest(child.digest()))
+            .get_manifest(&source_repo.digest(&child_digest))
             .await?;
         if document.is_index() {
             return Err(Error::Invalid {
@@ -95,8 +97,9 @@ async fn copy_content(
     let mut seen = std::collections::HashSet::new();
     for image in &images {
         for descriptor in image.blobs() {
-            if seen.insert(descriptor.digest().clone()) {
-                blobs.push((descriptor.digest().clone(), descriptor.size()));
+            let digest = descriptor_digest(descriptor.digest())?;
+            if seen.insert(digest.clone()) {
+                blobs.push((digest, descriptor.size()));
             }
         }
     }
@@ -126,8 +129,8 @@ async fn copy_content(
             Some(dir) if size > limits.in_memory_blob_max_bytes => {
                 let path = dir.join(format!(
                     "{}-{}.partial",
-                    digest.algorithm(),
-                    digest.digest()
+                    digest.algorithm().name(),
+                    digest.hex()
                 ));
                 client
                     .download_blob(source_repo, &digest, size, &path)

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, descriptor_digest};
 use crate::manifest::{ManifestDocument, ManifestKind};
 use crate::{Client, Error, Platform, Reference};
 
@@ -53,7 +53,7 @@ pub async fn inspect(client: &Client, reference: &Reference) -> Result<Inspectio
         let mut out = Vec::new();
         for child in root.children() {
             let document = client
-                .get_manifest(&repository.digest(child.digest()))
+                .get_manifest(&repository.digest(&descriptor_digest(child.digest())?))
                 .await?;
             out.push((ManifestDocument::child_platform(child), document));
         }
@@ -122,7 +122,7 @@ pub async fn select_platform(
                 });
             };
             let document = client
-                .get_manifest(&repository.digest(child.digest()))
+                .get_manifest(&repository.digest(&descriptor_digest(child.digest())?))
                 .await?;
             if document.is_index() {
                 return Err(Error::Invalid {
@@ -178,7 +178,7 @@ pub async fn read_metadata(
             return Ok(None);
         };
         client
-            .get_manifest(&repository.digest(child.digest()))
+            .get_manifest(&repository.digest(&descriptor_digest(child.digest())?))
             .await?
     } else {
         root

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, descriptor_digest};
 use crate::local::REF_NAME_ANNOTATION;
 use crate::manifest::{ManifestDocument, ManifestKind, OCI_INDEX};
 use crate::{Client, Error, Platform, Reference};
@@ -55,13 +55,13 @@ pub async fn pull_archive(
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            (
-                d.digest().clone(),
+            Ok((
+                descriptor_digest(d.digest())?,
                 d.size(),
                 scratch.path().join(i.to_string()),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     futures_util::stream::iter(blobs.iter().map(|(digest, size, path)| async move {
         client.download_blob(repository, digest, *size, path).await
     }))
@@ -93,7 +93,7 @@ fn write_archive(
         header.set_entry_type(tar::EntryType::Regular);
         header
     }
-    let blob_path = |digest: &Digest| format!("blobs/{}/{}", digest.algorithm(), digest.digest());
+    let blob_path = im_oci::archive::blob_member;
     let file = fs_err::File::create(path)?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use oci_spec::image::ImageIndex;
 
 use super::{Counters, Published, check_target_tags, for_each_limited, put_if_changed, write_tags};
+use crate::digest::descriptor_digest;
 use crate::manifest::{ManifestDocument, index_type_for};
 use crate::{Client, Error, LocalImage, Platform, Reference};
 
@@ -72,7 +73,7 @@ pub async fn push_platform_images(
                 .root()
                 .children()
                 .iter()
-                .find(|c| c.digest() == manifest.digest())
+                .find(|c| descriptor_digest(c.digest()).is_ok_and(|d| &d == manifest.digest()))
                 .and_then(ManifestDocument::child_platform);
             let platform = match descriptor_platform {
                 Some(p) => p,
@@ -163,10 +164,12 @@ async fn publish(
         for child in root.children() {
             if let (Some(platform), Some(document)) = (
                 ManifestDocument::child_platform(child),
-                children.iter().find(|c| c.digest() == child.digest()),
+                children
+                    .iter()
+                    .find(|c| descriptor_digest(child.digest()).is_ok_and(|d| &d == c.digest())),
             ) {
                 platform_refs.push((
-                    target.with_tag(&format!("{tag}-{}", platform.tag_suffix()))?,
+                    target.with_tag(&format!("{tag}-{}", platform.slug()))?,
                     *document,
                 ));
             }

@@ -1,20 +1,11 @@
-//! Reading OCI archives (a tar of an OCI image layout) without unpacking them: the index,
-//! the single image's manifest and config, and blob copies into another tar. Also the
-//! small tar-writing helpers shared by the layout writer and the docker-archive
-//! converters.
+//! Writing OCI archives: the small tar-writing helpers shared by the layout writer, the
+//! parent renamer and the docker-archive converters, blob copies out of an archive read
+//! with [`im_oci::OciArchive`], and the error of all of them.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
-use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
-
-use crate::platform::Platform;
-
-/// Docker's schema 2 image manifest, which OCI archives of pulled images may hold.
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+use im_oci::{Algorithm, Digest, OciArchive, OciError, Platform};
 
 /// An error reading or writing an OCI or docker archive.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +16,8 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
-    #[error("archive {path} has no entry {entry}")]
-    Missing { path: PathBuf, entry: String },
+    #[error(transparent)]
+    Read(#[from] OciError),
     #[error("entry {entry} of archive {path} is not valid JSON of the expected shape")]
     Json {
         path: PathBuf,
@@ -34,8 +25,6 @@ pub enum ArchiveError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("archive {path} holds {count} images; exactly one image manifest was expected")]
-    NotSingleImage { path: PathBuf, count: usize },
     #[error("entry {entry} of archive {path} has digest {actual}, expected {expected}")]
     DigestMismatch {
         path: PathBuf,
@@ -55,209 +44,22 @@ pub enum ArchiveError {
     Write(#[from] crate::atomic::AtomicWriteError),
 }
 
-/// The one image an OCI archive holds.
-#[derive(Debug, Clone)]
-pub struct ArchiveImage {
-    /// The manifest's descriptor as `index.json` lists it.
-    pub descriptor: Descriptor,
-    pub manifest: ImageManifest,
-    /// `sha256:…` of the manifest.
-    pub manifest_digest: String,
-    /// `sha256:…` of the config.
-    pub config_digest: String,
-    /// The platform recorded in the image's config.
-    pub platform: Platform,
-}
-
-/// The part of an image config that says its platform.
-#[derive(Deserialize)]
-pub(crate) struct ConfigPlatform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl ConfigPlatform {
-    pub(crate) fn platform(&self) -> Platform {
-        Platform::new(&self.os, &self.architecture, self.variant.as_deref())
-    }
-}
-
-/// An open archive: a tar file with an index of its entries for random access.
-pub struct OciArchive {
-    path: PathBuf,
-    file: fs_err::File,
-    entries: HashMap<String, (u64, u64)>,
-}
-
-impl OciArchive {
-    /// Opens a tar and indexes its entries (headers only; data is read on demand).
-    pub fn open(path: &Path) -> Result<Self, ArchiveError> {
-        let io_err = |source| ArchiveError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let file = fs_err::File::open(path).map_err(io_err)?;
-        let mut entries = HashMap::new();
-        {
-            let mut archive = tar::Archive::new(file.file());
-            for entry in archive.entries_with_seek().map_err(io_err)? {
-                let entry = entry.map_err(io_err)?;
-                if !entry.header().entry_type().is_file() {
-                    continue;
-                }
-                let name = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
-                let name = name.trim_start_matches("./").to_owned();
-                entries.insert(name, (entry.raw_file_position(), entry.size()));
-            }
-        }
-        Ok(OciArchive {
-            path: path.to_owned(),
-            file,
-            entries,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether the archive has a regular file `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
-    }
-
-    /// The size of entry `name`.
-    pub fn size(&self, name: &str) -> Result<u64, ArchiveError> {
-        self.entries
-            .get(name)
-            .map(|&(_, size)| size)
-            .ok_or_else(|| self.missing(name))
-    }
-
-    fn missing(&self, name: &str) -> ArchiveError {
-        ArchiveError::Missing {
-            path: self.path.clone(),
-            entry: name.to_owned(),
-        }
-    }
-
-    fn io(&self, source: io::Error) -> ArchiveError {
-        ArchiveError::Io {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    /// A reader over entry `name`'s data.
-    pub fn reader(&mut self, name: &str) -> Result<impl Read + '_, ArchiveError> {
-        let &(offset, size) = self.entries.get(name).ok_or_else(|| self.missing(name))?;
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| self.io(e))?;
-        Ok((&mut self.file).take(size))
-    }
-
-    /// Entry `name`'s data (for small JSON entries).
-    pub fn read(&mut self, name: &str) -> Result<Vec<u8>, ArchiveError> {
-        let mut buf = Vec::new();
-        let result = self.reader(name)?.read_to_end(&mut buf);
-        result.map_err(|e| self.io(e))?;
-        Ok(buf)
-    }
-
-    /// Entry `name` parsed as JSON.
-    pub fn read_json<T: serde::de::DeserializeOwned>(
-        &mut self,
-        name: &str,
-    ) -> Result<T, ArchiveError> {
-        let bytes = self.read(name)?;
-        serde_json::from_slice(&bytes).map_err(|source| ArchiveError::Json {
-            path: self.path.clone(),
-            entry: name.to_owned(),
+/// Copies member `name` of `archive` into `out` as `dest_name`.
+pub(crate) fn copy_entry<W: Write>(
+    archive: &OciArchive,
+    name: &str,
+    out: &mut tar::Builder<W>,
+    dest_name: &str,
+    out_path: &Path,
+) -> Result<(), ArchiveError> {
+    let size = archive.size(name)?;
+    let header = file_header(dest_name, size);
+    let reader = archive.reader(name)?;
+    out.append(&header, reader)
+        .map_err(|source| ArchiveError::Io {
+            path: out_path.to_owned(),
             source,
         })
-    }
-
-    /// The blob `digest` (`sha256:…`), checked against its digest.
-    pub fn read_blob(&mut self, digest: &str) -> Result<Vec<u8>, ArchiveError> {
-        let name = blob_name(digest);
-        let bytes = self.read(&name)?;
-        let actual = sha256_digest(&bytes);
-        if actual != digest {
-            return Err(ArchiveError::DigestMismatch {
-                path: self.path.clone(),
-                entry: name,
-                expected: digest.to_owned(),
-                actual,
-            });
-        }
-        Ok(bytes)
-    }
-
-    /// The archive's single image: `index.json` must list exactly one image manifest (OCI,
-    /// or Docker's schema 2, as registries serve base images pulled into archives).
-    pub fn image(&mut self) -> Result<ArchiveImage, ArchiveError> {
-        let index: ImageIndex = self.read_json("index.json")?;
-        let manifests: Vec<&Descriptor> = index
-            .manifests()
-            .iter()
-            .filter(|d| match d.media_type() {
-                MediaType::ImageManifest => true,
-                MediaType::Other(other) => other == DOCKER_MANIFEST,
-                _ => false,
-            })
-            .collect();
-        if manifests.len() != 1 || index.manifests().len() != 1 {
-            return Err(ArchiveError::NotSingleImage {
-                path: self.path.clone(),
-                count: index.manifests().len(),
-            });
-        }
-        let descriptor = manifests[0].clone();
-        let manifest_digest = descriptor.digest().to_string();
-        let manifest_bytes = self.read_blob(&manifest_digest)?;
-        let manifest: ImageManifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|source| ArchiveError::Json {
-                path: self.path.clone(),
-                entry: blob_name(&manifest_digest),
-                source,
-            })?;
-        let config_digest = manifest.config().digest().to_string();
-        let config_bytes = self.read_blob(&config_digest)?;
-        let config: ConfigPlatform =
-            serde_json::from_slice(&config_bytes).map_err(|source| ArchiveError::Json {
-                path: self.path.clone(),
-                entry: blob_name(&config_digest),
-                source,
-            })?;
-        Ok(ArchiveImage {
-            descriptor,
-            manifest,
-            manifest_digest,
-            config_digest,
-            platform: config.platform(),
-        })
-    }
-
-    /// Copies entry `name` into `out` as `dest_name`.
-    pub fn copy_entry<W: Write>(
-        &mut self,
-        name: &str,
-        out: &mut tar::Builder<W>,
-        dest_name: &str,
-        out_path: &Path,
-    ) -> Result<(), ArchiveError> {
-        let size = self.size(name)?;
-        let header = file_header(dest_name, size);
-        let reader = self.reader(name)?;
-        out.append(&header, reader)
-            .map_err(|source| ArchiveError::Io {
-                path: out_path.to_owned(),
-                source,
-            })
-    }
 }
 
 /// `blobs/sha256/<hex>` for `sha256:<hex>`.
@@ -268,17 +70,7 @@ pub fn blob_name(digest: &str) -> String {
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    Digest::of_bytes(Algorithm::Sha256, bytes).to_string()
 }
 
 /// A regular-file tar header with fixed metadata, so archives are reproducible.
@@ -364,7 +156,9 @@ pub(crate) mod tests {
     use std::collections::HashMap;
     use std::io::Write as _;
 
-    use oci_spec::image::{ImageIndexBuilder, ImageManifestBuilder, SCHEMA_VERSION};
+    use oci_spec::image::{
+        Descriptor, ImageIndexBuilder, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
+    };
 
     use super::*;
 
@@ -380,7 +174,7 @@ pub(crate) mod tests {
         append_bytes(&mut layer, "hello", text.as_bytes(), Path::new("layer")).unwrap();
         let layer = layer.into_inner().unwrap();
         let mut config = serde_json::json!({
-            "architecture": platform.arch,
+            "architecture": platform.architecture,
             "os": platform.os,
             "config": {"Labels": {"t": text}},
             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]},
@@ -470,13 +264,13 @@ pub(crate) mod tests {
     fn a_corrupted_blob_is_reported_with_both_digests() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar");
-        let image = test_image(&Platform::linux_amd64(), "hi");
+        let image = test_image(&Platform::linux("amd64"), "hi");
         let config_name = blob_name(&sha256_digest(&image.config));
         let extra = HashMap::from([(config_name.clone(), b"{}".to_vec())]);
         write_oci_archive(&path, &image, &extra);
         let err = OciArchive::open(&path).unwrap().image().unwrap_err();
         assert!(
-            matches!(&err, ArchiveError::DigestMismatch { entry, actual, .. } if *entry == config_name && *actual == sha256_digest(b"{}")),
+            matches!(&err, OciError::DigestMismatch { what, actual, .. } if what.contains(&config_name) && *actual == sha256_digest(b"{}")),
             "{err}"
         );
     }
@@ -489,7 +283,7 @@ pub(crate) mod tests {
         let err = OciArchive::open(&path).unwrap().image().unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("archive {} has no entry index.json", path.display())
+            format!("{} has no member `index.json`", path.display())
         );
     }
 }
