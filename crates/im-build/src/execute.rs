@@ -204,11 +204,7 @@ pub fn execute_step(
     };
     for cmd in &plan.cleanup {
         // Best effort: the outcome is in the log, and a leftover tag is harmless.
-        let _store = mutates_store(cmd).then(|| {
-            STORE_LOCK
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        });
+        let _store = store_lock();
         let _ = run(cmd, &mut log, &CancelToken::new(), &mut |_| {});
     }
     let removed = fs_err::remove_dir_all(&plan.work_dir);
@@ -260,11 +256,7 @@ fn clean_up_earlier_run(node: &str, plan: &StepPlan, log: &mut Log) -> Result<()
         "# an earlier run of this step was killed: removing what it left in the builder's store",
     );
     for cmd in &plan.cleanup {
-        let _store = mutates_store(cmd).then(|| {
-            STORE_LOCK
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        });
+        let _store = store_lock();
         let _ = run(cmd, log, &CancelToken::new(), &mut |_| {});
     }
     Ok(())
@@ -284,14 +276,15 @@ fn context_lock(dir: &Path) -> std::sync::Arc<std::sync::Mutex<()>> {
         .clone()
 }
 
-/// Held while a command adds or removes images in the builder's store.
+/// Held while a command adds or removes images in the builder's store (a step's loads and
+/// cleanup): buildah's vfs store sometimes fails with "layer not known" when two pulls land
+/// at once.
 static STORE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Whether `cmd` adds or removes images (`pull`, `load`, `rmi`, `tag`) rather than building.
-fn mutates_store(cmd: &crate::command::CommandSpec) -> bool {
-    cmd.args
-        .iter()
-        .any(|arg| matches!(arg.to_str(), Some("pull" | "load" | "rmi" | "tag")))
+fn store_lock() -> std::sync::MutexGuard<'static, ()> {
+    STORE_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn build_in_work_dir(
@@ -317,14 +310,9 @@ fn build_in_work_dir(
         .flatten()
         .map(|(original, rewritten)| (rewritten.as_str(), original.as_str()))
         .collect();
-    for cmd in &plan.commands {
-        // Loading parents into a shared image store is serialised: buildah's vfs store
-        // sometimes fails with "layer not known" when two pulls land at once.
-        let _store = mutates_store(cmd).then(|| {
-            STORE_LOCK
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        });
+    let loads = plan.loads.iter().map(|cmd| (cmd, true));
+    for (cmd, loads_parents) in loads.chain(plan.commands.iter().map(|cmd| (cmd, false))) {
+        let _store = loads_parents.then(store_lock);
         run(cmd, log, cancel, &mut |line| {
             if let Some(mut current) = step_line(line) {
                 for (rewritten, original) in &renames {

@@ -178,7 +178,12 @@ impl Steps<'_> {
         let plan = builder.plan(&step, &parent_digests)?;
         Ok(StepPreview {
             labels: step.labels,
-            commands: plan.commands.iter().map(Command::of).collect(),
+            commands: plan
+                .loads
+                .iter()
+                .chain(&plan.commands)
+                .map(Command::of)
+                .collect(),
         })
     }
 }

@@ -59,7 +59,7 @@ pub(super) fn containers_tool_plan(
     check_transport_path(step, kind, &archive)?;
     let tool = || settings.global_args(CommandSpec::new(&settings.program));
     let mut prepare = Vec::new();
-    let mut commands = Vec::new();
+    let mut loads = Vec::new();
     let mut replacements = BTreeMap::new();
     let mut tags = Vec::new();
     for (i, parent) in step.parents.iter().enumerate() {
@@ -72,7 +72,7 @@ pub(super) fn containers_tool_plan(
         });
         let mut source = OsString::from("docker-archive:");
         source.push(&docker_archive);
-        commands.push(tool().arg("pull").arg(source));
+        loads.push(tool().arg("pull").arg(source));
         replacements.insert(parent.reference.clone(), tag.clone());
         tags.push(tag);
     }
@@ -106,7 +106,7 @@ pub(super) fn containers_tool_plan(
     target.push(&archive);
     target.push(":");
     target.push(&step.image);
-    commands.push(cmd.flag("-t", target).arg(&step.context_dir));
+    let commands = vec![cmd.flag("-t", target).arg(&step.context_dir)];
     // `--force` also removes containers still using a parent tag: the working container of
     // a build that was killed before it could remove it.
     let cleanup = if tags.is_empty() {
@@ -120,6 +120,7 @@ pub(super) fn containers_tool_plan(
     Ok(StepPlan {
         work_dir,
         prepare,
+        loads,
         commands,
         output: ToolOutput::OciArchive(archive),
         cleanup,

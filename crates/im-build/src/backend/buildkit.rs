@@ -91,6 +91,7 @@ impl Builder for Buildkit {
         Ok(StepPlan {
             work_dir,
             prepare,
+            loads: Vec::new(),
             commands: vec![cmd],
             output: ToolOutput::OciArchive(archive),
             cleanup: Vec::new(),

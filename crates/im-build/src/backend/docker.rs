@@ -68,6 +68,7 @@ impl Builder for Docker {
         let work_dir = step.work_dir();
         let output_tag = output_tag(step);
         let mut prepare = Vec::new();
+        let mut loads = Vec::new();
         let mut commands = Vec::new();
         let mut replacements = BTreeMap::new();
         let mut tags = vec![output_tag.clone()];
@@ -79,7 +80,7 @@ impl Builder for Docker {
                 dest: archive.clone(),
                 tag: tag.clone(),
             });
-            commands.push(self.command().arg("load").flag("-i", archive));
+            loads.push(self.command().arg("load").flag("-i", archive));
             replacements.insert(parent.reference.clone(), tag.clone());
             tags.push(tag);
         }
@@ -134,6 +135,7 @@ impl Builder for Docker {
         Ok(StepPlan {
             work_dir,
             prepare,
+            loads,
             commands,
             output: ToolOutput::DockerArchive(saved),
             cleanup: vec![rmi],

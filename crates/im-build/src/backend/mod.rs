@@ -62,9 +62,14 @@ pub struct StepPlan {
     /// Scratch space; created empty before and removed after the step.
     pub work_dir: PathBuf,
     pub prepare: Vec<Prepare>,
+    /// Commands that add the parents to the tool's image store (`pull`, `load`): run one
+    /// at a time across parallel steps, since a shared store mishandles concurrent loads.
+    pub loads: Vec<CommandSpec>,
+    /// The build itself and what exports its image, after the loads.
     pub commands: Vec<CommandSpec>,
     pub output: ToolOutput,
-    /// Run after the step whatever happened; failures are only logged.
+    /// Run after the step whatever happened, one at a time like the loads (they remove
+    /// what the loads added); failures are only logged.
     pub cleanup: Vec<CommandSpec>,
 }
 
@@ -103,7 +108,7 @@ impl fmt::Display for StepPlan {
                 )?,
             }
         }
-        for c in &self.commands {
+        for c in self.loads.iter().chain(&self.commands) {
             writeln!(f, "run: {}", c.display())?;
         }
         match &self.output {

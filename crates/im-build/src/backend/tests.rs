@@ -191,3 +191,46 @@ fn builder_kind_round_trips_through_its_name() {
 fn a_step_serialises_to_json_for_plan_output() {
     insta::assert_snapshot!(serde_json::to_string_pretty(&step()).unwrap());
 }
+
+#[test]
+fn only_the_parents_loads_and_the_cleanup_touch_the_store() {
+    let digests = [DIGEST.to_owned()];
+    let subcommand = |c: &CommandSpec| {
+        c.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .find(|a| {
+                ["pull", "load", "bud", "build", "buildx", "save", "rmi"].contains(&a.as_str())
+            })
+            .unwrap_or_default()
+    };
+    let buildah = Buildah::new(settings().buildah)
+        .plan(&step(), &digests)
+        .unwrap();
+    assert_eq!(
+        buildah.loads.iter().map(subcommand).collect::<Vec<_>>(),
+        ["pull"]
+    );
+    assert_eq!(
+        buildah.commands.iter().map(subcommand).collect::<Vec<_>>(),
+        ["bud"]
+    );
+    let docker = Docker::new(settings().docker, DockerFlavor::Classic)
+        .plan(&step(), &digests)
+        .unwrap();
+    assert_eq!(
+        docker.loads.iter().map(subcommand).collect::<Vec<_>>(),
+        ["load"]
+    );
+    assert_eq!(
+        docker.commands.iter().map(subcommand).collect::<Vec<_>>(),
+        ["build", "save"]
+    );
+    let buildkit = Buildkit::new(settings().buildkit)
+        .plan(&step(), &digests)
+        .unwrap();
+    assert!(
+        buildkit.loads.is_empty(),
+        "buildctl reads parents as OCI layouts"
+    );
+}
