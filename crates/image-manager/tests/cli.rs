@@ -910,3 +910,21 @@ fn generate_ci_without_a_provider_says_how_to_name_one() {
     assert!(run.stderr.contains("--provider gitlab"), "{}", run.stderr);
     assert!(!project.path("ci").exists(), "nothing was written");
 }
+
+#[test]
+fn plan_json_says_why_a_step_is_not_known_yet() {
+    // base starts from debian:bookworm-slim, never resolved here (plan does not ask registries).
+    let project = small();
+    let run = project.run(&["plan", "--builder", "buildah", "--format", "json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let plan = common::json(&run.stdout);
+    let base = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"]["image"] == "base")
+        .unwrap();
+    assert!(base.get("step").is_none(), "{base}");
+    let why = base["step_unavailable"].as_str().unwrap();
+    assert!(why.contains("debian:bookworm-slim"), "{why}");
+}

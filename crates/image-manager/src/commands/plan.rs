@@ -35,6 +35,9 @@ struct JsonNode<'a> {
     /// A node to build: its labels and the builder's commands.
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<StepPreview>,
+    /// Why a node to build has no `step` yet (an external base not resolved, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_unavailable: Option<String>,
 }
 
 pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
@@ -85,7 +88,8 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
                         node,
                         inputs: args.show_inputs.then_some(&node.inputs),
                         in_registry: in_registry.get(&i).map(String::as_str),
-                        step: steps.get(&i).cloned(),
+                        step: steps.get(&i).and_then(|s| s.as_ref().ok()).cloned(),
+                        step_unavailable: steps.get(&i).and_then(|s| s.as_ref().err()).cloned(),
                     })
                     .collect(),
             })?;
@@ -135,12 +139,12 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The step of every node to build, when the builder was found.
+/// The step of every node to build (or why it has none yet), when the builder was found.
 fn previews(
     exec: &im_exec::ExecContext<'_>,
     planned: &Planned,
     provenance: Provenance,
-) -> anyhow::Result<HashMap<usize, StepPreview>> {
+) -> anyhow::Result<HashMap<usize, Result<StepPreview, String>>> {
     let Some((choice, settings)) = &planned.choice else {
         return Ok(HashMap::new());
     };
@@ -157,7 +161,8 @@ fn previews(
     };
     let mut out = HashMap::new();
     for index in im_exec::build::to_build(plan) {
-        out.insert(index, steps.preview(index, &known, builder.as_ref())?);
+        let preview = steps.preview(index, &known, builder.as_ref());
+        out.insert(index, preview.map_err(|error| im_exec::error_chain(&error)));
     }
     Ok(out)
 }
