@@ -63,10 +63,18 @@ impl Printer {
         }
     }
 
-    /// Data as pretty JSON on stdout.
+    /// Data as pretty JSON on stdout, streamed (a 60,000-node plan is hundreds of MB).
+    #[allow(clippy::unused_self)] // data goes through the printer like everything else
     pub fn json(&self, value: &impl serde::Serialize) -> io::Result<()> {
-        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-        self.data(text)
+        let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, value)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        match written {
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
     }
 
     /// A status line for people: `  Generated 12 tags ...` with the verb in bold green.
