@@ -84,24 +84,8 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
     template.push(
         "rules",
         Yaml::List(vec![
-            Map::new()
-                .with("if", Yaml::str("$CI_MERGE_REQUEST_IID"))
-                .with(
-                    "variables",
-                    Map::new()
-                        .with("IM_SNAPSHOT_ID", Yaml::str("mr-$CI_MERGE_REQUEST_IID"))
-                        .build(),
-                )
-                .build(),
-            Map::new()
-                .with("if", Yaml::str("$CI_COMMIT_BRANCH"))
-                .with(
-                    "variables",
-                    Map::new()
-                        .with("IM_SNAPSHOT_ID", Yaml::str("ci-$CI_PIPELINE_ID"))
-                        .build(),
-                )
-                .build(),
+            gitlab_rule("$CI_MERGE_REQUEST_IID", "mr-$CI_MERGE_REQUEST_IID"),
+            gitlab_rule("$CI_COMMIT_BRANCH", "ci-$CI_PIPELINE_ID"),
         ]),
     );
     if !settings.install.is_empty() {
@@ -127,20 +111,10 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
         if job.default_branch_only {
             entry.push(
                 "rules",
-                Yaml::List(vec![
-                    Map::new()
-                        .with(
-                            "if",
-                            Yaml::str("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null"),
-                        )
-                        .with(
-                            "variables",
-                            Map::new()
-                                .with("IM_SNAPSHOT_ID", Yaml::str("ci-$CI_PIPELINE_ID"))
-                                .build(),
-                        )
-                        .build(),
-                ]),
+                Yaml::List(vec![gitlab_rule(
+                    "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
+                    "ci-$CI_PIPELINE_ID",
+                )]),
             );
         }
         entry.push(
@@ -154,6 +128,19 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
         doc.push(job.name.clone(), entry.build());
     }
     comment(&settings.header) + &doc.build().render()
+}
+
+/// A GitLab rule: when `condition` holds, jobs run under the snapshot id `snapshot`.
+fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
+    Map::new()
+        .with("if", Yaml::str(condition))
+        .with(
+            "variables",
+            Map::new()
+                .with("IM_SNAPSHOT_ID", Yaml::str(snapshot))
+                .build(),
+        )
+        .build()
 }
 
 /// The GitHub Actions workflow.

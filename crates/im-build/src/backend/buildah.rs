@@ -3,12 +3,11 @@
 //! and the result is committed straight to an OCI archive (`-t oci-archive:…`), so
 //! parallel builds never share a name in the image store.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use super::{
-    Builder, BuilderKind, ContainersToolSettings, PlanError, Prepare, StepPlan, ToolOutput,
-    args_and_labels, check_step, check_transport_path, parent_tag, rewritten_dockerfile,
+    Builder, BuilderKind, ContainersToolSettings, PlanError, StepPlan, ToolOutput, args_and_labels,
+    check_step, check_transport_path, load_parents_as_docker_archives, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
 use crate::step::BuildStep;
@@ -58,34 +57,12 @@ pub(super) fn containers_tool_plan(
     let archive = work_dir.join("image.tar");
     check_transport_path(step, kind, &archive)?;
     let tool = || settings.global_args(CommandSpec::new(&settings.program));
-    let mut prepare = Vec::new();
-    let mut loads = Vec::new();
-    let mut replacements = BTreeMap::new();
-    let mut tags = Vec::new();
-    for (i, parent) in step.parents.iter().enumerate() {
-        let tag = parent_tag(step, i);
-        let docker_archive = work_dir.join(format!("parent-{i}.docker.tar"));
-        prepare.push(Prepare::DockerArchive {
-            parent: parent.archive.clone(),
-            dest: docker_archive.clone(),
-            tag: tag.clone(),
-        });
+    let (prepare, loads, tags) = load_parents_as_docker_archives(step, |archive| {
         let mut source = OsString::from("docker-archive:");
-        source.push(&docker_archive);
-        loads.push(tool().arg("pull").arg(source));
-        replacements.insert(parent.reference.clone(), tag.clone());
-        tags.push(tag);
-    }
+        source.push(archive);
+        tool().arg("pull").arg(source)
+    });
     let dockerfile = rewritten_dockerfile(step);
-    prepare.insert(
-        0,
-        Prepare::RewriteDockerfile {
-            source: step.dockerfile.clone(),
-            dest: dockerfile.clone(),
-            replacements,
-            build_args: step.build_args.clone(),
-        },
-    );
     let mut cmd = tool()
         .arg(subcommand)
         .flag("--isolation", &settings.isolation)

@@ -9,11 +9,9 @@
 //! default): a `docker-container` builder cannot see images loaded into the daemon. The
 //! `buildkit` backend is the one for a separate BuildKit.
 
-use std::collections::BTreeMap;
-
 use super::{
-    Builder, BuilderKind, DockerSettings, PlanError, Prepare, StepPlan, ToolOutput,
-    args_and_labels, check_step, output_tag, parent_tag, rewritten_dockerfile,
+    Builder, BuilderKind, DockerSettings, PlanError, StepPlan, ToolOutput, args_and_labels,
+    check_step, load_parents_as_docker_archives, output_tag, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
 use crate::settings::DockerFlavor;
@@ -67,33 +65,13 @@ impl Builder for Docker {
         check_step(step, parent_digests)?;
         let work_dir = step.work_dir();
         let output_tag = output_tag(step);
-        let mut prepare = Vec::new();
-        let mut loads = Vec::new();
+        let (prepare, loads, parent_tags) = load_parents_as_docker_archives(step, |archive| {
+            self.command().arg("load").flag("-i", archive)
+        });
         let mut commands = Vec::new();
-        let mut replacements = BTreeMap::new();
         let mut tags = vec![output_tag.clone()];
-        for (i, parent) in step.parents.iter().enumerate() {
-            let tag = parent_tag(step, i);
-            let archive = work_dir.join(format!("parent-{i}.docker.tar"));
-            prepare.push(Prepare::DockerArchive {
-                parent: parent.archive.clone(),
-                dest: archive.clone(),
-                tag: tag.clone(),
-            });
-            loads.push(self.command().arg("load").flag("-i", archive));
-            replacements.insert(parent.reference.clone(), tag.clone());
-            tags.push(tag);
-        }
+        tags.extend(parent_tags);
         let dockerfile = rewritten_dockerfile(step);
-        prepare.insert(
-            0,
-            Prepare::RewriteDockerfile {
-                source: step.dockerfile.clone(),
-                dest: dockerfile.clone(),
-                replacements,
-                build_args: step.build_args.clone(),
-            },
-        );
         let mut build = match self.flavor {
             DockerFlavor::Buildx => self
                 .command()

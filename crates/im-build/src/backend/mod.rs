@@ -228,6 +228,41 @@ fn check_transport_path(
     })
 }
 
+/// How the buildah-style tools (buildah, podman, docker) get a step's parents: each parent's
+/// OCI archive becomes a docker-archive tagged with a name unique to the step, which `load`
+/// adds to the tool's store, and the Dockerfile copy names those tags instead of the
+/// references it had. Returns the files to prepare (the Dockerfile rewrite first), the loads
+/// and the parent tags (for the cleanup).
+fn load_parents_as_docker_archives(
+    step: &BuildStep,
+    load: impl Fn(&Path) -> CommandSpec,
+) -> (Vec<Prepare>, Vec<CommandSpec>, Vec<String>) {
+    let work_dir = step.work_dir();
+    let mut prepare = vec![Prepare::RewriteDockerfile {
+        source: step.dockerfile.clone(),
+        dest: rewritten_dockerfile(step),
+        replacements: BTreeMap::new(),
+        build_args: step.build_args.clone(),
+    }];
+    let mut loads = Vec::new();
+    let mut tags = Vec::new();
+    for (i, parent) in step.parents.iter().enumerate() {
+        let tag = parent_tag(step, i);
+        let docker_archive = work_dir.join(format!("parent-{i}.docker.tar"));
+        prepare.push(Prepare::DockerArchive {
+            parent: parent.archive.clone(),
+            dest: docker_archive.clone(),
+            tag: tag.clone(),
+        });
+        loads.push(load(&docker_archive));
+        if let Prepare::RewriteDockerfile { replacements, .. } = &mut prepare[0] {
+            replacements.insert(parent.reference.clone(), tag.clone());
+        }
+        tags.push(tag);
+    }
+    (prepare, loads, tags)
+}
+
 /// The rewritten Dockerfile's path.
 fn rewritten_dockerfile(step: &BuildStep) -> PathBuf {
     step.work_dir().join("Dockerfile")
