@@ -1,5 +1,6 @@
-//! One module per command, and the pipeline they share: load the project, render it, and
-//! build the dependency graph.
+//! One module per command (each loads, plans, hands the plan to an executor of `im_exec`, and
+//! prints), and what they share: the [`Context`] with the printer and the one cancellation
+//! token, how an [`ExecContext`] is made from it, and how a registry command starts.
 
 mod build;
 mod check;
