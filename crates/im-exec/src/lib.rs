@@ -1,7 +1,8 @@
 //! Runs plans. A command loads and prepares the project ([`Prepared`]), plans
 //! ([`planning::plan`]), and hands the plan to an executor here — [`build::build`] with a
-//! builder, [`publish`] with a registry session — which tells people what happens through a
-//! [`Reporter`]. Nothing here prints, exits or reads the environment: the binary passes in
+//! builder, [`publish`] with a registry session, [`test`] with a container runtime — which
+//! tells people what happens through a [`Reporter`]. [`ci`] turns the graph into what
+//! `im_ci` makes pipelines of. Nothing here prints, exits or reads the environment: the binary passes in
 //! what it read ([`Environment`]) and the command's cancellation.
 
 pub mod bases;
