@@ -28,7 +28,7 @@ pub fn tags(
         .rendered
         .tags
         .iter()
-        .filter(|t| t.test.is_some())
+        .filter(|t| t.has_test)
         .map(|t| (t.image.as_str(), t.tag.as_str()))
         .collect();
     let mut out = Vec::new();

@@ -58,6 +58,8 @@ pub struct RenderedTag {
     pub dockerfile: String,
     pub dockerfile_source: Found,
     pub test: Option<(String, Found)>,
+    /// Whether the tag has a test config (also when [`Options::skip_tests`] left it out).
+    pub has_test: bool,
     pub overlay: Arc<Overlay>,
     /// Whether `COPY --chown=<user> rootfs/ /` was added.
     pub rootfs_injected: bool,
@@ -331,6 +333,7 @@ fn render_one(
         dockerfile,
         dockerfile_source: sources.dockerfile.clone(),
         test,
+        has_test: sources.test.is_some(),
         overlay: sources.overlay.clone(),
         rootfs_injected: inject,
     })

@@ -14,7 +14,8 @@ use crate::cli::{CiProvider, Format, GenerateCiArgs};
 
 pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outcome> {
     let printer = context.printer;
-    let prepared = context.prepare(None)?;
+    // Which tags have a test config is known without rendering the configs.
+    let prepared = context.prepare_for_builds(None)?;
     printer.diagnostics(&prepared.warnings);
     let ci = &prepared.project.settings.ci;
     let provider = match (args.provider, ci.provider.as_deref()) {
