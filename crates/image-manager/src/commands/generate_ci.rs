@@ -100,7 +100,12 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         ));
         return Ok(Outcome::Failed);
     }
-    write_atomically(&path, &text)?;
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    // Through a temporary file, so a reader never sees half a pipeline.
+    im_render::output::write_atomic(&path, text.as_bytes(), None, None)
+        .with_context(|| format!("writing {}", path.display()))?;
     printer.status(
         "Generated",
         format!(
@@ -111,22 +116,4 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         ),
     );
     Ok(Outcome::Success)
-}
-
-/// Writes `text` to `path` through a temporary file in its folder, so a reader never sees
-/// half a pipeline.
-fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    fs_err::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing into {}", dir.display()))?;
-    file.write_all(text.as_bytes())?;
-    // A file for the repository, readable like the others (a temporary file starts 0600).
-    fs_err::set_permissions(
-        file.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    file.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
