@@ -158,12 +158,18 @@ impl Steps<'_> {
         builder: &dyn Builder,
     ) -> Result<StepPreview, BuildError> {
         let node = &self.plan.nodes[index];
-        let mut digests = known.clone();
-        for &(_, at) in &node.parent_refs {
-            digests
-                .entry(at)
-                .or_insert_with(|| pending_digest(&self.plan.nodes[at]));
-        }
+        // Only this node's parents: the plan's other digests are not looked at.
+        let digests: HashMap<usize, String> = node
+            .parent_refs
+            .iter()
+            .map(|&(_, at)| {
+                let digest = known
+                    .get(&at)
+                    .cloned()
+                    .unwrap_or_else(|| pending_digest(&self.plan.nodes[at]));
+                (at, digest)
+            })
+            .collect();
         let step = self.step(index, &digests)?;
         let mut parent_digests: Vec<String> = node
             .parent_refs
