@@ -56,6 +56,8 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         dist: root.join(&cli.global.dist),
         printer,
         cancel,
+        environment: env_vars::environment(),
+        armed: std::cell::Cell::new(false),
     };
     match &cli.command {
         Command::Generate(args) => generate::run(&context, args),
@@ -87,6 +89,10 @@ pub struct Context<'a> {
     /// The one cancellation of the process: Ctrl-C cancels it once a command armed it
     /// ([`Context::exec`]); before that, Ctrl-C ends the process.
     cancel: &'a CancelToken,
+    /// What the layers below need from the environment, read once.
+    environment: im_exec::Environment,
+    /// Whether Ctrl-C already cancels `cancel`.
+    armed: std::cell::Cell<bool>,
 }
 
 pub use im_exec::Prepared;
@@ -101,7 +107,7 @@ impl Context<'_> {
     /// [`Context::exec`] with `dist/` as given (absolute, for builds); `stops_cleanly: false`
     /// leaves Ctrl-C ending the process at once (for commands that only read and compute).
     pub fn exec_with(&self, dist: PathBuf, stops_cleanly: bool) -> ExecContext<'_> {
-        if stops_cleanly {
+        if stops_cleanly && !self.armed.replace(true) {
             let cancel = self.cancel.clone();
             crate::interrupt::on_interrupt(move || cancel.cancel());
         }
@@ -110,7 +116,7 @@ impl Context<'_> {
             dist,
             reporter: self.printer,
             cancel: self.cancel.clone(),
-            environment: env_vars::environment(),
+            environment: self.environment.clone(),
         }
     }
 
