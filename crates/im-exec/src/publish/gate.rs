@@ -94,7 +94,6 @@ pub fn mark_registry_keys(
 
 /// What `build --push` carries from before the build to after it.
 pub struct BuildPush {
-    session: Session,
     pub target: Target,
     platform_tags: bool,
     /// Image tags wholly in the registry already (nothing of them is built or fetched).
@@ -111,6 +110,7 @@ pub struct BuildPush {
 /// returned when the command was interrupted.
 pub fn before_build(
     context: &ExecContext<'_>,
+    session: &Session,
     prepared: &Prepared,
     target: Target,
     plan: &mut Plan,
@@ -119,13 +119,12 @@ pub fn before_build(
 ) -> anyhow::Result<Option<BuildPush>> {
     let reporter = context.reporter;
     let dist = context.dist.as_path();
-    let session = context.session(&prepared.project.settings)?;
     let place = if platform_tags {
         KeyPlace::PlatformTag
     } else {
         KeyPlace::Tag
     };
-    let found = find_keys(&session, &target, prepared, plan, place)?;
+    let found = find_keys(session, &target, prepared, plan, place)?;
     if session.interrupted() {
         return Ok(None);
     }
@@ -177,7 +176,6 @@ pub fn before_build(
     let remote_jobs = jobs_from_nodes(prepared, dist, remote.iter().map(|&i| &plan.nodes[i]));
     remove_nodes(plan, &remote);
     Ok(Some(BuildPush {
-        session,
         target,
         platform_tags,
         remote: remote_jobs,
@@ -188,11 +186,6 @@ impl BuildPush {
     /// How many nodes (image tag × platform) the registry already held, so were not built.
     pub fn in_registry(&self) -> usize {
         self.remote.iter().map(|job| job.platforms.len()).sum()
-    }
-
-    /// Whether the command was interrupted.
-    pub fn interrupted(&self) -> bool {
-        self.session.interrupted()
     }
 }
 
@@ -231,6 +224,7 @@ fn remove_nodes(plan: &mut Plan, remove: &BTreeSet<usize>) {
 /// at them.
 pub fn after_build(
     context: &ExecContext<'_>,
+    session: &Session,
     prepared: &Prepared,
     plan: &Plan,
     state: &BuildPush,
@@ -248,23 +242,17 @@ pub fn after_build(
             ),
         );
     }
-    let mut tags = publish(
-        &state.session,
-        &state.target,
-        &jobs,
-        state.platform_tags,
-        reporter,
-    );
+    let mut tags = publish(session, &state.target, &jobs, state.platform_tags, reporter);
     for job in &state.remote {
-        if state.session.interrupted() {
+        if session.interrupted() {
             break;
         }
         let reference = format!("{}/{}:{}", state.target.url(), job.image, job.published);
         let mut report = TagReport::new(job, reference);
         if !state.platform_tags {
             // The tag is there with the right key; make sure its aliases point at it.
-            let client = state.session.client();
-            let result = state.session.run(async {
+            let client = session.client();
+            let result = session.run(async {
                 let source = state.target.reference(&job.image, &job.published)?;
                 let mut tags = vec![job.published.clone()];
                 tags.extend(job.aliases.iter().cloned());
@@ -285,6 +273,6 @@ pub fn after_build(
         snapshot_id: prepared.snapshot_id.clone(),
         tags,
         seconds: started.elapsed().as_secs_f64(),
-        interrupted: state.session.interrupted(),
+        interrupted: session.interrupted(),
     }
 }

@@ -55,8 +55,11 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let publish = if args.push {
         let target = registry::default_target(&prepared.project.settings)?;
         service::ensure_for(&context.root, &target.host, printer)?;
+        // The session that resolved the external bases, if one did: one client, one runtime.
+        let session = exec.session_in(&mut planned.session, &prepared.project.settings)?;
         let gate = publish::before_build(
             &exec,
+            session,
             &prepared,
             target,
             &mut planned.plan,
@@ -115,7 +118,11 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let interrupted = exec.cancel.is_cancelled();
     let pushed = publish.as_ref().and_then(|gate| {
         if executed.succeeded() && !interrupted {
-            Some(publish::after_build(&exec, &prepared, plan, gate))
+            let session = planned
+                .session
+                .as_ref()
+                .expect("--push made it before the build");
+            Some(publish::after_build(&exec, session, &prepared, plan, gate))
         } else {
             printer.error("nothing was pushed: the build did not succeed");
             None
