@@ -34,11 +34,7 @@ pub fn tags(
     let mut out = Vec::new();
     for &node in graph.order.iter().filter(|n| wanted.contains(n)) {
         let id = &graph.nodes[node];
-        let Some(tag) = prepared
-            .project
-            .image(&id.image)
-            .and_then(|image| image.tag(&id.tag))
-        else {
+        let Some(tag) = prepared.project.tag_of(&id.image, &id.tag) else {
             continue;
         };
         out.push(im_ci::Tag {

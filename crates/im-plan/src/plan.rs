@@ -167,10 +167,7 @@ pub fn static_labels(
     labels.insert(format!("{prefix}.ref.name"), id.to_string());
     labels.insert(format!("{prefix}.version"), id.tag.clone());
     labels.insert(format!("{prefix}.title"), id.image.clone());
-    if let Some(tag) = project
-        .image(&id.image)
-        .and_then(|image| image.tag(&id.tag))
-    {
+    if let Some(tag) = project.tag_of(&id.image, &id.tag) {
         let file = project.file_of(tag);
         if let Some(description) = &file.description {
             labels.insert(format!("{prefix}.description"), description.clone());
@@ -324,10 +321,7 @@ pub fn external_bases(
             continue;
         }
         let id = &graph.nodes[node];
-        let Some(tag) = project
-            .image(&id.image)
-            .and_then(|image| image.tag(&id.tag))
-        else {
+        let Some(tag) = project.tag_of(&id.image, &id.tag) else {
             continue;
         };
         let platforms = options.platforms.as_ref().unwrap_or(&tag.platforms);

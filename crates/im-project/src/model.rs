@@ -119,6 +119,11 @@ impl Project {
             .map(|index| &self.images[index])
     }
 
+    /// The tag `tag` of the image `image`.
+    pub fn tag_of(&self, image: &str, tag: &str) -> Option<&Tag> {
+        self.image(image).and_then(|image| image.tag(tag))
+    }
+
     /// The definition a tag comes from.
     pub fn file_of(&self, tag: &Tag) -> &ImageFile {
         &self.files[tag.file]

@@ -58,11 +58,7 @@ pub fn project_jobs(
         if rendered.test.is_none() {
             continue;
         }
-        let Some(tag) = prepared
-            .project
-            .image(&id.image)
-            .and_then(|image| image.tag(&id.tag))
-        else {
+        let Some(tag) = prepared.project.tag_of(&id.image, &id.tag) else {
             continue;
         };
         let dir = dist.join(&id.image).join(&id.tag);
