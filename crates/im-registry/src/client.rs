@@ -181,23 +181,33 @@ impl Client {
         Ok(())
     }
 
-    /// Sends `request`, whose answer has no body worth reading, and turns a status other than
-    /// success into the registry's error.
-    async fn send_checked(
+    /// Sends `request`, whose answer is a status and headers: only an error body is read, up
+    /// to the error-body cap.
+    pub(crate) async fn fetch_status(
         &self,
         endpoint: &Endpoint,
         request: &Request,
         what: &str,
     ) -> Result<Fetched, Error> {
-        let fetched = self
-            .transport
+        self.transport
             .fetch(
                 endpoint,
                 request,
                 self.transport.limits.max_error_body_bytes,
                 what,
             )
-            .await?;
+            .await
+    }
+
+    /// [`Client::fetch_status`], turning a status other than success into the registry's
+    /// error.
+    async fn send_checked(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+        what: &str,
+    ) -> Result<Fetched, Error> {
+        let fetched = self.fetch_status(endpoint, request, what).await?;
         if fetched.status.is_success() {
             Ok(fetched)
         } else {

@@ -164,13 +164,7 @@ impl Client {
             vec![Scope::push(repository.name())],
         );
         let fetched = self
-            .transport
-            .fetch(
-                endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "upload cancel",
-            )
+            .fetch_status(endpoint, &request, "upload cancel")
             .await?;
         if fetched.status.is_success() || fetched.status == StatusCode::NOT_FOUND {
             return Ok(());
@@ -194,15 +188,7 @@ impl Client {
             url,
             vec![Scope::push(repository.name()), Scope::pull(from.name())],
         );
-        let fetched = self
-            .transport
-            .fetch(
-                endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "mount",
-            )
-            .await?;
+        let fetched = self.fetch_status(endpoint, &request, "mount").await?;
         match fetched.status {
             StatusCode::CREATED => Ok(MountOutcome::Mounted),
             StatusCode::ACCEPTED => {
@@ -222,13 +208,7 @@ impl Client {
         let url = endpoint.url(&format!("v2/{}/blobs/uploads/", repository.name()));
         let request = Request::new(Method::POST, url, vec![Scope::push(repository.name())]);
         let fetched = self
-            .transport
-            .fetch(
-                endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "upload start",
-            )
+            .fetch_status(endpoint, &request, "upload start")
             .await?;
         if fetched.status != StatusCode::ACCEPTED && !fetched.status.is_success() {
             return Err(fetched.into_error(endpoint, &request));
@@ -349,13 +329,7 @@ impl Client {
     ) -> Option<Session> {
         let request = Request::new(Method::GET, location, vec![Scope::push(repository.name())]);
         let fetched = self
-            .transport
-            .fetch(
-                endpoint,
-                &request,
-                self.transport.limits.max_error_body_bytes,
-                "upload status",
-            )
+            .fetch_status(endpoint, &request, "upload status")
             .await
             .ok()?;
         if fetched.status != StatusCode::NO_CONTENT && !fetched.status.is_success() {
