@@ -2,7 +2,6 @@
 //! [`im_ci`]), written to the provider's file, printed, checked against the committed file,
 //! or shown as the job graph.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -77,8 +76,8 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         .or_else(|| ci.output.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(provider.default_output()));
     if output.as_os_str() == "-" {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
+        // The printer ends the data with the newline the file ends with.
+        printer.data(text.trim_end_matches('\n'))?;
         return Ok(Outcome::Success);
     }
     let path = context.root.join(&output);
