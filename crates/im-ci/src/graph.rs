@@ -114,17 +114,9 @@ fn slug(text: &str) -> String {
     out.trim_matches('-').to_owned()
 }
 
-/// Shell-quotes one word when it needs it.
+/// Shell-quotes one word when it needs it (shlex, as the process runner quotes).
 fn shell_word(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/+=@%,".contains(c))
-    {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+    shlex::try_quote(word).map_or_else(|_| word.replace('\0', ""), std::borrow::Cow::into_owned)
 }
 
 struct Ids {
