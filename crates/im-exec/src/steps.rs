@@ -47,18 +47,19 @@ impl Provenance {
     }
 }
 
-/// `git -C root args`' output, if it succeeded and said something.
+/// `git -C root args`' output, if it succeeded within 10 s and said something.
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let command = args.iter().fold(
+        im_process::CommandSpec::new("git").arg("-C").arg(root),
+        im_process::CommandSpec::arg,
+    );
+    im_process::Run::new(&command)
+        .deadline(Some(
+            std::time::Instant::now() + std::time::Duration::from_secs(10),
+        ))
+        .checked(None)
+        .ok()
+        .map(|out| out.trim().to_owned())
         .filter(|s| !s.is_empty())
 }
 
