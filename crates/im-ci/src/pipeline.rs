@@ -121,8 +121,12 @@ fn nodes_limit(request: &Request<'_>, graph: &JobGraph, text: Option<&str>) -> O
 
 fn committed(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit> {
     if request.shape != Shape::Dynamic {
-        let text = nodes_text(request, &graph);
-        match nodes_limit(request, &graph, Some(&text)) {
+        // Counting comes first: a graph far past the limits is never written out whole.
+        let text = match nodes_limit(request, &graph, None) {
+            None => nodes_text(request, &graph),
+            Some(_) => String::new(),
+        };
+        match nodes_limit(request, &graph, (!text.is_empty()).then_some(text.as_str())) {
             None => {
                 return Ok(Generated {
                     text,
