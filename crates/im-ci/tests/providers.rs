@@ -338,7 +338,7 @@ fn the_same_input_gives_the_same_bytes() {
 #[test]
 fn github_jobs_for_a_platform_without_runners_register_qemu_first() {
     let options = Options {
-        runners: Default::default(),
+        runners: std::collections::BTreeMap::default(),
         ..options()
     };
     let text = im_ci::github(&job_graph(&tags(), &options), &settings());
