@@ -353,5 +353,8 @@ fn github_jobs_for_a_platform_without_runners_register_qemu_first() {
     assert!(job("build-base-1-linux-arm64").contains("docker/setup-qemu-action@v4"));
     assert!(!job("build-base-1-linux-amd64").contains("setup-qemu"));
     let with_runner = im_ci::github(&job_graph(&tags(), &self::options()), &settings());
-    assert!(!with_runner.contains("setup-qemu"), "arm64 has its own runners");
+    assert!(
+        !with_runner.contains("setup-qemu"),
+        "arm64 has its own runners"
+    );
 }

@@ -193,6 +193,29 @@ Examples:
   image-manager promote --snapshot-id pr-42
   image-manager promote --snapshot-id pr-42 python")]
     Promote(PromoteArgs),
+    /// Sign the images the registry holds under the project's tags (cosign-compatible).
+    #[command(after_help = "\
+Signs the manifest digest each tag points at in the default registry with an ECDSA P-256 key
+(PEM: PKCS#8, encrypted PKCS#8 whose password is read from $COSIGN_PASSWORD or
+--password-env, or SEC1), as cosign's key-based signing does: a simple-signing payload naming
+the repository and digest, stored under the tag sha256-<hex>.sig next to the image, so
+`cosign verify --key` checks it. Signing again with the same key writes nothing new. The key
+never appears in output.
+
+Examples:
+  image-manager sign --key cosign.key
+  image-manager sign --key cosign.key --snapshot-id pr-42 python")]
+    Sign(SignArgs),
+    /// Check that the images under the project's tags carry a valid signature by a key.
+    #[command(after_help = "\
+Fails (exit 1) for a tag whose manifest has no signature by the public key, or whose stored
+signature does not hold: a payload changed after signing, a signature by another key, a payload
+naming another digest. Reads signatures made by `sign`, `push --sign` or `cosign sign --key`.
+
+Examples:
+  image-manager verify --key cosign.pub
+  image-manager verify --key cosign.pub python:3.13 --format json")]
+    Verify(VerifySignArgs),
     /// Combine per-platform tags in the registry into multi-platform tags and aliases.
     #[command(after_help = "\
 For platform-split CI: each job runs `push --platform <os/arch> --platform-tags` (or
@@ -505,6 +528,10 @@ pub struct PushArgs {
     /// aliases (for CI jobs split by platform; `image-manager manifest` joins them).
     #[arg(long)]
     pub platform_tags: bool,
+    /// Then sign each pushed tag with this private key, as `sign` does (an encrypted key's
+    /// password comes from $COSIGN_PASSWORD).
+    #[arg(long, value_name = "KEY", conflicts_with = "platform_tags")]
+    pub sign: Option<PathBuf>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
     #[arg(long, value_enum, default_value_t)]
@@ -519,6 +546,39 @@ pub struct PromoteArgs {
     /// The snapshot whose `<tag>-<ID>` tags become the release tags.
     #[arg(long, value_name = "ID", required = true)]
     pub snapshot_id: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// What to sign: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The environment variable holding an encrypted key's password.
+    #[arg(long, value_name = "VAR", default_value = "COSIGN_PASSWORD")]
+    pub password_env: String,
+    /// Sign the snapshot's `<tag>-<ID>` images.
+    #[arg(long, value_name = "ID")]
+    pub snapshot_id: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifySignArgs {
+    /// What to check: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The public key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Check the snapshot's `<tag>-<ID>` images.
+    #[arg(long, value_name = "ID")]
+    pub snapshot_id: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["im-diag", "im-testkit"],
     &["im-yaml", "im-input", "im-oci", "im-process", "im-ci"],
-    &["im-project", "im-dockerfile", "im-registry"],
+    &["im-project", "im-dockerfile", "im-registry", "im-sign"],
     &[
         "im-render",
         "im-build",

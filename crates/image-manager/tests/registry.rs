@@ -1651,3 +1651,234 @@ fn generate_ci_leaves_out_what_the_registry_already_released() {
     );
     assert_eq!(nodes(&a), ["app:1.0.0-dev", "app:1.1.0-dev"]);
 }
+
+/// `openssl` with `args`; whether it succeeded and what it said.
+fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// A blob of `repository` (`host/acme/base`) through the registry API.
+fn blob(repository: &str, digest: &str) -> Vec<u8> {
+    let (host, name) = repository.split_once('/').unwrap();
+    let output = Command::new("curl")
+        .args(["-fsS", &format!("http://{host}/v2/{name}/blobs/{digest}")])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `sign` writes cosign's simple-signing signature next to the image, which openssl verifies
+/// on its own; `verify` accepts it only with the right key, and refuses an unsigned image.
+#[test]
+fn signatures_are_cosign_shaped_verify_independently_and_fail_for_another_key() {
+    use base64::Engine as _;
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let mut project = Project::chain(&["linux/amd64"]).registry(&registry);
+    project.ok(&["build", "-j", "1", "--push"]);
+    let keys = project.root().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    for (name, args) in [
+        (
+            "ec.pem",
+            vec![
+                "ecparam",
+                "-genkey",
+                "-name",
+                "prime256v1",
+                "-noout",
+                "-out",
+                "ec.pem",
+            ],
+        ),
+        (
+            "cosign.key",
+            vec![
+                "pkcs8",
+                "-topk8",
+                "-nocrypt",
+                "-in",
+                "ec.pem",
+                "-out",
+                "cosign.key",
+            ],
+        ),
+        (
+            "cosign.pub",
+            vec!["ec", "-in", "ec.pem", "-pubout", "-out", "cosign.pub"],
+        ),
+        (
+            "other.pem",
+            vec![
+                "ecparam",
+                "-genkey",
+                "-name",
+                "prime256v1",
+                "-noout",
+                "-out",
+                "other.pem",
+            ],
+        ),
+        (
+            "other.pub",
+            vec!["ec", "-in", "other.pem", "-pubout", "-out", "other.pub"],
+        ),
+        (
+            "locked.key",
+            vec![
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-in",
+                "other.pem",
+                "-out",
+                "locked.key",
+                "-passout",
+                "pass:s3cret-canary",
+            ],
+        ),
+    ] {
+        let (ok, said) = openssl(&args, &keys);
+        assert!(ok, "openssl for {name}: {said}");
+    }
+    let key = keys.join("cosign.key").display().to_string();
+    let public = keys.join("cosign.pub").display().to_string();
+
+    let run = project.ok(&["sign", "--key", &key, "base:1", "--format", "json"]);
+    let report = json(&run.stdout);
+    assert_eq!(report["tags"][0]["result"], "signed", "{report}");
+    let digest = report["tags"][0]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(digest, raw(&format!("{host}/acme/base:1"), None).1);
+    let again = json(
+        &project
+            .ok(&["sign", "--key", &key, "base:1", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(again["tags"][0]["result"], "already-signed");
+
+    // The stored signature, read with the registry API and checked by openssl.
+    let (manifest, _) = raw(
+        &format!("{host}/acme/base:{}.sig", digest.replace(':', "-")),
+        None,
+    );
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let payload = blob(
+        &format!("{host}/acme/base"),
+        layer["digest"].as_str().unwrap(),
+    );
+    let text: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(text["critical"]["image"]["docker-manifest-digest"], digest);
+    assert_eq!(
+        text["critical"]["identity"]["docker-reference"],
+        format!("{host}/acme/base")
+    );
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(
+            layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    fs_err::write(keys.join("payload"), &payload).unwrap();
+    fs_err::write(keys.join("sig.der"), &signature).unwrap();
+    let openssl_verify = |public: &str, payload: &str| {
+        openssl(
+            &[
+                "dgst",
+                "-sha256",
+                "-verify",
+                public,
+                "-signature",
+                "sig.der",
+                payload,
+            ],
+            &keys,
+        )
+    };
+    let (ok, said) = openssl_verify("cosign.pub", "payload");
+    assert!(ok && said.contains("Verified OK"), "{said}");
+    let mut changed = payload.clone();
+    let at = changed.len() - 20;
+    changed[at] ^= 1;
+    fs_err::write(keys.join("changed"), &changed).unwrap();
+    assert!(
+        !openssl_verify("cosign.pub", "changed").0,
+        "a changed payload fails"
+    );
+    assert!(
+        !openssl_verify("other.pub", "payload").0,
+        "another key fails"
+    );
+
+    // verify: the right key passes; another key, or an unsigned image, fails with exit 1.
+    project.ok(&["verify", "--key", &public, "base:1"]);
+    let other = keys.join("other.pub").display().to_string();
+    let wrong = project.run(&["verify", "--key", &other, "base:1", "--format", "json"]);
+    assert_eq!(wrong.status, 1, "{}", wrong.stderr);
+    let report = json(&wrong.stdout);
+    assert_eq!(report["tags"][0]["result"], "rejected", "{report}");
+    assert!(
+        report["tags"][0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("not made by this key"),
+        "{report}"
+    );
+    let unsigned = project.run(&["verify", "--key", &public, "app:1.0.0"]);
+    assert_eq!(unsigned.status, 1, "{}", unsigned.stderr);
+    assert!(
+        unsigned.stderr.contains("no signature"),
+        "{}",
+        unsigned.stderr
+    );
+
+    // A password-protected key: its password comes from the environment, never shown.
+    let locked = keys.join("locked.key").display().to_string();
+    let refused = project.run(&["sign", "--key", &locked, "app:1.0.0"]);
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("set COSIGN_PASSWORD"),
+        "{}",
+        refused.stderr
+    );
+    project.set("COSIGN_PASSWORD", "s3cret-canary");
+    let signed = project.ok(&["-vv", "sign", "--key", &locked, "app:1.0.0"]);
+    assert!(!signed.stderr.contains("s3cret-canary") && !signed.stdout.contains("s3cret-canary"));
+    project.ok(&["verify", "--key", &other, "app:1.0.0"]);
+    // Both keys' signatures now sit on base:1 once it is signed by the other key too.
+    project.set("COSIGN_PASSWORD", "s3cret-canary");
+    project.ok(&["sign", "--key", &locked, "base:1"]);
+    project.ok(&["verify", "--key", &public, "base:1"]);
+    project.ok(&["verify", "--key", &other, "base:1"]);
+    // push --sign signs what it pushed.
+    assert_eq!(
+        project
+            .run(&["verify", "--key", &public, "app:1.1.0"])
+            .status,
+        1
+    );
+    project.ok(&["push", "--sign", &key, "app:1.1.0"]);
+    project.ok(&["verify", "--key", &public, "app:1.1.0"]);
+}

@@ -17,6 +17,7 @@ mod promote;
 mod published;
 mod push;
 mod service;
+mod sign;
 mod sync;
 mod test;
 mod verify;
@@ -75,6 +76,8 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Sync(args) => sync::run(&context, args),
         Command::Inspect(args) => inspect::run(&context, args),
         Command::GenerateCi(args) => generate_ci::run(&context, args),
+        Command::Sign(args) => sign::run_sign(&context, args),
+        Command::Verify(args) => sign::run_verify(&context, args),
         Command::Start(args) => service::run_start(&context, args),
         Command::Stop(args) => service::run_stop(&context, args),
         Command::Status(args) => service::run_status(&context, args),

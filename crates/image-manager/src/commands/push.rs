@@ -18,6 +18,12 @@ use crate::cli::PushArgs;
 pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
+    // A key that cannot be used stops the push before anything is sent.
+    let key = args
+        .sign
+        .as_deref()
+        .map(|path| super::sign::signing_key(path, "COSIGN_PASSWORD"))
+        .transpose()?;
     let prepared = context.prepare_for_builds(args.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
     let target = registry::default_target(&prepared.project.settings)?;
@@ -31,6 +37,14 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         format!("{} to {}", plural(jobs.len(), "image tag"), target.url()),
     );
     let tags = publish::publish(&session, &target, &jobs, args.platform_tags, printer);
+    let signed = match &key {
+        Some(key) if !session.interrupted() => {
+            publish::sign::sign(&session, &target, &jobs, key, printer)
+                .iter()
+                .all(publish::sign::SignReport::ok)
+        }
+        _ => true,
+    };
     let report = Report::new(
         target.url(),
         prepared.snapshot_id.clone(),
@@ -38,5 +52,10 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         started,
         &session,
     );
-    published::finish(&report, printer, args.format, "pushed")
+    let outcome = published::finish(&report, printer, args.format, "pushed")?;
+    if !signed && outcome == Outcome::Success {
+        printer.error("pushed, but not every tag was signed");
+        return Ok(Outcome::Failed);
+    }
+    Ok(outcome)
 }
