@@ -283,6 +283,7 @@ pub fn build(
             context.environment.source_date_epoch.as_deref(),
         ),
         no_cache: options.no_cache,
+        snapshot_id: prepared.snapshot_id.clone(),
     };
     let digests = Mutex::new(digests);
     let ledger = Mutex::new(ledger);

@@ -147,6 +147,7 @@ pub fn plan_with(
     mode: Mode,
     session: &mut Option<Session>,
 ) -> anyhow::Result<(Plan, Bases)> {
+    options.snapshot_id.clone_from(&prepared.snapshot_id);
     let bases = bases::resolve(context, prepared, &mut options, mode, session)?;
     let plan = im_plan::plan(
         &prepared.project,

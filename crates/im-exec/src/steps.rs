@@ -80,6 +80,9 @@ pub struct Steps<'a> {
     pub bases: BTreeMap<Need, Result<PathBuf, Unavailable>>,
     pub provenance: Provenance,
     pub no_cache: bool,
+    /// The `--snapshot-id` the project was rendered with: the base name label names a
+    /// managed parent written `<tag>-<id>` as `<tag>` (see [`im_plan::PlanOptions`]).
+    pub snapshot_id: Option<String>,
 }
 
 impl Steps<'_> {
@@ -99,12 +102,17 @@ impl Steps<'_> {
         let base_name = labels.get(BASE_NAME_LABEL).cloned();
         let mut base_digest = None;
         let mut parents = Vec::new();
+        let suffix = self.snapshot_id.as_ref().map(|id| format!("-{id}"));
         for (reference, at) in &node.parent_refs {
             parents.push(Parent {
                 reference: reference.clone(),
                 archive: self.dist.join(&self.plan.nodes[*at].output),
             });
-            if base_name.as_deref() == Some(reference.as_str()) {
+            let release = suffix
+                .as_deref()
+                .and_then(|suffix| reference.strip_suffix(suffix))
+                .unwrap_or(reference);
+            if base_name.as_deref() == Some(release) {
                 base_digest = digests.get(at).cloned();
             }
         }

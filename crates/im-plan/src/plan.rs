@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use im_diag::{Diagnostic, Diagnostics};
 use im_dockerfile::StageBase;
-use im_graph::{Graph, NodeId};
+use im_graph::{Edge, Graph, NodeId};
 use im_project::{Platform, Project};
 use im_render::RenderedTag;
 use im_render::output::OpenDir;
@@ -146,6 +146,10 @@ pub struct PlanOptions {
     /// (`debian:bookworm-slim`) → platform (`linux/amd64`) → the digest of that platform's
     /// image manifest. A reference pinned by digest in the Dockerfile needs no entry.
     pub external_digests: BTreeMap<String, BTreeMap<String, String>>,
+    /// `--snapshot-id` the project was rendered with: a managed parent written as
+    /// `<tag>-<id>` counts as `<tag>` in keys and labels, so a snapshot build and a release
+    /// build of the same inputs have the same key (the parent's own key is an input anyway).
+    pub snapshot_id: Option<String>,
 }
 
 /// The output path of a node, relative to `dist/`.
@@ -161,6 +165,7 @@ pub fn static_labels(
     project: &Project,
     id: &NodeId,
     rendered: &RenderedTag,
+    release: &dyn Fn(&str) -> String,
 ) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     let prefix = "org.opencontainers.image";
@@ -180,12 +185,69 @@ pub fn static_labels(
         labels.insert(key.to_owned(), value);
     }
     if let StageBase::Image(reference) = &rendered.parsed.final_stage().base {
-        labels.insert(format!("{prefix}.base.name"), reference.to_string());
+        labels.insert(
+            format!("{prefix}.base.name"),
+            release(&reference.to_string()),
+        );
     }
     labels
 }
 
-fn compare(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
+/// `reference` as a release names it: a managed parent's `<tag>-<snapshot id>` as `<tag>`.
+fn release_reference(reference: &str, parents: &[Edge], snapshot: Option<&str>) -> String {
+    let Some(id) = snapshot else {
+        return reference.to_owned();
+    };
+    let suffix = format!("-{id}");
+    parents
+        .iter()
+        .find(|edge| edge.reference == reference)
+        .and_then(|edge| edge.reference.strip_suffix(&suffix))
+        .unwrap_or(reference)
+        .to_owned()
+}
+
+/// The Dockerfile as a release build renders it: every managed parent written with the
+/// snapshot suffix (`FROM base:1-ci-7`) named without it.
+fn release_dockerfile<'a>(
+    text: &'a str,
+    parents: &[Edge],
+    snapshot: Option<&str>,
+) -> std::borrow::Cow<'a, str> {
+    let Some(id) = snapshot else {
+        return text.into();
+    };
+    let suffix = format!("-{id}");
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for edge in parents {
+        if let Some(release) = edge.reference.strip_suffix(&suffix) {
+            out = replace_word(&out, &edge.reference, release).into();
+        }
+    }
+    out
+}
+
+/// `text` with `word` replaced where it is not the start of a longer name (`base:1-ci-7`
+/// is not replaced inside `base:1-ci-70`).
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let end = at + word.len();
+        let continues = rest[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        out.push_str(&rest[..at]);
+        out.push_str(if continues { word } else { with });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Why a node whose inputs were `old` has to be built again with `new` (empty: same key).
+pub fn changes(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if old.builder != new.builder {
         reasons.push(Reason::BuilderChanged {
@@ -255,7 +317,7 @@ fn decide(
         None => reasons.push(Reason::New),
         Some(entry) if entry.key != node.key => {
             if let Some(old) = load_inputs(dist, &entry.key) {
-                reasons.extend(compare(&old, &node.inputs));
+                reasons.extend(changes(&old, &node.inputs));
             }
             // Nothing to compare with (the inputs of the last build were not kept), or
             // nothing differs that the comparison knows: the key still changed.
@@ -374,6 +436,7 @@ pub fn plan(
             )
         })
         .collect();
+    let snapshot = options.snapshot_id.as_deref();
     let hashed: Vec<(usize, Result<TagInputs, Diagnostic>)> = needed
         .par_iter()
         .map(|&node| {
@@ -389,11 +452,17 @@ pub fn plan(
                     })
                     .map(|context| {
                         // Everything but the platform, builder, parents and external bases.
+                        let release = |reference: &str| {
+                            release_reference(reference, &graph.parents[node], snapshot)
+                        };
                         let inputs = KeyInputs {
-                            dockerfile: sha256_hex(tag.dockerfile.as_bytes()),
+                            dockerfile: sha256_hex(
+                                release_dockerfile(&tag.dockerfile, &graph.parents[node], snapshot)
+                                    .as_bytes(),
+                            ),
                             context,
                             build_args: options.build_args.clone(),
-                            labels: Arc::new(static_labels(project, id, tag)),
+                            labels: Arc::new(static_labels(project, id, tag, &release)),
                             builder: options.builder.clone(),
                             ..KeyInputs::default()
                         };

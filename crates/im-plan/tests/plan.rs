@@ -71,13 +71,21 @@ impl Fixture {
 
     /// Loads, renders and graphs the project, as the binary does.
     fn load(&self) -> Result<(Project, im_render::Rendered, Graph), String> {
+        self.load_snapshot(None)
+    }
+
+    /// Loads as `--snapshot-id` renders it.
+    fn load_snapshot(
+        &self,
+        snapshot_id: Option<&str>,
+    ) -> Result<(Project, im_render::Rendered, Graph), String> {
         let project = Project::load(self.root(), &|_| None)
             .map_err(|d| format!("{d:?}"))?
             .project;
         let rendered = im_render::render(
             &project,
             &im_render::Options {
-                snapshot_id: None,
+                snapshot_id: snapshot_id.map(str::to_owned),
                 skip_tests: true,
             },
         )
@@ -91,7 +99,7 @@ impl Fixture {
                 source: tag.dockerfile_source.path.clone(),
             })
             .collect();
-        let graph = Graph::build(&project, &inputs, None).map_err(|d| format!("{d:?}"))?;
+        let graph = Graph::build(&project, &inputs, snapshot_id).map_err(|d| format!("{d:?}"))?;
         Ok((project, rendered, graph))
     }
 
@@ -262,4 +270,78 @@ fn a_platform_the_parent_lacks_is_an_error_with_a_fix() {
         "tags: ['1']\nplatforms: [linux/amd64]\n",
     );
     insta::assert_snapshot!(fixture.plan(&options()).unwrap_err());
+}
+
+/// A snapshot build (`FROM base:1-ci-7`) has the key of the release build of the same
+/// inputs, so a pipeline finds what another pipeline (or the release) already built; its
+/// base name label names the release tag.
+#[test]
+fn a_snapshot_build_has_the_release_key() {
+    let fixture = Fixture::new();
+    let release = fixture.plan(&options()).unwrap();
+    let (project, rendered, graph) = fixture.load_snapshot(Some("ci-7")).unwrap();
+    let dev = rendered
+        .tags
+        .iter()
+        .find(|t| t.image == "app" && t.tag == "1.0.0-dev")
+        .unwrap();
+    assert!(
+        dev.dockerfile.contains("FROM app:1.0.0-ci-7"),
+        "{}",
+        dev.dockerfile
+    );
+    let snapshot = im_plan::plan(
+        &project,
+        &graph,
+        &rendered.tags,
+        &Ledger::default(),
+        &fixture.dist(),
+        &PlanOptions {
+            snapshot_id: Some("ci-7".to_owned()),
+            ..options()
+        },
+    )
+    .unwrap();
+    let keys = |plan: &Plan| -> Vec<(String, String)> {
+        plan.nodes
+            .iter()
+            .map(|n| (format!("{} {}", n.id, n.platform), n.key.clone()))
+            .collect()
+    };
+    assert_eq!(keys(&release), keys(&snapshot));
+    let node = snapshot
+        .nodes
+        .iter()
+        .find(|n| n.id.to_string() == "app:1.0.0-dev")
+        .unwrap();
+    assert_eq!(
+        node.inputs.labels["org.opencontainers.image.base.name"],
+        "app:1.0.0"
+    );
+    // A snapshot id written by the template itself is a real input: it changes the key.
+    fixture.write(
+        "images/app/dev/Dockerfile.jinja2",
+        "FROM {{ base_image }}\nRUN echo {{ snapshot_id }}\n",
+    );
+    let dev_key = |id: &str| {
+        let (project, rendered, graph) = fixture.load_snapshot(Some(id)).unwrap();
+        let plan = im_plan::plan(
+            &project,
+            &graph,
+            &rendered.tags,
+            &Ledger::default(),
+            &fixture.dist(),
+            &PlanOptions {
+                snapshot_id: Some(id.to_owned()),
+                ..options()
+            },
+        )
+        .unwrap();
+        let node = plan
+            .nodes
+            .iter()
+            .find(|n| n.id.to_string() == "app:1.0.0-dev");
+        node.unwrap().key.clone()
+    };
+    assert_ne!(dev_key("ci-7"), dev_key("ci-8"));
 }

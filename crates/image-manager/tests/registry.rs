@@ -1552,3 +1552,66 @@ fn ctrl_c_during_a_push_writes_no_tag_and_a_second_push_completes() {
         assert_eq!(raw(&format!("{host}/acme/solo:{tag}"), None).1, digest);
     }
 }
+
+/// A pipeline under a new snapshot id builds nothing another pipeline already released:
+/// a snapshot build has the key of the release build of the same inputs, so the release
+/// tags count, a parent comes from them, and a parent that stays remote gets the per-platform
+/// snapshot tag the manifest job joins.
+#[test]
+fn a_new_snapshot_reuses_what_the_release_tags_hold() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let a = Project::chain(&["linux/amd64"]).registry(&registry);
+    a.ok(&["build", "-j", "1", "--push"]);
+
+    let b = Project::chain(&["linux/amd64"]).registry(&registry);
+    write(
+        &b.root().join("images/app/dev/rootfs/etc/dev.conf"),
+        "dev=2\n",
+    );
+    let run = b.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--push",
+        "--platform-tags",
+        "--platform",
+        "linux/amd64",
+        "--snapshot-id",
+        "mr-9",
+        "--format",
+        "json",
+        "app:1.1.0-dev",
+    ]);
+    assert!(
+        run.stderr.contains(&format!(
+            "Fetched app:1.1.0 (linux/amd64) from {host}/acme/app:1.1.0"
+        )) && run.stderr.contains("In registry base:1 (linux/amd64)"),
+        "{}",
+        run.stderr
+    );
+    let report = json(&run.stdout);
+    let built: Vec<&str> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["result"] == "built")
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(built, ["app:1.1.0-dev"], "{}", run.stderr);
+    // The parent that stayed remote has its snapshot platform tag, on the released manifest.
+    assert_eq!(
+        raw(&format!("{host}/acme/base:1-mr-9-linux-amd64"), None).1,
+        raw(&format!("{host}/acme/base:1"), None).1
+    );
+    let (_, app_digest) = a.built("app:1.1.0", "linux/amd64");
+    let labels = &inspect_platform(
+        &format!("{host}/acme/app:1.1.0-dev-mr-9-linux-amd64"),
+        "amd64",
+    )["Labels"];
+    assert_eq!(labels["org.opencontainers.image.base.name"], "app:1.1.0");
+    assert_eq!(labels["org.opencontainers.image.base.digest"], app_digest);
+    // The manifest job of the snapshot joins what is there.
+    b.ok(&["manifest", "--snapshot-id", "mr-9", "base:1"]);
+    assert!(exists(&format!("{host}/acme/base:1-mr-9")));
+}

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use im_plan::{Action, Ledger, Plan, Reason};
+use im_project::Platform;
 
 use super::jobs::{TagJob, jobs_from_nodes, published_tag};
 use super::push::publish;
@@ -42,11 +43,19 @@ fn find_keys(
         }
         let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
         let platform_tag = format!("{tag}-{}", node.platform.slug());
-        let candidates = match place {
+        let mut candidates = match place {
             KeyPlace::Tag => vec![tag],
             KeyPlace::PlatformTag => vec![platform_tag],
             KeyPlace::Either => vec![tag, platform_tag],
         };
+        if prepared.snapshot_id.is_some() {
+            // A snapshot has the key of the release build of the same inputs: what an
+            // earlier pipeline promoted is as good as what this one built.
+            candidates.push(node.id.tag.clone());
+            if place != KeyPlace::Tag {
+                candidates.push(format!("{}-{}", node.id.tag, node.platform.slug()));
+            }
+        }
         for candidate in candidates {
             queries.push((i, target.reference(&node.id.image, &candidate)?));
         }
@@ -98,6 +107,8 @@ pub struct BuildPush {
     platform_tags: bool,
     /// Image tags wholly in the registry already (nothing of them is built or fetched).
     remote: Vec<TagJob>,
+    /// Where the registry holds each node of `remote`: (`name:tag`, platform) → reference.
+    found: BTreeMap<(String, Platform), im_registry::Reference>,
 }
 
 /// `build --push`, before building: nodes whose build key the registry already holds at the
@@ -143,6 +154,7 @@ pub fn before_build(
         })
         .collect();
     let mut remote = BTreeSet::new();
+    let mut remote_at = BTreeMap::new();
     for (&i, reference) in &found {
         let node = &plan.nodes[i];
         let label = format!("{} ({})", node.id, node.platform);
@@ -152,6 +164,10 @@ pub fn before_build(
                 &format!("{label}: {reference} has its build key; not built"),
             );
             remote.insert(i);
+            remote_at.insert(
+                (node.id.to_string(), node.platform.clone()),
+                reference.clone(),
+            );
             continue;
         }
         let output = dist.join(&node.output);
@@ -179,6 +195,7 @@ pub fn before_build(
         target,
         platform_tags,
         remote: remote_jobs,
+        found: remote_at,
     }))
 }
 
@@ -186,6 +203,78 @@ impl BuildPush {
     /// How many nodes (image tag × platform) the registry already held, so were not built.
     pub fn in_registry(&self) -> usize {
         self.remote.iter().map(|job| job.platforms.len()).sum()
+    }
+}
+
+impl BuildPush {
+    /// Where the registry holds `job`'s platforms (in `job.platforms` order).
+    fn sources(&self, job: &TagJob) -> Vec<&im_registry::Reference> {
+        let node = job.node();
+        job.platforms
+            .iter()
+            .filter_map(|platform| self.found.get(&(node.clone(), platform.clone())))
+            .collect()
+    }
+
+    /// A whole image tag held by the registry with the right key: its tag (when the key
+    /// was found elsewhere, such as the release tag for a snapshot) and its aliases point
+    /// at it.
+    fn tag_whole(
+        &self,
+        session: &Session,
+        job: &TagJob,
+    ) -> anyhow::Result<Vec<im_registry::ops::Published>> {
+        let sources = self.sources(job);
+        let Some(&source) = sources.first() else {
+            return Ok(Vec::new());
+        };
+        if sources.iter().any(|other| *other != source) {
+            anyhow::bail!(
+                "the platforms of {} have their build keys in different tags ({}); rebuild it with --force",
+                job.node(),
+                sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let mut tags = vec![job.published.clone()];
+        tags.extend(job.aliases.iter().cloned());
+        let client = session.client();
+        let published =
+            session.run(async { im_registry::ops::tag::tag_image(client, source, &tags).await })?;
+        Ok(vec![published])
+    }
+
+    /// Per-platform tags of an image tag whose platforms the registry holds with the right
+    /// key somewhere else (the release tag, for a snapshot): `<published>-<os>-<arch>` is
+    /// pointed at each platform's manifest, for the manifest job to join.
+    fn tag_platforms(
+        &self,
+        session: &Session,
+        job: &TagJob,
+    ) -> anyhow::Result<Vec<im_registry::ops::Published>> {
+        let node = job.node();
+        let client = session.client();
+        let mut out = Vec::new();
+        for platform in &job.platforms {
+            let Some(source) = self.found.get(&(node.clone(), platform.clone())) else {
+                continue;
+            };
+            let wanted = job.platform_tag(platform);
+            if source.tag() == Some(wanted.as_str()) {
+                continue;
+            }
+            let published = session.run(async {
+                let manifest =
+                    im_registry::ops::inspect::select_platform(client, source, platform).await?;
+                let by_digest = source.repository().digest(manifest.digest());
+                im_registry::ops::tag::tag_image(client, &by_digest, &[wanted]).await
+            })?;
+            out.push(published);
+        }
+        Ok(out)
     }
 }
 
@@ -249,21 +338,14 @@ pub fn after_build(
         }
         let reference = format!("{}/{}:{}", state.target.url(), job.image, job.published);
         let mut report = TagReport::new(job, reference);
-        if !state.platform_tags {
-            // The tag is there with the right key; make sure its aliases point at it.
-            let client = session.client();
-            let result = session.run(async {
-                let source = state.target.reference(&job.image, &job.published)?;
-                let mut tags = vec![job.published.clone()];
-                tags.extend(job.aliases.iter().cloned());
-                Ok::<_, anyhow::Error>(
-                    im_registry::ops::tag::tag_image(client, &source, &tags).await?,
-                )
-            });
-            match result {
-                Ok(published) => report.add(&published),
-                Err(error) => report.fail(&error),
-            }
+        let result = if state.platform_tags {
+            state.tag_platforms(session, job)
+        } else {
+            state.tag_whole(session, job)
+        };
+        match result {
+            Ok(published) => published.iter().for_each(|p| report.add(p)),
+            Err(error) => report.fail(&error),
         }
         report.status(reporter, "Tagged");
         tags.push(report);

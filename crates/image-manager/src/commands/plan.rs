@@ -73,7 +73,12 @@ pub fn run(context: &Context<'_>, args: &PlanArgs) -> anyhow::Result<Outcome> {
                 &prepared.project.root,
                 exec.environment.source_date_epoch.as_deref(),
             );
-            let steps = previews(&exec, &planned, provenance.clone())?;
+            let steps = previews(
+                &exec,
+                &planned,
+                provenance.clone(),
+                prepared.snapshot_id.clone(),
+            )?;
             context.printer.json(&JsonPlan {
                 builder: &planned.builder,
                 bases: &planned.bases.resolution.resolved,
@@ -144,6 +149,7 @@ fn previews(
     exec: &im_exec::ExecContext<'_>,
     planned: &Planned,
     provenance: Provenance,
+    snapshot_id: Option<String>,
 ) -> anyhow::Result<HashMap<usize, Result<StepPreview, String>>> {
     let Some((choice, settings)) = &planned.choice else {
         return Ok(HashMap::new());
@@ -158,6 +164,7 @@ fn previews(
         bases: planned.bases.expected(&im_exec::bases::needed(plan)),
         provenance,
         no_cache: false,
+        snapshot_id,
     };
     let mut out = HashMap::new();
     for index in im_exec::build::to_build(plan) {
