@@ -159,7 +159,7 @@ impl Monorepo {
     /// Runs `.gitlab-ci.yml` with gitlab-ci-local: shell executor, each job in a fresh copy
     /// of the tracked files (`--shell-isolation`), the registry and its credentials as CI
     /// variables, image-manager on the jobs' PATH, timestamps on every line.
-    fn run_pipeline(&self) -> Pipeline {
+    fn run_pipeline(&self, extra: &[&str]) -> Pipeline {
         let env = self.env();
         let binary = Path::new(env!("CARGO_BIN_EXE_image-manager"));
         let path = format!(
@@ -184,6 +184,7 @@ impl Monorepo {
                 .arg(format!("{name}={}", env[name]));
         }
         let output = command
+            .args(extra)
             .current_dir(self.root())
             .env_clear()
             .env("PATH", path)
@@ -592,6 +593,80 @@ fn new_snapshot(tags: &BTreeSet<String>, tag: &str, old: &[String]) -> String {
     ids[0].clone()
 }
 
+/// The tags the registry must hold after pipelines under `snapshots` (release tags and
+/// aliases after a default-branch pipeline): per image tag, the snapshot's index and its
+/// per-platform tags.
+fn expected_tags(snapshots: &[&str], released: bool) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (node, aliases) in RELEASED {
+        let (image, version) = node.split_once(':').unwrap();
+        let tags = expected.entry(image).or_default();
+        if released {
+            tags.extend(aliases.iter().map(|t| (*t).to_owned()));
+        }
+        for snapshot in snapshots {
+            let snapshot_tag = format!("{version}-{snapshot}");
+            tags.extend(PLATFORMS.map(|p| format!("{snapshot_tag}-{}", p.replace('/', "-"))));
+            tags.insert(snapshot_tag);
+        }
+    }
+    expected
+}
+
+/// Release tag and aliases of each image tag → the digest they point at, checking they agree
+/// and the index has both platforms.
+fn released_digests(repo: &Monorepo) -> BTreeMap<&'static str, String> {
+    RELEASED
+        .iter()
+        .map(|&(node, aliases)| {
+            let (image, version) = node.split_once(':').unwrap();
+            let (digest, index) = repo.manifest(image, version);
+            assert_eq!(index_platforms(&index), PLATFORMS, "{node}");
+            for alias in aliases {
+                assert_eq!(repo.manifest(image, alias).0, digest, "{image}:{alias}");
+            }
+            (node, digest)
+        })
+        .collect()
+}
+
+/// The registry holds exactly `expected`, and each snapshot's index of an image tag is its
+/// release's (`released`).
+fn assert_registry(
+    repo: &Monorepo,
+    expected: &BTreeMap<&str, BTreeSet<String>>,
+    snapshots: &[&str],
+    released: &BTreeMap<&str, String>,
+) {
+    for (image, tags) in expected {
+        assert_eq!(&repo.tags(image), tags, "{image}");
+    }
+    for (node, digest) in released {
+        let (image, version) = node.split_once(':').unwrap();
+        for snapshot in snapshots {
+            assert_eq!(
+                &repo.manifest(image, &format!("{version}-{snapshot}")).0,
+                digest,
+                "{node} under {snapshot} is not its release"
+            );
+        }
+    }
+}
+
+/// Every job of `jobs` ran but those `skipped`, none before the jobs it needs.
+fn assert_ran(pipeline: &Pipeline, jobs: &BTreeMap<String, JobSpec>, skipped: fn(&str) -> bool) {
+    let names: BTreeSet<String> = jobs.keys().cloned().collect();
+    let spans = job_spans(&pipeline.stdout, &names);
+    let wanted: BTreeSet<String> = names.into_iter().filter(|n| !skipped(n)).collect();
+    assert_eq!(
+        spans.keys().cloned().collect::<BTreeSet<_>>(),
+        wanted,
+        "{}",
+        pipeline.stdout
+    );
+    assert_needs_respected(&spans, jobs);
+}
+
 #[test]
 fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     let repo = Monorepo::new();
@@ -600,43 +675,37 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     let jobs = repo.gitlab_jobs();
     assert_job_graph(&jobs, &TAGS);
 
-    let pipeline = repo.run_pipeline();
-    let names: BTreeSet<String> = jobs.keys().cloned().collect();
-    let spans = job_spans(&pipeline.stdout, &names);
     // gitlab-ci-local sets CI_COMMIT_BRANCH to the checked-out branch and, with no remote,
     // CI_DEFAULT_BRANCH to `main`: a default-branch pipeline, so every job runs, promote too.
-    assert_eq!(
-        spans.keys().cloned().collect::<BTreeSet<_>>(),
-        names,
-        "{}",
-        pipeline.stdout
-    );
-    assert_needs_respected(&spans, &jobs);
-
+    let pipeline = repo.run_pipeline(&[]);
+    assert_ran(&pipeline, &jobs, |_| false);
     // Exactly the snapshot tags (the index and one per platform), the release tags and the
     // aliases; release tags and aliases are the snapshot's very index, with both platforms.
-    let snapshot = new_snapshot(&repo.tags("base"), "1", &[]);
-    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (node, released) in RELEASED {
-        let (image, version) = node.split_once(':').unwrap();
-        let snapshot_tag = format!("{version}-{snapshot}");
-        let (digest, index) = repo.manifest(image, &snapshot_tag);
-        assert_eq!(index_platforms(&index), PLATFORMS, "{image}:{snapshot_tag}");
-        for &tag in released {
-            assert_eq!(
-                repo.manifest(image, tag).0,
-                digest,
-                "{image}:{tag} is not {image}:{snapshot_tag}"
-            );
-        }
-        let tags = expected.entry(image).or_default();
-        tags.extend(released.iter().map(|t| (*t).to_owned()));
-        tags.extend(PLATFORMS.map(|p| format!("{snapshot_tag}-{}", p.replace('/', "-"))));
-        tags.insert(snapshot_tag);
-    }
-    for (image, tags) in &expected {
-        assert_eq!(&repo.tags(image), tags, "{image}");
-    }
+    let main = new_snapshot(&repo.tags("base"), "1", &[]);
+    let released = released_digests(&repo);
+    assert_registry(&repo, &expected_tags(&[&main], true), &[&main], &released);
+
+    // A merge request pipeline: every job but promote, under `mr-7`, and nothing is rebuilt
+    // (the keys are at the release tags) or released.
+    let request = repo.run_pipeline(&[
+        "--variable",
+        "CI_MERGE_REQUEST_IID=7",
+        "--unset-variable",
+        "CI_COMMIT_BRANCH",
+    ]);
+    assert_ran(&request, &jobs, |name| name.starts_with("promote "));
+    assert!(
+        !request.stdout.contains(" Built "),
+        "the merge request pipeline rebuilt images:\n{}",
+        request.stdout
+    );
+    assert_eq!(released_digests(&repo), released);
+    assert_registry(
+        &repo,
+        &expected_tags(&[&main, "mr-7"], true),
+        &[&main, "mr-7"],
+        &released,
+    );
 }
 
 /// `os/arch` of each manifest of an index.
