@@ -24,6 +24,8 @@ pub struct Tag {
     /// Where `generate` writes its rendered test config (`dist/<name>/<tag>/test.yml`), when
     /// it has one.
     pub test_config: Option<String>,
+    /// Why the pipeline has it (`Dockerfile changed`, `parent base:1 changed`, `a target`).
+    pub why: Vec<String>,
 }
 
 /// How jobs are shaped.
@@ -49,6 +51,8 @@ pub enum JobKind {
     Manifest,
     Test,
     Promote,
+    /// The one job of a pipeline with nothing to build (a CI file needs a job).
+    Nothing,
 }
 
 impl JobKind {
@@ -58,6 +62,7 @@ impl JobKind {
             Self::Manifest => "manifest",
             Self::Test => "test",
             Self::Promote => "promote",
+            Self::Nothing => "nothing",
         }
     }
 }
@@ -87,7 +92,21 @@ pub struct Job {
 /// Every job, parents before children.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct JobGraph {
+    /// The image tags the pipeline builds, and why each is in it.
+    pub nodes: Vec<NodeEntry>,
     pub jobs: Vec<Job>,
+}
+
+/// One image tag of the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeEntry {
+    /// `name:tag`.
+    pub node: String,
+    pub platforms: Vec<String>,
+    /// The managed tags it is built on that the pipeline also builds (the others are taken
+    /// from the registry).
+    pub parents: Vec<String>,
+    pub why: Vec<String>,
 }
 
 impl JobGraph {
@@ -153,6 +172,21 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
     // (node, platform or "") → build job id.
     let mut builds: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut jobs = Vec::new();
+    let in_pipeline: BTreeSet<&str> = tags.iter().map(|t| t.node.as_str()).collect();
+    let nodes = tags
+        .iter()
+        .map(|tag| NodeEntry {
+            node: tag.node.clone(),
+            platforms: tag.platforms.clone(),
+            parents: tag
+                .parents
+                .iter()
+                .filter(|p| in_pipeline.contains(p.as_str()))
+                .cloned()
+                .collect(),
+            why: tag.why.clone(),
+        })
+        .collect();
     for tag in tags {
         let node = shell_word(&tag.node);
         let mut tag_builds = Vec::new();
@@ -274,7 +308,22 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
             default_branch_only: true,
         });
     }
-    JobGraph { jobs }
+    if jobs.is_empty() {
+        jobs.push(Job {
+            id: "nothing-to-build".to_owned(),
+            name: "nothing to build".to_owned(),
+            kind: JobKind::Nothing,
+            node: String::new(),
+            platform: None,
+            needs: Vec::new(),
+            runners: Vec::new(),
+            script: vec![
+                "echo 'image-manager: no image tag needs a job in this pipeline'".to_owned(),
+            ],
+            default_branch_only: false,
+        });
+    }
+    JobGraph { nodes, jobs }
 }
 
 #[cfg(test)]
@@ -287,6 +336,7 @@ mod tests {
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             parents: parents.iter().map(|p| (*p).to_owned()).collect(),
             test_config: test.then(|| format!("dist/{}/test.yml", node.replace(':', "/"))),
+            why: Vec::new(),
         }
     }
 
@@ -350,6 +400,33 @@ mod tests {
                 "image-manager build --push ${IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"} app:1.0"
             ]
         );
+    }
+
+    #[test]
+    fn a_parent_left_out_of_the_pipeline_is_not_needed() {
+        let graph = job_graph(
+            &[tag("app:1.0", &["base:1"], false)],
+            &Options {
+                platform_split: true,
+                ..Options::default()
+            },
+        );
+        assert!(
+            graph
+                .jobs
+                .iter()
+                .filter(|j| j.kind == JobKind::Build)
+                .all(|j| j.needs.is_empty()),
+            "{graph:#?}"
+        );
+        assert!(graph.nodes[0].parents.is_empty());
+    }
+
+    #[test]
+    fn an_empty_pipeline_has_one_job_saying_so() {
+        let graph = job_graph(&[], &Options::default());
+        assert_eq!(graph.jobs.len(), 1);
+        assert_eq!(graph.jobs[0].kind, JobKind::Nothing);
     }
 
     #[test]

@@ -7,5 +7,5 @@ pub mod graph;
 pub mod provider;
 pub mod yaml;
 
-pub use graph::{Job, JobGraph, JobKind, Options, Tag, job_graph};
+pub use graph::{Job, JobGraph, JobKind, NodeEntry, Options, Tag, job_graph};
 pub use provider::{Provider, Settings, github, gitlab};

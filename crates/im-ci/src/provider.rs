@@ -103,7 +103,7 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
             .with(
                 "stage",
                 Yaml::str(match job.kind {
-                    JobKind::Build | JobKind::Manifest => "build",
+                    JobKind::Build | JobKind::Manifest | JobKind::Nothing => "build",
                     JobKind::Test => "test",
                     JobKind::Promote => "deploy",
                 }),

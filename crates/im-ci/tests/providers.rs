@@ -12,6 +12,7 @@ fn tags() -> Vec<Tag> {
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         parents: parents.iter().map(|p| (*p).to_owned()).collect(),
         test_config: test.then(|| format!("dist/{}/test.yml", node.replace(':', "/"))),
+        why: vec!["a target".to_owned()],
     };
     vec![
         tag("base:1", &[], true),

@@ -9,16 +9,18 @@ use im_diag::Diagnostics;
 use crate::prepare::Prepared;
 
 /// The tags `targets` select and every tag they are built on, parents first. `dist_name` is
-/// how jobs name `dist/` (relative to the project).
+/// how jobs name `dist/` (relative to the project). With `affected` (see
+/// [`crate::affected`]), only the tags it names, with its reasons.
 pub fn tags(
     prepared: &Prepared,
     targets: &[String],
     dist_name: &Path,
+    affected: Option<&crate::affected::Affected>,
 ) -> Result<Vec<im_ci::Tag>, Diagnostics> {
     let selected = im_plan::targets::select(&prepared.project, &prepared.graph, targets)?;
     let graph = &prepared.graph;
     let mut wanted: BTreeSet<usize> = BTreeSet::new();
-    let mut stack: Vec<usize> = selected.into_iter().collect();
+    let mut stack: Vec<usize> = selected.iter().copied().collect();
     while let Some(node) = stack.pop() {
         if wanted.insert(node) {
             stack.extend(graph.parent_nodes(node));
@@ -37,7 +39,16 @@ pub fn tags(
         let Some(tag) = prepared.project.tag_of(&id.image, &id.tag) else {
             continue;
         };
+        let why = match affected {
+            Some(affected) => match affected.get(&id.to_string()) {
+                Some(reasons) => reasons.clone(),
+                None => continue,
+            },
+            None if selected.contains(&node) => vec!["a target".to_owned()],
+            None => vec!["a target is built on it".to_owned()],
+        };
         out.push(im_ci::Tag {
+            why,
             node: id.to_string(),
             platforms: tag.platforms.iter().map(ToString::to_string).collect(),
             parents: graph
@@ -58,4 +69,27 @@ pub fn tags(
         });
     }
     Ok(out)
+}
+
+/// The image tags of `targets` (with what they are built on) whose release tag in the
+/// default registry holds their build key for every platform (`generate-ci
+/// --registry-keys`). Keys are computed as `build` computes them: the configured builder,
+/// external bases resolved in their registries.
+pub fn released(
+    context: &crate::ExecContext<'_>,
+    prepared: &Prepared,
+    targets: &[String],
+) -> anyhow::Result<BTreeSet<String>> {
+    let request = crate::planning::Request {
+        options: im_plan::PlanOptions {
+            targets: targets.to_vec(),
+            with_deps: true,
+            ..im_plan::PlanOptions::default()
+        },
+        builder: None,
+        bases: crate::bases::Mode::Online,
+        detect: crate::planning::Detect::No,
+    };
+    let planned = crate::planning::plan(context, prepared, request)?;
+    crate::publish::released_tags(context, prepared, &planned.plan)
 }

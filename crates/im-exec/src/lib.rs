@@ -5,6 +5,7 @@
 //! `im_ci` makes pipelines of. Nothing here prints, exits or reads the environment: the binary passes in
 //! what it read ([`Environment`]) and the command's cancellation.
 
+pub mod affected;
 pub mod bases;
 pub mod build;
 pub mod builder;

@@ -236,10 +236,16 @@ Outputs: GitLab: ci/images.gitlab-ci.yml (add `include: {local: ci/images.gitlab
 .gitlab-ci.yml); GitHub: .github/workflows/images.yml. The file is the same bytes for the
 same project; `--check` exits 1 when the committed one is stale (for a lint job).
 
+Pruning: `--affected-since REF` keeps the image tags whose build key, test config or aliases
+differ from the project at REF (so every descendant of a changed image too), by rendering
+both; `--registry-keys` drops image tags whose release tag in the default registry already
+has their build key. Pruned parents are taken from the registry by the jobs that need them.
+
 Examples:
   image-manager generate-ci --provider gitlab
   image-manager generate-ci --provider github --output -
   image-manager generate-ci --check
+  image-manager generate-ci --provider gitlab --affected-since origin/main --output -
   image-manager generate-ci --format json        the job graph, for other CI systems")]
     GenerateCi(GenerateCiArgs),
     /// Start a local service: the registry on 127.0.0.1:5050.
@@ -306,6 +312,14 @@ pub struct GenerateCiArgs {
     /// Write nothing; exit 1 when the file on disk is not what would be generated.
     #[arg(long)]
     pub check: bool,
+    /// Only the image tags that changed since this git revision (branch, tag or commit),
+    /// and everything built on them.
+    #[arg(long, value_name = "REF", conflicts_with = "check")]
+    pub affected_since: Option<String>,
+    /// Leave out image tags whose release tag in the default registry already holds their
+    /// build key.
+    #[arg(long, conflicts_with = "check")]
+    pub registry_keys: bool,
     /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

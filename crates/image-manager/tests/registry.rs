@@ -1615,3 +1615,39 @@ fn a_new_snapshot_reuses_what_the_release_tags_hold() {
     b.ok(&["manifest", "--snapshot-id", "mr-9", "base:1"]);
     assert!(exists(&format!("{host}/acme/base:1-mr-9")));
 }
+
+/// `generate-ci --registry-keys` leaves out the image tags whose release tags already hold
+/// their build keys; what is built on a changed image stays in.
+#[test]
+fn generate_ci_leaves_out_what_the_registry_already_released() {
+    let registry = Registry::start();
+    let a = Project::chain(&["linux/amd64"]).registry(&registry);
+    let nodes = |project: &Project| -> Vec<String> {
+        let graph = json(
+            &project
+                .ok(&[
+                    "generate-ci",
+                    "--provider",
+                    "gitlab",
+                    "--registry-keys",
+                    "--format",
+                    "json",
+                ])
+                .stdout,
+        );
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(nodes(&a).len(), 5, "nothing is released yet");
+    a.ok(&["build", "-j", "1", "--push"]);
+    assert!(nodes(&a).is_empty());
+    write(
+        &a.root().join("images/app/dev/rootfs/etc/dev.conf"),
+        "dev=2\n",
+    );
+    assert_eq!(nodes(&a), ["app:1.0.0-dev", "app:1.1.0-dev"]);
+}

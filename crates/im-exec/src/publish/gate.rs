@@ -101,6 +101,36 @@ pub fn mark_registry_keys(
     Ok(marked)
 }
 
+/// The image tags (`name:tag`) whose release tag in the default registry holds the build
+/// key of every platform of `plan` (`generate-ci --registry-keys`: nothing of them needs a
+/// job).
+pub fn released_tags(
+    context: &ExecContext<'_>,
+    prepared: &Prepared,
+    plan: &Plan,
+) -> anyhow::Result<BTreeSet<String>> {
+    let target = registry::default_target(&prepared.project.settings)?;
+    let session = context.session(&prepared.project.settings)?;
+    // Every node is asked about, whatever this machine's ledger says.
+    let mut all = plan.clone();
+    for node in &mut all.nodes {
+        node.action = Action::Build;
+        node.reasons.clear();
+    }
+    let found = find_keys(&session, &target, prepared, &all, KeyPlace::Tag)?;
+    let mut missing = BTreeSet::new();
+    let mut tags = BTreeSet::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let id = node.id.to_string();
+        if found.contains_key(&i) {
+            tags.insert(id);
+        } else {
+            missing.insert(id);
+        }
+    }
+    Ok(tags.difference(&missing).cloned().collect())
+}
+
 /// What `build --push` carries from before the build to after it.
 pub struct BuildPush {
     pub target: Target,

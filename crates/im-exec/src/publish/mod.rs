@@ -7,7 +7,7 @@ pub mod ops;
 pub mod push;
 pub mod report;
 
-pub use gate::{BuildPush, after_build, before_build, mark_registry_keys};
+pub use gate::{BuildPush, after_build, before_build, mark_registry_keys, released_tags};
 pub use jobs::{TagJob, jobs_from_nodes, published_tag, select_jobs};
 pub use push::{local_jobs, publish};
 pub use report::{Report, Result_, TagReport, short_digest};
