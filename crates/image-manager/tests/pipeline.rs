@@ -270,10 +270,46 @@ impl Monorepo {
     }
 }
 
-/// What gitlab-ci-local printed.
+/// The dev variant's test config: its `/dev.txt` holds `web.txt` and the `conf` it was built
+/// with.
+fn dev_test(conf: &str) -> String {
+    format!(
+        "schemaVersion: 2.0.0\nfileContentTests:\n  - name: dev\n    path: /dev.txt\n    expectedContents: ['web 2\\.0\\.0\\n{conf}']\n"
+    )
+}
+
+/// What gitlab-ci-local printed: its own lines and the jobs' stdout on stdout, the jobs'
+/// stderr (where image-manager reports) on stderr.
 struct Pipeline {
     stdout: String,
     stderr: String,
+}
+
+impl Pipeline {
+    /// `node (platform)` of every `Built ...` line the jobs printed, in order.
+    fn built(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .filter_map(|line| line.split_once(" Built ").map(|(_, built)| built))
+            .map(|built| {
+                built
+                    .rsplit_once(" in ")
+                    .map_or(built, |(node, _)| node)
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+/// `node (platform)` for each of `nodes` on each platform, sorted.
+fn on_every_platform(nodes: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = nodes
+        .iter()
+        .flat_map(|node| PLATFORMS.map(|p| format!("{node} ({p})")))
+        .collect();
+    all.sort();
+    all
 }
 
 /// A job as a generated file describes it.
@@ -679,6 +715,10 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     // CI_DEFAULT_BRANCH to `main`: a default-branch pipeline, so every job runs, promote too.
     let pipeline = repo.run_pipeline(&[]);
     assert_ran(&pipeline, &jobs, |_| false);
+    // Each node was built once, by its own job: the others took it from the registry.
+    let mut built = pipeline.built();
+    built.sort();
+    assert_eq!(built, on_every_platform(&TAGS.map(|(node, ..)| node)));
     // Exactly the snapshot tags (the index and one per platform), the release tags and the
     // aliases; release tags and aliases are the snapshot's very index, with both platforms.
     let main = new_snapshot(&repo.tags("base"), "1", &[]);
@@ -694,10 +734,11 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
         "CI_COMMIT_BRANCH",
     ]);
     assert_ran(&request, &jobs, |name| name.starts_with("promote "));
+    assert_eq!(request.built(), Vec::<String>::new());
     assert!(
-        !request.stdout.contains(" Built "),
-        "the merge request pipeline rebuilt images:\n{}",
-        request.stdout
+        request.stderr.contains(" In registry "),
+        "{}",
+        request.stderr
     );
     assert_eq!(released_digests(&repo), released);
     assert_registry(
@@ -706,6 +747,84 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
         &[&main, "mr-7"],
         &released,
     );
+
+    // One leaf's file changes (and its test with it): the pipeline generated with
+    // --affected-since runs exactly that leaf's jobs, takes its parent from the registry
+    // instead of building it, and releases the leaf's new image.
+    write(
+        &repo.root().join("images/web/dev/rootfs/etc/web-dev.conf"),
+        "debug=2\n",
+    );
+    write(
+        &repo.root().join("images/web/dev/test.yml"),
+        &dev_test("debug=2"),
+    );
+    repo.commit("web dev: debug=2");
+    repo.image_manager(&[
+        "generate-ci",
+        "--provider",
+        "gitlab",
+        "--affected-since",
+        "HEAD~1",
+    ]);
+    let leaf = [("web:2.0.0-dev", &["web:2.0.0"][..], true)];
+    let pruned = repo.gitlab_jobs();
+    assert_job_graph(&pruned, &leaf);
+    let change = repo.run_pipeline(&[]);
+    assert_ran(&change, &pruned, |_| false);
+    let mut built = change.built();
+    built.sort();
+    assert_eq!(built, on_every_platform(&["web:2.0.0-dev"]));
+    let leaf_snapshot = new_snapshot(
+        &repo.tags("web"),
+        "2.0.0-dev",
+        &[main.clone(), "mr-7".into()],
+    );
+    let now = released_digests(&repo);
+    assert_ne!(now["web:2.0.0-dev"], released["web:2.0.0-dev"]);
+    assert_eq!(
+        repo.manifest("web", &format!("2.0.0-dev-{leaf_snapshot}"))
+            .0,
+        now["web:2.0.0-dev"]
+    );
+    let mut unchanged = released.clone();
+    unchanged.remove("web:2.0.0-dev");
+    let mut expected = expected_tags(&[&main, "mr-7"], true);
+    let web = expected.get_mut("web").unwrap();
+    web.insert(format!("2.0.0-dev-{leaf_snapshot}"));
+    // The leaf's build jobs also tag what they took from the registry (its ancestors) under
+    // the new snapshot, per platform: the released images, not rebuilt ones.
+    for platform in PLATFORMS {
+        let slug = platform.replace('/', "-");
+        for node in ["base:1", "web:2.0.0", "web:2.0.0-dev"] {
+            let (image, version) = node.split_once(':').unwrap();
+            let tag = format!("{version}-{leaf_snapshot}-{slug}");
+            if node != "web:2.0.0-dev" {
+                let (_, index) = repo.manifest(image, version);
+                assert_eq!(
+                    repo.manifest(image, &tag).0,
+                    platform_digest(&index, platform),
+                    "{image}:{tag}"
+                );
+            }
+            expected.get_mut(image).unwrap().insert(tag);
+        }
+    }
+    assert_registry(&repo, &expected, &[&main, "mr-7"], &unchanged);
+}
+
+/// The digest of `platform`'s manifest in an index.
+fn platform_digest(index: &serde_json::Value, platform: &str) -> String {
+    let (os, architecture) = platform.split_once('/').unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["os"] == os && m["platform"]["architecture"] == architecture)
+        .unwrap_or_else(|| panic!("no {platform} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// `os/arch` of each manifest of an index.
