@@ -33,6 +33,10 @@ const RELEASED: [(&str, &[&str]); 4] = [
     ("web:2.0.0-dev", &["2.0.0-dev", "2.0-dev", "2-dev"]),
 ];
 
+/// How jobs get image-manager: `ci.install` puts the binary under test (its folder is a CI
+/// variable, which generate-ci leaves to the job's shell) on PATH.
+const INSTALL: &str = "ci:\n  install:\n    - export PATH=\"${IMAGE_MANAGER_DIR}:$PATH\"\n    - image-manager --version\n";
+
 /// The monorepo in a fresh git repository on `main`, with the registry as its default.
 struct Monorepo {
     dir: tempfile::TempDir,
@@ -51,7 +55,7 @@ impl Monorepo {
         write(
             &root.join(".image-manager.yml"),
             &format!(
-                "registry:\n  url: ${{IM_TEST_REGISTRY}}/acme\n  username: {USER}\n  password: ${{REGISTRY_PASSWORD}}\n{}platforms: [{}]\n",
+                "registry:\n  url: ${{IM_TEST_REGISTRY}}/acme\n  username: {USER}\n  password: ${{REGISTRY_PASSWORD}}\n{}platforms: [{}]\n{INSTALL}",
                 common::builder_settings("buildah", Path::new("${CI_PROJECT_DIR}/.storage")),
                 PLATFORMS.join(", ")
             ),
@@ -157,16 +161,11 @@ impl Monorepo {
     }
 
     /// Runs `.gitlab-ci.yml` with gitlab-ci-local: shell executor, each job in a fresh copy
-    /// of the tracked files (`--shell-isolation`), the registry and its credentials as CI
-    /// variables, image-manager on the jobs' PATH, timestamps on every line.
+    /// of the tracked files (`--shell-isolation`), the registry, its credentials and where
+    /// image-manager is as CI variables, timestamps on every line.
     fn run_pipeline(&self, extra: &[&str]) -> Pipeline {
         let env = self.env();
         let binary = Path::new(env!("CARGO_BIN_EXE_image-manager"));
-        let path = format!(
-            "{}:{}",
-            binary.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
         let home = self.home.path();
         let mut command = Command::new(im_testkit::gitlab_ci_local_bin());
         // It runs in the repository (its --cwd takes only relative paths).
@@ -183,11 +182,15 @@ impl Monorepo {
                 .arg("--variable")
                 .arg(format!("{name}={}", env[name]));
         }
+        command.arg("--variable").arg(format!(
+            "IMAGE_MANAGER_DIR={}",
+            binary.parent().unwrap().display()
+        ));
         let output = command
             .args(extra)
             .current_dir(self.root())
             .env_clear()
-            .env("PATH", path)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .envs(env.iter().filter(|(name, _)| {
                 !matches!(
