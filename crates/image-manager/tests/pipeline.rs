@@ -25,6 +25,8 @@ const TAGS: [(&str, &[&str], bool); 4] = [
     ("web:2.0.0", &["base:1"], true),
     ("web:2.0.0-dev", &["web:2.0.0"], true),
 ];
+/// The image tags a change to the dev variant's files affects.
+const LEAF: [(&str, &[&str], bool); 1] = [("web:2.0.0-dev", &["web:2.0.0"], true)];
 /// The release tag and aliases of each image tag after a default-branch pipeline.
 const RELEASED: [(&str, &[&str]); 4] = [
     ("base:1", &["1"]),
@@ -153,6 +155,19 @@ impl Monorepo {
     fn commit(&self, message: &str) {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "-m", message]);
+    }
+
+    /// Changes the dev variant's config file (and its test with it) and commits.
+    fn change_leaf(&self) {
+        write(
+            &self.root().join("images/web/dev/rootfs/etc/web-dev.conf"),
+            "debug=2\n",
+        );
+        write(
+            &self.root().join("images/web/dev/test.yml"),
+            &dev_test("debug=2"),
+        );
+        self.commit("web dev: debug=2");
     }
 
     /// `image-manager ARGS` in the repository.
@@ -754,15 +769,7 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     // One leaf's file changes (and its test with it): the pipeline generated with
     // --affected-since runs exactly that leaf's jobs, takes its parent from the registry
     // instead of building it, and releases the leaf's new image.
-    write(
-        &repo.root().join("images/web/dev/rootfs/etc/web-dev.conf"),
-        "debug=2\n",
-    );
-    write(
-        &repo.root().join("images/web/dev/test.yml"),
-        &dev_test("debug=2"),
-    );
-    repo.commit("web dev: debug=2");
+    repo.change_leaf();
     repo.image_manager(&[
         "generate-ci",
         "--provider",
@@ -770,9 +777,8 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
         "--affected-since",
         "HEAD~1",
     ]);
-    let leaf = [("web:2.0.0-dev", &["web:2.0.0"][..], true)];
     let pruned = repo.gitlab_jobs();
-    assert_job_graph(&pruned, &leaf);
+    assert_job_graph(&pruned, &LEAF);
     let change = repo.run_pipeline(&[]);
     assert_ran(&change, &pruned, |_| false);
     let mut built = change.built();
@@ -814,6 +820,22 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
         }
     }
     assert_registry(&repo, &expected, &[&main, "mr-7"], &unchanged);
+
+    // Nothing changed since the last commit: the pipeline is one job saying so, and it runs.
+    repo.commit("pruned pipeline");
+    repo.image_manager(&[
+        "generate-ci",
+        "--provider",
+        "gitlab",
+        "--affected-since",
+        "HEAD",
+    ]);
+    let nothing = repo.gitlab_jobs();
+    assert_eq!(nothing.keys().collect::<Vec<_>>(), ["nothing to build"]);
+    let idle = repo.run_pipeline(&[]);
+    assert_ran(&idle, &nothing, |_| false);
+    assert_eq!(idle.built(), Vec::<String>::new());
+    assert_registry(&repo, &expected, &[&main, "mr-7"], &unchanged);
 }
 
 /// The digest of `platform`'s manifest in an index.
@@ -849,9 +871,19 @@ fn index_platforms(index: &serde_json::Value) -> Vec<String> {
 #[test]
 fn the_github_workflow_has_the_same_job_graph() {
     let repo = Monorepo::new();
+    let workflow = repo.root().join(".github/workflows/images.yml");
     repo.image_manager(&["generate-ci", "--provider", "github"]);
-    let jobs = github_jobs(&repo.root().join(".github/workflows/images.yml"));
-    assert_job_graph(&jobs, &TAGS);
+    assert_job_graph(&github_jobs(&workflow), &TAGS);
+    repo.commit("images");
+    repo.change_leaf();
+    repo.image_manager(&[
+        "generate-ci",
+        "--provider",
+        "github",
+        "--affected-since",
+        "HEAD~1",
+    ]);
+    assert_job_graph(&github_jobs(&workflow), &LEAF);
 }
 
 #[test]
