@@ -201,7 +201,7 @@ impl Monorepo {
             "IMAGE_MANAGER_DIR={}",
             binary.parent().unwrap().display()
         ));
-        let output = command
+        command
             .args(extra)
             .current_dir(self.root())
             .env_clear()
@@ -212,9 +212,8 @@ impl Monorepo {
                     name.as_str(),
                     "CI_PROJECT_DIR" | "IM_TEST_REGISTRY" | "REGISTRY_PASSWORD"
                 )
-            }))
-            .output()
-            .unwrap();
+            }));
+        let output = output_within(&mut command, PIPELINE_DEADLINE);
         let pipeline = Pipeline {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -294,6 +293,57 @@ fn dev_test(conf: &str) -> String {
     format!(
         "schemaVersion: 2.0.0\nfileContentTests:\n  - name: dev\n    path: /dev.txt\n    expectedContents: ['web 2\\.0\\.0\\n{conf}']\n"
     )
+}
+
+/// The longest one pipeline may take (each takes seconds; a hang must not stall the suite).
+const PIPELINE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `command` in a process group of its own and returns its output; past `deadline` the
+/// whole group (gitlab-ci-local and its jobs) is stopped and the test fails.
+fn output_within(command: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut child = command
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let group = format!("-{}", child.id());
+            for signal in ["-TERM", "-KILL"] {
+                let _ = Command::new("kill").args([signal, "--", &group]).status();
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            let _ = child.wait();
+            // Not the command: its arguments hold the registry password.
+            panic!(
+                "gitlab-ci-local ran for more than {deadline:?}:\n{}",
+                String::from_utf8_lossy(&stdout.join().unwrap())
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 /// What gitlab-ci-local printed: its own lines and the jobs' stdout on stdout, the jobs'
