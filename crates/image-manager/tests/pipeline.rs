@@ -886,6 +886,10 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     assert_ran(&idle, &nothing, |_| false);
     assert_eq!(idle.built(), Vec::<String>::new());
     assert_registry(&repo, &expected, &[&main, "mr-7"], &unchanged);
+
+    // No job wrote the password into its checkout (dist/, the ledger, ...) or its log.
+    let leaked = common::files_containing(repo.root(), PASSWORD.as_bytes());
+    assert_eq!(leaked, Vec::<std::path::PathBuf>::new());
 }
 
 /// The digest of `platform`'s manifest in an index.
