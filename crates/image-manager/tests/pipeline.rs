@@ -48,7 +48,8 @@ struct Monorepo {
 }
 
 impl Monorepo {
-    fn new() -> Self {
+    /// `split`: one build job per platform (the default), else one per image tag.
+    fn new(split: bool) -> Self {
         let registry = Registry::start_with_htpasswd(USER, PASSWORD);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -57,9 +58,14 @@ impl Monorepo {
         write(
             &root.join(".image-manager.yml"),
             &format!(
-                "registry:\n  url: ${{IM_TEST_REGISTRY}}/acme\n  username: {USER}\n  password: ${{REGISTRY_PASSWORD}}\n{}platforms: [{}]\n{INSTALL}",
+                "registry:\n  url: ${{IM_TEST_REGISTRY}}/acme\n  username: {USER}\n  password: ${{REGISTRY_PASSWORD}}\n{}platforms: [{}]\n{INSTALL}{}",
                 common::builder_settings("buildah", Path::new("${CI_PROJECT_DIR}/.storage")),
-                PLATFORMS.join(", ")
+                PLATFORMS.join(", "),
+                if split {
+                    ""
+                } else {
+                    "  platform_split: false\n"
+                }
             ),
         );
         im_testkit::write_busybox_base_definition(root, &Platform::ALL);
@@ -494,41 +500,55 @@ fn github_jobs(path: &Path) -> BTreeMap<String, JobSpec> {
 /// The job graph the fixture must get, whatever the provider: a build job per node needing
 /// exactly its parents' builds on the same platform, a manifest after its tag's builds, a
 /// test per platform after the manifest, and a promote after the tests (or the manifest),
-/// only on the default branch.
-fn expected_graph(tags: &[(&str, &[&str], bool)]) -> BTreeMap<String, (BTreeSet<String>, bool)> {
+/// only on the default branch. Unsplit (`split` false), one build job per image tag needs its
+/// parents' and stands for the manifest.
+fn expected_graph(
+    tags: &[(&str, &[&str], bool)],
+    split: bool,
+) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     let set = |names: Vec<String>| names.into_iter().collect::<BTreeSet<_>>();
+    let legs: Vec<String> = if split {
+        PLATFORMS.map(|p| format!(" {p}")).to_vec()
+    } else {
+        vec![String::new()]
+    };
     let mut jobs = BTreeMap::new();
     for &(node, parents, tested) in tags {
-        for platform in PLATFORMS {
+        for leg in &legs {
             let needs = parents
                 .iter()
                 .filter(|parent| tags.iter().any(|(n, ..)| n == *parent))
-                .map(|parent| format!("build {parent} {platform}"))
+                .map(|parent| format!("build {parent}{leg}"))
                 .collect();
-            jobs.insert(format!("build {node} {platform}"), (set(needs), false));
+            jobs.insert(format!("build {node}{leg}"), (set(needs), false));
         }
-        let builds = PLATFORMS.map(|p| format!("build {node} {p}")).to_vec();
-        jobs.insert(format!("manifest {node}"), (set(builds), false));
-        let mut before_promote = vec![format!("manifest {node}")];
+        let builds: Vec<String> = legs
+            .iter()
+            .map(|leg| format!("build {node}{leg}"))
+            .collect();
+        let mut done = builds.clone();
+        if split {
+            jobs.insert(format!("manifest {node}"), (set(builds), false));
+            done = vec![format!("manifest {node}")];
+        }
         if tested {
-            before_promote.clear();
-            for platform in PLATFORMS {
-                let name = format!("test {node} {platform}");
-                jobs.insert(name.clone(), (set(vec![format!("manifest {node}")]), false));
-                before_promote.push(name);
+            let tests: Vec<String> = PLATFORMS.map(|p| format!("test {node} {p}")).to_vec();
+            for test in &tests {
+                jobs.insert(test.clone(), (set(done.clone()), false));
             }
+            done = tests;
         }
-        jobs.insert(format!("promote {node}"), (set(before_promote), true));
+        jobs.insert(format!("promote {node}"), (set(done), true));
     }
     jobs
 }
 
-fn assert_job_graph(jobs: &BTreeMap<String, JobSpec>, tags: &[(&str, &[&str], bool)]) {
+fn assert_job_graph(jobs: &BTreeMap<String, JobSpec>, tags: &[(&str, &[&str], bool)], split: bool) {
     let got: BTreeMap<String, (BTreeSet<String>, bool)> = jobs
         .iter()
         .map(|(name, job)| (name.clone(), (job.needs.clone(), job.default_branch_only)))
         .collect();
-    assert_eq!(got, expected_graph(tags));
+    assert_eq!(got, expected_graph(tags, split));
     // Each job does what its name says.
     for (name, job) in jobs {
         let words: Vec<&str> = name.split(' ').collect();
@@ -536,6 +556,11 @@ fn assert_job_graph(jobs: &BTreeMap<String, JobSpec>, tags: &[(&str, &[&str], bo
             ["build", node, platform] => {
                 format!("build --push --platform-tags --platform {platform} ")
                     + &format!("${{IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}} {node}")
+            }
+            ["build", node] => {
+                format!(
+                    "build --push ${{IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}} {node}"
+                )
             }
             ["manifest", node] => {
                 format!("manifest ${{IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}} {node}")
@@ -697,20 +722,20 @@ fn new_snapshot(tags: &BTreeSet<String>, tag: &str, old: &[String]) -> String {
     ids[0].clone()
 }
 
-/// The tags the registry must hold after pipelines under `snapshots` (release tags and
-/// aliases after a default-branch pipeline): per image tag, the snapshot's index and its
-/// per-platform tags.
-fn expected_tags(snapshots: &[&str], released: bool) -> BTreeMap<&'static str, BTreeSet<String>> {
+/// The tags the registry must hold after a default-branch pipeline and others under
+/// `snapshots`: per image tag, the release tag and aliases, and each snapshot's index and (with
+/// `split` platforms) its per-platform tags.
+fn expected_tags(snapshots: &[&str], split: bool) -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (node, aliases) in RELEASED {
         let (image, version) = node.split_once(':').unwrap();
         let tags = expected.entry(image).or_default();
-        if released {
-            tags.extend(aliases.iter().map(|t| (*t).to_owned()));
-        }
+        tags.extend(aliases.iter().map(|t| (*t).to_owned()));
         for snapshot in snapshots {
             let snapshot_tag = format!("{version}-{snapshot}");
-            tags.extend(PLATFORMS.map(|p| format!("{snapshot_tag}-{}", p.replace('/', "-"))));
+            if split {
+                tags.extend(PLATFORMS.map(|p| format!("{snapshot_tag}-{}", p.replace('/', "-"))));
+            }
             tags.insert(snapshot_tag);
         }
     }
@@ -773,11 +798,11 @@ fn assert_ran(pipeline: &Pipeline, jobs: &BTreeMap<String, JobSpec>, skipped: fn
 
 #[test]
 fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
-    let repo = Monorepo::new();
+    let repo = Monorepo::new(true);
     repo.image_manager(&["generate-ci", "--provider", "gitlab"]);
     repo.commit("images");
     let jobs = repo.gitlab_jobs();
-    assert_job_graph(&jobs, &TAGS);
+    assert_job_graph(&jobs, &TAGS, true);
 
     // gitlab-ci-local sets CI_COMMIT_BRANCH to the checked-out branch and, with no remote,
     // CI_DEFAULT_BRANCH to `main`: a default-branch pipeline, so every job runs, promote too.
@@ -828,7 +853,7 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
         "HEAD~1",
     ]);
     let pruned = repo.gitlab_jobs();
-    assert_job_graph(&pruned, &LEAF);
+    assert_job_graph(&pruned, &LEAF, true);
     let change = repo.run_pipeline(&[]);
     assert_ran(&change, &pruned, |_| false);
     let mut built = change.built();
@@ -923,11 +948,28 @@ fn index_platforms(index: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
+fn an_unsplit_gitlab_pipeline_builds_each_image_tag_for_every_platform_in_one_job() {
+    let repo = Monorepo::new(false);
+    repo.image_manager(&["generate-ci", "--provider", "gitlab"]);
+    repo.commit("images");
+    let jobs = repo.gitlab_jobs();
+    assert_job_graph(&jobs, &TAGS, false);
+    let pipeline = repo.run_pipeline(&[]);
+    assert_ran(&pipeline, &jobs, |_| false);
+    let mut built = pipeline.built();
+    built.sort();
+    assert_eq!(built, on_every_platform(&TAGS.map(|(node, ..)| node)));
+    let main = new_snapshot(&repo.tags("base"), "1", &[]);
+    let released = released_digests(&repo);
+    assert_registry(&repo, &expected_tags(&[&main], false), &[&main], &released);
+}
+
+#[test]
 fn the_github_workflow_has_the_same_job_graph() {
-    let repo = Monorepo::new();
+    let repo = Monorepo::new(true);
     let workflow = repo.root().join(".github/workflows/images.yml");
     repo.image_manager(&["generate-ci", "--provider", "github"]);
-    assert_job_graph(&github_jobs(&workflow), &TAGS);
+    assert_job_graph(&github_jobs(&workflow), &TAGS, true);
     repo.commit("images");
     repo.change_leaf();
     repo.image_manager(&[
@@ -937,7 +979,7 @@ fn the_github_workflow_has_the_same_job_graph() {
         "--affected-since",
         "HEAD~1",
     ]);
-    assert_job_graph(&github_jobs(&workflow), &LEAF);
+    assert_job_graph(&github_jobs(&workflow), &LEAF, true);
 }
 
 #[test]
