@@ -796,27 +796,41 @@ fn assert_ran(pipeline: &Pipeline, jobs: &BTreeMap<String, JobSpec>, skipped: fn
     assert_needs_respected(&spans, jobs);
 }
 
-#[test]
-fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
-    let repo = Monorepo::new(true);
+/// The first pipeline of a repository, on the default branch: the committed GitLab file has
+/// the fixture's job graph, every job runs (promote too) after the jobs it needs, each node is
+/// built once, by its own job (the others take it from the registry), and the registry holds
+/// exactly the snapshot's tags, the release tags and every alias, the release being the
+/// snapshot's very index with both platforms. Returns the jobs, the snapshot id and the
+/// release digests.
+fn first_pipeline(
+    repo: &Monorepo,
+    split: bool,
+) -> (
+    BTreeMap<String, JobSpec>,
+    String,
+    BTreeMap<&'static str, String>,
+) {
     repo.image_manager(&["generate-ci", "--provider", "gitlab"]);
     repo.commit("images");
     let jobs = repo.gitlab_jobs();
-    assert_job_graph(&jobs, &TAGS, true);
-
+    assert_job_graph(&jobs, &TAGS, split);
     // gitlab-ci-local sets CI_COMMIT_BRANCH to the checked-out branch and, with no remote,
-    // CI_DEFAULT_BRANCH to `main`: a default-branch pipeline, so every job runs, promote too.
+    // CI_DEFAULT_BRANCH to `main`: a default-branch pipeline.
     let pipeline = repo.run_pipeline(&[]);
     assert_ran(&pipeline, &jobs, |_| false);
-    // Each node was built once, by its own job: the others took it from the registry.
     let mut built = pipeline.built();
     built.sort();
     assert_eq!(built, on_every_platform(&TAGS.map(|(node, ..)| node)));
-    // Exactly the snapshot tags (the index and one per platform), the release tags and the
-    // aliases; release tags and aliases are the snapshot's very index, with both platforms.
     let main = new_snapshot(&repo.tags("base"), "1", &[]);
-    let released = released_digests(&repo);
-    assert_registry(&repo, &expected_tags(&[&main], true), &[&main], &released);
+    let released = released_digests(repo);
+    assert_registry(repo, &expected_tags(&[&main], split), &[&main], &released);
+    (jobs, main, released)
+}
+
+#[test]
+fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
+    let repo = Monorepo::new(true);
+    let (jobs, main, released) = first_pipeline(&repo, true);
 
     // A merge request pipeline: every job but promote, under `mr-7`, and nothing is rebuilt
     // (the keys are at the release tags) or released.
@@ -949,19 +963,7 @@ fn index_platforms(index: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn an_unsplit_gitlab_pipeline_builds_each_image_tag_for_every_platform_in_one_job() {
-    let repo = Monorepo::new(false);
-    repo.image_manager(&["generate-ci", "--provider", "gitlab"]);
-    repo.commit("images");
-    let jobs = repo.gitlab_jobs();
-    assert_job_graph(&jobs, &TAGS, false);
-    let pipeline = repo.run_pipeline(&[]);
-    assert_ran(&pipeline, &jobs, |_| false);
-    let mut built = pipeline.built();
-    built.sort();
-    assert_eq!(built, on_every_platform(&TAGS.map(|(node, ..)| node)));
-    let main = new_snapshot(&repo.tags("base"), "1", &[]);
-    let released = released_digests(&repo);
-    assert_registry(&repo, &expected_tags(&[&main], false), &[&main], &released);
+    first_pipeline(&Monorepo::new(false), false);
 }
 
 #[test]
