@@ -868,6 +868,19 @@ fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
     ]);
     let pruned = repo.gitlab_jobs();
     assert_job_graph(&pruned, &LEAF, true);
+    // The keys the jobs pushed under their snapshots are the keys generate-ci computes with
+    // none: --registry-keys leaves out every image tag but the changed leaf too.
+    let by_keys = repo.root().join("registry-keys.gitlab-ci.yml");
+    repo.image_manager(&[
+        "generate-ci",
+        "--provider",
+        "gitlab",
+        "--registry-keys",
+        "--output",
+        by_keys.to_str().unwrap(),
+    ]);
+    assert_job_graph(&gitlab_jobs(&by_keys), &LEAF, true);
+    fs_err::remove_file(&by_keys).unwrap();
     let change = repo.run_pipeline(&[]);
     assert_ran(&change, &pruned, |_| false);
     let mut built = change.built();
