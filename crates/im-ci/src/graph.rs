@@ -44,7 +44,7 @@ pub struct Options {
 }
 
 /// What a job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
     Build,
@@ -117,7 +117,7 @@ impl JobGraph {
 }
 
 /// The snapshot arguments every job passes: none when `IM_SNAPSHOT_ID` is empty.
-const SNAPSHOT: &str = "${IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}";
+pub(crate) const SNAPSHOT: &str = "${IM_SNAPSHOT_ID:+--snapshot-id \"$IM_SNAPSHOT_ID\"}";
 
 /// `[a-z0-9-]` only, runs of anything else as one `-`.
 fn slug(text: &str) -> String {
@@ -134,7 +134,7 @@ fn slug(text: &str) -> String {
 }
 
 /// Shell-quotes one word when it needs it (shlex, as the process runner quotes).
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     shlex::try_quote(word).map_or_else(|_| word.replace('\0', ""), std::borrow::Cow::into_owned)
 }
 

@@ -61,7 +61,7 @@ pub struct Settings {
     pub header: String,
 }
 
-fn comment(header: &str) -> String {
+pub(crate) fn comment(header: &str) -> String {
     header
         .lines()
         .map(|line| {
@@ -92,46 +92,69 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
         template.push("before_script", Yaml::strs(settings.install.clone()));
     }
     doc.push(".image-manager", template.build());
-    let names: std::collections::HashMap<&str, &str> = graph
-        .jobs
-        .iter()
-        .map(|j| (j.id.as_str(), j.name.as_str()))
-        .collect();
+    let names = job_names(graph);
+    let release = gitlab_rule(
+        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
+        "ci-$CI_PIPELINE_ID",
+    );
     for job in &graph.jobs {
-        let mut entry = Map::new()
-            .with("extends", Yaml::str(".image-manager"))
-            .with(
-                "stage",
-                Yaml::str(match job.kind {
-                    JobKind::Build | JobKind::Manifest | JobKind::Nothing => "build",
-                    JobKind::Test => "test",
-                    JobKind::Promote => "deploy",
-                }),
-            );
-        if job.default_branch_only {
-            entry.push(
-                "rules",
-                Yaml::List(vec![gitlab_rule(
-                    "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
-                    "ci-$CI_PIPELINE_ID",
-                )]),
-            );
-        }
-        entry.push(
-            "needs",
-            Yaml::strs(job.needs.iter().map(|id| names[id.as_str()])),
+        doc.push(
+            job.name.clone(),
+            gitlab_job(job, &names, &release, None).build(),
         );
-        if !job.runners.is_empty() {
-            entry.push("tags", Yaml::strs(job.runners.clone()));
-        }
-        entry.push("script", Yaml::strs(job.script.clone()));
-        doc.push(job.name.clone(), entry.build());
     }
     comment(&settings.header) + &doc.build().render()
 }
 
+/// Job id → job name (GitLab names jobs by their names).
+pub(crate) fn job_names(graph: &JobGraph) -> std::collections::HashMap<&str, &str> {
+    graph
+        .jobs
+        .iter()
+        .map(|j| (j.id.as_str(), j.name.as_str()))
+        .collect()
+}
+
+/// One GitLab job: `release` is the rule of jobs that run only on the default branch;
+/// `stage` replaces `needs` with stage ordering (see [`crate::dynamic`]).
+pub(crate) fn gitlab_job(
+    job: &Job,
+    names: &std::collections::HashMap<&str, &str>,
+    release: &Yaml,
+    stage: Option<String>,
+) -> Map {
+    let ordered = stage.is_some();
+    let mut entry = Map::new()
+        .with("extends", Yaml::str(".image-manager"))
+        .with(
+            "stage",
+            Yaml::str(stage.unwrap_or_else(|| {
+                match job.kind {
+                    JobKind::Build | JobKind::Manifest | JobKind::Nothing => "build",
+                    JobKind::Test => "test",
+                    JobKind::Promote => "deploy",
+                }
+                .to_owned()
+            })),
+        );
+    if job.default_branch_only {
+        entry.push("rules", Yaml::List(vec![release.clone()]));
+    }
+    if !ordered {
+        entry.push(
+            "needs",
+            Yaml::strs(job.needs.iter().map(|id| names[id.as_str()])),
+        );
+    }
+    if !job.runners.is_empty() {
+        entry.push("tags", Yaml::strs(job.runners.clone()));
+    }
+    entry.push("script", Yaml::strs(job.script.clone()));
+    entry
+}
+
 /// A GitLab rule: when `condition` holds, jobs run under the snapshot id `snapshot`.
-fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
+pub(crate) fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
     Map::new()
         .with("if", Yaml::str(condition))
         .with(
@@ -149,6 +172,14 @@ pub fn github(graph: &JobGraph, settings: &Settings) -> String {
     for job in &graph.jobs {
         jobs.push(job.id.clone(), github_job(job, settings));
     }
+    github_workflow(jobs, settings)
+}
+
+/// The `if:` of jobs that run only on pushes to the default branch.
+pub(crate) const GITHUB_DEFAULT_BRANCH: &str = "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+
+/// A workflow of `jobs`, with the snapshot id every job works under.
+pub(crate) fn github_workflow(jobs: Map, settings: &Settings) -> String {
     let doc = Map::new()
         .with("name", Yaml::str("images"))
         .with(
@@ -176,32 +207,49 @@ pub fn github(graph: &JobGraph, settings: &Settings) -> String {
 fn github_job(job: &Job, settings: &Settings) -> Yaml {
     let mut entry = Map::new().with("name", Yaml::str(job.name.clone()));
     if job.default_branch_only {
-        entry.push(
-            "if",
-            Yaml::str(
-                "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
-            ),
-        );
+        entry.push("if", Yaml::str(GITHUB_DEFAULT_BRANCH));
     }
-    entry.push(
-        "runs-on",
-        if job.runners.is_empty() {
-            Yaml::str("ubuntu-latest")
-        } else {
-            Yaml::strs(job.runners.clone())
-        },
-    );
+    entry.push("runs-on", github_runs_on(&job.runners));
     if !job.needs.is_empty() {
         entry.push("needs", Yaml::strs(job.needs.clone()));
     }
     if let Some(image) = &settings.image {
         entry.push("container", Yaml::str(image.clone()));
     }
-    let mut steps = vec![
-        Map::new()
-            .with("uses", Yaml::str("actions/checkout@v5"))
-            .build(),
-    ];
+    entry.push(
+        "steps",
+        Yaml::List(github_steps(
+            settings,
+            None,
+            job.kind.as_str(),
+            &job.script.join("\n"),
+        )),
+    );
+    entry.build()
+}
+
+/// `runs-on:` for runner labels (none: GitHub's hosted Linux runner).
+pub(crate) fn github_runs_on(runners: &[String]) -> Yaml {
+    if runners.is_empty() {
+        Yaml::str("ubuntu-latest")
+    } else {
+        Yaml::strs(runners.iter().cloned())
+    }
+}
+
+/// Checkout (`checkout` holds its `with:`), the install commands, then `script` as the step
+/// `name`.
+pub(crate) fn github_steps(
+    settings: &Settings,
+    checkout: Option<Yaml>,
+    name: &str,
+    script: &str,
+) -> Vec<Yaml> {
+    let mut first = Map::new().with("uses", Yaml::str("actions/checkout@v5"));
+    if let Some(with) = checkout {
+        first.push("with", with);
+    }
+    let mut steps = vec![first.build()];
     if !settings.install.is_empty() {
         steps.push(
             Map::new()
@@ -212,10 +260,9 @@ fn github_job(job: &Job, settings: &Settings) -> Yaml {
     }
     steps.push(
         Map::new()
-            .with("name", Yaml::str(job.kind.as_str()))
-            .with("run", Yaml::str(job.script.join("\n")))
+            .with("name", Yaml::str(name))
+            .with("run", Yaml::str(script))
             .build(),
     );
-    entry.push("steps", Yaml::List(steps));
-    entry.build()
+    steps
 }

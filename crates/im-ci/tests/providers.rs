@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use im_ci::{Options, Provider, Settings, Tag, job_graph};
+use im_ci::{Options, Provider, Settings, Shape, Tag, generate, job_graph};
 
 fn tags() -> Vec<Tag> {
     let tag = |node: &str, parents: &[&str], test: bool| Tag {
@@ -76,9 +76,8 @@ fn the_gitlab_file_passes_gitlab_cis_schema() {
     assert_eq!(Provider::Gitlab.default_output(), "ci/images.gitlab-ci.yml");
 }
 
-#[test]
-fn the_github_workflow_passes_githubs_schema_and_actionlint() {
-    let text = im_ci::github(&job_graph(&tags(), &options()), &settings());
+/// A workflow file checked by GitHub's schema and actionlint.
+fn check_github(text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new("git")
         .args(["init", "-q"])
@@ -88,7 +87,7 @@ fn the_github_workflow_passes_githubs_schema_and_actionlint() {
     assert!(status.success());
     let file = dir.path().join(".github/workflows/images.yml");
     fs_err::create_dir_all(file.parent().unwrap()).unwrap();
-    fs_err::write(&file, &text).unwrap();
+    fs_err::write(&file, text).unwrap();
     let schema = im_testkit::check_jsonschema_bin();
     check(
         &[
@@ -101,7 +100,229 @@ fn the_github_workflow_passes_githubs_schema_and_actionlint() {
     );
     let actionlint = im_testkit::actionlint_bin();
     check(&[actionlint.to_str().unwrap()], &file, dir.path());
+}
+
+/// A GitLab CI file checked by GitLab's schema.
+fn check_gitlab(text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images.gitlab-ci.yml");
+    fs_err::write(&file, text).unwrap();
+    let schema = im_testkit::check_jsonschema_bin();
+    check(
+        &[
+            schema.to_str().unwrap(),
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+        ],
+        &file,
+        dir.path(),
+    );
+}
+
+#[test]
+fn the_github_workflow_passes_githubs_schema_and_actionlint() {
+    let text = im_ci::github(&job_graph(&tags(), &options()), &settings());
+    check_github(&text);
     insta::assert_snapshot!("github", text);
+}
+
+fn request<'a>(
+    provider: Provider,
+    shape: Shape,
+    all: &'a [Tag],
+    pipeline: &'a [Tag],
+    options: &'a Options,
+    settings: &'a Settings,
+) -> im_ci::Request<'a> {
+    im_ci::Request {
+        provider,
+        shape,
+        all,
+        pipeline,
+        options,
+        settings,
+        max_jobs: 500,
+        plan_args: "--registry-keys",
+        layout: None,
+    }
+}
+
+#[test]
+fn a_dynamic_github_workflow_fills_one_matrix_per_level_from_its_plan_job() {
+    let (tags, options, settings) = (tags(), options(), settings());
+    let dynamic = generate(&request(
+        Provider::Github,
+        Shape::Dynamic,
+        &tags,
+        &tags,
+        &options,
+        &settings,
+    ))
+    .unwrap();
+    check_github(&dynamic.text);
+    insta::assert_snapshot!("github-dynamic", dynamic.text);
+    // The plan job's command names the layout; the outputs it prints fill every matrix.
+    let layout = dynamic
+        .text
+        .split("--layout ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    let pruned = &tags[3..];
+    let outputs = generate(&im_ci::Request {
+        layout: Some(layout),
+        ..request(
+            Provider::Github,
+            Shape::Matrices,
+            &tags,
+            pruned,
+            &options,
+            &settings,
+        )
+    })
+    .unwrap()
+    .text;
+    for line in outputs.lines() {
+        let (id, json) = line.split_once('=').unwrap();
+        assert!(
+            dynamic.text.contains(&format!("\n  {id}:\n")),
+            "every output names a job: {id}"
+        );
+        let legs: serde_json::Value = serde_json::from_str(json).unwrap();
+        let expected = match id {
+            "build_2_linux_amd64_0" | "build_2_linux_arm64_0" | "manifest_0" | "promote_0" => 1,
+            _ => 0,
+        };
+        assert_eq!(legs.as_array().unwrap().len(), expected, "{line}");
+    }
+    // A workflow made for another graph is refused by its plan job.
+    let stale = generate(&im_ci::Request {
+        layout: Some("000000000000"),
+        ..request(
+            Provider::Github,
+            Shape::Matrices,
+            &tags,
+            pruned,
+            &options,
+            &settings,
+        )
+    })
+    .unwrap_err();
+    assert!(stale.message.contains("does not match"), "{stale}");
+}
+
+#[test]
+fn a_dynamic_gitlab_pipeline_triggers_the_child_its_plan_job_writes() {
+    let (tags, options, settings) = (tags(), options(), settings());
+    let dynamic = generate(&request(
+        Provider::Gitlab,
+        Shape::Dynamic,
+        &tags,
+        &tags,
+        &options,
+        &settings,
+    ))
+    .unwrap();
+    check_gitlab(&dynamic.text);
+    insta::assert_snapshot!("gitlab-dynamic", dynamic.text);
+    let child = generate(&request(
+        Provider::Gitlab,
+        Shape::Child,
+        &tags,
+        &tags,
+        &options,
+        &settings,
+    ))
+    .unwrap();
+    check_gitlab(&child.text);
+    assert!(
+        child.text.contains("if: \"$IM_RELEASE == \\\"1\\\"\""),
+        "{}",
+        child.text
+    );
+    // Auto stays one job per node while it fits, and goes dynamic past `max_jobs`.
+    let auto = |max_jobs| {
+        generate(&im_ci::Request {
+            max_jobs,
+            ..request(
+                Provider::Gitlab,
+                Shape::Auto,
+                &tags,
+                &tags,
+                &options,
+                &settings,
+            )
+        })
+    };
+    assert_eq!(auto(500).unwrap().shape, "nodes");
+    assert_eq!(auto(5).unwrap().shape, "dynamic");
+    // A child too big for the pipeline is an error naming the limit.
+    let too_big = generate(&im_ci::Request {
+        max_jobs: 5,
+        ..request(
+            Provider::Gitlab,
+            Shape::Child,
+            &tags,
+            &tags,
+            &options,
+            &settings,
+        )
+    })
+    .unwrap_err();
+    assert!(too_big.message.contains("ci.max_jobs"), "{too_big}");
+}
+
+#[test]
+fn a_child_whose_jobs_would_need_more_than_fifty_is_ordered_by_stages() {
+    let mut tags = vec![Tag {
+        node: "base:1".into(),
+        platforms: vec!["linux/amd64".into()],
+        parents: Vec::new(),
+        test_config: None,
+        why: Vec::new(),
+    }];
+    let mut parents = Vec::new();
+    for i in 0..60 {
+        let node = format!("lib:{i}");
+        tags.push(Tag {
+            node: node.clone(),
+            platforms: vec!["linux/amd64".into()],
+            parents: vec!["base:1".into()],
+            test_config: None,
+            why: Vec::new(),
+        });
+        parents.push(node);
+    }
+    tags.push(Tag {
+        node: "app:1".into(),
+        platforms: vec!["linux/amd64".into()],
+        parents,
+        test_config: None,
+        why: Vec::new(),
+    });
+    let (options, settings) = (options(), settings());
+    let child = generate(&request(
+        Provider::Gitlab,
+        Shape::Child,
+        &tags,
+        &tags,
+        &options,
+        &settings,
+    ))
+    .unwrap();
+    check_gitlab(&child.text);
+    assert!(
+        child
+            .text
+            .contains("stages:\n  - \"build-0\"\n  - \"build-1\"\n  - \"build-2\"\n")
+    );
+    assert!(!child.text.contains("needs:"), "{}", child.text);
+    let app = child
+        .text
+        .split("\n\"build app:1 linux/amd64\":")
+        .nth(1)
+        .unwrap();
+    assert!(app.contains("stage: \"build-2\""), "{app}");
 }
 
 #[test]

@@ -98,6 +98,13 @@ pub struct CiSettings {
     pub image: Option<String>,
     /// Commands each job runs first to get image-manager and a builder.
     pub install: Vec<String>,
+    /// `nodes` (one job per node in the committed file), `dynamic` (a small committed file
+    /// whose first job generates the jobs at pipeline time), or `auto` / unset: `nodes` while
+    /// the pipeline fits `max_jobs`.
+    pub shape: Option<String>,
+    /// The most jobs one pipeline (or workflow run) may have; more makes a dynamic pipeline,
+    /// and past it a child pipeline groups nodes per graph level.
+    pub max_jobs: Option<usize>,
 }
 
 /// Everything `.image-manager.yml` says, with defaults filled in.
@@ -351,6 +358,8 @@ impl SettingsReader<'_> {
             "runners",
             "image",
             "install",
+            "shape",
+            "max_jobs",
         ];
         let Some(ci) = self.reader.map(node, what, &known) else {
             return;
@@ -371,6 +380,27 @@ impl SettingsReader<'_> {
             .and_then(|node| self.reader.bool(node, "`platform_split` in `ci`"));
         out.output = self.opt_text(&ci, "output", what);
         out.image = self.opt_text(&ci, "image", what);
+        out.shape = self.opt_text(&ci, "shape", what);
+        if let (Some(shape), Some(node)) = (&out.shape, ci.get("shape"))
+            && !["auto", "nodes", "dynamic"].contains(&shape.as_str())
+        {
+            self.reader.error(
+                node.span,
+                format!("unknown pipeline shape `{shape}`"),
+                Some("use `auto` (the default), `nodes` or `dynamic`".into()),
+            );
+        }
+        if let Some(node) = ci.get("max_jobs") {
+            let text = node.as_scalar().unwrap_or_default();
+            match text.parse::<usize>() {
+                Ok(n) if n >= 1 => out.max_jobs = Some(n),
+                _ => self.reader.error(
+                    node.span,
+                    format!("`max_jobs` in `ci` is `{text}`, not a positive whole number"),
+                    Some("write e.g. `max_jobs: 500`".into()),
+                ),
+            }
+        }
         if let Some(node) = ci.get("install") {
             // Commands for the job's shell, kept as written: `${VAR}` in them is a CI
             // variable when the job runs, not a variable of whoever runs generate-ci.

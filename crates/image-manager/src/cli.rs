@@ -320,9 +320,34 @@ pub struct GenerateCiArgs {
     /// build key.
     #[arg(long, conflicts_with = "check")]
     pub registry_keys: bool,
+    /// `nodes`: one job per node; `dynamic`: a small file whose first job generates the jobs
+    /// at pipeline time; `auto` (default, or `ci.shape`): nodes while the provider can hold
+    /// them. `child` and `matrices` are what a dynamic pipeline's first job runs.
+    #[arg(long, value_enum)]
+    pub shape: Option<CiShape>,
+    /// With `--shape matrices`: the matrix layout the committed workflow was generated for.
+    #[arg(long, value_name = "ID")]
+    pub layout: Option<String>,
     /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// The shape of a generated pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiShape {
+    Auto,
+    Nodes,
+    Dynamic,
+    Child,
+    Matrices,
+}
+
+impl std::str::FromStr for CiShape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Self as ValueEnum>::from_str(s, false)
+    }
 }
 
 /// A CI system `generate-ci` writes for.

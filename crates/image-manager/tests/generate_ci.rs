@@ -276,3 +276,56 @@ fn affected_since_names_a_bad_revision_or_a_missing_repository_and_writes_nothin
     );
     assert!(!repo.path().join("ci").exists());
 }
+
+#[test]
+fn a_pipeline_too_big_to_list_is_generated_at_pipeline_time() {
+    let repo = repository();
+    let root = repo.path();
+    write(
+        &root.join(".image-manager.yml"),
+        "platforms: [linux/amd64, linux/arm64]\nci: {provider: gitlab, max_jobs: 20}\n",
+    );
+    let args = ["generate-ci"];
+    let run = succeeded(run_cli(root, &args, &BTreeMap::new()), &args);
+    assert!(
+        run.stderr.contains("dynamic: its plan job generates up to"),
+        "{}",
+        run.stderr
+    );
+    let committed = fs_err::read_to_string(root.join("ci/images.gitlab-ci.yml")).unwrap();
+    assert!(committed.contains("--shape child"), "{committed}");
+    assert!(committed.contains("artifact: \"images-child.gitlab-ci.yml\""));
+
+    // What its plan job runs: the child, pruned to what changed, with its own limit.
+    write(
+        &root.join("images/app/dev/Dockerfile.jinja2"),
+        "FROM {{ base_image }}\nRUN touch /x\n",
+    );
+    let args = [
+        "generate-ci",
+        "--shape",
+        "child",
+        "--affected-since",
+        "HEAD",
+        "--output",
+        "images-child.gitlab-ci.yml",
+    ];
+    succeeded(run_cli(root, &args, &BTreeMap::new()), &args);
+    let child = fs_err::read_to_string(root.join("images-child.gitlab-ci.yml")).unwrap();
+    assert!(child.starts_with("# Generated at pipeline time"), "{child}");
+    assert!(child.contains("\"build app:2.0.0-dev linux/arm64\":"));
+    assert!(!child.contains("\"build base:1"));
+
+    // Shapes belong to their provider; one job per node, asked for, names the limit.
+    let args = ["generate-ci", "--provider", "github", "--shape", "child"];
+    let run = run_cli(root, &args, &BTreeMap::new());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    let args = ["generate-ci", "--shape", "nodes", "--output", "-"];
+    let run = run_cli(root, &args, &BTreeMap::new());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than `ci.max_jobs` (20)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use im_ci::{Options, Provider};
+use im_ci::{Options, Provider, Shape};
 use im_diag::Diagnostic;
 
 use super::{Context, Outcome};
-use crate::cli::{CiProvider, Format, GenerateCiArgs};
+use crate::cli::{CiProvider, CiShape, Format, GenerateCiArgs};
 
 pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outcome> {
     let printer = context.printer;
@@ -40,54 +40,77 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         )?),
         None => None,
     };
-    let mut tags = im_exec::ci::tags(
-        &prepared,
-        &args.targets,
-        &context.dist_name(),
-        affected.as_ref(),
-    )?;
+    let all = im_exec::ci::tags(&prepared, &args.targets, &context.dist_name(), None)?;
+    let mut pipeline = match &affected {
+        Some(affected) => im_exec::ci::tags(
+            &prepared,
+            &args.targets,
+            &context.dist_name(),
+            Some(affected),
+        )?,
+        None => all.clone(),
+    };
     if args.registry_keys {
         let exec = context.exec();
         let released = im_exec::ci::released(&exec, &prepared, &args.targets)?;
-        tags.retain(|tag| !released.contains(&tag.node));
+        pipeline.retain(|tag| !released.contains(&tag.node));
     }
-    let graph = im_ci::job_graph(
-        &tags,
-        &Options {
-            platform_split: ci.platform_split.unwrap_or(true),
-            runners: ci.runners.clone(),
-            install: ci.install.clone(),
-            program: "image-manager".into(),
-        },
-    );
-    if let Some(job) = graph
-        .jobs
-        .iter()
-        .find(|job| job.needs.len() > provider.max_needs())
+    let options = Options {
+        platform_split: ci.platform_split.unwrap_or(true),
+        runners: ci.runners.clone(),
+        install: ci.install.clone(),
+        program: "image-manager".into(),
+    };
+    let shape = match args
+        .shape
+        .or(ci.shape.as_deref().and_then(|s| s.parse().ok()))
     {
-        return Err(Diagnostic::error(format!(
-            "the job `{}` needs {} jobs; {} allows at most {}",
-            job.name,
-            job.needs.len(),
-            provider.as_str(),
-            provider.max_needs()
-        ))
-        .with_help("set `ci: {platform_split: false}` to need one job per parent image tag, or generate the pipeline for fewer targets")
-        .into());
-    }
-    if args.format == Format::Json {
-        printer.json(&graph)?;
-        return Ok(Outcome::Success);
-    }
+        Some(CiShape::Auto) | None => Shape::Auto,
+        Some(CiShape::Nodes) => Shape::Nodes,
+        Some(CiShape::Dynamic) => Shape::Dynamic,
+        Some(CiShape::Child) => Shape::Child,
+        Some(CiShape::Matrices) => Shape::Matrices,
+    };
     let settings = im_ci::Settings {
         image: ci.image.clone(),
         install: ci.install.clone(),
-        header: header(provider, args, graph.jobs.len()),
+        header: header(provider, args, shape),
     };
-    let text = match provider {
-        Provider::Gitlab => im_ci::gitlab(&graph, &settings),
-        Provider::Github => im_ci::github(&graph, &settings),
-    };
+    match (shape, provider) {
+        (Shape::Child, Provider::Github) | (Shape::Matrices, Provider::Gitlab) => {
+            return Err(Diagnostic::error(format!(
+                "--shape {} is not for {}",
+                if shape == Shape::Child { "child" } else { "matrices" },
+                provider.as_str()
+            ))
+            .with_help("GitLab's plan job writes a child pipeline (--shape child), GitHub's prints matrices (--shape matrices)")
+            .into());
+        }
+        _ => {}
+    }
+    let plan_args = plan_args(
+        provider,
+        args,
+        !prepared.project.settings.registries.is_empty(),
+    );
+    let generated = im_ci::generate(&im_ci::Request {
+        provider,
+        shape,
+        all: &all,
+        pipeline: &pipeline,
+        options: &options,
+        settings: &settings,
+        max_jobs: ci.max_jobs.unwrap_or(im_ci::pipeline::DEFAULT_MAX_JOBS),
+        plan_args: &plan_args,
+        layout: args.layout.as_deref(),
+    })
+    .map_err(|limit| Diagnostic::error(limit.message).with_help(limit.help))?;
+    let graph = &generated.graph;
+    if args.format == Format::Json {
+        printer.json(graph)?;
+        return Ok(Outcome::Success);
+    }
+    let text = generated.text;
     let output = args
         .output
         .clone()
@@ -123,44 +146,66 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
     // Through a temporary file, so a reader never sees half a pipeline.
     im_render::output::write_atomic(&path, text.as_bytes(), None, None)
         .with_context(|| format!("writing {}", path.display()))?;
-    printer.status(
-        "Generated",
+    let what = if generated.shape == "dynamic" {
         format!(
-            "{} ({} jobs, at most {} needs per job)",
-            output.display(),
-            graph.jobs.len(),
+            "dynamic: its plan job generates up to {} at pipeline time",
+            im_exec::plural(graph.jobs.len(), "job")
+        )
+    } else {
+        format!(
+            "{}, at most {} needs per job",
+            im_exec::plural(graph.jobs.len(), "job"),
             graph.widest_needs()
-        ),
-    );
+        )
+    };
+    printer.status("Generated", format!("{} ({what})", output.display()));
     Ok(Outcome::Success)
 }
 
 /// What generated the file, and how to keep it current.
-fn header(provider: Provider, args: &GenerateCiArgs, jobs: usize) -> String {
-    let jobs = im_exec::plural(jobs, "job");
+fn header(provider: Provider, args: &GenerateCiArgs, shape: Shape) -> String {
     let mut command = format!("image-manager generate-ci --provider {}", provider.as_str());
     for target in &args.targets {
         command.push(' ');
         command.push_str(target);
     }
-    match (&args.affected_since, args.registry_keys) {
-        (None, false) => format!(
+    if let Some(reference) = &args.affected_since {
+        command.push_str(" --affected-since ");
+        command.push_str(reference);
+    }
+    if args.registry_keys {
+        command.push_str(" --registry-keys");
+    }
+    if shape == Shape::Child {
+        format!("Generated at pipeline time by `{command} --shape child`: one job per node.")
+    } else if args.affected_since.is_some() || args.registry_keys {
+        format!("Generated by `{command}`: do not edit.\nPruned to what changed, for one pipeline.")
+    } else {
+        format!(
             "Generated by `{command}`: do not edit.\n\
              Run it again after changing images/ (`image-manager generate-ci --check` in a\n\
-             lint job says when this file is stale). {jobs}."
-        ),
-        (since, registry_keys) => {
-            if let Some(reference) = since {
-                command.push_str(" --affected-since ");
-                command.push_str(reference);
-            }
-            if registry_keys {
-                command.push_str(" --registry-keys");
-            }
-            format!(
-                "Generated by `{command}`: do not edit.\n\
-                 Pruned to what changed, for one pipeline. {jobs}."
-            )
-        }
+             lint job says when this file is stale)."
+        )
     }
+}
+
+/// What a dynamic pipeline's plan job passes `generate-ci` besides its shape: the targets,
+/// what the registry already released (with a registry), and the merge or pull request's base
+/// to compare with.
+fn plan_args(provider: Provider, args: &GenerateCiArgs, registry: bool) -> String {
+    let mut words: Vec<String> = Vec::new();
+    if registry {
+        words.push("--registry-keys".to_owned());
+    }
+    words.push(
+        match provider {
+            Provider::Gitlab => {
+                "${CI_MERGE_REQUEST_DIFF_BASE_SHA:+--affected-since \"$CI_MERGE_REQUEST_DIFF_BASE_SHA\"}"
+            }
+            Provider::Github => "${BASE_SHA:+--affected-since \"$BASE_SHA\"}",
+        }
+        .to_owned(),
+    );
+    words.extend(args.targets.iter().map(|t| im_ci::graph::shell_word(t)));
+    words.join(" ")
 }
