@@ -441,10 +441,12 @@ fn gitlab_jobs(path: &Path) -> BTreeMap<String, JobSpec> {
             };
             let spec = JobSpec {
                 needs: scalars(job.get("needs")).into_iter().collect(),
+                // The branch test, or in a child pipeline the parent's verdict.
                 default_branch_only: !rules.is_empty()
                     && rules.iter().all(|rule| {
-                        rule.contains("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH")
-                            && rule.contains("$CI_MERGE_REQUEST_IID == null")
+                        (rule.contains("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH")
+                            && rule.contains("$CI_MERGE_REQUEST_IID == null"))
+                            || rule == "$IM_RELEASE == \"1\""
                     }),
                 script: scalars(job.get("script")).join("\n"),
             };
@@ -827,8 +829,10 @@ fn first_pipeline(
     (jobs, main, released)
 }
 
+// The test names start with what they run so that the longest (this one) starts first: the
+// file's wall time is then about its own.
 #[test]
-fn the_generated_gitlab_pipeline_runs_and_publishes_every_tag_in_order() {
+fn gitlab_branch_merge_request_and_pruned_pipelines_run_in_order_and_publish() {
     let repo = Monorepo::new(true);
     let (jobs, main, released) = first_pipeline(&repo, true);
 
@@ -975,12 +979,52 @@ fn index_platforms(index: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
-fn an_unsplit_gitlab_pipeline_builds_each_image_tag_for_every_platform_in_one_job() {
+fn gitlab_unsplit_pipeline_builds_each_image_tag_for_every_platform_in_one_job() {
     first_pipeline(&Monorepo::new(false), false);
 }
 
 #[test]
-fn the_github_workflow_has_the_same_job_graph() {
+fn gitlab_dynamic_pipeline_plans_a_child_pipeline_that_runs() {
+    let repo = Monorepo::new(true);
+    repo.image_manager(&["generate-ci", "--provider", "gitlab", "--shape", "dynamic"]);
+    repo.commit("images");
+    // The committed file's plan job writes the child pipeline (gitlab-ci-local copies the
+    // artifact back into the repository). Its trigger job is left to GitLab: gitlab-ci-local
+    // 4.60 looks for the artifact of a job whose name has a space under the wrong folder and
+    // forwards no rules:variables, where GitLab passes both on.
+    let plan = repo.run_pipeline(&["image-manager plan"]);
+    assert!(
+        plan.stderr.contains("Generated images-child.gitlab-ci.yml"),
+        "{}",
+        plan.stderr
+    );
+    let child = repo.root().join("images-child.gitlab-ci.yml");
+    let jobs = gitlab_jobs(&child);
+    assert_job_graph(&jobs, &TAGS, true);
+    // The child pipeline, with what the parent hands down on the default branch.
+    let pipeline = repo.run_pipeline(&[
+        "--file",
+        "images-child.gitlab-ci.yml",
+        "--variable",
+        "IM_SNAPSHOT_ID=ci-77",
+        "--variable",
+        "IM_RELEASE=1",
+    ]);
+    assert_ran(&pipeline, &jobs, |_| false);
+    let mut built = pipeline.built();
+    built.sort();
+    assert_eq!(built, on_every_platform(&TAGS.map(|(node, ..)| node)));
+    let released = released_digests(&repo);
+    assert_registry(
+        &repo,
+        &expected_tags(&["ci-77"], true),
+        &["ci-77"],
+        &released,
+    );
+}
+
+#[test]
+fn github_workflow_has_the_same_job_graph() {
     let repo = Monorepo::new(true);
     let workflow = repo.root().join(".github/workflows/images.yml");
     repo.image_manager(&["generate-ci", "--provider", "github"]);
