@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use crate::graph::{JobGraph, JobKind, Options, SNAPSHOT};
 use crate::levels::{Group, Layout};
 use crate::provider::{
-    GITHUB_DEFAULT_BRANCH, Settings, comment, github_runs_on, github_steps, github_workflow,
-    gitlab_job, job_names,
+    GITHUB_DEFAULT_BRANCH, Settings, comment, emulates, github_runs_on, github_steps,
+    github_steps_on, github_workflow, gitlab_job, job_names,
 };
 use crate::yaml::{Map, Yaml};
 
@@ -295,9 +295,10 @@ fn github_matrix_job(
     entry.push("env", env.build());
     entry.push(
         "steps",
-        Yaml::List(github_steps(
+        Yaml::List(github_steps_on(
             settings,
             None,
+            emulates(group.kind, group.platform.as_deref(), &runners),
             group.kind.as_str(),
             &leg_script(group.kind, options),
         )),

@@ -218,14 +218,26 @@ fn github_job(job: &Job, settings: &Settings) -> Yaml {
     }
     entry.push(
         "steps",
-        Yaml::List(github_steps(
+        Yaml::List(github_steps_on(
             settings,
             None,
+            emulates(job.kind, job.platform.as_deref(), &job.runners),
             job.kind.as_str(),
             &job.script.join("\n"),
         )),
     );
     entry.build()
+}
+
+/// Whether a job runs foreign binaries on the default (amd64) runner: a build or test job for
+/// a platform other than amd64 with no runners of its own, or a build of every platform.
+pub(crate) fn emulates(kind: JobKind, platform: Option<&str>, runners: &[String]) -> bool {
+    match kind {
+        JobKind::Build | JobKind::Test if runners.is_empty() => {
+            platform.is_none_or(|p| !p.starts_with("linux/amd64"))
+        }
+        _ => false,
+    }
 }
 
 /// `runs-on:` for runner labels (none: GitHub's hosted Linux runner).
@@ -245,11 +257,31 @@ pub(crate) fn github_steps(
     name: &str,
     script: &str,
 ) -> Vec<Yaml> {
+    github_steps_on(settings, checkout, false, name, script)
+}
+
+/// [`github_steps`], with qemu registered first when `emulate` (a foreign platform built or
+/// tested on GitHub's hosted amd64 runner).
+pub(crate) fn github_steps_on(
+    settings: &Settings,
+    checkout: Option<Yaml>,
+    emulate: bool,
+    name: &str,
+    script: &str,
+) -> Vec<Yaml> {
     let mut first = Map::new().with("uses", Yaml::str("actions/checkout@v5"));
     if let Some(with) = checkout {
         first.push("with", with);
     }
     let mut steps = vec![first.build()];
+    if emulate {
+        steps.push(
+            Map::new()
+                .with("name", Yaml::str("register qemu for foreign platforms"))
+                .with("uses", Yaml::str("docker/setup-qemu-action@v4"))
+                .build(),
+        );
+    }
     if !settings.install.is_empty() {
         steps.push(
             Map::new()

@@ -334,3 +334,24 @@ fn the_same_input_gives_the_same_bytes() {
     );
     assert_eq!(graph.widest_needs(), 2);
 }
+
+#[test]
+fn github_jobs_for_a_platform_without_runners_register_qemu_first() {
+    let options = Options {
+        runners: std::collections::BTreeMap::default(),
+        ..options()
+    };
+    let text = im_ci::github(&job_graph(&tags(), &options), &settings());
+    check_github(&text);
+    let job = |id: &str| {
+        text.split(&format!("\n  {id}:\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("\n  build-").next())
+            .unwrap_or_else(|| panic!("{id}: {text}"))
+            .to_owned()
+    };
+    assert!(job("build-base-1-linux-arm64").contains("docker/setup-qemu-action@v4"));
+    assert!(!job("build-base-1-linux-amd64").contains("setup-qemu"));
+    let with_runner = im_ci::github(&job_graph(&tags(), &self::options()), &settings());
+    assert!(!with_runner.contains("setup-qemu"), "arm64 has its own runners");
+}
