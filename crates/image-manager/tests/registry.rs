@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Run, json, write};
+use common::{Run, files_containing, json, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
@@ -1282,31 +1282,6 @@ fn authfile(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = fs_err::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            if path.file_name().is_some_and(|n| n == ".storage") {
-                continue; // buildah's image store: layers, not our writing
-            }
-            found.extend(files_containing(&path, needle));
-        } else if kind.is_file()
-            && fs_err::read(&path)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
-        {
-            found.push(path);
-        }
-    }
-    found
 }
 
 #[test]

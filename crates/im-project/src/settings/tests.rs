@@ -191,3 +191,20 @@ fn ci_names_runners_per_platform_and_how_jobs_get_image_manager() {
     );
     assert!(error.contains(":4:"), "points at the line: {error}");
 }
+
+#[test]
+fn ci_install_commands_keep_their_variables_for_the_jobs_shell() {
+    // One command or a list alike: `${VAR}` is the job's, even when generate-ci's
+    // environment has no such variable (or has one of that name).
+    for install in [
+        "install: export PATH=\"${TOOLS}:$PATH\" && echo ${REGISTRY_PASSWORD}",
+        "install: ['export PATH=\"${TOOLS}:$PATH\" && echo ${REGISTRY_PASSWORD}']",
+    ] {
+        let settings = parse(&format!("ci:\n  {install}\n")).unwrap();
+        assert_eq!(
+            settings.ci.install,
+            ["export PATH=\"${TOOLS}:$PATH\" && echo ${REGISTRY_PASSWORD}"],
+            "{install}"
+        );
+    }
+}

@@ -147,3 +147,30 @@ pub fn builder_settings(builder: &str, storage: &Path) -> String {
         ),
     }
 }
+
+/// Every file under `dir` (but buildah's `.storage` stores) whose bytes contain `needle`:
+/// where a secret was written.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if path.file_name().is_some_and(|n| n == ".storage") {
+                continue; // buildah's image store: layers, not our writing
+            }
+            found.extend(files_containing(&path, needle));
+        } else if kind.is_file()
+            && fs_err::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
