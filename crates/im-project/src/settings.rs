@@ -98,6 +98,12 @@ pub struct CiSettings {
     pub image: Option<String>,
     /// Commands each job runs first to get image-manager and a builder.
     pub install: Vec<String>,
+    /// A folder of pipeline templates (`pipeline.yml.j2` and what it includes), relative to
+    /// the project, rendered instead of a built-in provider's file.
+    pub template: Option<String>,
+    /// Keep each build job's image archive as a job artifact (the proof of concept's key;
+    /// custom templates see it as `artifacts`).
+    pub artifacts: bool,
 }
 
 /// Everything `.image-manager.yml` says, with defaults filled in.
@@ -351,6 +357,8 @@ impl SettingsReader<'_> {
             "runners",
             "image",
             "install",
+            "template",
+            "artifacts",
         ];
         let Some(ci) = self.reader.map(node, what, &known) else {
             return;
@@ -371,6 +379,8 @@ impl SettingsReader<'_> {
             .and_then(|node| self.reader.bool(node, "`platform_split` in `ci`"));
         out.output = self.opt_text(&ci, "output", what);
         out.image = self.opt_text(&ci, "image", what);
+        out.template = self.opt_text(&ci, "template", what);
+        out.artifacts = self.flag(&ci, "artifacts", what);
         if let Some(node) = ci.get("install") {
             out.install = match node.as_scalar() {
                 Some(_) => self.text(node, "`install` in `ci`").into_iter().collect(),

@@ -5,7 +5,9 @@
 //! template, then in the image's sibling `templates/` folder, then in the project's
 //! `templates/` folder, and may not contain `..` or start with `/`. Templates see only the
 //! context they are given: no environment, no files, no commands. Undefined values are errors
-//! (strict mode), each rendering has an instruction budget (fuel) and an output cap. The
+//! (strict mode), each rendering has an instruction budget (fuel) and an output cap.
+//! [`Engine::for_folder`] serves the templates of one folder instead (CI pipeline templates):
+//! names relative to that folder, nothing read outside it. The
 //! fuel also pays for the values a template builds and prints (with the patch in
 //! `third_party/minijinja`), which bounds the memory a template may use.
 
@@ -26,12 +28,13 @@ pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
 #[derive(Default)]
 struct CappedOutput {
     bytes: Vec<u8>,
+    cap: usize,
     over: bool,
 }
 
 impl std::io::Write for CappedOutput {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + data.len() > MAX_OUTPUT {
+        if self.bytes.len() + data.len() > self.cap {
             self.over = true;
             return Err(std::io::Error::other("the output cap was reached"));
         }
@@ -77,38 +80,67 @@ impl RenderContext {
     }
 }
 
+/// Instructions a pipeline template may execute: it renders the whole job graph at once
+/// (thousands of jobs in a large monorepo), not one tag.
+pub const FOLDER_FUEL: u64 = 100_000_000;
+/// The largest pipeline a template folder may produce.
+pub const FOLDER_MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
 /// A configured environment for one project.
 pub struct Engine {
     env: Environment<'static>,
     root: PathBuf,
     confined: Arc<im_input::Confined>,
+    /// The instruction budget and output cap of each rendering.
+    fuel: u64,
+    max_output: usize,
+    /// Where includes are looked up, for the help of a missing one.
+    include_help: String,
 }
 
 fn is_confined(name: &str) -> bool {
-    let path = Path::new(name);
-    !name.is_empty()
-        && path.components().all(|c| matches!(c, Component::Normal(_)))
-        && (name.starts_with("images/") || name.starts_with("templates/"))
+    is_plain(name) && (name.starts_with("images/") || name.starts_with("templates/"))
 }
 
 fn parent_dir(name: &str) -> &str {
     name.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
+/// What every template sees, whatever it renders: strict undefined values, the budget, no
+/// escaping, Jinja2's trailing newline, Python methods, Jinja2's filters, `cycler`, `joiner`.
+fn environment(fuel: u64) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(fuel));
+    // Dockerfiles and YAML are not HTML or JSON: values go in exactly as they are (the
+    // default would JSON-quote every value in a `.yml` template).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.set_unknown_method_callback(crate::pycompat::call_method);
+    crate::filters::register(&mut env);
+    env.add_function("cycler", |items: minijinja::value::Rest<Value>| {
+        minijinja_contrib::globals::cycler(items.0)
+    });
+    env.add_function("joiner", minijinja_contrib::globals::joiner);
+    env
+}
+
+/// Whether `name` is a plain relative path (no `..`, `.`, leading `/` or empty part).
+fn is_plain(name: &str) -> bool {
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
 impl Engine {
     pub fn new(root: &Path, data: FilterData) -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(FUEL));
-        // Dockerfiles and YAML are not HTML or JSON: values go in exactly as they are (the
-        // default would JSON-quote every value in a `.yml` template).
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .build()
-                .expect("the default delimiters are valid"),
-        );
+        let mut env = environment(FUEL);
         let loader_root = root.to_path_buf();
         let confined = Arc::new(im_input::Confined::new(root));
         let loader_confined = confined.clone();
@@ -151,12 +183,6 @@ impl Engine {
                 .insert(key, chosen.clone());
             chosen.into()
         });
-        env.set_unknown_method_callback(crate::pycompat::call_method);
-        crate::filters::register(&mut env);
-        env.add_function("cycler", |items: minijinja::value::Rest<Value>| {
-            minijinja_contrib::globals::cycler(items.0)
-        });
-        env.add_function("joiner", minijinja_contrib::globals::joiner);
         let data = Arc::new(data);
         let filter_data = data.clone();
         env.add_filter(
@@ -172,6 +198,51 @@ impl Engine {
             env,
             root: root.to_path_buf(),
             confined,
+            fuel: FUEL,
+            max_output: MAX_OUTPUT,
+            include_help: "included templates are looked up next to the template, in the image's sibling templates/ folder, then in the project's templates/ folder".into(),
+        }
+    }
+
+    /// An engine for the templates of one folder of the project (`dir`, a plain relative
+    /// path such as `ci/templates`), as Jinja2's `FileSystemLoader(dir)` sees them: include
+    /// and import names are relative to `dir`, and nothing outside it is read (no `..`, no
+    /// absolute names, no link out of the project). Without the image filters, and with
+    /// [`FOLDER_FUEL`] and [`FOLDER_MAX_OUTPUT`].
+    pub fn for_folder(root: &Path, dir: &str) -> Self {
+        let mut env = environment(FOLDER_FUEL);
+        let confined = Arc::new(im_input::Confined::new(root));
+        let loader_confined = confined.clone();
+        let loader_root = root.to_path_buf();
+        let prefix = format!("{dir}/");
+        let loader_dir = dir.to_owned();
+        env.set_loader(move |name| {
+            if !is_plain(name) || !name.starts_with(&prefix) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`{name}` is outside the template folder {loader_dir}/: templates may only include files of that folder by plain relative names"),
+                ));
+            }
+            crate::discovery::read_template(&loader_confined, &loader_root, &loader_root.join(name))
+        });
+        let join_dir = dir.to_owned();
+        env.set_path_join_callback(move |name, _parent| {
+            if is_plain(name) {
+                format!("{join_dir}/{name}").into()
+            } else {
+                // Refused by the loader, which names it as written.
+                name.to_owned().into()
+            }
+        });
+        Self {
+            env,
+            root: root.to_path_buf(),
+            confined,
+            fuel: FOLDER_FUEL,
+            max_output: FOLDER_MAX_OUTPUT,
+            include_help: format!(
+                "include and import names are relative to the template folder {dir}/"
+            ),
         }
     }
 
@@ -187,7 +258,10 @@ impl Engine {
             .unwrap_or(path)
             .to_string_lossy()
             .replace('\\', "/");
-        let mut output = CappedOutput::default();
+        let mut output = CappedOutput {
+            cap: self.max_output,
+            ..CappedOutput::default()
+        };
         let result = self
             .env
             .get_template(&name)
@@ -220,7 +294,8 @@ impl Engine {
                     None => Location::file(&file),
                 };
                 Err(Diagnostic::error(format!(
-                    "this template's output passed the {MAX_OUTPUT} bytes allowed here"
+                    "this template's output passed the {} bytes allowed here",
+                    self.max_output
                 ))
                 .at(location)
                 .with_help("check loops and string repetition in the template"))
@@ -230,7 +305,28 @@ impl Engine {
     }
 
     /// Turns a minijinja error into a diagnostic at the template's `file:line`.
+    /// An error inside an included or imported template reaches minijinja's caller wrapped
+    /// at the `{% include %}` line: the diagnostic points at the innermost template's line
+    /// and notes where each was included.
     fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
+        let mut chain = vec![error];
+        while let Some(inner) = std::error::Error::source(chain[chain.len() - 1])
+            .and_then(|source| source.downcast_ref::<Error>())
+            .filter(|inner| inner.name().is_some() && inner.line().is_some())
+        {
+            chain.push(inner);
+        }
+        let innermost = chain[chain.len() - 1];
+        let mut diagnostic = self.diagnostic_of(name, innermost, context);
+        for outer in chain[..chain.len() - 1].iter().rev() {
+            if let (Some(including), Some(line)) = (outer.name(), outer.line()) {
+                diagnostic = diagnostic.with_note(format!("included at {including}:{line}"));
+            }
+        }
+        diagnostic
+    }
+
+    fn diagnostic_of(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
         if let Some(diagnostic) = crate::discovery::input_diagnostic(error) {
             return match (error.name(), error.line()) {
                 (Some(including), Some(line)) => {
@@ -257,12 +353,12 @@ impl Engine {
                 (message, Some(undefined_help(&expression, context)))
             }
             ErrorKind::OutOfFuel => (
-                format!("this template used up its budget of {FUEL} steps (the values it builds and prints count too) and was stopped"),
+                format!("this template used up its budget of {} steps (the values it builds and prints count too) and was stopped", self.fuel),
                 Some("look for a loop that never ends, recursion without a base case, or a value that doubles in a loop".to_owned()),
             ),
             ErrorKind::TemplateNotFound => (
                 detail.clone().unwrap_or_else(|| "an included template does not exist".into()),
-                Some("included templates are looked up next to the template, in the image's sibling templates/ folder, then in the project's templates/ folder".into()),
+                Some(self.include_help.clone()),
             ),
             ErrorKind::SyntaxError => (format!("template syntax error: {}", detail.clone().unwrap_or_default()), None),
             _ => (
