@@ -74,6 +74,11 @@ impl RenderContext {
         Self::from_value(Value::from(minijinja::value::Serde(json)))
     }
 
+    /// A context from any serialisable value (a struct's fields become the names).
+    pub fn from_serialize<T: serde::Serialize>(value: &T) -> Self {
+        Self::from_value(Value::from(minijinja::value::Serde(value)))
+    }
+
     /// A context built as minijinja values (parts shared between tags are cheap to clone).
     pub fn from_value(value: Value) -> Self {
         Self { value }

@@ -236,11 +236,16 @@ Outputs: GitLab: ci/images.gitlab-ci.yml (add `include: {local: ci/images.gitlab
 .gitlab-ci.yml); GitHub: .github/workflows/images.yml. The file is the same bytes for the
 same project; `--check` exits 1 when the committed one is stale (for a lint job).
 
+Any other CI system: `--template DIR` (or `ci.template`) renders DIR/pipeline.yml.j2, which may
+include and import DIR's other files, with the images, the job graph and the settings (no
+secrets); it needs `--output` (or `ci.output`). See examples/ci-templates/circleci/.
+
 Examples:
   image-manager generate-ci --provider gitlab
   image-manager generate-ci --provider github --output -
   image-manager generate-ci --check
-  image-manager generate-ci --format json        the job graph, for other CI systems")]
+  image-manager generate-ci --format json        the job graph, for other CI systems
+  image-manager generate-ci --template ci-templates/circleci --output .circleci/config.yml")]
     GenerateCi(GenerateCiArgs),
     /// Start a local service: the registry on 127.0.0.1:5050.
     #[command(after_help = "\
@@ -309,6 +314,14 @@ pub struct GenerateCiArgs {
     /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Render DIR/pipeline.yml.j2 (a folder in the project) instead of a built-in pipeline
+    /// (default: `ci.template`); `--provider` is then only a value templates see.
+    #[arg(long, value_name = "DIR")]
+    pub template: Option<PathBuf>,
+    /// Tell templates to keep image archives as job artifacts (`artifacts`; default:
+    /// `ci.artifacts`).
+    #[arg(long)]
+    pub artifacts: bool,
 }
 
 /// A CI system `generate-ci` writes for.
