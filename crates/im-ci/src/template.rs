@@ -19,13 +19,16 @@ pub struct Registry {
     pub mirror_of: Option<String>,
 }
 
-/// The build cache as templates see it (no access or secret key).
+/// The build cache as templates see it (no access or secret key), under the names
+/// `.image-manager.yml` gives them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Cache {
+    #[serde(rename = "type")]
     pub kind: String,
     pub endpoint: Option<String>,
     pub bucket: Option<String>,
     pub region: Option<String>,
+    #[serde(rename = "ref")]
     pub reference: Option<String>,
     pub path: Option<String>,
 }

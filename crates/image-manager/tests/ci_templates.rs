@@ -1,0 +1,356 @@
+//! `generate-ci --template DIR`: a project's own pipeline template, rendered by the real
+//! binary with the proof of concept's context names and the job graph, written (or checked,
+//! or printed) like the built-in pipelines; errors name the template's `file:line` and
+//! write nothing. The CircleCI example in `examples/ci-templates/` gives a config CircleCI's
+//! schema accepts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Run;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(self, path: &str, text: &str) -> Self {
+        common::write(&self.dir.path().join(path), text);
+        self
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs_err::read_to_string(self.path(relative)).unwrap()
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = common::command(self.dir.path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let run = Run::of(&output);
+        let root = self.dir.path().display().to_string();
+        Run {
+            stdout: run.stdout.replace(&root, "[ROOT]"),
+            stderr: run.stderr.replace(&root, "[ROOT]"),
+            ..run
+        }
+    }
+}
+
+/// base (two tags) → app (two tags, a `-dev` variant, a test config).
+fn images() -> Project {
+    Project::new()
+        .file(
+            "images/base/image.yml",
+            "is_base_image: true\ntags: [2025.10, 2025.11]\nversion_scheme: calver\n",
+        )
+        .file("images/base/Dockerfile.jinja2", "FROM scratch\n")
+        .file(
+            "images/app/image.yml",
+            "tags: [1.2.3, 1.3.0]\nvariants:\n  - {name: dev, tag_suffix: -dev}\n",
+        )
+        .file(
+            "images/app/Dockerfile.jinja2",
+            "FROM {{ \"base\" | resolve_base_image(\"2025.11\") }}\n",
+        )
+        .file(
+            "images/app/dev/Dockerfile.jinja2",
+            "FROM {{ base_image }}\n",
+        )
+        .file("images/app/test.yml.jinja2", "schemaVersion: 2.0.0\n")
+}
+
+const SETTINGS: &str = "\
+registries:
+  - {name: ci, url: reg.example/acme, username: bot, password: '${REGISTRY_PASSWORD}', default: true}
+cache: {type: s3, endpoint: 'https://s3.example', bucket: layers, access_key: '${S3_KEY}', secret_key: '${S3_SECRET}'}
+labels: {vendor: ACME}
+ci:
+  template: ci/templates
+  output: ci/pipeline.yml
+  image: tools.example/image-manager:1
+  runners: {linux/arm64: [arm64]}
+";
+
+const SECRETS: [(&str, &str); 3] = [
+    ("REGISTRY_PASSWORD", "hunter2-registry"),
+    ("S3_KEY", "AKIA-s3-key"),
+    ("S3_SECRET", "s3-secret-value"),
+];
+
+/// A template folder that includes and imports, printing what the proof of concept's
+/// templates use and the job graph.
+fn templated() -> Project {
+    images()
+        .file(".image-manager.yml", SETTINGS)
+        .file(
+            "ci/templates/pipeline.yml.j2",
+            "{% import 'lib/macros.j2' as m %}\
+# at {{ generated_at }} for {{ provider }}
+image: {{ ci_image | default('none') }}
+artifacts: {{ artifacts }}
+stages: {{ stages | join(', ') }}
+platforms: {{ platforms | join(', ') }}
+config: {{ config | tojson }}
+{% for image in images %}{% include 'image.j2' %}{% endfor %}
+{%- for job in jobs if job.kind == 'build' %}
+{{ m.job(job) }}
+{%- endfor %}
+edges: {{ edges | length }}, nodes: {{ nodes | map(attribute='id') | join(' ') }}
+",
+        )
+        .file(
+            "ci/templates/image.j2",
+            "image {{ image.name }} depth {{ image.depth }} tags {{ image.tags | join(' ') }} on [{{ image.dependencies | join(' ') }}]\n",
+        )
+        .file(
+            "ci/templates/lib/macros.j2",
+            "{% macro job(job) %}{{ job.id }} <- [{{ job.needs | join(' ') }}] on [{{ job.runners | join(' ') }}]{% endmacro %}",
+        )
+}
+
+#[test]
+fn a_template_folder_renders_the_proof_of_concepts_context_and_the_job_graph() {
+    let project = templated();
+    let run = project.run(&["generate-ci"], &SECRETS);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Generated ci/pipeline.yml"),
+        "{}",
+        run.stderr
+    );
+    let text = project.read("ci/pipeline.yml");
+    for secret in SECRETS.map(|(_, value)| value) {
+        assert!(!text.contains(secret), "a secret reached the file:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+
+    // SOURCE_DATE_EPOCH gives the time; --provider is a value like any other.
+    let printed = project.run(
+        &["generate-ci", "--provider", "github", "--output", "-"],
+        &[SECRETS.as_slice(), &[("SOURCE_DATE_EPOCH", "1700000000")]].concat(),
+    );
+    assert_eq!(printed.status, 0, "{}", printed.stderr);
+    assert!(
+        printed
+            .stdout
+            .contains("# at 2023-11-14T22:13:20+00:00 for github\n"),
+        "{}",
+        printed.stdout
+    );
+}
+
+#[test]
+fn check_says_when_the_templated_file_is_stale() {
+    let project = templated();
+    assert_eq!(project.run(&["generate-ci"], &SECRETS).status, 0);
+    let check = project.run(&["generate-ci", "--check"], &SECRETS);
+    assert_eq!(check.status, 0, "{}", check.stderr);
+    assert!(
+        check.stderr.contains("Up to date ci/pipeline.yml"),
+        "{}",
+        check.stderr
+    );
+
+    let project = project.file(
+        "ci/templates/image.j2",
+        "image {{ image.name }} (changed)\n",
+    );
+    let stale = project.run(&["generate-ci", "--check"], &SECRETS);
+    assert_eq!(stale.status, 1, "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains(
+            "ci/pipeline.yml is stale: run `image-manager generate-ci --template ci/templates --output ci/pipeline.yml` and commit it"
+        ),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        !project.read("ci/pipeline.yml").contains("(changed)"),
+        "--check writes nothing"
+    );
+}
+
+#[test]
+fn a_template_error_names_the_included_files_line_and_writes_nothing() {
+    let project = templated().file(
+        "ci/templates/image.j2",
+        "image {{ image.name }}\n  tags: {{ image.tagz }}\n",
+    );
+    let run = project.run(&["generate-ci"], &SECRETS);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    insta::assert_snapshot!(run.stderr, @r"
+    error: `image.tagz` is not defined
+     --> ci/templates/image.j2:2:12
+      |
+    2 |   tags: {{ image.tagz }}
+      |            ^^^^^^^^^^
+      = note: included at ci/templates/pipeline.yml.j2:7
+      = help: the context has: images, platforms, stages, generated_at, artifacts, ci_image, config, provider, nodes, jobs, edges, runners, install
+
+    error: 1 problem found; nothing was changed
+    ");
+    assert!(!project.path("ci/pipeline.yml").exists());
+
+    let project = project.file(
+        "ci/templates/image.j2",
+        "{{ '../x' }}{% include '../secret' %}\n",
+    );
+    let run = project.run(&["generate-ci"], &SECRETS);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`../secret` is outside the template folder ci/templates/"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_folder_entry_or_output_is_a_clear_error() {
+    let project = images();
+    let run = project.run(
+        &["generate-ci", "--template", "ci/nope", "--output", "x.yml"],
+        &[],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the template folder `ci/nope` (--template) does not exist"),
+        "{}",
+        run.stderr
+    );
+
+    let project = project.file("ci/empty/README.md", "no entry here\n");
+    let run = project.run(
+        &["generate-ci", "--template", "ci/empty", "--output", "x.yml"],
+        &[],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the template folder `ci/empty` has no `pipeline.yml.j2`"),
+        "{}",
+        run.stderr
+    );
+
+    let project = project.file("ci/tpl/pipeline.yml.j2", "x: 1\n");
+    let run = project.run(&["generate-ci", "--template", "ci/tpl"], &[]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a pipeline template needs to be told where its file goes"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--output"), "{}", run.stderr);
+
+    let run = project.run(
+        &["generate-ci", "--template", "../outside", "--output", "-"],
+        &[],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not inside the project"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("x.yml").exists(), "nothing was written");
+}
+
+/// Every job a workflow lists exists, and so does every job it `requires`.
+fn assert_requires_name_jobs(text: &str) -> usize {
+    let document = im_yaml::parse(
+        Path::new("config.yml"),
+        text.to_owned(),
+        &im_yaml::Limits::default(),
+    )
+    .unwrap();
+    let jobs: Vec<&str> = document
+        .root
+        .get("jobs")
+        .and_then(im_yaml::Node::as_map)
+        .unwrap()
+        .iter()
+        .map(|(key, _)| key.as_scalar().unwrap())
+        .collect();
+    let im_yaml::Value::Seq(listed) = &document
+        .root
+        .get("workflows")
+        .and_then(|w| w.get("images"))
+        .and_then(|w| w.get("jobs"))
+        .unwrap()
+        .value
+    else {
+        panic!("workflows.images.jobs is a list");
+    };
+    let mut requires = 0;
+    for entry in listed {
+        let (name, config) = match entry.as_map() {
+            Some([(name, config)]) => (name.as_scalar().unwrap(), Some(config)),
+            _ => (entry.as_scalar().unwrap(), None),
+        };
+        assert!(jobs.contains(&name), "{name} is no job");
+        if let Some(im_yaml::Value::Seq(needs)) =
+            config.and_then(|c| c.get("requires")).map(|r| &r.value)
+        {
+            for need in needs {
+                let need = need.as_scalar().unwrap();
+                assert!(jobs.contains(&need), "{name} requires {need}, no job");
+                requires += 1;
+            }
+        }
+    }
+    assert_eq!(listed.len(), jobs.len(), "every job runs in the workflow");
+    requires
+}
+
+#[test]
+fn the_circleci_example_gives_a_valid_circleci_config_for_examples() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let dir = tempfile::tempdir().unwrap();
+    // Writes nothing into examples/ (no --dist: job scripts name the project's own dist/).
+    let output = common::command(&examples)
+        .args([
+            "generate-ci",
+            "--template",
+            "ci-templates/circleci",
+            "--output",
+            "-",
+        ])
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("REGISTRY")
+        .output()
+        .unwrap();
+    let run = Run::of(&output);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(assert_requires_name_jobs(&run.stdout) > 0);
+    let file = dir.path().join("config.yml");
+    fs_err::write(&file, &run.stdout).unwrap();
+    let schema = std::process::Command::new(im_testkit::check_jsonschema_bin())
+        .args(["--builtin-schema", "vendor.circle-ci"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        schema.status.success(),
+        "CircleCI's schema refuses it:\n{}{}",
+        String::from_utf8_lossy(&schema.stdout),
+        String::from_utf8_lossy(&schema.stderr)
+    );
+    insta::assert_snapshot!(run.stdout);
+}
