@@ -6,50 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::Run;
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn file(self, path: &str, text: &str) -> Self {
-        common::write(&self.dir.path().join(path), text);
-        self
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn read(&self, relative: &str) -> String {
-        fs_err::read_to_string(self.path(relative)).unwrap()
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = common::command(self.dir.path())
-            .env_remove("SOURCE_DATE_EPOCH")
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        let run = Run::of(&output);
-        let root = self.dir.path().display().to_string();
-        Run {
-            stdout: run.stdout.replace(&root, "[ROOT]"),
-            stderr: run.stderr.replace(&root, "[ROOT]"),
-            ..run
-        }
-    }
-}
+use common::{Project, Run};
 
 /// base (two tags) → app (two tags, a `-dev` variant, a test config).
 fn images() -> Project {
@@ -126,7 +85,7 @@ edges: {{ edges | length }}, nodes: {{ nodes | map(attribute='id') | join(' ') }
 #[test]
 fn a_template_folder_renders_the_proof_of_concepts_context_and_the_job_graph() {
     let project = templated();
-    let run = project.run(&["generate-ci"], &SECRETS);
+    let run = run_ci(&project, &["generate-ci"], &SECRETS);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("Generated ci/pipeline.yml"),
@@ -140,7 +99,7 @@ fn a_template_folder_renders_the_proof_of_concepts_context_and_the_job_graph() {
     insta::assert_snapshot!(text);
 
     // SOURCE_DATE_EPOCH gives the time; --provider is a value like any other.
-    let printed = project.run(
+    let printed = project.run_with(
         &["generate-ci", "--provider", "github", "--output", "-"],
         &[SECRETS.as_slice(), &[("SOURCE_DATE_EPOCH", "1700000000")]].concat(),
     );
@@ -157,8 +116,8 @@ fn a_template_folder_renders_the_proof_of_concepts_context_and_the_job_graph() {
 #[test]
 fn check_says_when_the_templated_file_is_stale() {
     let project = templated();
-    assert_eq!(project.run(&["generate-ci"], &SECRETS).status, 0);
-    let check = project.run(&["generate-ci", "--check"], &SECRETS);
+    assert_eq!(run_ci(&project, &["generate-ci"], &SECRETS).status, 0);
+    let check = run_ci(&project, &["generate-ci", "--check"], &SECRETS);
     assert_eq!(check.status, 0, "{}", check.stderr);
     assert!(
         check.stderr.contains("Up to date ci/pipeline.yml"),
@@ -170,7 +129,7 @@ fn check_says_when_the_templated_file_is_stale() {
         "ci/templates/image.j2",
         "image {{ image.name }} (changed)\n",
     );
-    let stale = project.run(&["generate-ci", "--check"], &SECRETS);
+    let stale = run_ci(&project, &["generate-ci", "--check"], &SECRETS);
     assert_eq!(stale.status, 1, "{}", stale.stderr);
     assert!(
         stale.stderr.contains(
@@ -191,7 +150,7 @@ fn a_template_error_names_the_included_files_line_and_writes_nothing() {
         "ci/templates/image.j2",
         "image {{ image.name }}\n  tags: {{ image.tagz }}\n",
     );
-    let run = project.run(&["generate-ci"], &SECRETS);
+    let run = run_ci(&project, &["generate-ci"], &SECRETS);
     assert_eq!(run.status, 2, "{}", run.stderr);
     insta::assert_snapshot!(run.stderr, @r"
     error: `image.tagz` is not defined
@@ -210,7 +169,7 @@ fn a_template_error_names_the_included_files_line_and_writes_nothing() {
         "ci/templates/image.j2",
         "{{ '../x' }}{% include '../secret' %}\n",
     );
-    let run = project.run(&["generate-ci"], &SECRETS);
+    let run = run_ci(&project, &["generate-ci"], &SECRETS);
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(
         run.stderr
@@ -220,54 +179,43 @@ fn a_template_error_names_the_included_files_line_and_writes_nothing() {
     );
 }
 
+/// Runs with `env` and without a `SOURCE_DATE_EPOCH` (blank is unset).
+fn run_ci(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
+    project.run_with(args, &[env, &[("SOURCE_DATE_EPOCH", "")]].concat())
+}
+
+/// `args` fail with a usage error (2) that says `message`.
+fn refused(project: &Project, args: &[&str], message: &str) {
+    let run = run_ci(project, args, &[]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+}
+
 #[test]
 fn a_missing_folder_entry_or_output_is_a_clear_error() {
-    let project = images();
-    let run = project.run(
-        &["generate-ci", "--template", "ci/nope", "--output", "x.yml"],
-        &[],
+    let project = images()
+        .file("ci/empty/README.md", "no entry here\n")
+        .file("ci/tpl/pipeline.yml.j2", "x: 1\n");
+    let template = |dir: &'static str| ["generate-ci", "--template", dir, "--output", "x.yml"];
+    refused(
+        &project,
+        &template("ci/nope"),
+        "the template folder `ci/nope` (--template) does not exist",
     );
-    assert_eq!(run.status, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the template folder `ci/nope` (--template) does not exist"),
-        "{}",
-        run.stderr
+    refused(
+        &project,
+        &template("ci/empty"),
+        "the template folder `ci/empty` has no `pipeline.yml.j2`",
     );
-
-    let project = project.file("ci/empty/README.md", "no entry here\n");
-    let run = project.run(
-        &["generate-ci", "--template", "ci/empty", "--output", "x.yml"],
-        &[],
+    refused(
+        &project,
+        &template("../outside"),
+        "is not inside the project",
     );
-    assert_eq!(run.status, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the template folder `ci/empty` has no `pipeline.yml.j2`"),
-        "{}",
-        run.stderr
-    );
-
-    let project = project.file("ci/tpl/pipeline.yml.j2", "x: 1\n");
-    let run = project.run(&["generate-ci", "--template", "ci/tpl"], &[]);
-    assert_eq!(run.status, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("a pipeline template needs to be told where its file goes"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("--output"), "{}", run.stderr);
-
-    let run = project.run(
-        &["generate-ci", "--template", "../outside", "--output", "-"],
-        &[],
-    );
-    assert_eq!(run.status, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("is not inside the project"),
-        "{}",
-        run.stderr
+    refused(
+        &project,
+        &["generate-ci", "--template", "ci/tpl"],
+        "a pipeline template needs to be told where its file goes",
     );
     assert!(!project.path("x.yml").exists(), "nothing was written");
 }
