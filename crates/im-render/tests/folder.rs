@@ -50,6 +50,24 @@ fn includes_and_imports_are_named_relative_to_the_folder() {
 }
 
 #[test]
+fn a_pipeline_may_extend_a_layout_of_the_folder() {
+    let dir = project(&[
+        (
+            "ci/tpl/pipeline.yml.j2",
+            "{% extends 'layouts/base.j2' %}{% block jobs %}{% for i in images %}- {{ i.name }}\n{% endfor %}{% endblock %}",
+        ),
+        (
+            "ci/tpl/layouts/base.j2",
+            "version: 1\njobs:\n{% block jobs %}{% endblock %}",
+        ),
+    ]);
+    assert_eq!(
+        render(dir.path(), "ci/tpl").unwrap(),
+        "version: 1\njobs:\n- base\n- app\n"
+    );
+}
+
+#[test]
 fn nothing_outside_the_folder_is_read() {
     for include in [
         "../secret.txt",
