@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
-use im_ci::template::{Cache, Config, Input, Labels, Registry};
+use im_ci::template::{Cache, Config, Context, Input, Labels, Registry};
 use im_ci::{JobGraph, Tag};
 use im_diag::{Diagnostic, Diagnostics};
 use im_project::Settings;
@@ -151,6 +151,22 @@ pub fn render(
 ) -> Result<String, Diagnostics> {
     let root = &prepared.project.root;
     let dir = folder(root, request)?;
+    let entry: PathBuf = root.join(&dir).join(ENTRY);
+    with_context(prepared, tags, graph, request, |context| {
+        Engine::for_folder(root, &dir).render(&entry, &RenderContext::from_serialize(context))
+    })?
+    .map_err(Into::into)
+}
+
+/// Calls `use_context` with what the template of `request` sees (for `--format json`: a
+/// template's author sees the very values).
+pub fn with_context<R>(
+    prepared: &Prepared,
+    tags: &[Tag],
+    graph: &JobGraph,
+    request: &Request<'_>,
+    use_context: impl FnOnce(&Context<'_>) -> R,
+) -> Result<R, Diagnostics> {
     let generated_at = generated_at(request.source_date_epoch)?;
     let variants: BTreeSet<String> = tags
         .iter()
@@ -177,10 +193,7 @@ pub fn render(
         generated_at: &generated_at,
         config: config(settings),
     });
-    let entry: PathBuf = root.join(&dir).join(ENTRY);
-    Engine::for_folder(root, &dir)
-        .render(&entry, &RenderContext::from_serialize(&context))
-        .map_err(Into::into)
+    Ok(use_context(&context))
 }
 
 #[cfg(test)]

@@ -101,6 +101,8 @@ pub struct Engine {
     max_output: usize,
     /// Where includes are looked up, for the help of a missing one.
     include_help: String,
+    /// What to do about an output past the cap.
+    output_help: String,
 }
 
 fn is_confined(name: &str) -> bool {
@@ -206,6 +208,7 @@ impl Engine {
             fuel: FUEL,
             max_output: MAX_OUTPUT,
             include_help: "included templates are looked up next to the template, in the image's sibling templates/ folder, then in the project's templates/ folder".into(),
+            output_help: "check loops and string repetition in the template".into(),
         }
     }
 
@@ -248,6 +251,7 @@ impl Engine {
             include_help: format!(
                 "include and import names are relative to the template folder {dir}/"
             ),
+            output_help: "check loops and string repetition in the template; a pipeline this large is more than a CI system takes in one file: generate it for fewer targets".into(),
         }
     }
 
@@ -303,7 +307,7 @@ impl Engine {
                     self.max_output
                 ))
                 .at(location)
-                .with_help("check loops and string repetition in the template"))
+                .with_help(self.output_help.clone()))
             }
             Err(error) => Err(self.diagnostic(&name, &error, &context.value)),
         }

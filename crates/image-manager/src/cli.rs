@@ -311,7 +311,8 @@ pub struct GenerateCiArgs {
     /// Write nothing; exit 1 when the file on disk is not what would be generated.
     #[arg(long)]
     pub check: bool,
-    /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
+    /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file; with
+    /// `--template`, everything the template sees (`jobs` among it).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Render DIR/pipeline.yml.j2 (a folder in the project) instead of a built-in pipeline

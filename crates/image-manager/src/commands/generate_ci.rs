@@ -50,9 +50,7 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
             program: "image-manager".into(),
         },
     );
-    if let Some((dir, named_by)) = &template
-        && args.format == Format::Text
-    {
+    if let Some((dir, named_by)) = &template {
         let request = im_exec::ci_template::Request {
             dir,
             named_by,
@@ -60,6 +58,13 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
             artifacts: args.artifacts || ci.artifacts,
             source_date_epoch: context.environment.source_date_epoch.as_deref(),
         };
+        if args.format == Format::Json {
+            // What the template sees (a superset of the job graph: `jobs` is there too).
+            im_exec::ci_template::with_context(&prepared, &tags, &graph, &request, |values| {
+                printer.json(values)
+            })??;
+            return Ok(Outcome::Success);
+        }
         let text = im_exec::ci_template::render(&prepared, &tags, &graph, &request)?;
         return write_template(context, args, &text, &graph, dir, ci.output.as_deref());
     }
