@@ -218,6 +218,15 @@ fn a_missing_folder_entry_or_output_is_a_clear_error() {
         "a pipeline template needs to be told where its file goes",
     );
     assert!(!project.path("x.yml").exists(), "nothing was written");
+    let project = project.file(
+        ".image-manager.yml",
+        "ci: {template: ci/gone, output: x.yml}\n",
+    );
+    refused(
+        &project,
+        &["generate-ci"],
+        "the template folder `ci/gone` (`ci.template` in .image-manager.yml) does not exist",
+    );
 }
 
 /// A template folder in the proof of concept's shape (its GitLab templates' constructs:
