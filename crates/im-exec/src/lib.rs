@@ -2,7 +2,7 @@
 //! ([`planning::plan`]), and hands the plan to an executor here — [`build::build`] with a
 //! builder, [`publish`] with a registry session, [`test`] with a container runtime — which
 //! tells people what happens through a [`Reporter`]. [`ci`] turns the graph into what
-//! `im_ci` makes pipelines of. Nothing here prints, exits or reads the environment: the binary passes in
+//! `im_ci` makes pipelines of; [`ci_template`] renders a project's own pipeline template. Nothing here prints, exits or reads the environment: the binary passes in
 //! what it read ([`Environment`]) and the command's cancellation.
 
 pub mod affected;
@@ -10,6 +10,7 @@ pub mod bases;
 pub mod build;
 pub mod builder;
 pub mod ci;
+pub mod ci_template;
 mod context;
 pub mod planning;
 mod prepare;

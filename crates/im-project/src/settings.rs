@@ -105,6 +105,12 @@ pub struct CiSettings {
     /// The most jobs one pipeline (or workflow run) may have; more makes a dynamic pipeline,
     /// and past it a child pipeline groups nodes per graph level.
     pub max_jobs: Option<usize>,
+    /// A folder of pipeline templates (`pipeline.yml.j2` and what it includes), relative to
+    /// the project, rendered instead of a built-in provider's file.
+    pub template: Option<String>,
+    /// Keep each build job's image archive as a job artifact (the proof of concept's key;
+    /// custom templates see it as `artifacts`).
+    pub artifacts: bool,
 }
 
 /// Everything `.image-manager.yml` says, with defaults filled in.
@@ -360,6 +366,8 @@ impl SettingsReader<'_> {
             "install",
             "shape",
             "max_jobs",
+            "template",
+            "artifacts",
         ];
         let Some(ci) = self.reader.map(node, what, &known) else {
             return;
@@ -401,6 +409,8 @@ impl SettingsReader<'_> {
                 ),
             }
         }
+        out.template = self.opt_text(&ci, "template", what);
+        out.artifacts = self.flag(&ci, "artifacts", what);
         if let Some(node) = ci.get("install") {
             // Commands for the job's shell, kept as written: `${VAR}` in them is a CI
             // variable when the job runs, not a variable of whoever runs generate-ci.

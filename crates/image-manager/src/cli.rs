@@ -264,12 +264,17 @@ differ from the project at REF (so every descendant of a changed image too), by 
 both; `--registry-keys` drops image tags whose release tag in the default registry already
 has their build key. Pruned parents are taken from the registry by the jobs that need them.
 
+Any other CI system: `--template DIR` (or `ci.template`) renders DIR/pipeline.yml.j2, which may
+include and import DIR's other files, with the images, the job graph and the settings (no
+secrets); it needs `--output` (or `ci.output`). See examples/ci-templates/circleci/.
+
 Examples:
   image-manager generate-ci --provider gitlab
   image-manager generate-ci --provider github --output -
   image-manager generate-ci --check
   image-manager generate-ci --provider gitlab --affected-since origin/main --output -
-  image-manager generate-ci --format json        the job graph, for other CI systems")]
+  image-manager generate-ci --format json        the job graph, for other CI systems
+  image-manager generate-ci --template ci-templates/circleci --output .circleci/config.yml")]
     GenerateCi(GenerateCiArgs),
     /// Start a local service: the registry on 127.0.0.1:5050.
     #[command(after_help = "\
@@ -351,9 +356,18 @@ pub struct GenerateCiArgs {
     /// With `--shape matrices`: the matrix layout the committed workflow was generated for.
     #[arg(long, value_name = "ID")]
     pub layout: Option<String>,
-    /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file.
+    /// `json` prints the job graph (jobs, needs, scripts) instead of writing the file; with
+    /// `--template`, everything the template sees (`jobs` among it).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Render DIR/pipeline.yml.j2 (a folder in the project) instead of a built-in pipeline
+    /// (default: `ci.template`); `--provider` is then only a value templates see.
+    #[arg(long, value_name = "DIR")]
+    pub template: Option<PathBuf>,
+    /// Tell templates to keep image archives as job artifacts (`artifacts`; default:
+    /// `ci.artifacts`).
+    #[arg(long)]
+    pub artifacts: bool,
 }
 
 /// The shape of a generated pipeline.

@@ -208,3 +208,22 @@ fn ci_install_commands_keep_their_variables_for_the_jobs_shell() {
         );
     }
 }
+
+#[test]
+fn ci_keeps_the_proof_of_concepts_template_output_and_artifacts_keys() {
+    let settings = parse(
+        "ci:\n  template: ./ci-templates/\n  output: .circleci/config.yml\n  artifacts: true\n  image: ghcr.io/org/image-manager:latest\n",
+    )
+    .unwrap();
+    assert_eq!(settings.ci.template.as_deref(), Some("./ci-templates/"));
+    assert_eq!(settings.ci.output.as_deref(), Some(".circleci/config.yml"));
+    assert!(settings.ci.artifacts);
+    assert!(!parse("ci: {}\n").unwrap().ci.artifacts);
+    let error = parse("ci:\n  templates: ci/\n").unwrap_err().to_string();
+    assert!(error.contains("`templates`"), "{error}");
+    assert!(error.contains("`template`"), "says what was meant: {error}");
+    let error = parse("ci:\n  artifacts: sometimes\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("artifacts"), "{error}");
+}

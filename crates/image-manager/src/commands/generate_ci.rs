@@ -22,12 +22,26 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
     };
     printer.diagnostics(&prepared.warnings);
     let ci = &prepared.project.settings.ci;
-    let provider = match (args.provider, ci.provider.as_deref()) {
-        (Some(CiProvider::Gitlab), _) | (None, Some("gitlab")) => Provider::Gitlab,
-        (Some(CiProvider::Github), _) | (None, Some("github")) => Provider::Github,
-        _ => {
+    let named = match (args.provider, ci.provider.as_deref()) {
+        (Some(CiProvider::Gitlab), _) | (None, Some("gitlab")) => Some(Provider::Gitlab),
+        (Some(CiProvider::Github), _) | (None, Some("github")) => Some(Provider::Github),
+        _ => None,
+    };
+    let template = args
+        .template
+        .clone()
+        .map(|dir| (dir, "--template"))
+        .or_else(|| {
+            ci.template
+                .as_ref()
+                .map(|dir| (PathBuf::from(dir), "`ci.template` in .image-manager.yml"))
+        });
+    let provider = match (named, &template) {
+        (Some(provider), _) => provider,
+        (None, Some(_)) => Provider::Gitlab, // only a context value, and none was named
+        (None, None) => {
             return Err(Diagnostic::error("no CI provider was named")
-                .with_help("pass --provider gitlab or --provider github, or set `ci: {provider: gitlab}` in .image-manager.yml")
+                .with_help("pass --provider gitlab or --provider github, or set `ci: {provider: gitlab}` in .image-manager.yml; any other CI system: --template DIR")
                 .into());
         }
     };
@@ -61,6 +75,32 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         install: ci.install.clone(),
         program: "image-manager".into(),
     };
+    if let Some((dir, named_by)) = &template {
+        let graph = im_ci::job_graph(&pipeline, &options);
+        let request = im_exec::ci_template::Request {
+            dir,
+            named_by,
+            provider: named.map(Provider::as_str),
+            artifacts: args.artifacts || ci.artifacts,
+            source_date_epoch: context.environment.source_date_epoch.as_deref(),
+        };
+        if args.format == Format::Json {
+            // What the template sees (a superset of the job graph: `jobs` is there too).
+            im_exec::ci_template::with_context(
+                &prepared,
+                &pipeline,
+                &graph,
+                &request,
+                |values| printer.json(values),
+            )??;
+            return Ok(Outcome::Success);
+        }
+        let text = im_exec::ci_template::render(&prepared, &pipeline, &graph, &request)?;
+        return write_template(context, args, &text, &graph, dir, ci.output.as_deref());
+    }
+    if args.artifacts || ci.artifacts {
+        printer.diagnostics([&Diagnostic::warning("`artifacts` is only passed to custom pipeline templates (--template): the built-in pipelines hand images from job to job through the registry")]);
+    }
     let shape = match args
         .shape
         .or(ci.shape.as_deref().and_then(|s| s.parse().ok()))
@@ -116,50 +156,31 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         .clone()
         .or_else(|| ci.output.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(provider.default_output()));
-    if output.as_os_str() == "-" {
-        // The printer ends the data with the newline the file ends with.
-        printer.data(text.trim_end_matches('\n'))?;
-        return Ok(Outcome::Success);
-    }
-    let path = context.root.join(&output);
-    if args.check {
-        let current = fs_err::read_to_string(&path).ok();
-        if current.as_deref() == Some(text.as_str()) {
-            printer.status("Up to date", output.display());
-            return Ok(Outcome::Success);
-        }
-        printer.error(format!(
-            "{} is {}: run `image-manager generate-ci --provider {}` and commit it",
-            output.display(),
-            if current.is_some() {
-                "stale"
-            } else {
-                "missing"
-            },
-            provider.as_str()
-        ));
-        return Ok(Outcome::Failed);
-    }
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    // Through a temporary file, so a reader never sees half a pipeline.
-    im_render::output::write_atomic(&path, text.as_bytes(), None, None)
-        .with_context(|| format!("writing {}", path.display()))?;
     let what = if generated.shape == "dynamic" {
         format!(
             "dynamic: its plan job generates up to {} at pipeline time",
             im_exec::plural(graph.jobs.len(), "job")
         )
     } else {
-        format!(
-            "{}, at most {} needs per job",
-            im_exec::plural(graph.jobs.len(), "job"),
-            graph.widest_needs()
-        )
+        summary(graph)
     };
-    printer.status("Generated", format!("{} ({what})", output.display()));
-    Ok(Outcome::Success)
+    write(
+        context,
+        args.check,
+        &text,
+        &output,
+        &format!("image-manager generate-ci --provider {}", provider.as_str()),
+        &what,
+    )
+}
+
+/// `12 jobs, at most 2 needs per job`.
+fn summary(graph: &im_ci::JobGraph) -> String {
+    format!(
+        "{}, at most {} needs per job",
+        im_exec::plural(graph.jobs.len(), "job"),
+        graph.widest_needs()
+    )
 }
 
 /// What generated the file, and how to keep it current.
@@ -208,4 +229,82 @@ fn plan_args(provider: Provider, args: &GenerateCiArgs, registry: bool) -> Strin
     );
     words.extend(args.targets.iter().map(|t| im_ci::graph::shell_word(t)));
     words.join(" ")
+}
+
+/// A custom template's pipeline, with the header built-in files carry, to `--output` or
+/// `ci.output` (a template has no default path).
+fn write_template(
+    context: &Context<'_>,
+    args: &GenerateCiArgs,
+    text: &str,
+    graph: &im_ci::JobGraph,
+    dir: &std::path::Path,
+    ci_output: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let Some(output) = args.output.clone().or(ci_output.map(PathBuf::from)) else {
+        return Err(Diagnostic::error("a pipeline template needs to be told where its file goes")
+            .with_help(format!("pass --output PATH (`--output -` prints it), or set `ci: {{output: PATH}}` in .image-manager.yml, e.g. `image-manager generate-ci --template {} --output .circleci/config.yml`", dir.display()))
+            .into());
+    };
+    let mut command = format!("image-manager generate-ci --template {}", dir.display());
+    if output.as_os_str() != "-" {
+        command.push_str(&format!(" --output {}", output.display()));
+    }
+    let header = format!(
+        "# Generated by `{command}`: do not edit.\n\
+         # Run it again after changing images/ or the template (`generate-ci --check` in a lint\n\
+         # job says when this file is stale). {} jobs.\n",
+        graph.jobs.len()
+    );
+    write(
+        context,
+        args.check,
+        &(header + text),
+        &output,
+        &command,
+        &summary(graph),
+    )
+}
+
+/// Prints `text` (`-`), checks it against the file at `output`, or writes it there atomically.
+fn write(
+    context: &Context<'_>,
+    check: bool,
+    text: &str,
+    output: &std::path::Path,
+    command: &str,
+    what: &str,
+) -> anyhow::Result<Outcome> {
+    let printer = context.printer;
+    if output.as_os_str() == "-" {
+        // The printer ends the data with the newline the file ends with.
+        printer.data(text.trim_end_matches('\n'))?;
+        return Ok(Outcome::Success);
+    }
+    let path = context.root.join(output);
+    if check {
+        let current = fs_err::read_to_string(&path).ok();
+        if current.as_deref() == Some(text) {
+            printer.status("Up to date", output.display());
+            return Ok(Outcome::Success);
+        }
+        printer.error(format!(
+            "{} is {}: run `{command}` and commit it",
+            output.display(),
+            if current.is_some() {
+                "stale"
+            } else {
+                "missing"
+            },
+        ));
+        return Ok(Outcome::Failed);
+    }
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    // Through a temporary file, so a reader never sees half a pipeline.
+    im_render::output::write_atomic(&path, text.as_bytes(), None, None)
+        .with_context(|| format!("writing {}", path.display()))?;
+    printer.status("Generated", format!("{} ({what})", output.display()));
+    Ok(Outcome::Success)
 }

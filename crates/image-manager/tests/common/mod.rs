@@ -174,3 +174,77 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// A temp project the binary runs in (a small fluent builder in the style of `just`'s test
+/// harness); runs show the project's path as `[ROOT]`.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn file(self, path: &str, text: &str) -> Self {
+        let path = self.dir.path().join(path);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+        self
+    }
+
+    pub fn symlink(self, path: &str, target: &str) -> Self {
+        let path = self.dir.path().join(path);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+        self
+    }
+
+    pub fn path(&self, relative: &str) -> std::path::PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        fs_err::read_to_string(self.path(relative)).unwrap()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = command(self.dir.path())
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let root = self.dir.path().display().to_string();
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).replace(&root, "[ROOT]"),
+            stderr: String::from_utf8_lossy(&output.stderr).replace(&root, "[ROOT]"),
+        }
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    pub fn fails(&self, args: &[&str], status: i32) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.status, status,
+            "stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+}
