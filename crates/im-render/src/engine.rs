@@ -75,12 +75,16 @@ impl RenderContext {
     pub fn from_value(value: Value) -> Self {
         Self { value }
     }
+
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
 }
 
 /// A configured environment for one project.
 pub struct Engine {
-    env: Environment<'static>,
-    root: PathBuf,
+    pub(crate) env: Environment<'static>,
+    pub(crate) root: PathBuf,
     confined: Arc<im_input::Confined>,
 }
 
@@ -230,7 +234,7 @@ impl Engine {
     }
 
     /// Turns a minijinja error into a diagnostic at the template's `file:line`.
-    fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
         if let Some(diagnostic) = crate::discovery::input_diagnostic(error) {
             return match (error.name(), error.line()) {
                 (Some(including), Some(line)) => {
