@@ -10,6 +10,7 @@ pub mod build;
 pub mod builder;
 pub mod ci;
 mod context;
+pub mod lint;
 pub mod planning;
 mod prepare;
 pub mod publish;

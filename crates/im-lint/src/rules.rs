@@ -66,10 +66,17 @@ pub fn unpinned_base_message(reference: &str, lock: &str) -> String {
     )
 }
 
-/// `IM003`'s message.
-pub fn no_test_config_message(tag: &str) -> String {
+/// `IM003`'s message (the finding lists the tags).
+pub fn no_test_config_message() -> String {
+    "no test config: add test.yml.jinja2 (container-structure-test format) next to this image.yml"
+        .to_owned()
+}
+
+/// `IM002`'s message for the rootfs file at `inside` (its path in the image).
+pub fn secret_message(inside: &str, what: &str) -> String {
     format!(
-        "{tag} has no test config: add test.yml.jinja2 (container-structure-test format) next to its image.yml"
+        "/{} looks like {what}, and everything in a rootfs is copied into the image: keep secrets out of images/ (a build that needs one can use `RUN --mount=type=secret`)",
+        inside.trim_start_matches('/')
     )
 }
 

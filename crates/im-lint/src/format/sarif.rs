@@ -102,7 +102,6 @@ pub fn sarif(report: &Report) -> Sarif {
         runs: vec![json!({
             "tool": {"driver": {
                 "name": "image-manager",
-                "informationUri": "https://github.com/hadolint/hadolint",
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": descriptors,
                 "properties": {"hadolint": report.hadolint.version},
