@@ -152,6 +152,15 @@ pub struct ToolInfo {
     pub config: Option<String>,
 }
 
+/// What a run looked at: tags, their distinct Dockerfiles, and how many of those came from
+/// the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub tags: usize,
+    pub dockerfiles: usize,
+    pub cached: usize,
+}
+
 /// The result of one lint run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -164,6 +173,9 @@ pub struct Report {
     pub tags: usize,
     /// Distinct rendered Dockerfiles among them (each was linted once).
     pub dockerfiles: usize,
+    /// How many of those hadolint did not run on: their findings were cached from an earlier
+    /// run (same Dockerfile, hadolint and configuration).
+    pub cached: usize,
     pub counts: Counts,
     /// Sorted by file, line, rule.
     pub findings: Vec<Finding>,
@@ -171,21 +183,16 @@ pub struct Report {
 
 impl Report {
     /// A report of `findings`: merged where they are the same finding, sorted.
-    pub fn new(
-        hadolint: ToolInfo,
-        tags: usize,
-        dockerfiles: usize,
-        findings: Vec<Finding>,
-        strict: bool,
-    ) -> Report {
+    pub fn new(hadolint: ToolInfo, seen: Seen, findings: Vec<Finding>, strict: bool) -> Report {
         let findings = merge(findings);
         let ok = !findings.iter().any(|f| f.level.fails(strict));
         Report {
             ok,
             strict,
             hadolint,
-            tags,
-            dockerfiles,
+            tags: seen.tags,
+            dockerfiles: seen.dockerfiles,
+            cached: seen.cached,
             counts: Counts::of(&findings),
             findings,
         }
@@ -253,6 +260,14 @@ mod tests {
         }
     }
 
+    fn seen(tags: usize, dockerfiles: usize) -> Seen {
+        Seen {
+            tags,
+            dockerfiles,
+            cached: 0,
+        }
+    }
+
     fn info() -> ToolInfo {
         ToolInfo {
             program: "hadolint".into(),
@@ -265,8 +280,7 @@ mod tests {
     fn the_same_finding_in_many_tags_is_one_finding_listing_them() {
         let report = Report::new(
             info(),
-            3,
-            2,
+            seen(3, 2),
             vec![
                 finding("DL3008", Level::Warning, "b", 2, "app:1"),
                 finding("DL3008", Level::Warning, "b", 2, "app:2"),
@@ -284,11 +298,11 @@ mod tests {
     #[test]
     fn errors_fail_and_warnings_fail_only_when_strict() {
         let warning = vec![finding("DL3008", Level::Warning, "a", 1, "x:1")];
-        assert!(Report::new(info(), 1, 1, warning.clone(), false).ok);
-        assert!(!Report::new(info(), 1, 1, warning, true).ok);
+        assert!(Report::new(info(), seen(1, 1), warning.clone(), false).ok);
+        assert!(!Report::new(info(), seen(1, 1), warning, true).ok);
         let error = vec![finding("DL3020", Level::Error, "a", 1, "x:1")];
-        assert!(!Report::new(info(), 1, 1, error, false).ok);
+        assert!(!Report::new(info(), seen(1, 1), error, false).ok);
         let style = vec![finding("DL3059", Level::Style, "a", 1, "x:1")];
-        assert!(Report::new(info(), 1, 1, style, true).ok);
+        assert!(Report::new(info(), seen(1, 1), style, true).ok);
     }
 }

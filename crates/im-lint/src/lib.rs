@@ -12,6 +12,6 @@ pub mod format;
 pub mod hadolint;
 pub mod rules;
 
-pub use finding::{Counts, Finding, Level, Place, Report, Tool};
+pub use finding::{Counts, Finding, Level, Place, Report, Seen, Tool};
 pub use format::Format;
 pub use hadolint::{Hadolint, HadolintError, HadolintFinding};

@@ -278,7 +278,8 @@ hadolint (found on PATH; the project's .hadolint.yaml is passed with --config), 
 hadolint processes at a time (-j), and reports every finding at the template line that
 produced it (images/python/Dockerfile.jinja2:7), with the rendered line
 (dist/python/3.13.7/Dockerfile:12) and the tags it applies to. `# hadolint ignore=DL3008`
-comments in templates work as in Dockerfiles.
+comments in templates work as in Dockerfiles. Findings are cached in dist/.lint-cache.json by
+the Dockerfile's bytes, hadolint's version and the configuration (--no-cache lints everything).
 
 image-manager's own rules: IM001 an external FROM without a digest in an image whose folder
 has a packages.lock; IM002 a rootfs file that looks like a secret (SSH or PEM private key,
@@ -606,6 +607,10 @@ pub struct LintArgs {
     /// whole or not at all.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Run hadolint on every Dockerfile, even those whose findings are cached in
+    /// dist/.lint-cache.json (same Dockerfile, hadolint version and .hadolint.yaml).
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

@@ -153,7 +153,7 @@ fn the_tty_format_shows_the_template_line_then_the_rendered_one() {
     );
     assert!(
         run.stderr
-            .contains("Linted 2 tags (2 distinct Dockerfiles)"),
+            .contains("Linted 2 tags (2 distinct Dockerfiles, 0 of them cached)"),
         "{}",
         run.stderr
     );
@@ -432,6 +432,32 @@ fn a_crashing_or_garbage_printing_hadolint_is_exit_2_never_no_findings() {
         assert!(run.stderr.contains(expected), "{script}: {}", run.stderr);
         assert_eq!(run.stdout, "", "{script}: no report is printed");
     }
+}
+
+#[test]
+fn findings_are_cached_until_the_dockerfile_hadolint_or_its_configuration_changes() {
+    let dir = templated_project();
+    let root = dir.path();
+    let first = report(root, &[], 0);
+    assert_eq!(first["cached"], 0);
+    let second = report(root, &[], 0);
+    assert_eq!(second["cached"], 2);
+    assert_eq!(
+        second["findings"], first["findings"],
+        "the cache gives the same report"
+    );
+    assert_eq!(report(root, &["--no-cache"], 0)["cached"], 0);
+    // A changed configuration is another key.
+    write(&root.join(".hadolint.yaml"), "ignored: [DL3003]\n");
+    let configured = report(root, &[], 0);
+    assert_eq!(configured["cached"], 0);
+    assert!(findings(&configured, "DL3003").is_empty());
+    // One changed Dockerfile is linted again, the other comes from the cache.
+    write(
+        &root.join("images/app/image.yml"),
+        "tags:\n  - name: '1.0'\n    variables: {packages: [curl]}\n  - name: '2.0'\n    variables: {packages: [wget]}\n",
+    );
+    assert_eq!(report(root, &[], 0)["cached"], 1);
 }
 
 #[test]

@@ -9,11 +9,11 @@
 //! ([`own`]) look at what only the project knows: locks, rootfs files, test configs.
 
 mod batches;
+mod cache;
 mod own;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use im_diag::display_path;
 use im_lint::finding::ToolInfo;
@@ -36,6 +36,8 @@ pub struct LintOptions {
     pub jobs: usize,
     /// Warnings fail too.
     pub strict: bool,
+    /// Reuse the findings of Dockerfiles linted before (`dist/.lint-cache.json`).
+    pub cache: bool,
 }
 
 /// How `lint` could not lint.
@@ -101,6 +103,32 @@ fn selected_tags<'p>(
         .collect())
 }
 
+/// The source map of `tag`'s Dockerfile.
+fn map_of(mapper: &Mapper<'_>, tag: &RenderedTag) -> Result<SourceMap, LintError> {
+    mapper.dockerfile(tag).map_err(|d| LintError::SourceMap {
+        tag: tag_name(tag),
+        message: d.to_string(),
+    })
+}
+
+/// `work` of each of `items`, on up to `jobs` threads, in the items' order.
+fn in_parallel<T: Send>(items: &[usize], jobs: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let size = items.len().div_ceil(jobs.max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(|| chunk.iter().map(|&item| work(item)).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a lint thread panicked"))
+            .collect()
+    })
+}
+
 /// `name:tag`.
 fn tag_name(tag: &RenderedTag) -> String {
     format!("{}:{}", tag.image, tag.tag)
@@ -136,9 +164,24 @@ pub fn lint_with(
         ),
     );
     let version = hadolint.version(&ctx.cancel).map_err(cancelled)?;
-    let found = batches::run(hadolint, &distinct, options.jobs, &ctx.cancel)?;
-
     let root = &prepared.project.root;
+    let config = config_file(root);
+    let (found, cached) = if options.cache {
+        cached_run(
+            ctx,
+            hadolint,
+            &version,
+            config.as_deref(),
+            &distinct,
+            options,
+        )?
+    } else {
+        (
+            batches::run(hadolint, &distinct, options.jobs, &ctx.cancel)?,
+            0,
+        )
+    };
+
     let mapper = Mapper::new(
         &prepared.project,
         &im_render::Options {
@@ -146,49 +189,78 @@ pub fn lint_with(
             skip_tests: false,
         },
     );
-    let mut maps: HashMap<usize, Arc<SourceMap>> = HashMap::new();
-    let mut findings = Vec::new();
-    for (slot, file_findings) in found.into_iter().enumerate() {
-        for &at in &users[slot] {
-            if file_findings.is_empty() {
-                break;
-            }
-            let tag = tags[at];
-            let map = match maps.get(&at) {
-                Some(map) => map.clone(),
-                None => {
-                    let map =
-                        Arc::new(mapper.dockerfile(tag).map_err(|d| LintError::SourceMap {
-                            tag: tag_name(tag),
-                            message: d.to_string(),
-                        })?);
-                    maps.insert(at, map.clone());
-                    map
-                }
-            };
-            for finding in &file_findings {
-                findings.push(placed(finding, tag, &map));
-            }
+    let mut slot_of = vec![0; tags.len()];
+    for (slot, at) in users.iter().enumerate() {
+        for &at in at {
+            slot_of[at] = slot;
         }
     }
-    findings.extend(own::findings(prepared, tags, &|tag| {
-        mapper.dockerfile(tag).map_err(|d| LintError::SourceMap {
-            tag: tag_name(tag),
-            message: d.to_string(),
-        })
-    })?);
+    // Source maps only for the tags whose Dockerfile has findings, made in parallel.
+    let mapped: Vec<usize> = (0..tags.len())
+        .filter(|&at| !found[slot_of[at]].is_empty())
+        .collect();
+    let maps = in_parallel(&mapped, options.jobs, |at| map_of(&mapper, tags[at]));
+    let mut findings = Vec::new();
+    for (&at, map) in mapped.iter().zip(maps) {
+        let map = map?;
+        for finding in &found[slot_of[at]] {
+            findings.push(placed(finding, tags[at], &map));
+        }
+    }
+    findings.extend(own::findings(prepared, tags, &|tag| map_of(&mapper, tag))?);
     let info = ToolInfo {
         program: hadolint.program().display().to_string(),
         version,
-        config: config_file(root).map(|c| display_path(root, &c).display().to_string()),
+        config: config.map(|c| display_path(root, &c).display().to_string()),
     };
-    Ok(Report::new(
-        info,
-        tags.len(),
-        distinct.len(),
-        findings,
-        options.strict,
-    ))
+    let seen = im_lint::Seen {
+        tags: tags.len(),
+        dockerfiles: distinct.len(),
+        cached,
+    };
+    Ok(Report::new(info, seen, findings, options.strict))
+}
+
+/// [`batches::run`] on the Dockerfiles the cache does not know, the cache updated; also how
+/// many came from the cache.
+fn cached_run(
+    ctx: &ExecContext<'_>,
+    hadolint: &Hadolint,
+    version: &str,
+    config: Option<&Path>,
+    distinct: &[&str],
+    options: &LintOptions,
+) -> Result<(Vec<Vec<HadolintFinding>>, usize), LintError> {
+    let config_bytes = config.and_then(|path| fs_err::read(path).ok());
+    let cache = cache::Cache::load(&ctx.dist, version, config_bytes.as_deref());
+    let keys: Vec<String> = distinct.iter().map(|text| cache.key(text)).collect();
+    let missing: Vec<usize> = (0..distinct.len())
+        .filter(|&at| cache.get(&keys[at]).is_none())
+        .collect();
+    let texts: Vec<&str> = missing.iter().map(|&at| distinct[at]).collect();
+    let mut fresh = batches::run(hadolint, &texts, options.jobs, &ctx.cancel)?.into_iter();
+    let mut found = Vec::with_capacity(distinct.len());
+    let mut new_entries = Vec::with_capacity(missing.len());
+    for key in &keys {
+        match cache.get(key) {
+            Some(known) => found.push(known.clone()),
+            None => {
+                let findings = fresh.next().expect("one result per missing Dockerfile");
+                new_entries.push((key.clone(), findings.clone()));
+                found.push(findings);
+            }
+        }
+    }
+    let cached = distinct.len() - missing.len();
+    // A run over every tag knows every Dockerfile there is: the others are dropped.
+    let prune = options.targets.is_empty().then_some(keys.as_slice());
+    if let Err(error) = cache.save(new_entries, prune) {
+        ctx.reporter.warning(&im_diag::Diagnostic::warning(format!(
+            "the lint cache {} could not be written: {error}",
+            ctx.dist.join(cache::FILE).display()
+        )));
+    }
+    Ok((found, cached))
 }
 
 fn cancelled(error: HadolintError) -> LintError {

@@ -49,7 +49,7 @@ fn json(value: &impl serde::Serialize) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::finding::{Finding, Level, Place, Report, Tool, ToolInfo};
+    use crate::finding::{Finding, Level, Place, Report, Seen, Tool, ToolInfo};
 
     /// A report with one finding of each kind of place.
     pub fn report() -> Report {
@@ -59,8 +59,11 @@ pub(crate) mod tests {
                 version: "2.15.1".into(),
                 config: Some(".hadolint.yaml".into()),
             },
-            3,
-            2,
+            Seen {
+                tags: 3,
+                dockerfiles: 2,
+                cached: 0,
+            },
             vec![
                 Finding {
                     rule: "DL3008".into(),

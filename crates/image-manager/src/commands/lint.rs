@@ -37,9 +37,10 @@ fn problem(error: LintError) -> anyhow::Error {
 fn summary(report: &Report) -> String {
     let counts = report.counts;
     format!(
-        "{} ({} distinct Dockerfiles): {}, {}, {} info, {} style",
+        "{} ({} distinct Dockerfiles, {} of them cached): {}, {}, {} info, {} style",
         plural(report.tags, "tag"),
         report.dockerfiles,
+        report.cached,
         plural(counts.error, "error"),
         plural(counts.warning, "warning"),
         counts.info,
@@ -58,6 +59,7 @@ pub fn run(context: &Context<'_>, args: &LintArgs) -> anyhow::Result<Outcome> {
             usize::from,
         ),
         strict: args.strict,
+        cache: !args.no_cache,
     };
     let report = match im_exec::lint::lint(&context.exec(), &prepared, &options) {
         Ok(report) => report,
