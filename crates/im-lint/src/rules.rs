@@ -8,6 +8,8 @@
 //!   `.env` file, a PEM private key, an AWS access key ID, a `.netrc`/`.git-credentials`/AWS
 //!   credentials file. Everything in a rootfs is copied into the image.
 //! - `IM003` a tag without a test config.
+//! - `IM004` (with `lint --registry`) an alias that would move to a lower version than the one
+//!   it points at in the registry.
 
 use crate::finding::Level;
 
@@ -42,8 +44,20 @@ pub const NO_TEST_CONFIG: Rule = Rule {
     summary: "A tag without a container-structure-test config",
 };
 
+pub const ALIAS_MOVES_DOWN: Rule = Rule {
+    id: "IM004",
+    name: "alias-moves-down",
+    level: Level::Warning,
+    summary: "An alias that would move to a lower version than the one it points at in the registry",
+};
+
 /// Every rule of image-manager's own.
-pub const RULES: [Rule; 3] = [UNPINNED_BASE, SECRET_IN_ROOTFS, NO_TEST_CONFIG];
+pub const RULES: [Rule; 4] = [
+    UNPINNED_BASE,
+    SECRET_IN_ROOTFS,
+    NO_TEST_CONFIG,
+    ALIAS_MOVES_DOWN,
+];
 
 /// The lock file whose presence makes `IM001` apply (next to `image.yml`).
 pub const LOCK_FILE: &str = "packages.lock";
@@ -63,6 +77,13 @@ pub fn help_uri(rule: &str) -> Option<String> {
 pub fn unpinned_base_message(reference: &str, lock: &str) -> String {
     format!(
         "`FROM {reference}` has no digest although {lock} exists: pin it (`{reference}@sha256:…`) so the image starts from the base the lock was made against"
+    )
+}
+
+/// `IM004`'s message: `alias` now points at `now`, the registry's `reference` at `pushed`.
+pub fn alias_moves_down_message(alias: &str, now: &str, pushed: &str, reference: &str) -> String {
+    format!(
+        "the alias `{alias}` would move down from {pushed} (what {reference} is now) to {now}: a push would hand users of `{alias}` an older version; drop or pin the alias (`aliases: {{\"{alias}\": {pushed}}}`) or bring {pushed} back"
     )
 }
 

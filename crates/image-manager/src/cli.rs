@@ -283,7 +283,9 @@ the Dockerfile's bytes, hadolint's version and the configuration (--no-cache lin
 
 image-manager's own rules: IM001 an external FROM without a digest in an image whose folder
 has a packages.lock; IM002 a rootfs file that looks like a secret (SSH or PEM private key,
-.env, AWS access key ID, credentials files); IM003 a tag without a test config.
+.env, AWS access key ID, credentials files); IM003 a tag without a test config; with
+--registry, IM004 an alias that would move to a lower version than the one it points at in
+the default registry.
 
 Exit codes: 0 no finding fails (errors do; warnings too with --strict), 1 findings failed,
 2 bad input, hadolint missing, or hadolint crashed or printed something that is not a report.
@@ -293,7 +295,8 @@ Examples:
   image-manager lint python --strict
   image-manager lint --format sarif --output lint.sarif       for code scanning
   image-manager lint --format junit --output reports/lint.xml
-  image-manager lint --format json | jq '.findings[] | .location'")]
+  image-manager lint --format json | jq '.findings[] | .location'
+  image-manager lint --registry                               also check where aliases point")]
     Lint(LintArgs),
 }
 
@@ -611,6 +614,10 @@ pub struct LintArgs {
     /// dist/.lint-cache.json (same Dockerfile, hadolint version and .hadolint.yaml).
     #[arg(long)]
     pub no_cache: bool,
+    /// Also ask the default registry where each alias points now: an alias that would move
+    /// to a lower version is IM004.
+    #[arg(long)]
+    pub registry: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

@@ -474,3 +474,111 @@ fn targets_select_what_is_linted() {
     assert_eq!(report["tags"], 1);
     assert_eq!(findings(&report, "DL3003")[0].2, ["app:2.0"]);
 }
+
+/// `hex(sha256(bytes))`.
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// Pushes a one-layer image labelled as built for tag `version` to `reference` (`host/ns/app:1`)
+/// with skopeo, from an OCI layout written here.
+fn push_labelled(reference: &str, version: &str) {
+    let layout = tempfile::tempdir().unwrap();
+    let blobs = layout.path().join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).unwrap();
+    let blob = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        fs_err::write(blobs.join(&digest), bytes).unwrap();
+        (format!("sha256:{digest}"), bytes.len())
+    };
+    let (layer, layer_size) = blob(&[0u8; 1024]);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"org.opencontainers.image.version": version}},
+        "rootfs": {"type": "layers", "diff_ids": [layer]},
+    });
+    let (config, config_size) = blob(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+    });
+    let (manifest, manifest_size) = blob(manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest, "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": "pushed"},
+        }],
+    });
+    fs_err::write(layout.path().join("index.json"), index.to_string()).unwrap();
+    fs_err::write(
+        layout.path().join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new("/usr/bin/skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:pushed", layout.path().display()))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn with_registry_an_alias_that_would_move_to_a_lower_version_is_im004() {
+    let registry = im_testkit::Registry::start();
+    let host = registry.host_port();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        &root.join(".image-manager.yml"),
+        &format!("registry: {{url: {host}/acme, insecure: true}}\n"),
+    );
+    // 1.1.0 was pushed (alias 1 and 1.1 point at it there); the project now has 1.0.x only.
+    write(
+        &root.join("images/app/image.yml"),
+        "tags: ['1.0.0', '1.0.1']\n",
+    );
+    write(
+        &root.join("images/app/Dockerfile"),
+        "FROM debian:bookworm-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000\nUSER 1000\n",
+    );
+    test_config(root, "app");
+    push_labelled(&format!("{host}/acme/app:1"), "1.1.0");
+    push_labelled(&format!("{host}/acme/app:1.0"), "1.0.0");
+    let checked = report(root, &["--registry"], 0);
+    assert_eq!(
+        findings(&checked, "IM004"),
+        [(
+            "images/app/image.yml".to_owned(),
+            "-".to_owned(),
+            vec!["app:1.0.1".to_owned()]
+        )],
+        "{checked:#}"
+    );
+    let message = checked["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the alias `1` would move down from 1.1.0"),
+        "{message}"
+    );
+    // Without --registry nothing is asked, and an alias the registry lacks is new, not moved.
+    assert!(findings(&report(root, &[], 0), "IM004").is_empty());
+    // A registry that does not answer is exit 2, not a clean lint.
+    drop(registry);
+    let run = lint(root, &["--registry"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot ask the registry"),
+        "{}",
+        run.stderr
+    );
+}

@@ -8,6 +8,7 @@
 //! ([`im_render::source_map`]), computed only for Dockerfiles with findings. The own rules
 //! ([`own`]) look at what only the project knows: locks, rootfs files, test configs.
 
+mod aliases;
 mod batches;
 mod cache;
 mod own;
@@ -38,6 +39,8 @@ pub struct LintOptions {
     pub strict: bool,
     /// Reuse the findings of Dockerfiles linted before (`dist/.lint-cache.json`).
     pub cache: bool,
+    /// Ask the default registry where the aliases point now (`IM004`).
+    pub registry: bool,
 }
 
 /// How `lint` could not lint.
@@ -55,6 +58,8 @@ pub enum LintError {
     SourceMap { tag: String, message: String },
     #[error("cancelled")]
     Cancelled,
+    #[error("cannot ask the registry where the aliases point: {0}")]
+    Registry(String),
     /// Targets that name nothing (every problem, as diagnostics).
     #[error("the targets do not name tags of this project")]
     Targets(im_diag::Diagnostics),
@@ -208,6 +213,9 @@ pub fn lint_with(
         }
     }
     findings.extend(own::findings(prepared, tags, &|tag| map_of(&mapper, tag))?);
+    if options.registry {
+        findings.extend(aliases::moved_down(ctx, prepared, tags)?);
+    }
     let info = ToolInfo {
         program: hadolint.program().display().to_string(),
         version,

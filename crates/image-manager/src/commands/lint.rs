@@ -60,6 +60,7 @@ pub fn run(context: &Context<'_>, args: &LintArgs) -> anyhow::Result<Outcome> {
         ),
         strict: args.strict,
         cache: !args.no_cache,
+        registry: args.registry,
     };
     let report = match im_exec::lint::lint(&context.exec(), &prepared, &options) {
         Ok(report) => report,
