@@ -84,7 +84,7 @@ impl RenderContext {
 /// A configured environment for one project.
 pub struct Engine {
     pub(crate) env: Environment<'static>,
-    pub(crate) root: PathBuf,
+    root: PathBuf,
     confined: Arc<im_input::Confined>,
 }
 

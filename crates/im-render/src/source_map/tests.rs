@@ -162,3 +162,33 @@ fn a_plain_dockerfile_maps_to_itself_and_variants_to_their_own_template() {
         ]
     );
 }
+
+#[test]
+fn macro_output_and_multi_line_values_map_to_the_line_that_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "images/app/image.yml",
+        "tags: ['1.0']\nvariables:\n  steps: \"RUN a\\nRUN b\"\n",
+    );
+    write(
+        root,
+        "images/app/Dockerfile.jinja2",
+        "{% macro install(p) -%}\nRUN apt-get install -y {{ p }}\n{%- endmacro %}\nFROM debian:bookworm\n{{ install(\"curl\") }}\n{{ variables.steps }}\n",
+    );
+    let maps = maps(root);
+    assert_eq!(
+        maps[0].1,
+        pairs(&[
+            ("", "images/app/Dockerfile.jinja2:3"),
+            ("FROM debian:bookworm", "images/app/Dockerfile.jinja2:4"),
+            (
+                "RUN apt-get install -y curl",
+                "images/app/Dockerfile.jinja2:5"
+            ),
+            ("RUN a", "images/app/Dockerfile.jinja2:6"),
+            ("RUN b", "images/app/Dockerfile.jinja2:6"),
+        ])
+    );
+}
