@@ -12,6 +12,7 @@ pub mod builder;
 pub mod ci;
 pub mod ci_template;
 mod context;
+pub mod lint;
 pub mod planning;
 mod prepare;
 pub mod publish;

@@ -126,3 +126,41 @@ mod tests {
         assert_eq!(c.name(), "docker");
     }
 }
+
+/// Where `program` is on `path` (a `PATH` value, which the binary reads and passes in): the
+/// first executable regular file named so. A program given with a folder is checked as it is.
+pub fn which(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |candidate: &std::path::Path| {
+        fs_err::metadata(candidate)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let candidate = PathBuf::from(program);
+        return executable(&candidate).then_some(candidate);
+    }
+    std::env::split_paths(path?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+#[cfg(test)]
+mod which_tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::which;
+
+    #[test]
+    fn finds_executables_on_the_path_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("tool");
+        fs_err::write(&tool, "#!/bin/sh\n").unwrap();
+        let path = std::env::join_paths([dir.path()]).unwrap();
+        assert_eq!(which("tool", Some(&path)), None, "not executable yet");
+        fs_err::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(which("tool", Some(&path)), Some(tool.clone()));
+        assert_eq!(which("missing", Some(&path)), None);
+        assert_eq!(which("tool", None), None);
+        assert_eq!(which(tool.to_str().unwrap(), None), Some(tool));
+    }
+}

@@ -20,7 +20,7 @@ pub mod log;
 pub mod run;
 
 pub use cancel::{CancelToken, Cancelled};
-pub use command::{CommandSpec, argv, quote};
+pub use command::{CommandSpec, argv, quote, which};
 pub use error::{RunError, STDERR_TAIL_LINES, tail};
 pub use log::Log;
 pub use run::{Run, run};

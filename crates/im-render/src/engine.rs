@@ -83,6 +83,10 @@ impl RenderContext {
     pub fn from_value(value: Value) -> Self {
         Self { value }
     }
+
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
 }
 
 /// Instructions a pipeline template may execute: it renders the whole job graph at once
@@ -93,7 +97,7 @@ pub const FOLDER_MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// A configured environment for one project.
 pub struct Engine {
-    env: Environment<'static>,
+    pub(crate) env: Environment<'static>,
     root: PathBuf,
     confined: Arc<im_input::Confined>,
     /// The instruction budget and output cap of each rendering.
@@ -317,7 +321,7 @@ impl Engine {
     /// An error inside an included or imported template reaches minijinja's caller wrapped
     /// at the `{% include %}` line: the diagnostic points at the innermost template's line
     /// and notes where each was included.
-    fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, name: &str, error: &Error, context: &Value) -> Diagnostic {
         let mut chain = vec![error];
         while let Some(inner) = std::error::Error::source(chain[chain.len() - 1])
             .and_then(|source| source.downcast_ref::<Error>())

@@ -21,6 +21,7 @@ pub mod layout;
 pub mod output;
 pub mod pycompat;
 pub mod rootfs;
+pub mod source_map;
 pub mod stamp;
 
 use std::collections::{BTreeMap, HashMap};

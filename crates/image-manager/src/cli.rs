@@ -304,6 +304,34 @@ Examples:
   image-manager check
   image-manager check --format json")]
     Check(CheckArgs),
+    /// Lint the rendered Dockerfiles with hadolint and image-manager's own rules, reported at
+    /// the template lines that wrote them.
+    #[command(after_help = "\
+Renders the selected tags as `generate` does, lints each distinct Dockerfile once with
+hadolint (found on PATH; the project's .hadolint.yaml is passed with --config), several
+hadolint processes at a time (-j), and reports every finding at the template line that
+produced it (images/python/Dockerfile.jinja2:7), with the rendered line
+(dist/python/3.13.7/Dockerfile:12) and the tags it applies to. `# hadolint ignore=DL3008`
+comments in templates work as in Dockerfiles. Findings are cached in dist/.lint-cache.json by
+the Dockerfile's bytes, hadolint's version and the configuration (--no-cache lints everything).
+
+image-manager's own rules: IM001 an external FROM without a digest in an image whose folder
+has a packages.lock; IM002 a rootfs file that looks like a secret (SSH or PEM private key,
+.env, AWS access key ID, credentials files); IM003 a tag without a test config; with
+--registry, IM004 an alias that would move to a lower version than the one it points at in
+the default registry.
+
+Exit codes: 0 no finding fails (errors do; warnings too with --strict), 1 findings failed,
+2 bad input, hadolint missing, or hadolint crashed or printed something that is not a report.
+
+Examples:
+  image-manager lint
+  image-manager lint python --strict
+  image-manager lint --format sarif --output lint.sarif       for code scanning
+  image-manager lint --format junit --output reports/lint.xml
+  image-manager lint --format json | jq '.findings[] | .location'
+  image-manager lint --registry                               also check where aliases point")]
+    Lint(LintArgs),
 }
 
 #[derive(Debug, Args)]
@@ -662,6 +690,49 @@ pub struct ServiceArgs {
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// How `lint` writes its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LintFormat {
+    /// One line per finding, for people.
+    #[default]
+    #[value(alias = "text")]
+    Tty,
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    Checkstyle,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// What to lint: `name`, `name:tag`, `name:alias` or globs. Nothing means every tag.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: LintFormat,
+    /// Fail on warnings too (errors always fail).
+    #[arg(long)]
+    pub strict: bool,
+    /// How many hadolint processes run at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Write the report to FILE (relative to the project) instead of stdout; it is written
+    /// whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Run hadolint on every Dockerfile, even those whose findings are cached in
+    /// dist/.lint-cache.json (same Dockerfile, hadolint version and .hadolint.yaml).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also ask the default registry where each alias points now: an alias that would move
+    /// to a lower version is IM004.
+    #[arg(long)]
+    pub registry: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
 }
 
 /// Where a test's checks run.

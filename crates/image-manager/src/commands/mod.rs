@@ -8,6 +8,7 @@ mod generate;
 mod generate_ci;
 mod graph;
 mod inspect;
+mod lint;
 mod list;
 mod lock;
 mod manifest;
@@ -81,6 +82,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Start(args) => service::run_start(&context, args),
         Command::Stop(args) => service::run_stop(&context, args),
         Command::Status(args) => service::run_status(&context, args),
+        Command::Lint(args) => lint::run(&context, args),
     }
 }
 
