@@ -1,0 +1,203 @@
+//! OCI 1.1 referrers against the real distribution registry (`docker-registry` 2.8, which has
+//! no referrers API: every attachment goes through the referrers tag schema), read back with
+//! skopeo and the plain registry API. The API branch is unit-tested in `src/referrers.rs`
+//! against recorded exchanges.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use im_registry::ops::push::{PushOptions, push_image};
+use im_registry::ops::referrers::{
+    Artifact, Discovery, EMPTY_MEDIA_TYPE, attach, copy_referrers, list_referrers,
+};
+use im_registry::{LocalImage, OCI_INDEX, Reference, fallback_tag, parse_digest};
+use im_testkit::Registry;
+use support::client;
+use support::images::{ImageSpec, sha256, write_image};
+use support::tools::skopeo_raw;
+
+fn artifact(artifact_type: &str, body: &str) -> Artifact {
+    Artifact {
+        artifact_type: artifact_type.to_owned(),
+        media_type: artifact_type.to_owned(),
+        bytes: Bytes::from(body.to_owned()),
+        annotations: BTreeMap::new(),
+        layer_annotations: BTreeMap::new(),
+    }
+}
+
+/// Pushes a small image to `registry` as `app:1`; its manifest digest.
+async fn pushed_image(registry: &Registry, dir: &std::path::Path) -> (Reference, String) {
+    let written = write_image(dir, &ImageSpec::new("linux/amd64", 1, 1000, 7));
+    let image = LocalImage::open(&written.archive).unwrap();
+    let target: Reference = format!("{}/app:1", registry.host_port()).parse().unwrap();
+    push_image(&client(), &image, &target, &PushOptions::default())
+        .await
+        .unwrap();
+    (target, written.root_digest)
+}
+
+#[tokio::test]
+async fn sboms_attach_through_the_tag_schema_and_read_back_with_skopeo() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, subject) = pushed_image(&registry, dir.path()).await;
+    let subject_digest = parse_digest(&subject).unwrap();
+    let client = client();
+    let cdx = artifact(
+        "application/vnd.cyclonedx+json",
+        r#"{"bomFormat":"CycloneDX"}"#,
+    );
+    let first = attach(&client, &target, &cdx).await.unwrap();
+    assert_eq!(
+        first.discovery,
+        Discovery::TagSchema,
+        "2.8 has no referrers API"
+    );
+    assert_eq!(
+        first.stats.blobs_uploaded, 2,
+        "the empty config and the SBOM"
+    );
+    // A second artifact extends the index; the first stays.
+    let spdx = artifact("application/spdx+json", r#"{"spdxVersion":"SPDX-2.3"}"#);
+    let second = attach(&client, &target, &spdx).await.unwrap();
+    assert_eq!(second.stats.blobs_present, 1, "the empty config is shared");
+    let (listed, discovery) = list_referrers(&client, target.repository(), &subject_digest, None)
+        .await
+        .unwrap();
+    assert_eq!(discovery, Discovery::TagSchema);
+    let listed: Vec<(String, String)> = listed
+        .iter()
+        .map(|r| (r.artifact_type.clone().unwrap(), r.digest.to_string()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "application/vnd.cyclonedx+json".to_owned(),
+                first.digest.to_string()
+            ),
+            (
+                "application/spdx+json".to_owned(),
+                second.digest.to_string()
+            ),
+        ]
+    );
+    // Filtered by type.
+    let (only_spdx, _) = list_referrers(
+        &client,
+        target.repository(),
+        &subject_digest,
+        Some("application/spdx+json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(only_spdx.len(), 1);
+    // Attaching the same bytes again adds nothing.
+    attach(&client, &target, &cdx).await.unwrap();
+    let (again, _) = list_referrers(&client, target.repository(), &subject_digest, None)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+
+    // An independent client reads the tag schema's index and the artifact manifest.
+    let host = registry.host_port();
+    let index: serde_json::Value = serde_json::from_slice(&skopeo_raw(
+        &format!("{host}/app:{}", fallback_tag(&subject_digest)),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/vnd.cyclonedx+json"
+    );
+    let raw = skopeo_raw(&format!("{host}/app@{}", first.digest), None);
+    assert_eq!(sha256(&raw), first.digest.to_string());
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(manifest["artifactType"], "application/vnd.cyclonedx+json");
+    assert_eq!(manifest["config"]["mediaType"], EMPTY_MEDIA_TYPE);
+    assert_eq!(manifest["subject"]["digest"], subject);
+    // The SBOM blob is served as pushed.
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let (status, blob) = http_get(registry.addr(), &format!("/v2/app/blobs/{layer}"));
+    assert_eq!(status, 200);
+    assert_eq!(blob, br#"{"bomFormat":"CycloneDX"}"#);
+    // And it has no referrers API, which is why the tag schema was used.
+    let (status, _) = http_get(registry.addr(), &format!("/v2/app/referrers/{subject}"));
+    assert_eq!(status, 404);
+}
+
+/// `GET path` over plain HTTP/1.1 with std's TCP: the status and the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "a chunked answer: {head}"
+    );
+    (status, response[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn referrers_are_copied_to_another_registry_once() {
+    let from = Registry::start();
+    let to = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (source, subject) = pushed_image(&from, dir.path()).await;
+    let subject_digest = parse_digest(&subject).unwrap();
+    let client = client();
+    let attached = attach(
+        &client,
+        &source,
+        &artifact("application/vnd.cyclonedx+json", "{}"),
+    )
+    .await
+    .unwrap();
+    let target: Reference = format!("{}/app:1", to.host_port()).parse().unwrap();
+    im_registry::ops::copy::copy_image(
+        &client,
+        &source,
+        &target,
+        &im_registry::ops::copy::CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let copy = || {
+        copy_referrers(
+            &client,
+            source.repository(),
+            target.repository(),
+            &subject_digest,
+        )
+    };
+    assert_eq!(copy().await.unwrap(), 1);
+    let (listed, _) = list_referrers(&client, target.repository(), &subject_digest, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].digest, attached.digest);
+    assert_eq!(
+        copy().await.unwrap(),
+        0,
+        "what the target lists is not copied again"
+    );
+}
