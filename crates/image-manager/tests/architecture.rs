@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "im-bases",
         "im-structure-test",
         "im-services",
+        "im-sbom",
     ],
     &["im-graph"],
     &["im-plan"],
