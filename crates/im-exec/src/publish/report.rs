@@ -55,6 +55,8 @@ pub struct TagReport {
     pub bytes_uploaded: u64,
     pub manifests_written: usize,
     pub manifests_present: usize,
+    /// SBOMs attached to platform manifests (push) or referrers copied along (sync).
+    pub sboms_attached: usize,
     pub error: Option<String>,
 }
 
@@ -74,6 +76,7 @@ impl TagReport {
             bytes_uploaded: 0,
             manifests_written: 0,
             manifests_present: 0,
+            sboms_attached: 0,
             error: None,
         }
     }
@@ -151,6 +154,9 @@ impl TagReport {
                         self.blobs_mounted,
                         self.blobs_present
                     ));
+                }
+                if self.sboms_attached > 0 {
+                    details.push(plural(self.sboms_attached, "SBOM referrer"));
                 }
                 let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();
                 if !extra.is_empty() {

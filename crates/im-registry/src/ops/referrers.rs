@@ -216,8 +216,15 @@ async fn register(
     subject: &Digest,
     counters: &Counters,
 ) -> Result<Discovery, Error> {
-    let indexed = client.put_referrer(repository, document, subject).await?;
-    counters.manifest(true);
+    let pinned = repository.digest(document.digest());
+    let indexed = if client.head_manifest_for(&pinned, true).await?.is_some() {
+        counters.manifest(false);
+        false
+    } else {
+        let indexed = client.put_referrer(repository, document, subject).await?;
+        counters.manifest(true);
+        indexed
+    };
     if indexed {
         return Ok(Discovery::Api);
     }
@@ -424,6 +431,27 @@ pub async fn copy_referrers(
         }
         register(client, target, &document, subject, &counters).await?;
         copied += 1;
+    }
+    Ok(copied)
+}
+
+/// Copies the referrers of the image `root` (a manifest or an index) and of each of its
+/// platform manifests from `source` to `target`, where the image was copied. Returns how
+/// many were copied.
+pub async fn copy_image_referrers(
+    client: &Client,
+    source: &Repository,
+    target: &Repository,
+    root: &Digest,
+) -> Result<usize, Error> {
+    let document = client.get_manifest(&source.digest(root)).await?;
+    let mut subjects = vec![root.clone()];
+    for child in document.children() {
+        subjects.push(descriptor_digest(child.digest())?);
+    }
+    let mut copied = 0;
+    for subject in &subjects {
+        copied += copy_referrers(client, source, target, subject).await?;
     }
     Ok(copied)
 }

@@ -16,6 +16,7 @@ mod planning;
 mod promote;
 mod published;
 mod push;
+mod sbom;
 mod service;
 mod sync;
 mod test;
@@ -64,6 +65,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::List(args) => list::run(&context, args),
         Command::Graph(args) => graph::run(&context, args),
         Command::Check(args) => check::run(&context, args),
+        Command::Sbom(args) => sbom::run(&context, args),
         Command::Plan(args) => plan::run(&context, args),
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),
