@@ -105,8 +105,8 @@ pub fn make_sboms(
     options: SbomOptions,
 ) -> anyhow::Result<SbomReport> {
     let started = Instant::now();
-    let jobs = publish::local_jobs(exec, prepared, targets, platforms)?;
     let syft = Syft::new(find_syft(&exec.environment)?);
+    let jobs = publish::local_jobs(exec, prepared, targets, platforms)?;
     let items: Vec<Item> = jobs
         .iter()
         .flat_map(|job| {

@@ -13,7 +13,7 @@ use im_registry::ops::referrers::{
     Artifact, Discovery, EMPTY_MEDIA_TYPE, attach, copy_referrers, list_referrers,
 };
 use im_registry::{LocalImage, OCI_INDEX, Reference, fallback_tag, parse_digest};
-use im_testkit::Registry;
+use im_testkit::{Registry, http_get};
 use support::client;
 use support::images::{ImageSpec, sha256, write_image};
 use support::tools::skopeo_raw;
@@ -123,38 +123,12 @@ async fn sboms_attach_through_the_tag_schema_and_read_back_with_skopeo() {
     assert_eq!(manifest["subject"]["digest"], subject);
     // The SBOM blob is served as pushed.
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let (status, blob) = http_get(registry.addr(), &format!("/v2/app/blobs/{layer}"));
+    let (status, blob) = http_get(registry.addr(), &format!("/v2/app/blobs/{layer}")).unwrap();
     assert_eq!(status, 200);
     assert_eq!(blob, br#"{"bomFormat":"CycloneDX"}"#);
     // And it has no referrers API, which is why the tag schema was used.
-    let (status, _) = http_get(registry.addr(), &format!("/v2/app/referrers/{subject}"));
+    let (status, _) = http_get(registry.addr(), &format!("/v2/app/referrers/{subject}")).unwrap();
     assert_eq!(status, 404);
-}
-
-/// `GET path` over plain HTTP/1.1 with std's TCP: the status and the body.
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP response");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "a chunked answer: {head}"
-    );
-    (status, response[split + 4..].to_vec())
 }
 
 #[tokio::test]

@@ -36,6 +36,16 @@ fn real_syft_lists_busybox_in_every_format() {
     );
 }
 
+/// What `syft` does with a cyclonedx-json scan of some archive.
+fn scan_with(syft: &Syft) -> Result<im_sbom::Scan, SbomError> {
+    syft.scan(
+        Path::new("/x/image.tar"),
+        SbomFormat::CycloneDxJson,
+        ("app", "1"),
+        &CancelToken::new(),
+    )
+}
+
 /// A stand-in for syft: a shell script.
 fn fake_syft(dir: &Path, script: &str) -> PathBuf {
     let path = dir.join("syft");
@@ -51,14 +61,7 @@ fn a_crashing_syft_is_an_error_with_its_argv_status_and_stderr() {
         dir.path(),
         "echo 'panic: runtime error' >&2; exit 2",
     ));
-    let error = syft
-        .scan(
-            Path::new("/x/image.tar"),
-            SbomFormat::CycloneDxJson,
-            ("app", "1"),
-            &CancelToken::new(),
-        )
-        .unwrap_err();
+    let error = scan_with(&syft).unwrap_err();
     let text = im_diag::error_chain(&error);
     assert!(matches!(error, SbomError::Run(_)), "{text}");
     assert!(text.contains("oci-archive:/x/image.tar"), "{text}");
@@ -69,14 +72,7 @@ fn a_crashing_syft_is_an_error_with_its_argv_status_and_stderr() {
 fn output_that_is_not_the_sbom_asked_for_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = Syft::new(fake_syft(dir.path(), "echo 'not json'"));
-    let error = garbage
-        .scan(
-            Path::new("/x/image.tar"),
-            SbomFormat::CycloneDxJson,
-            ("app", "1"),
-            &CancelToken::new(),
-        )
-        .unwrap_err();
+    let error = scan_with(&garbage).unwrap_err();
     assert!(
         error.to_string().contains("no valid cyclonedx-json SBOM"),
         "{error}"
@@ -86,13 +82,6 @@ fn output_that_is_not_the_sbom_asked_for_is_refused() {
         other.path(),
         r#"echo '{"spdxVersion":"SPDX-2.3","packages":[]}'"#,
     ));
-    let error = spdx
-        .scan(
-            Path::new("/x/image.tar"),
-            SbomFormat::CycloneDxJson,
-            ("app", "1"),
-            &CancelToken::new(),
-        )
-        .unwrap_err();
+    let error = scan_with(&spdx).unwrap_err();
     assert!(error.to_string().contains("bomFormat"), "{error}");
 }

@@ -36,7 +36,7 @@ pub use debian::debian_rootfs_tar;
 pub use docker::{DockerEnv, docker};
 pub use platform::Platform;
 pub use process::{output_with_stdin, run, run_with_stdin};
-pub use registry::{Registry, http_status};
+pub use registry::{Registry, http_get, http_status};
 pub use settings::DEFAULT_ENV_FILE;
 pub use tools::{
     actionlint_bin, check_jsonschema_bin, container_structure_test_bin, hadolint_bin,

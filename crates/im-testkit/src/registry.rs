@@ -146,6 +146,36 @@ pub fn http_status(
     })
 }
 
+/// Sends `GET path` (no auth) and returns the status and the body: a plain HTTP/1.1 request
+/// over std's TCP, an independent reader of what a registry serves. A chunked answer is
+/// refused (the distribution registry sends lengths).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| invalid(format!("not an HTTP response from {addr}")))?;
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Err(invalid(format!("a chunked answer from {addr}: {head}")));
+    }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| invalid(format!("no status in {head:?}")))?;
+    Ok((status, response[split + 4..].to_vec()))
+}
+
 /// Waits until `GET /v2/` answers 200 or 401; false if the process exited first.
 fn wait_ready(child: &mut Child, addr: SocketAddr, log_path: &Path) -> bool {
     let deadline = Instant::now() + READY_TIMEOUT;

@@ -576,6 +576,8 @@ pub struct SbomArgs {
     /// Scan again even where the SBOM describes the image the archive holds.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
     /// How the command reports: `text` for people, `json` (per node: the SBOM file, its
     /// package count, the image digest) for scripts.
     #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]

@@ -291,12 +291,7 @@ fn inspect_platform(reference: &str, arch: &str) -> serde_json::Value {
 }
 
 fn tag_result<'a>(report: &'a serde_json::Value, node: &str) -> &'a serde_json::Value {
-    report["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["node"] == node)
-        .unwrap_or_else(|| panic!("{node} not in {report}"))
+    common::report_entry(report, "tags", node)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::cli::{Format, SbomArgs, SbomFormatArg};
 
 pub fn run(context: &Context<'_>, args: &SbomArgs) -> anyhow::Result<Outcome> {
     let printer = context.printer;
-    let prepared = context.prepare_for_builds(None)?;
+    let prepared = context.prepare_for_builds(args.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
     let format = match args.format {
         SbomFormatArg::Cyclonedx => SbomFormat::CycloneDxJson,
