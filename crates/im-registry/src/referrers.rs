@@ -38,8 +38,8 @@ pub(crate) enum ReferrersAnswer {
     },
 }
 
-/// Reads one answer of `GET /v2/<name>/referrers/<digest>`: 404 is "no API" (the spec's
-/// signal for the fallback); 200 must carry an image index; anything else is an error the
+/// Reads one answer of `GET /v2/<name>/referrers/<digest>`: 404 (and 400, 405, 406) is "no
+/// API" (the spec's signal for the fallback); 200 must carry an image index; anything else is an error the
 /// caller reports (`Err(None)`: the registry's own status error is built by the caller).
 pub(crate) fn read_referrers_answer(
     status: StatusCode,
@@ -48,7 +48,16 @@ pub(crate) fn read_referrers_answer(
     body: bytes::Bytes,
     what: &str,
 ) -> Result<Option<ReferrersAnswer>, Error> {
-    if status == StatusCode::NOT_FOUND {
+    // 404 is the spec's signal. Registries that route no such path answer 400, 405 or 406
+    // too (go-containerregistry falls back on those as well); our digests are valid, so for
+    // us those mean the same.
+    if matches!(
+        status,
+        StatusCode::NOT_FOUND
+            | StatusCode::BAD_REQUEST
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::NOT_ACCEPTABLE
+    ) {
         return Ok(Some(ReferrersAnswer::Unsupported));
     }
     if !status.is_success() {
@@ -180,6 +189,19 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(answer, Some(ReferrersAnswer::Unsupported)));
+        for status in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::NOT_ACCEPTABLE,
+        ] {
+            let answer =
+                read_referrers_answer(status, None, None, bytes::Bytes::new(), "referrers")
+                    .unwrap();
+            assert!(
+                matches!(answer, Some(ReferrersAnswer::Unsupported)),
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -92,16 +92,29 @@ pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome>
     let inspection = session.run(inspect(session.client(), &reference))?;
     let client = session.client();
     let repository = reference.repository();
-    let mut platform_referrers = Vec::new();
-    for platform in &inspection.platforms {
-        platform_referrers.push(session.run(referrers(client, repository, &platform.digest))?);
-    }
-    let root_referrers =
-        if inspection.platforms.len() == 1 && inspection.platforms[0].digest == inspection.digest {
+    // Referrers are extra: a registry that cannot list them still gets inspected.
+    let referrers_of = |digest: &Digest| match session.run(referrers(client, repository, digest)) {
+        Ok(found) => found,
+        Err(error) => {
+            context.printer.diagnostic(
+                &im_diag::Diagnostic::warning(format!("cannot list the referrers of {digest}"))
+                    .with_note(im_exec::error_chain(&error)),
+            );
             Vec::new()
-        } else {
-            session.run(referrers(client, repository, &inspection.digest))?
-        };
+        }
+    };
+    let platform_referrers: Vec<Vec<ReferrerReport>> = inspection
+        .platforms
+        .iter()
+        .map(|platform| referrers_of(&platform.digest))
+        .collect();
+    let single =
+        inspection.platforms.len() == 1 && inspection.platforms[0].digest == inspection.digest;
+    let root_referrers = if single {
+        Vec::new()
+    } else {
+        referrers_of(&inspection.digest)
+    };
     let report = InspectReport {
         reference: reference.to_string(),
         digest: inspection.digest.to_string(),
