@@ -283,15 +283,47 @@ fn sboms_list_the_debian_packages_travel_with_push_promote_and_sync() {
     let spdx = json(&fs_err::read_to_string(app_dir.join("sbom.spdx.json")).unwrap());
     assert!(spdx["spdxVersion"].as_str().unwrap().starts_with("SPDX-"));
 
-    // push attaches both SBOMs to the platform manifest, as referrers in the tag schema.
-    let host = registry.host_port();
-    let pushed = json(
+    // The image changes: its CycloneDX SBOM is made again, the base's is kept, and the SPDX
+    // one now describes an image that is gone.
+    write(
+        &project.root().join("images/app/rootfs/etc/motd"),
+        "changed\n",
+    );
+    project.ok(&["build", "-j", "1", "app", "--snapshot-id", "rc1"]);
+    let remade = json(
         &project
-            .ok(&["push", "--snapshot-id", "rc1", "--format", "json"])
+            .ok(&["sbom", "--snapshot-id", "rc1", "--report", "json"])
             .stdout,
     );
-    assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_attached"], 2);
+    assert_eq!(node_report(&remade, "app:1.0.0")["result"], "made");
+    assert_eq!(node_report(&remade, "base:1")["result"], "up-to-date");
+
+    // push attaches the SBOMs of what it pushes to the platform manifest, as referrers in
+    // the tag schema; the stale SPDX SBOM is not attached.
+    let host = registry.host_port();
+    let push = || {
+        json(
+            &project
+                .ok(&["push", "--snapshot-id", "rc1", "--format", "json"])
+                .stdout,
+        )
+    };
+    let pushed = push();
+    assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_attached"], 1);
     assert_eq!(tag_report(&pushed, "base:1")["sboms_attached"], 1);
+    // Once made for this image, the SPDX SBOM joins the CycloneDX one: the referrers index
+    // is extended, not rewritten.
+    project.ok(&[
+        "sbom",
+        "app",
+        "--format",
+        "spdx-json",
+        "--snapshot-id",
+        "rc1",
+    ]);
+    let pushed = push();
+    assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_attached"], 2);
+    assert_eq!(tag_report(&pushed, "app:1.0.0")["result"], "pushed");
     let manifest = skopeo_raw(&format!("{host}/acme/app:1.0.0-rc1"));
     let digest = format!("sha256:{}", hex(&sha2::Sha256::digest(&manifest)));
     let index = json(
@@ -325,12 +357,7 @@ fn sboms_list_the_debian_packages_travel_with_push_promote_and_sync() {
     assert_eq!(status, 200);
     assert_eq!(blob, fs_err::read(app_dir.join("sbom.cdx.json")).unwrap());
     // Pushing again attaches nothing new.
-    let again = json(
-        &project
-            .ok(&["push", "--snapshot-id", "rc1", "--format", "json"])
-            .stdout,
-    );
-    assert_eq!(tag_report(&again, "app:1.0.0")["result"], "up-to-date");
+    assert_eq!(tag_report(&push(), "app:1.0.0")["result"], "up-to-date");
 
     // promote keeps the digest, so the release tag has the same referrers.
     project.ok(&["promote", "--snapshot-id", "rc1"]);
