@@ -272,14 +272,17 @@ fn sboms_list_the_debian_packages_travel_with_push_promote_and_sync() {
         before
     );
     // SPDX beside it.
-    project.ok(&[
-        "sbom",
-        "app",
-        "--format",
-        "spdx-json",
-        "--snapshot-id",
-        "rc1",
-    ]);
+    let spdx_sbom = || {
+        project.ok(&[
+            "sbom",
+            "app",
+            "--format",
+            "spdx-json",
+            "--snapshot-id",
+            "rc1",
+        ])
+    };
+    spdx_sbom();
     let spdx = json(&fs_err::read_to_string(app_dir.join("sbom.spdx.json")).unwrap());
     assert!(spdx["spdxVersion"].as_str().unwrap().starts_with("SPDX-"));
 
@@ -313,14 +316,7 @@ fn sboms_list_the_debian_packages_travel_with_push_promote_and_sync() {
     assert_eq!(tag_report(&pushed, "base:1")["sboms_attached"], 1);
     // Once made for this image, the SPDX SBOM joins the CycloneDX one: the referrers index
     // is extended, not rewritten.
-    project.ok(&[
-        "sbom",
-        "app",
-        "--format",
-        "spdx-json",
-        "--snapshot-id",
-        "rc1",
-    ]);
+    spdx_sbom();
     let pushed = push();
     assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_attached"], 2);
     assert_eq!(tag_report(&pushed, "app:1.0.0")["result"], "pushed");
