@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use im_registry::ops::push::{PushOptions, push_image};
 use im_registry::ops::referrers::{
-    Artifact, Discovery, EMPTY_MEDIA_TYPE, attach, copy_referrers, list_referrers,
+    Artifact, Discovery, EMPTY_MEDIA_TYPE, artifact_manifest, attach, copy_referrers,
+    list_referrers, referrer_descriptor,
 };
-use im_registry::{LocalImage, OCI_INDEX, Reference, fallback_tag, parse_digest};
+use im_registry::{
+    BlobSource, LocalImage, OCI_INDEX, Reference, fallback_reference, fallback_tag, parse_digest,
+};
 use im_testkit::{Registry, http_get};
 use support::client;
 use support::images::{ImageSpec, sha256, write_image};
@@ -173,5 +176,118 @@ async fn referrers_are_copied_to_another_registry_once() {
         copy().await.unwrap(),
         0,
         "what the target lists is not copied again"
+    );
+}
+
+/// Pushes `artifact` for `subject` by hand (blobs, then the manifest by digest) without
+/// touching the tag schema: what another tool would have stored.
+async fn push_by_hand(
+    target: &Reference,
+    subject: &im_registry::ManifestDocument,
+    artifact: &Artifact,
+) -> im_registry::ManifestDocument {
+    let client = client();
+    let repository = target.repository();
+    let document = artifact_manifest(&subject.descriptor(), artifact).unwrap();
+    for (bytes, size) in [
+        (Bytes::from_static(b"{}"), 2),
+        (artifact.bytes.clone(), artifact.bytes.len() as u64),
+    ] {
+        client
+            .push_blob(
+                repository,
+                &im_registry::sha256_digest(&bytes),
+                size,
+                BlobSource::Bytes(bytes),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .put_manifest(&repository.digest(document.digest()), &document)
+        .await
+        .unwrap();
+    document
+}
+
+#[tokio::test]
+async fn another_tools_referrers_and_annotations_stay_in_the_tag_schema_index() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, subject) = pushed_image(&registry, dir.path()).await;
+    let subject_digest = parse_digest(&subject).unwrap();
+    let client = client();
+    let subject_manifest = client.get_manifest(&target).await.unwrap();
+    let foreign = push_by_hand(
+        &target,
+        &subject_manifest,
+        &artifact("application/vnd.example.signature", "sig"),
+    )
+    .await;
+    let mut entry = referrer_descriptor(&foreign);
+    entry.set_annotations(Some(
+        [("org.example.tool".to_owned(), "signer".to_owned())].into(),
+    ));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [entry],
+        "annotations": {"org.example.kept": "yes"},
+    });
+    let tag = fallback_reference(target.repository(), &subject_digest).unwrap();
+    let document = im_registry::ManifestDocument::from_bytes(
+        Bytes::from(serde_json::to_vec(&index).unwrap()),
+        None,
+        "index",
+    )
+    .unwrap();
+    client.put_manifest(&tag, &document).await.unwrap();
+
+    let ours = attach(
+        &client,
+        &target,
+        &artifact("application/vnd.cyclonedx+json", "{}"),
+    )
+    .await
+    .unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&skopeo_raw(&tag.to_string(), None)).unwrap();
+    assert_eq!(stored["annotations"]["org.example.kept"], "yes");
+    let manifests = stored["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2, "{stored}");
+    assert_eq!(manifests[0]["digest"], foreign.digest().to_string());
+    assert_eq!(manifests[0]["annotations"]["org.example.tool"], "signer");
+    assert_eq!(manifests[1]["digest"], ours.digest.to_string());
+}
+
+#[tokio::test]
+async fn a_referrers_tag_that_is_not_an_index_is_never_overwritten() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, subject) = pushed_image(&registry, dir.path()).await;
+    let subject_digest = parse_digest(&subject).unwrap();
+    let client = client();
+    // Someone tagged an image manifest with the schema's tag name.
+    let image = client.get_manifest(&target).await.unwrap();
+    let tag = fallback_reference(target.repository(), &subject_digest).unwrap();
+    client.put_manifest(&tag, &image).await.unwrap();
+    let error = attach(
+        &client,
+        &target,
+        &artifact("application/vnd.cyclonedx+json", "{}"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the referrers tag holds a application/vnd.oci.image.manifest.v1+json"),
+        "{error}"
+    );
+    assert_eq!(
+        client.resolve_digest(&tag).await.unwrap().as_ref(),
+        Some(image.digest()),
+        "the tag still holds what it held"
     );
 }
