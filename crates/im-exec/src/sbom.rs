@@ -229,20 +229,32 @@ fn make_one(
     Ok(())
 }
 
+/// What [`attach_sboms`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SbomsAttached {
+    /// SBOMs attached (or found attached).
+    pub attached: usize,
+    /// Manifests that wrote.
+    pub written: usize,
+    /// SBOMs left out because they describe an earlier build of the image.
+    pub stale: usize,
+}
+
 /// Attaches to each pushed platform manifest the SBOMs next to its archive that describe it
-/// (as OCI 1.1 referrers, see [`im_registry::ops::referrers`]). Returns how many were
-/// attached and how many manifests that wrote.
+/// (as OCI 1.1 referrers, see [`im_registry::ops::referrers`]); SBOMs of an earlier build
+/// are counted, not attached.
 pub async fn attach_sboms(
     client: &Client,
     repository: &Repository,
     images: &[LocalImage],
     archives: &[PathBuf],
-) -> anyhow::Result<(usize, usize)> {
-    let mut attached = 0;
-    let mut written = 0;
+) -> anyhow::Result<SbomsAttached> {
+    let mut done = SbomsAttached::default();
     for (image, archive) in images.iter().zip(archives) {
         let digest = image.root().digest();
-        for (format, file) in current_sboms(archive, &digest.to_string())? {
+        let sboms = current_sboms(archive, &digest.to_string())?;
+        done.stale += sboms.stale.len();
+        for (format, file) in sboms.current {
             let bytes = fs_err::read(&file)?;
             let artifact = Artifact {
                 artifact_type: format.artifact_type().to_owned(),
@@ -254,10 +266,10 @@ pub async fn attach_sboms(
                     format.file_name().to_owned(),
                 )]),
             };
-            let done = attach(client, &repository.digest(digest), &artifact).await?;
-            attached += 1;
-            written += done.stats.manifests_written;
+            let attached = attach(client, &repository.digest(digest), &artifact).await?;
+            done.attached += 1;
+            done.written += attached.stats.manifests_written;
         }
     }
-    Ok((attached, written))
+    Ok(done)
 }

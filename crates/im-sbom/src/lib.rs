@@ -16,7 +16,9 @@ mod syft;
 
 pub use error::SbomError;
 pub use format::SbomFormat;
-pub use record::{RECORD_FILE, Record, RecordEntry, current_sboms, image_digest, sbom_digest};
+pub use record::{
+    RECORD_FILE, Record, RecordEntry, Sboms, current_sboms, image_digest, sbom_digest,
+};
 pub use syft::{Scan, Syft, count_packages, write_atomically};
 
 /// How to get syft, for errors that say it is missing.

@@ -98,22 +98,30 @@ pub fn image_digest(archive: &Path) -> Result<String, SbomError> {
         .manifest_digest)
 }
 
-/// The SBOMs next to `archive` that describe the image it holds now (`image_digest`): each
-/// format with its file. Stale or edited SBOMs are left out.
-pub fn current_sboms(
-    archive: &Path,
-    image_digest: &str,
-) -> Result<Vec<(SbomFormat, PathBuf)>, SbomError> {
+/// The SBOMs recorded next to an archive, split by whether they describe its image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sboms {
+    /// Each format whose SBOM describes the image, with its file.
+    pub current: Vec<(SbomFormat, PathBuf)>,
+    /// Formats whose SBOM describes another image (an earlier build) or was edited.
+    pub stale: Vec<SbomFormat>,
+}
+
+/// The SBOMs next to `archive`, against the image it holds now (`image_digest`).
+pub fn current_sboms(archive: &Path, image_digest: &str) -> Result<Sboms, SbomError> {
     let dir = archive.parent().unwrap_or(Path::new("."));
     let record = Record::load(dir)?;
-    Ok(SbomFormat::ALL
-        .into_iter()
-        .filter_map(|format| {
-            record
-                .current(dir, format, image_digest)
-                .map(|entry| (format, dir.join(&entry.file)))
-        })
-        .collect())
+    let mut found = Sboms::default();
+    for format in SbomFormat::ALL {
+        if !record.sboms.contains_key(format.name()) {
+            continue;
+        }
+        match record.current(dir, format, image_digest) {
+            Some(entry) => found.current.push((format, dir.join(&entry.file))),
+            None => found.stale.push(format),
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -311,8 +311,17 @@ fn sboms_list_the_debian_packages_travel_with_push_promote_and_sync() {
                 .stdout,
         )
     };
-    let pushed = push();
+    let first = project.ok(&["push", "--snapshot-id", "rc1", "--format", "json"]);
+    assert!(
+        first
+            .stderr
+            .contains("1 SBOM of an earlier build not attached: run `image-manager sbom` first"),
+        "{}",
+        first.stderr
+    );
+    let pushed = json(&first.stdout);
     assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_attached"], 1);
+    assert_eq!(tag_report(&pushed, "app:1.0.0")["sboms_stale"], 1);
     assert_eq!(tag_report(&pushed, "base:1")["sboms_attached"], 1);
     // Once made for this image, the SPDX SBOM joins the CycloneDX one: the referrers index
     // is extended, not rewritten.

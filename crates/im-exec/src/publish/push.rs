@@ -101,11 +101,11 @@ async fn push_job(
     }
     // The SBOMs `sbom` made of exactly these images, as referrers of their manifests.
     let repository = target.repository(&job.image)?;
-    let (attached, written) =
-        crate::sbom::attach_sboms(client, &repository, &images, &job.archives).await?;
-    report.sboms_attached += attached;
-    report.manifests_written += written;
-    if written > 0 {
+    let sboms = crate::sbom::attach_sboms(client, &repository, &images, &job.archives).await?;
+    report.sboms_attached += sboms.attached;
+    report.sboms_stale += sboms.stale;
+    report.manifests_written += sboms.written;
+    if sboms.written > 0 {
         report.result = Result_::Pushed;
     }
     // The push found the mounted blobs present: count them as mounted.

@@ -57,6 +57,8 @@ pub struct TagReport {
     pub manifests_present: usize,
     /// SBOMs attached to platform manifests (push) or referrers copied along (sync).
     pub sboms_attached: usize,
+    /// SBOMs not attached because they describe an earlier build (push).
+    pub sboms_stale: usize,
     pub error: Option<String>,
 }
 
@@ -77,6 +79,7 @@ impl TagReport {
             manifests_written: 0,
             manifests_present: 0,
             sboms_attached: 0,
+            sboms_stale: 0,
             error: None,
         }
     }
@@ -157,6 +160,12 @@ impl TagReport {
                 }
                 if self.sboms_attached > 0 {
                     details.push(plural(self.sboms_attached, "SBOM referrer"));
+                }
+                if self.sboms_stale > 0 {
+                    details.push(format!(
+                        "{} of an earlier build not attached: run `image-manager sbom` first",
+                        plural(self.sboms_stale, "SBOM")
+                    ));
                 }
                 let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();
                 if !extra.is_empty() {
