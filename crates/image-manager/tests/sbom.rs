@@ -5,8 +5,9 @@
 //!
 //! The image `app` is the busybox base plus the dpkg database (`/var/lib/dpkg/status`) and
 //! `/etc/os-release` of the Debian bookworm rootfs `scripts/setup` made with debootstrap: the
-//! real records of ~90 Debian packages, which syft lists with their versions, in a tiny
-//! image. (The whole 170 MB rootfs would make each build and scan a minute long.)
+//! real records of every package debootstrap installed, which syft reads exactly as it reads
+//! them in the whole rootfs (there it found the same 88 packages in 3.6 s), in an image of a
+//! few MB, so the builds, pushes and the sync here stay quick.
 
 mod common;
 
