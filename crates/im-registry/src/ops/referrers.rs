@@ -13,9 +13,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use oci_spec::image::{
-    Descriptor, DescriptorBuilder, ImageIndex, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
-};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
 use super::{Counters, TransferStats};
 use crate::digest::{Digest, descriptor_digest, sha256_digest};
@@ -44,76 +42,64 @@ pub struct Artifact {
     pub layer_annotations: BTreeMap<String, String>,
 }
 
-/// The empty descriptor: `{}` as `application/vnd.oci.empty.v1+json`.
-fn empty_descriptor() -> Result<Descriptor, Error> {
-    descriptor(EMPTY_MEDIA_TYPE, &sha256_digest(EMPTY_BLOB), 2, None)
-}
-
-fn descriptor(
-    media_type: &str,
-    digest: &Digest,
+/// A descriptor as the artifact manifest writes it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescriptorJson<'a> {
+    media_type: &'a str,
+    digest: String,
     size: u64,
-    annotations: Option<&BTreeMap<String, String>>,
-) -> Result<Descriptor, Error> {
-    let mut builder = DescriptorBuilder::default()
-        .media_type(MediaType::from(media_type))
-        .digest(oci_spec::image::Digest::from(digest))
-        .size(size);
-    if let Some(annotations) = annotations.filter(|a| !a.is_empty()) {
-        builder = builder.annotations(
-            annotations
-                .clone()
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-        );
-    }
-    builder.build().map_err(|e| invalid_build(&e.to_string()))
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a BTreeMap<String, String>>,
 }
 
-fn invalid_build(reason: &str) -> Error {
-    Error::Invalid {
-        operation: "build artifact manifest",
-        reference: String::new(),
-        reason: reason.to_owned(),
-    }
+/// The artifact manifest, field by field in a fixed order with sorted annotations, so the
+/// same artifact for the same subject always has the same bytes (oci-spec's types keep
+/// annotations in a `HashMap`, whose order changes from run to run).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactManifestJson<'a> {
+    schema_version: u32,
+    media_type: &'a str,
+    artifact_type: &'a str,
+    config: DescriptorJson<'a>,
+    layers: [DescriptorJson<'a>; 1],
+    subject: DescriptorJson<'a>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
 }
 
 /// The artifact manifest of `artifact` for `subject` (a manifest's descriptor): the empty
-/// config, one layer, the `subject`, compact JSON in oci-spec's field order.
+/// config, one layer, the `subject` (media type, digest and size only), compact JSON.
 pub fn artifact_manifest(
     subject: &Descriptor,
     artifact: &Artifact,
 ) -> Result<ManifestDocument, Error> {
-    let layer = descriptor(
-        &artifact.media_type,
-        &sha256_digest(&artifact.bytes),
-        artifact.bytes.len() as u64,
-        Some(&artifact.layer_annotations),
-    )?;
-    // A subject descriptor carries media type, digest and size only.
-    let subject = descriptor(
-        subject.media_type().as_ref(),
-        &descriptor_digest(subject.digest())?,
-        subject.size(),
-        None,
-    )?;
-    let mut builder = ImageManifestBuilder::default()
-        .schema_version(SCHEMA_VERSION)
-        .media_type(MediaType::ImageManifest)
-        .artifact_type(MediaType::from(artifact.artifact_type.as_str()))
-        .config(empty_descriptor()?)
-        .layers(vec![layer])
-        .subject(subject);
-    if !artifact.annotations.is_empty() {
-        builder = builder.annotations(
-            artifact
-                .annotations
-                .clone()
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-        );
-    }
-    let manifest = builder.build().map_err(|e| invalid_build(&e.to_string()))?;
+    let subject_type = subject.media_type().to_string();
+    let manifest = ArtifactManifestJson {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        artifact_type: &artifact.artifact_type,
+        config: DescriptorJson {
+            media_type: EMPTY_MEDIA_TYPE,
+            digest: sha256_digest(EMPTY_BLOB).to_string(),
+            size: EMPTY_BLOB.len() as u64,
+            annotations: None,
+        },
+        layers: [DescriptorJson {
+            media_type: &artifact.media_type,
+            digest: sha256_digest(&artifact.bytes).to_string(),
+            size: artifact.bytes.len() as u64,
+            annotations: Some(&artifact.layer_annotations).filter(|a| !a.is_empty()),
+        }],
+        subject: DescriptorJson {
+            media_type: &subject_type,
+            digest: descriptor_digest(subject.digest())?.to_string(),
+            size: subject.size(),
+            annotations: None,
+        },
+        annotations: &artifact.annotations,
+    };
     let bytes = serde_json::to_vec(&manifest).map_err(|source| Error::InvalidManifest {
         what: "built artifact manifest".to_owned(),
         source,
@@ -527,6 +513,31 @@ mod tests {
         // The same artifact gives the same bytes: attaching twice adds nothing.
         let again = artifact_manifest(&subject(), &sbom()).unwrap();
         assert_eq!(again.digest(), document.digest());
+    }
+
+    #[test]
+    fn annotations_are_written_sorted_so_the_bytes_never_change() {
+        let mut artifact = sbom();
+        for key in ["z.last", "a.first", "m.middle"] {
+            artifact.annotations.insert(key.to_owned(), "x".to_owned());
+        }
+        let document = artifact_manifest(&subject(), &artifact).unwrap();
+        let text = std::str::from_utf8(document.bytes()).unwrap();
+        let at = |key: &str| text.find(key).unwrap();
+        assert!(
+            at("a.first") < at("m.middle") && at("m.middle") < at("z.last"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"#),
+            "{text}"
+        );
+        for _ in 0..10 {
+            assert_eq!(
+                artifact_manifest(&subject(), &artifact).unwrap().bytes(),
+                document.bytes()
+            );
+        }
     }
 
     #[test]
