@@ -1,6 +1,6 @@
 //! Runs plans. A command loads and prepares the project ([`Prepared`]), plans
 //! ([`planning::plan`]), and hands the plan to an executor here — [`build::build`] with a
-//! builder, [`publish`] with a registry session, [`test`] with a container runtime — which
+//! builder, [`publish`] with a registry session, [`test`] with a container runtime, [`sbom`] with syft — which
 //! tells people what happens through a [`Reporter`]. [`ci`] turns the graph into what
 //! `im_ci` makes pipelines of; [`ci_template`] renders a project's own pipeline template. Nothing here prints, exits or reads the environment: the binary passes in
 //! what it read ([`Environment`]) and the command's cancellation.
@@ -17,6 +17,7 @@ pub mod planning;
 mod prepare;
 pub mod publish;
 pub mod registry;
+pub mod sbom;
 pub mod steps;
 pub mod test;
 

@@ -199,6 +199,23 @@ impl Client {
             .await
     }
 
+    /// Sends `request`, whose answer is a manifest or index: read up to the manifest cap.
+    pub(crate) async fn fetch_document(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+        what: &str,
+    ) -> Result<Fetched, Error> {
+        self.transport
+            .fetch(
+                endpoint,
+                request,
+                self.transport.limits.max_manifest_bytes,
+                what,
+            )
+            .await
+    }
+
     /// [`Client::fetch_status`], turning a status other than success into the registry's
     /// error.
     async fn send_checked(
@@ -300,15 +317,7 @@ impl Client {
             Scope::pull(reference.repository().name()),
         );
         let what = format!("manifest `{reference}`");
-        let fetched = self
-            .transport
-            .fetch(
-                &endpoint,
-                &request,
-                self.transport.limits.max_manifest_bytes,
-                &what,
-            )
-            .await?;
+        let fetched = self.fetch_document(&endpoint, &request, &what).await?;
         if fetched.status == StatusCode::NOT_FOUND {
             return Err(Error::ManifestNotFound {
                 reference: reference.to_string(),
@@ -343,6 +352,17 @@ impl Client {
         reference: &Reference,
         document: &ManifestDocument,
     ) -> Result<(), Error> {
+        self.put_manifest_answer(reference, document).await?;
+        Ok(())
+    }
+
+    /// [`Client::put_manifest`], returning the registry's answer (whose headers say, for a
+    /// manifest with a `subject`, whether the registry indexed it as a referrer).
+    pub(crate) async fn put_manifest_answer(
+        &self,
+        reference: &Reference,
+        document: &ManifestDocument,
+    ) -> Result<Fetched, Error> {
         if let Some(digest) = reference.digest()
             && digest != document.digest()
         {
@@ -380,7 +400,7 @@ impl Client {
                 actual: stored.to_string(),
             });
         }
-        Ok(())
+        Ok(fetched)
     }
 
     /// Whether a blob exists; its size when it does.
@@ -461,22 +481,8 @@ impl Client {
                 })?;
             tags.extend(page.tags.unwrap_or_default());
             let next = fetched.header("link").and_then(next_link);
-            match next {
-                Some(next) => {
-                    let next = url.join(&next).map_err(|_| Error::Authentication {
-                        registry: endpoint.registry.clone(),
-                        reason: "the tag list's Link header is not a URL".to_owned(),
-                    })?;
-                    if next.origin() != endpoint.base.origin() {
-                        return Err(Error::UnsafeTarget {
-                            registry: endpoint.registry.clone(),
-                            kind: crate::error::TargetKind::Redirect,
-                            target: next.host_str().unwrap_or_default().to_owned(),
-                            reason: "tag list pages must stay on the registry".to_owned(),
-                        });
-                    }
-                    url = next;
-                }
+            match next_page(&endpoint, &url, next.as_deref(), "tag list")? {
+                Some(next) => url = next,
                 None => return Ok(tags),
             }
         }
@@ -544,8 +550,35 @@ impl Client {
     }
 }
 
+/// The next page of a paginated list (`what`: "tag list"): `next`, the target of the `Link`
+/// header of the page at `current`, made absolute; `None` on the last page. A page elsewhere
+/// than the registry is refused.
+pub(crate) fn next_page(
+    endpoint: &Endpoint,
+    current: &url::Url,
+    next: Option<&str>,
+    what: &str,
+) -> Result<Option<url::Url>, Error> {
+    let Some(next) = next else {
+        return Ok(None);
+    };
+    let next = current.join(next).map_err(|_| Error::Authentication {
+        registry: endpoint.registry.clone(),
+        reason: format!("the {what}'s Link header is not a URL"),
+    })?;
+    if next.origin() != endpoint.base.origin() {
+        return Err(Error::UnsafeTarget {
+            registry: endpoint.registry.clone(),
+            kind: crate::error::TargetKind::Redirect,
+            target: next.host_str().unwrap_or_default().to_owned(),
+            reason: format!("{what} pages must stay on the registry"),
+        });
+    }
+    Ok(Some(next))
+}
+
 /// The target of `rel="next"` in a `Link` header.
-fn next_link(link: &str) -> Option<String> {
+pub(crate) fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let is_next = params.split(';').any(|p| {

@@ -25,6 +25,7 @@ mod local;
 mod manifest;
 pub mod ops;
 mod reference;
+mod referrers;
 mod retry;
 mod transport;
 mod upload;
@@ -45,6 +46,7 @@ pub use manifest::{
 };
 pub use oci_spec;
 pub use reference::{DOCKER_HUB, Reference, Repository};
+pub use referrers::{OCI_SUBJECT_HEADER, fallback_reference, fallback_tag};
 pub use retry::RetryPolicy;
 pub use transport::BlobSource;
 pub use upload::BlobPush;

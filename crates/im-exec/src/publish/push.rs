@@ -1,6 +1,7 @@
 //! Pushing jobs from `dist/`: the per-platform images, the multi-platform index `build`
 //! wrote (byte for byte, so the registry serves the digest `build` recorded), then each alias;
-//! blobs the parents' repositories hold are mounted, not uploaded.
+//! blobs the parents' repositories hold are mounted, not uploaded. The SBOMs `sbom` made of
+//! the pushed images are attached to their platform manifests as OCI 1.1 referrers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -97,6 +98,15 @@ async fn push_job(
             },
         };
         report.add(&published);
+    }
+    // The SBOMs `sbom` made of exactly these images, as referrers of their manifests.
+    let repository = target.repository(&job.image)?;
+    let sboms = crate::sbom::attach_sboms(client, &repository, &images, &job.archives).await?;
+    report.sboms_attached += sboms.attached;
+    report.sboms_stale += sboms.stale;
+    report.manifests_written += sboms.written;
+    if sboms.written > 0 {
+        report.result = Result_::Pushed;
     }
     // The push found the mounted blobs present: count them as mounted.
     if mounted > 0 {

@@ -55,6 +55,10 @@ pub struct TagReport {
     pub bytes_uploaded: u64,
     pub manifests_written: usize,
     pub manifests_present: usize,
+    /// SBOMs attached to platform manifests (push) or referrers copied along (sync).
+    pub sboms_attached: usize,
+    /// SBOMs not attached because they describe an earlier build (push).
+    pub sboms_stale: usize,
     pub error: Option<String>,
 }
 
@@ -74,6 +78,8 @@ impl TagReport {
             bytes_uploaded: 0,
             manifests_written: 0,
             manifests_present: 0,
+            sboms_attached: 0,
+            sboms_stale: 0,
             error: None,
         }
     }
@@ -150,6 +156,15 @@ impl TagReport {
                         human_bytes(self.bytes_uploaded),
                         self.blobs_mounted,
                         self.blobs_present
+                    ));
+                }
+                if self.sboms_attached > 0 {
+                    details.push(plural(self.sboms_attached, "SBOM referrer"));
+                }
+                if self.sboms_stale > 0 {
+                    details.push(format!(
+                        "{} of an earlier build not attached: run `image-manager sbom` first",
+                        plural(self.sboms_stale, "SBOM")
                     ));
                 }
                 let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();

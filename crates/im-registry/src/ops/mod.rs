@@ -1,7 +1,8 @@
 //! Operations built on the client, one per module: push a local image (`push`), copy
 //! between repositories or registries (`copy`), add tags (`tag`), assemble an index from
 //! per-platform tags (`index`), read what a reference holds (`inspect`), and pull one
-//! platform image into an OCI archive (`pull`). They share one
+//! platform image into an OCI archive (`pull`), and attach, list and copy OCI 1.1
+//! referrers (`referrers`). They share one
 //! publishing order: blobs, then child manifests, then the index or manifest under its tag,
 //! then the extra tags — so a tag never points at something incomplete.
 
@@ -10,6 +11,7 @@ pub mod index;
 pub mod inspect;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 pub mod tag;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

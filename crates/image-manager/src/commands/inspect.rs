@@ -1,5 +1,7 @@
 //! `image-manager inspect REF`: what a registry holds under a reference — digest, media type,
-//! size, and per platform its manifest digest, size, labels and build key.
+//! size, and per platform its manifest digest, size, labels and build key; and what refers to
+//! the image and to each platform manifest (OCI 1.1 referrers: SBOMs, signatures), through
+//! the registry's referrers API or the `sha256-<hex>` tag schema.
 //!
 //! A reference without a registry host (`app:1.0`) means that image in the project's default
 //! registry when one is configured; `host[:port]/repository:tag` is read as written.
@@ -7,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use im_registry::Reference;
 use im_registry::ops::inspect::inspect;
+use im_registry::ops::referrers::list_referrers;
+use im_registry::{Client, Digest, Reference, Repository};
 use serde::Serialize;
 
 use super::{Context, Outcome};
@@ -26,6 +29,36 @@ struct PlatformReport {
     build_key: Option<String>,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
+    referrers: Vec<ReferrerReport>,
+}
+
+/// One manifest that refers to an image (an SBOM, a signature).
+#[derive(Serialize)]
+struct ReferrerReport {
+    artifact_type: Option<String>,
+    digest: String,
+    media_type: String,
+    size: u64,
+    annotations: BTreeMap<String, String>,
+}
+
+/// What refers to `subject` in `repository`.
+async fn referrers(
+    client: &Client,
+    repository: &Repository,
+    subject: &Digest,
+) -> Result<Vec<ReferrerReport>, im_registry::Error> {
+    let (found, _) = list_referrers(client, repository, subject, None).await?;
+    Ok(found
+        .into_iter()
+        .map(|r| ReferrerReport {
+            artifact_type: r.artifact_type,
+            digest: r.digest.to_string(),
+            media_type: r.media_type,
+            size: r.size,
+            annotations: r.annotations,
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -36,6 +69,7 @@ struct InspectReport {
     size: u64,
     platforms: Vec<PlatformReport>,
     annotations: BTreeMap<String, String>,
+    referrers: Vec<ReferrerReport>,
 }
 
 /// Whether the first path component of `text` names a registry host.
@@ -56,6 +90,31 @@ pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome>
     };
     let session = context.exec().session(&settings)?;
     let inspection = session.run(inspect(session.client(), &reference))?;
+    let client = session.client();
+    let repository = reference.repository();
+    // Referrers are extra: a registry that cannot list them still gets inspected.
+    let referrers_of = |digest: &Digest| match session.run(referrers(client, repository, digest)) {
+        Ok(found) => found,
+        Err(error) => {
+            context.printer.diagnostic(
+                &im_diag::Diagnostic::warning(format!("cannot list the referrers of {digest}"))
+                    .with_note(im_exec::error_chain(&error)),
+            );
+            Vec::new()
+        }
+    };
+    let platform_referrers: Vec<Vec<ReferrerReport>> = inspection
+        .platforms
+        .iter()
+        .map(|platform| referrers_of(&platform.digest))
+        .collect();
+    let single =
+        inspection.platforms.len() == 1 && inspection.platforms[0].digest == inspection.digest;
+    let root_referrers = if single {
+        Vec::new()
+    } else {
+        referrers_of(&inspection.digest)
+    };
     let report = InspectReport {
         reference: reference.to_string(),
         digest: inspection.digest.to_string(),
@@ -65,7 +124,8 @@ pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome>
         platforms: inspection
             .platforms
             .iter()
-            .map(|p| PlatformReport {
+            .zip(platform_referrers)
+            .map(|(p, referrers)| PlatformReport {
                 platform: p.platform.as_ref().map(ToString::to_string),
                 digest: p.digest.to_string(),
                 media_type: p.media_type.clone(),
@@ -77,8 +137,10 @@ pub fn run(context: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Outcome>
                     .cloned(),
                 labels: p.labels.clone(),
                 annotations: p.annotations.clone(),
+                referrers,
             })
             .collect(),
+        referrers: root_referrers,
     };
     match args.format {
         Format::Json => context.printer.json(&report)?,
@@ -107,6 +169,7 @@ fn render(report: &InspectReport) -> String {
     for (key, value) in &report.annotations {
         let _ = writeln!(out, "annotation  {key}={value}");
     }
+    render_referrers(&mut out, "", &report.referrers);
     for platform in &report.platforms {
         let _ = writeln!(
             out,
@@ -128,8 +191,25 @@ fn render(report: &InspectReport) -> String {
                 let _ = writeln!(out, "    {key:width$}  {value}");
             }
         }
+        render_referrers(&mut out, "  ", &platform.referrers);
     }
     out.trim_end().to_owned()
+}
+
+/// `referrer  application/vnd.cyclonedx+json  sha256:…  2.1 KiB`, one line each.
+fn render_referrers(out: &mut String, indent: &str, referrers: &[ReferrerReport]) {
+    for referrer in referrers {
+        let _ = writeln!(
+            out,
+            "{indent}referrer    {}  {}  {}",
+            referrer
+                .artifact_type
+                .as_deref()
+                .unwrap_or(&referrer.media_type),
+            referrer.digest,
+            human_bytes(referrer.size)
+        );
+    }
 }
 
 #[cfg(test)]

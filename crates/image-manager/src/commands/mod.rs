@@ -17,6 +17,7 @@ mod planning;
 mod promote;
 mod published;
 mod push;
+mod sbom;
 mod service;
 mod sign;
 mod sync;
@@ -66,6 +67,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::List(args) => list::run(&context, args),
         Command::Graph(args) => graph::run(&context, args),
         Command::Check(args) => check::run(&context, args),
+        Command::Sbom(args) => sbom::run(&context, args),
         Command::Plan(args) => plan::run(&context, args),
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),

@@ -29,6 +29,21 @@ pub fn write(path: &Path, text: &str) {
     fs_err::write(path, text).unwrap();
 }
 
+/// The entry of `node` (`name:tag`) in the list `list` of a command's JSON report (`tags` of
+/// push, `nodes` of sbom).
+pub fn report_entry<'a>(
+    report: &'a serde_json::Value,
+    list: &str,
+    node: &str,
+) -> &'a serde_json::Value {
+    report[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{list}` in {report}"))
+        .iter()
+        .find(|entry| entry["node"] == node)
+        .unwrap_or_else(|| panic!("{node} not in {report}"))
+}
+
 /// Makes a FIFO at `path`.
 pub fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
