@@ -611,8 +611,7 @@ fn a_snapshot_is_pushed_under_its_own_tags_and_promotion_keeps_its_digests() {
     assert_eq!(labels["org.opencontainers.image.base.name"], "base:1");
     let base = inspect_platform(&format!("{host}/acme/base:1-rc1"), "amd64");
     assert_eq!(
-        labels["org.opencontainers.image.base.digest"],
-        base["Digest"],
+        labels["org.opencontainers.image.base.digest"], base["Digest"],
         "{base}"
     );
 
