@@ -907,23 +907,11 @@ fn gitlab_branch_merge_request_and_pruned_pipelines_run_in_order_and_publish() {
     let mut expected = expected_tags(&[&main, "mr-7"], true);
     let web = expected.get_mut("web").unwrap();
     web.insert(format!("2.0.0-dev-{leaf_snapshot}"));
-    // The leaf's build jobs also tag what they took from the registry (its ancestors) under
-    // the new snapshot, per platform: the released images, not rebuilt ones.
+    // The leaf's build jobs tag only the leaf under the new snapshot, per platform: the
+    // ancestors they took from the registry have no job in this pipeline to join them.
     for platform in PLATFORMS {
         let slug = platform.replace('/', "-");
-        for node in ["base:1", "web:2.0.0", "web:2.0.0-dev"] {
-            let (image, version) = node.split_once(':').unwrap();
-            let tag = format!("{version}-{leaf_snapshot}-{slug}");
-            if node != "web:2.0.0-dev" {
-                let (_, index) = repo.manifest(image, version);
-                assert_eq!(
-                    repo.manifest(image, &tag).0,
-                    platform_digest(&index, platform),
-                    "{image}:{tag}"
-                );
-            }
-            expected.get_mut(image).unwrap().insert(tag);
-        }
+        web.insert(format!("2.0.0-dev-{leaf_snapshot}-{slug}"));
     }
     assert_registry(&repo, &expected, &[&main, "mr-7"], &unchanged);
 
@@ -946,20 +934,6 @@ fn gitlab_branch_merge_request_and_pruned_pipelines_run_in_order_and_publish() {
     // No job wrote the password into its checkout (dist/, the ledger, ...) or its log.
     let leaked = common::files_containing(repo.root(), PASSWORD.as_bytes());
     assert_eq!(leaked, Vec::<std::path::PathBuf>::new());
-}
-
-/// The digest of `platform`'s manifest in an index.
-fn platform_digest(index: &serde_json::Value, platform: &str) -> String {
-    let (os, architecture) = platform.split_once('/').unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["platform"]["os"] == os && m["platform"]["architecture"] == architecture)
-        .unwrap_or_else(|| panic!("no {platform} in {index}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// `os/arch` of each manifest of an index.

@@ -1575,7 +1575,26 @@ fn a_new_snapshot_reuses_what_the_release_tags_hold() {
         .map(|n| n["node"].as_str().unwrap())
         .collect();
     assert_eq!(built, ["app:1.1.0-dev"], "{}", run.stderr);
-    // The parent that stayed remote has its snapshot platform tag, on the released manifest.
+    // The parent that stayed remote gets its snapshot platform tag from its own job (a
+    // leaf's job leaves it alone), on the released manifest.
+    assert!(!exists(&format!("{host}/acme/base:1-mr-9-linux-amd64")));
+    let own = b.ok(&[
+        "build",
+        "-j",
+        "1",
+        "--push",
+        "--platform-tags",
+        "--platform",
+        "linux/amd64",
+        "--snapshot-id",
+        "mr-9",
+        "base:1",
+    ]);
+    assert!(
+        own.stderr.contains("In registry base:1 (linux/amd64)"),
+        "{}",
+        own.stderr
+    );
     assert_eq!(
         raw(&format!("{host}/acme/base:1-mr-9-linux-amd64"), None).1,
         raw(&format!("{host}/acme/base:1"), None).1

@@ -194,10 +194,14 @@ pub fn before_build(
                 &format!("{label}: {reference} has its build key; not built"),
             );
             remote.insert(i);
-            remote_at.insert(
-                (node.id.to_string(), node.platform.clone()),
-                reference.clone(),
-            );
+            // Per-platform tags are for the manifest job of the node a CI job builds; an
+            // ancestor it only took from the registry has its own job (or none, when pruned).
+            if !platform_tags || node.selected {
+                remote_at.insert(
+                    (node.id.to_string(), node.platform.clone()),
+                    reference.clone(),
+                );
+            }
             continue;
         }
         let output = dist.join(&node.output);
@@ -339,7 +343,7 @@ fn remove_nodes(plan: &mut Plan, remove: &BTreeSet<usize>) {
 }
 
 /// `build --push`, after a successful build: pushes every image tag of the plan (the targets
-/// and what they needed) and makes sure the aliases of image tags that stayed remote point
+/// and what they needed; with per-platform tags, the targets only) and makes sure the aliases of image tags that stayed remote point
 /// at them.
 pub fn after_build(
     context: &ExecContext<'_>,
@@ -350,7 +354,15 @@ pub fn after_build(
 ) -> Report {
     let started = Instant::now();
     let reporter = context.reporter;
-    let jobs = jobs_from_nodes(prepared, &context.dist, plan.nodes.iter());
+    // Per-platform tags (a CI job's) are written for the job's own targets only: a parent
+    // it fetched has its own job, or none when the pipeline was pruned.
+    let jobs = jobs_from_nodes(
+        prepared,
+        &context.dist,
+        plan.nodes
+            .iter()
+            .filter(|node| !state.platform_tags || node.selected),
+    );
     if !jobs.is_empty() {
         reporter.status(
             "Pushing",
