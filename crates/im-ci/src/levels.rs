@@ -138,12 +138,21 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout that holds every leg of `legs`.
-    pub fn of(legs: &BTreeMap<Group, Vec<Leg>>) -> Self {
+    /// The layout for `legs` (the whole graph's): each group gets the matrix jobs its legs
+    /// need, at most `cap`. A pipeline builds what changed, so the committed workflow stays
+    /// the same size however many images the project has (it changes with the graph's depth
+    /// and platforms); a pipeline needing more legs than a group holds is refused by its plan
+    /// job, saying to raise `ci.matrix_jobs`.
+    pub fn of(legs: &BTreeMap<Group, Vec<Leg>>, cap: usize) -> Self {
         Self {
             groups: legs
                 .iter()
-                .map(|(group, legs)| (group.clone(), legs.len().div_ceil(GITHUB_MATRIX)))
+                .map(|(group, legs)| {
+                    (
+                        group.clone(),
+                        legs.len().div_ceil(GITHUB_MATRIX).clamp(1, cap.max(1)),
+                    )
+                })
                 .collect(),
         }
     }
@@ -235,7 +244,9 @@ pub struct Matrices {
 /// The workflow's layout cannot hold this pipeline's legs: it was generated for another
 /// graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the workflow has {had} matrix job(s) for `{group}`, and this pipeline needs {needs}")]
+#[error(
+    "the workflow has {had} matrix job(s) for `{group}`, and this pipeline needs {needs} (256 legs each)"
+)]
 pub struct Stale {
     pub group: String,
     pub had: usize,
@@ -322,7 +333,7 @@ mod tests {
             tags.push(tag(&format!("app:{i}"), &["base:1"], false));
         }
         let legs = legs(&tags, &split(), &levels(&tags));
-        let layout = Layout::of(&legs);
+        let layout = Layout::of(&legs, 8);
         let arm = Group {
             kind: JobKind::Build,
             level: 1,

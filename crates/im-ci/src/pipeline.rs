@@ -31,6 +31,8 @@ pub const GITHUB_MAX_WORKFLOW_BYTES: usize = 500 * 1000;
 pub const GITHUB_MAX_OUTPUTS_BYTES: usize = 1024 * 1024;
 /// The default of `ci.max_jobs`: GitLab.com's pipeline size on its free tier.
 pub const DEFAULT_MAX_JOBS: usize = 500;
+/// The default of `ci.matrix_jobs`: 4 x 256 legs per graph level, platform and kind.
+pub const DEFAULT_MATRIX_JOBS: usize = 4;
 
 /// Everything one generation needs.
 pub struct Request<'a> {
@@ -43,6 +45,8 @@ pub struct Request<'a> {
     pub options: &'a Options,
     pub settings: &'a Settings,
     pub max_jobs: usize,
+    /// Matrix jobs per graph level, platform and kind in a dynamic GitHub workflow.
+    pub matrix_jobs: usize,
     /// The `generate-ci` arguments the plan job repeats (targets and pruning flags).
     pub plan_args: &'a str,
     /// `--layout`: the layout the committed GitHub workflow was made for (matrices shape).
@@ -153,7 +157,6 @@ fn committed(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit>
         ),
         Provider::Github => {
             let layout = github_layout(request);
-            check_outputs(request, &layout)?;
             let text = github_dynamic(
                 &layout,
                 request.options,
@@ -186,24 +189,10 @@ fn committed(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit>
 /// The committed workflow's matrices: every leg of the whole graph.
 fn github_layout(request: &Request<'_>) -> Layout {
     let levels = levels::levels(request.all);
-    Layout::of(&levels::legs(request.all, request.options, &levels))
-}
-
-/// The plan job's outputs hold every leg at most: they must fit GitHub's 1 MiB.
-fn check_outputs(request: &Request<'_>, layout: &Layout) -> Result<(), Limit> {
-    let levels = levels::levels(request.all);
-    let full = Matrices::fill(layout, &levels::legs(request.all, request.options, &levels))
-        .expect("the layout holds the legs it was made of");
-    let size = full.outputs().len();
-    if size > GITHUB_MAX_OUTPUTS_BYTES {
-        return Err(Limit {
-            message: format!(
-                "the plan job would hand on {size} bytes of matrices; a GitHub job's outputs hold at most {GITHUB_MAX_OUTPUTS_BYTES}"
-            ),
-            help: "set `ci: {platform_split: false}` for one leg per image tag, or split the images over several workflows (generate-ci TARGETS --output .github/workflows/<name>.yml)".to_owned(),
-        });
-    }
-    Ok(())
+    Layout::of(
+        &levels::legs(request.all, request.options, &levels),
+        request.matrix_jobs,
+    )
 }
 
 fn child(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit> {
@@ -233,7 +222,7 @@ fn matrices(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit> 
         && expected != layout.id()
     {
         return Err(stale(&format!(
-            "it was generated for matrix layout {expected}, and the images now make {}",
+            "it was generated for matrix layout {expected}, and the graph now makes {} (its depth, platforms or ci.matrix_jobs changed)",
             layout.id()
         )));
     }
@@ -242,9 +231,22 @@ fn matrices(request: &Request<'_>, graph: JobGraph) -> Result<Generated, Limit> 
         &layout,
         &levels::legs(request.pipeline, request.options, &levels),
     )
-    .map_err(|error| stale(&error.to_string()))?;
+    .map_err(|error| Limit {
+        message: format!("this pipeline does not fit the workflow: {error}"),
+        help: "set `ci.matrix_jobs` higher (matrix jobs per graph level and platform; default 4) and regenerate the workflow, or build fewer images per pipeline".to_owned(),
+    })?;
+    let text = filled.outputs();
+    if text.len() > GITHUB_MAX_OUTPUTS_BYTES {
+        return Err(Limit {
+            message: format!(
+                "this pipeline's matrices are {} bytes; a GitHub job's outputs hold at most {GITHUB_MAX_OUTPUTS_BYTES}",
+                text.len()
+            ),
+            help: "build fewer images per pipeline (a pipeline with --affected-since builds what changed), or set `ci: {platform_split: false}` for one leg per image tag".to_owned(),
+        });
+    }
     Ok(Generated {
-        text: filled.outputs(),
+        text,
         graph,
         shape: "matrices",
     })

@@ -142,6 +142,7 @@ fn request<'a>(
         options,
         settings,
         max_jobs: 500,
+        matrix_jobs: 4,
         plan_args: "--registry-keys",
         layout: None,
     }

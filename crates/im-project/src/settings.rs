@@ -105,6 +105,9 @@ pub struct CiSettings {
     /// The most jobs one pipeline (or workflow run) may have; more makes a dynamic pipeline,
     /// and past it a child pipeline groups nodes per graph level.
     pub max_jobs: Option<usize>,
+    /// Matrix jobs per graph level, platform and kind in a dynamic GitHub workflow (each up
+    /// to 256 legs): how many builds of one level a pipeline may run.
+    pub matrix_jobs: Option<usize>,
     /// A folder of pipeline templates (`pipeline.yml.j2` and what it includes), relative to
     /// the project, rendered instead of a built-in provider's file.
     pub template: Option<String>,
@@ -355,6 +358,23 @@ impl SettingsReader<'_> {
             .unwrap_or(false)
     }
 
+    /// A positive whole number under `key` of `ci`, if there.
+    fn count(&mut self, ci: &im_yaml::reader::Map<'_>, key: &str, example: usize) -> Option<usize> {
+        let node = ci.get(key)?;
+        let text = node.as_scalar().unwrap_or_default();
+        match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                self.reader.error(
+                    node.span,
+                    format!("`{key}` in `ci` is `{text}`, not a positive whole number"),
+                    Some(format!("write e.g. `{key}: {example}`")),
+                );
+                None
+            }
+        }
+    }
+
     fn ci(&mut self, node: &Node, out: &mut CiSettings) {
         let what = "`ci`";
         let known = [
@@ -366,6 +386,7 @@ impl SettingsReader<'_> {
             "install",
             "shape",
             "max_jobs",
+            "matrix_jobs",
             "template",
             "artifacts",
         ];
@@ -398,17 +419,8 @@ impl SettingsReader<'_> {
                 Some("use `auto` (the default), `nodes` or `dynamic`".into()),
             );
         }
-        if let Some(node) = ci.get("max_jobs") {
-            let text = node.as_scalar().unwrap_or_default();
-            match text.parse::<usize>() {
-                Ok(n) if n >= 1 => out.max_jobs = Some(n),
-                _ => self.reader.error(
-                    node.span,
-                    format!("`max_jobs` in `ci` is `{text}`, not a positive whole number"),
-                    Some("write e.g. `max_jobs: 500`".into()),
-                ),
-            }
-        }
+        out.max_jobs = self.count(&ci, "max_jobs", 500);
+        out.matrix_jobs = self.count(&ci, "matrix_jobs", 4);
         out.template = self.opt_text(&ci, "template", what);
         out.artifacts = self.flag(&ci, "artifacts", what);
         if let Some(node) = ci.get("install") {

@@ -329,3 +329,67 @@ fn a_pipeline_too_big_to_list_is_generated_at_pipeline_time() {
         run.stderr
     );
 }
+
+/// `tool` with `args` and then `file` succeeds, or the test fails showing why.
+fn passes(tool: &Path, args: &[&str], file: &Path, dir: &Path) {
+    let output = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{} {args:?} {}:\n{}{}",
+        tool.display(),
+        file.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The synthetic 1,000-image monorepo (30,000 tags, 180,000 nodes' jobs) is far past both
+/// providers' limits: its committed pipelines are the dynamic ones, and they pass GitLab's
+/// and GitHub's schemas and actionlint.
+#[test]
+fn the_synthetic_monorepo_gets_dynamic_pipelines_the_providers_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("synthetic");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/synthetic-monorepo.py");
+    let made = Command::new("python3")
+        .arg(&script)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    git(&root, &["init", "-q", "-b", "main"]);
+    let schema = im_testkit::check_jsonschema_bin();
+    for (provider, output, builtin) in [
+        ("gitlab", "ci/images.gitlab-ci.yml", "vendor.gitlab-ci"),
+        (
+            "github",
+            ".github/workflows/images.yml",
+            "vendor.github-workflows",
+        ),
+    ] {
+        let args = ["generate-ci", "--provider", provider];
+        let run = succeeded(run_cli(&root, &args, &BTreeMap::new()), &args);
+        assert!(
+            run.stderr.contains("dynamic: its plan job generates up to"),
+            "{}",
+            run.stderr
+        );
+        let file = root.join(output);
+        passes(&schema, &["--builtin-schema", builtin], &file, &root);
+        if provider == "github" {
+            passes(&im_testkit::actionlint_bin(), &[], &file, &root);
+            let text = fs_err::read_to_string(&file).unwrap();
+            assert!(text.len() < 500_000, "{} bytes", text.len());
+        }
+    }
+}

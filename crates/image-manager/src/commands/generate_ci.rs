@@ -141,6 +141,9 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         options: &options,
         settings: &settings,
         max_jobs: ci.max_jobs.unwrap_or(im_ci::pipeline::DEFAULT_MAX_JOBS),
+        matrix_jobs: ci
+            .matrix_jobs
+            .unwrap_or(im_ci::pipeline::DEFAULT_MATRIX_JOBS),
         plan_args: &plan_args,
         layout: args.layout.as_deref(),
     })
