@@ -1,7 +1,9 @@
 //! The job graph as a GitLab CI file (to `include:`) or a GitHub Actions workflow.
 
+use std::collections::HashMap;
+
 use crate::graph::{Job, JobGraph, JobKind};
-use crate::yaml::{Map, Yaml};
+use crate::yaml::{Document, Map, Yaml};
 
 /// A CI system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,25 +63,18 @@ pub struct Settings {
     pub header: String,
 }
 
-fn comment(header: &str) -> String {
-    header
-        .lines()
-        .map(|line| {
-            if line.is_empty() {
-                "#\n".to_owned()
-            } else {
-                format!("# {line}\n")
-            }
-        })
-        .collect()
-}
+/// Job id → GitLab job name.
+type Names<'a> = HashMap<&'a str, &'a str, foldhash::fast::RandomState>;
+
+/// The bytes a job takes in the file, about: where the buffer starts.
+const BYTES_PER_JOB: usize = 512;
 
 /// The GitLab CI file.
 pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
-    let mut doc = Map::new();
+    let mut doc = Document::new(&settings.header, graph.jobs.len(), BYTES_PER_JOB);
     let mut template = Map::new();
     if let Some(image) = &settings.image {
-        template.push("image", Yaml::str(image.clone()));
+        template.push("image", Yaml::str(image));
     }
     template.push(
         "rules",
@@ -89,49 +84,52 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
         ]),
     );
     if !settings.install.is_empty() {
-        template.push("before_script", Yaml::strs(settings.install.clone()));
+        template.push("before_script", Yaml::strs(&settings.install));
     }
-    doc.push(".image-manager", template.build());
-    let names: std::collections::HashMap<&str, &str> = graph
+    doc.entry(0, ".image-manager", &template.build());
+    // A fast hash: the keys are our own job ids, and there are one per job.
+    let names: Names<'_> = graph
         .jobs
         .iter()
         .map(|j| (j.id.as_str(), j.name.as_str()))
         .collect();
-    for job in &graph.jobs {
-        let mut entry = Map::new()
-            .with("extends", Yaml::str(".image-manager"))
-            .with(
-                "stage",
-                Yaml::str(match job.kind {
-                    JobKind::Build | JobKind::Manifest => "build",
-                    JobKind::Test => "test",
-                    JobKind::Promote => "deploy",
-                }),
-            );
-        if job.default_branch_only {
-            entry.push(
-                "rules",
-                Yaml::List(vec![gitlab_rule(
-                    "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
-                    "ci-$CI_PIPELINE_ID",
-                )]),
-            );
-        }
-        entry.push(
-            "needs",
-            Yaml::strs(job.needs.iter().map(|id| names[id.as_str()])),
+    doc.entries(0, &graph.jobs, |job| (&job.name, gitlab_job(job, &names)));
+    doc.finish()
+}
+
+fn gitlab_job<'a>(job: &'a Job, names: &Names<'a>) -> Yaml<'a> {
+    let mut entry = Map::new()
+        .with("extends", Yaml::str(".image-manager"))
+        .with(
+            "stage",
+            Yaml::str(match job.kind {
+                JobKind::Build | JobKind::Manifest => "build",
+                JobKind::Test => "test",
+                JobKind::Promote => "deploy",
+            }),
         );
-        if !job.runners.is_empty() {
-            entry.push("tags", Yaml::strs(job.runners.clone()));
-        }
-        entry.push("script", Yaml::strs(job.script.clone()));
-        doc.push(job.name.clone(), entry.build());
+    if job.default_branch_only {
+        entry.push(
+            "rules",
+            Yaml::List(vec![gitlab_rule(
+                "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
+                "ci-$CI_PIPELINE_ID",
+            )]),
+        );
     }
-    comment(&settings.header) + &doc.build().render()
+    entry.push(
+        "needs",
+        Yaml::strs(job.needs.iter().map(|id| names[id.as_str()])),
+    );
+    if !job.runners.is_empty() {
+        entry.push("tags", Yaml::strs(&job.runners));
+    }
+    entry.push("script", Yaml::strs(&job.script));
+    entry.build()
 }
 
 /// A GitLab rule: when `condition` holds, jobs run under the snapshot id `snapshot`.
-fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
+fn gitlab_rule<'a>(condition: &'a str, snapshot: &'a str) -> Yaml<'a> {
     Map::new()
         .with("if", Yaml::str(condition))
         .with(
@@ -145,36 +143,35 @@ fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
 
 /// The GitHub Actions workflow.
 pub fn github(graph: &JobGraph, settings: &Settings) -> String {
-    let mut jobs = Map::new();
-    for job in &graph.jobs {
-        jobs.push(job.id.clone(), github_job(job, settings));
-    }
-    let doc = Map::new()
-        .with("name", Yaml::str("images"))
-        .with(
-            "on",
-            Map::new()
-                .with("push", Map::new().build())
-                .with("pull_request", Map::new().build())
-                .build(),
-        )
-        .with(
-            "env",
-            Map::new()
-                .with(
-                    "IM_SNAPSHOT_ID",
-                    Yaml::str(
-                        "${{ github.event_name == 'pull_request' && format('pr-{0}', github.event.number) || format('ci-{0}', github.run_id) }}",
-                    ),
-                )
-                .build(),
-        )
-        .with("jobs", jobs.build());
-    comment(&settings.header) + &doc.build().render()
+    let mut doc = Document::new(&settings.header, graph.jobs.len(), BYTES_PER_JOB);
+    doc.entry(0, "name", &Yaml::str("images"));
+    doc.entry(
+        0,
+        "on",
+        &Map::new()
+            .with("push", Map::new().build())
+            .with("pull_request", Map::new().build())
+            .build(),
+    );
+    doc.entry(
+        0,
+        "env",
+        &Map::new()
+            .with(
+                "IM_SNAPSHOT_ID",
+                Yaml::str(
+                    "${{ github.event_name == 'pull_request' && format('pr-{0}', github.event.number) || format('ci-{0}', github.run_id) }}",
+                ),
+            )
+            .build(),
+    );
+    doc.open(0, "jobs", graph.jobs.is_empty());
+    doc.entries(1, &graph.jobs, |job| (&job.id, github_job(job, settings)));
+    doc.finish()
 }
 
-fn github_job(job: &Job, settings: &Settings) -> Yaml {
-    let mut entry = Map::new().with("name", Yaml::str(job.name.clone()));
+fn github_job<'a>(job: &'a Job, settings: &'a Settings) -> Yaml<'a> {
+    let mut entry = Map::new().with("name", Yaml::str(&job.name));
     if job.default_branch_only {
         entry.push(
             "if",
@@ -188,14 +185,14 @@ fn github_job(job: &Job, settings: &Settings) -> Yaml {
         if job.runners.is_empty() {
             Yaml::str("ubuntu-latest")
         } else {
-            Yaml::strs(job.runners.clone())
+            Yaml::strs(&job.runners)
         },
     );
     if !job.needs.is_empty() {
-        entry.push("needs", Yaml::strs(job.needs.clone()));
+        entry.push("needs", Yaml::strs(&job.needs));
     }
     if let Some(image) = &settings.image {
-        entry.push("container", Yaml::str(image.clone()));
+        entry.push("container", Yaml::str(image));
     }
     let mut steps = vec![
         Map::new()
