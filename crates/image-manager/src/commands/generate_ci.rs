@@ -16,7 +16,7 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
     // Which tags have a test config is known without rendering the configs.
     let prepared = context.prepare_for_builds(None)?;
     printer.diagnostics(&prepared.warnings);
-    let ci = &prepared.project.settings.ci;
+    let ci = prepared.project.settings.ci.clone();
     let provider = match (args.provider, ci.provider.as_deref()) {
         (Some(CiProvider::Gitlab), _) | (None, Some("gitlab")) => Provider::Gitlab,
         (Some(CiProvider::Github), _) | (None, Some("github")) => Provider::Github,
@@ -27,6 +27,7 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         }
     };
     let tags = im_exec::ci::tags(&prepared, &args.targets, &context.dist_name())?;
+    let _freeing = prepared.free_in_background();
     let graph = im_ci::job_graph(
         &tags,
         &Options {
