@@ -76,7 +76,7 @@ impl MarkedContainers {
         let store = capture(&self.store, log)?;
         let (root, driver) = store
             .trim()
-            .split_once('|')
+            .rsplit_once('|')
             .ok_or_else(|| format!("unexpected store description `{}`", store.trim()))?;
         let listed = capture(&self.list, log)?;
         // An empty store lists `null`.
