@@ -224,8 +224,9 @@ const OWNER_FILE: &str = "owner.pid";
 
 /// A work directory that is still there was left by a run that was killed (a finished or
 /// cancelled step removes its own). If that run's process is gone, what it left in the
-/// builder's store — the step's parent tags and the working containers on them — is removed
-/// with the step's cleanup commands (best effort, logged). If it still runs, the step stops.
+/// builder's store — the step's parent tags and the working containers on them, and the
+/// working containers its builds marked (`FROM scratch` ones included, see
+/// [`crate::leftovers`]) — is removed (best effort, logged). If it still runs, the step stops.
 fn clean_up_earlier_run(node: &str, plan: &StepPlan, log: &mut Log) -> Result<(), BuildError> {
     let owner = fs_err::read_to_string(plan.work_dir.join(OWNER_FILE))
         .ok()
@@ -258,6 +259,10 @@ fn clean_up_earlier_run(node: &str, plan: &StepPlan, log: &mut Log) -> Result<()
     for cmd in &plan.cleanup {
         let _store = store_lock();
         let _ = run(cmd, log, &CancelToken::new(), &mut |_| {});
+    }
+    if let Some(marked) = &plan.marked_containers {
+        let _store = store_lock();
+        marked.remove_all(log);
     }
     Ok(())
 }

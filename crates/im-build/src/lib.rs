@@ -53,6 +53,7 @@ pub mod detect;
 pub mod docker_archive;
 pub mod execute;
 pub mod layout;
+pub mod leftovers;
 mod parent_names;
 pub mod progress;
 pub mod rewrite;

@@ -27,7 +27,7 @@ pub const GITLAB_CHILD_FILE: &str = "images-child.gitlab-ci.yml";
 /// The `.image-manager` template of a GitLab file: the job image and install commands, and
 /// (in the committed file) the rules that set the snapshot id and whether this pipeline
 /// releases.
-fn gitlab_template(settings: &Settings, rules: bool) -> Yaml {
+fn gitlab_template(settings: &Settings, rules: bool) -> Yaml<'_> {
     let mut template = Map::new();
     if let Some(image) = &settings.image {
         template.push("image", Yaml::str(image.clone()));
@@ -43,8 +43,8 @@ fn gitlab_template(settings: &Settings, rules: bool) -> Yaml {
 
 /// The snapshot id (`mr-<iid>` in merge requests, `ci-<pipeline>` on branches) and
 /// `IM_RELEASE=1` on the default branch, for the child pipeline to inherit.
-fn gitlab_release_rules() -> Yaml {
-    let rule = |condition: &str, snapshot: &str, release: &str| {
+fn gitlab_release_rules() -> Yaml<'static> {
+    let rule = |condition: &'static str, snapshot: &'static str, release: &'static str| {
         Map::new()
             .with("if", Yaml::str(condition))
             .with(
@@ -213,12 +213,12 @@ pub fn github_dynamic(
                 .build(),
         ),
         "plan",
-        &format!("{plan_command} >> \"$GITHUB_OUTPUT\""),
+        format!("{plan_command} >> \"$GITHUB_OUTPUT\""),
     );
     if let Some(Yaml::Map(last)) = steps.last_mut() {
-        last.insert(0, ("id".to_owned(), Yaml::str("plan")));
+        last.insert(0, ("id".into(), Yaml::str("plan")));
         last.push((
-            "env".to_owned(),
+            "env".into(),
             Map::new()
                 .with(
                     "BASE_SHA",
@@ -240,13 +240,13 @@ pub fn github_dynamic(
     github_workflow(jobs, settings)
 }
 
-fn github_matrix_job(
+fn github_matrix_job<'a>(
     layout: &Layout,
     group: &Group,
     chunk: usize,
     options: &Options,
-    settings: &Settings,
-) -> Yaml {
+    settings: &'a Settings,
+) -> Yaml<'a> {
     let id = group.id(chunk);
     let mut needs = vec!["plan".to_owned()];
     needs.extend(layout.needs(group));
@@ -266,7 +266,14 @@ fn github_matrix_job(
         .with("name", Yaml::str(group.name(chunk)))
         .with("needs", Yaml::strs(needs))
         .with("if", Yaml::str(format!("${{{{ {condition} }}}}")))
-        .with("runs-on", github_runs_on(&runners));
+        .with(
+            "runs-on",
+            if runners.is_empty() {
+                Yaml::str("ubuntu-latest")
+            } else {
+                Yaml::strs(runners.clone())
+            },
+        );
     if let Some(image) = &settings.image {
         entry.push("container", Yaml::str(image.clone()));
     }
@@ -300,7 +307,7 @@ fn github_matrix_job(
             None,
             emulates(group.kind, group.platform.as_deref(), &runners),
             group.kind.as_str(),
-            &leg_script(group.kind, options),
+            leg_script(group.kind, options),
         )),
     );
     entry.build()

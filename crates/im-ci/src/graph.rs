@@ -7,7 +7,7 @@
 //! work under a snapshot id (`IM_SNAPSHOT_ID`, set by the provider's pipeline); promote turns
 //! the tested snapshot into the release tags.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -139,7 +139,7 @@ pub fn shell_word(word: &str) -> String {
 }
 
 struct Ids {
-    used: BTreeSet<String>,
+    used: HashSet<String>,
 }
 
 impl Ids {
@@ -167,11 +167,11 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
         options.program.as_str()
     };
     let mut ids = Ids {
-        used: BTreeSet::new(),
+        used: HashSet::with_capacity(tags.len() * 6),
     };
-    // (node, platform or "") → build job id.
-    let mut builds: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut jobs = Vec::new();
+    // node → its build jobs: (platform, or "" when platforms are not split; job id).
+    let mut builds: HashMap<&str, Vec<(&str, String)>> = HashMap::with_capacity(tags.len());
+    let mut jobs = Vec::with_capacity(tags.len() * 6);
     let in_pipeline: BTreeSet<&str> = tags.iter().map(|t| t.node.as_str()).collect();
     let nodes = tags
         .iter()
@@ -204,18 +204,10 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
             let needs = tag
                 .parents
                 .iter()
-                .flat_map(|parent| match platform {
-                    Some(p) => builds
-                        .get(&(parent.clone(), p.clone()))
-                        .cloned()
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                    None => builds
-                        .range((parent.clone(), String::new())..)
-                        .take_while(|((n, _), _)| n == parent)
-                        .map(|(_, id)| id.clone())
-                        .collect(),
-                })
+                .filter_map(|parent| builds.get(parent.as_str()))
+                .flatten()
+                .filter(|(leg, _)| platform.is_none_or(|p| p == leg))
+                .map(|(_, id)| id.clone())
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
@@ -230,10 +222,10 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
                 .and_then(|p| options.runners.get(p))
                 .cloned()
                 .unwrap_or_default();
-            builds.insert(
-                (tag.node.clone(), platform.cloned().unwrap_or_default()),
-                id.clone(),
-            );
+            builds
+                .entry(tag.node.as_str())
+                .or_default()
+                .push((platform.map_or("", String::as_str), id.clone()));
             tag_builds.push(id.clone());
             jobs.push(Job {
                 id,
@@ -432,7 +424,7 @@ mod tests {
     #[test]
     fn names_that_slug_alike_get_distinct_ids() {
         let mut ids = Ids {
-            used: BTreeSet::new(),
+            used: HashSet::new(),
         };
         let a = ids.make("build a.b");
         let b = ids.make("build a-b");

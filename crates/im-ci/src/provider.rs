@@ -1,7 +1,9 @@
 //! The job graph as a GitLab CI file (to `include:`) or a GitHub Actions workflow.
 
+use std::collections::HashMap;
+
 use crate::graph::{Job, JobGraph, JobKind};
-use crate::yaml::{Map, Yaml};
+use crate::yaml::{Document, Map, Yaml};
 
 /// A CI system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,25 +63,18 @@ pub struct Settings {
     pub header: String,
 }
 
-pub(crate) fn comment(header: &str) -> String {
-    header
-        .lines()
-        .map(|line| {
-            if line.is_empty() {
-                "#\n".to_owned()
-            } else {
-                format!("# {line}\n")
-            }
-        })
-        .collect()
-}
+/// Job id → GitLab job name.
+pub(crate) type Names<'a> = HashMap<&'a str, &'a str, foldhash::fast::RandomState>;
+
+/// The bytes a job takes in the file, about: where the buffer starts.
+const BYTES_PER_JOB: usize = 512;
 
 /// The GitLab CI file.
 pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
-    let mut doc = Map::new();
+    let mut doc = Document::new(&settings.header, graph.jobs.len(), BYTES_PER_JOB);
     let mut template = Map::new();
     if let Some(image) = &settings.image {
-        template.push("image", Yaml::str(image.clone()));
+        template.push("image", Yaml::str(image));
     }
     template.push(
         "rules",
@@ -89,25 +84,23 @@ pub fn gitlab(graph: &JobGraph, settings: &Settings) -> String {
         ]),
     );
     if !settings.install.is_empty() {
-        template.push("before_script", Yaml::strs(settings.install.clone()));
+        template.push("before_script", Yaml::strs(&settings.install));
     }
-    doc.push(".image-manager", template.build());
+    doc.entry(0, ".image-manager", &template.build());
     let names = job_names(graph);
     let release = gitlab_rule(
         "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_MERGE_REQUEST_IID == null",
         "ci-$CI_PIPELINE_ID",
     );
-    for job in &graph.jobs {
-        doc.push(
-            job.name.clone(),
-            gitlab_job(job, &names, &release, None).build(),
-        );
-    }
-    comment(&settings.header) + &doc.build().render()
+    doc.entries(0, &graph.jobs, |job| {
+        (&job.name, gitlab_job(job, &names, &release, None).build())
+    });
+    doc.finish()
 }
 
-/// Job id → job name (GitLab names jobs by their names).
-pub(crate) fn job_names(graph: &JobGraph) -> std::collections::HashMap<&str, &str> {
+/// Job id → job name (GitLab names jobs by their names), with a fast hash: the keys are our
+/// own job ids, one per job.
+pub(crate) fn job_names(graph: &JobGraph) -> Names<'_> {
     graph
         .jobs
         .iter()
@@ -117,26 +110,25 @@ pub(crate) fn job_names(graph: &JobGraph) -> std::collections::HashMap<&str, &st
 
 /// One GitLab job: `release` is the rule of jobs that run only on the default branch;
 /// `stage` replaces `needs` with stage ordering (see [`crate::dynamic`]).
-pub(crate) fn gitlab_job(
-    job: &Job,
-    names: &std::collections::HashMap<&str, &str>,
-    release: &Yaml,
+pub(crate) fn gitlab_job<'a>(
+    job: &'a Job,
+    names: &Names<'a>,
+    release: &Yaml<'a>,
     stage: Option<String>,
-) -> Map {
+) -> Map<'a> {
     let ordered = stage.is_some();
+    let stage: std::borrow::Cow<'a, str> = match stage {
+        Some(stage) => stage.into(),
+        None => match job.kind {
+            JobKind::Build | JobKind::Manifest | JobKind::Nothing => "build",
+            JobKind::Test => "test",
+            JobKind::Promote => "deploy",
+        }
+        .into(),
+    };
     let mut entry = Map::new()
         .with("extends", Yaml::str(".image-manager"))
-        .with(
-            "stage",
-            Yaml::str(stage.unwrap_or_else(|| {
-                match job.kind {
-                    JobKind::Build | JobKind::Manifest | JobKind::Nothing => "build",
-                    JobKind::Test => "test",
-                    JobKind::Promote => "deploy",
-                }
-                .to_owned()
-            })),
-        );
+        .with("stage", Yaml::str(stage));
     if job.default_branch_only {
         entry.push("rules", Yaml::List(vec![release.clone()]));
     }
@@ -147,14 +139,14 @@ pub(crate) fn gitlab_job(
         );
     }
     if !job.runners.is_empty() {
-        entry.push("tags", Yaml::strs(job.runners.clone()));
+        entry.push("tags", Yaml::strs(&job.runners));
     }
-    entry.push("script", Yaml::strs(job.script.clone()));
+    entry.push("script", Yaml::strs(&job.script));
     entry
 }
 
 /// A GitLab rule: when `condition` holds, jobs run under the snapshot id `snapshot`.
-pub(crate) fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
+pub(crate) fn gitlab_rule<'a>(condition: &'a str, snapshot: &'a str) -> Yaml<'a> {
     Map::new()
         .with("if", Yaml::str(condition))
         .with(
@@ -168,18 +160,76 @@ pub(crate) fn gitlab_rule(condition: &str, snapshot: &str) -> Yaml {
 
 /// The GitHub Actions workflow.
 pub fn github(graph: &JobGraph, settings: &Settings) -> String {
-    let mut jobs = Map::new();
-    for job in &graph.jobs {
-        jobs.push(job.id.clone(), github_job(job, settings));
+    let mut doc = Document::new(&settings.header, graph.jobs.len(), BYTES_PER_JOB);
+    doc.entry(0, "name", &Yaml::str("images"));
+    doc.entry(
+        0,
+        "on",
+        &Map::new()
+            .with("push", Map::new().build())
+            .with("pull_request", Map::new().build())
+            .build(),
+    );
+    doc.entry(
+        0,
+        "env",
+        &Map::new()
+            .with("IM_SNAPSHOT_ID", Yaml::str(GITHUB_SNAPSHOT))
+            .build(),
+    );
+    doc.open(0, "jobs", graph.jobs.is_empty());
+    doc.entries(1, &graph.jobs, |job| (&job.id, github_job(job, settings)));
+    doc.finish()
+}
+
+fn github_job<'a>(job: &'a Job, settings: &'a Settings) -> Yaml<'a> {
+    let mut entry = Map::new().with("name", Yaml::str(&job.name));
+    if job.default_branch_only {
+        entry.push("if", Yaml::str(GITHUB_DEFAULT_BRANCH));
     }
-    github_workflow(jobs, settings)
+    entry.push("runs-on", github_runs_on(&job.runners));
+    if !job.needs.is_empty() {
+        entry.push("needs", Yaml::strs(&job.needs));
+    }
+    if let Some(image) = &settings.image {
+        entry.push("container", Yaml::str(image));
+    }
+    entry.push(
+        "steps",
+        Yaml::List(github_steps_on(
+            settings,
+            None,
+            emulates(job.kind, job.platform.as_deref(), &job.runners),
+            job.kind.as_str(),
+            job.script.join("\n"),
+        )),
+    );
+    entry.build()
 }
 
 /// The `if:` of jobs that run only on pushes to the default branch.
 pub(crate) const GITHUB_DEFAULT_BRANCH: &str = "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
 
-/// A workflow of `jobs`, with the snapshot id every job works under.
-pub(crate) fn github_workflow(jobs: Map, settings: &Settings) -> String {
+/// The snapshot id every job of a workflow works under.
+const GITHUB_SNAPSHOT: &str = "${{ github.event_name == 'pull_request' && format('pr-{0}', github.event.number) || format('ci-{0}', github.run_id) }}";
+
+/// `header` as `#` comment lines.
+pub(crate) fn comment(header: &str) -> String {
+    header
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "#\n".to_owned()
+            } else {
+                format!("# {line}\n")
+            }
+        })
+        .collect()
+}
+
+/// A workflow of `jobs` (a whole tree: for the dynamic workflow's few jobs), with the
+/// snapshot id every job works under.
+pub(crate) fn github_workflow(jobs: Map<'_>, settings: &Settings) -> String {
     let doc = Map::new()
         .with("name", Yaml::str("images"))
         .with(
@@ -192,41 +242,11 @@ pub(crate) fn github_workflow(jobs: Map, settings: &Settings) -> String {
         .with(
             "env",
             Map::new()
-                .with(
-                    "IM_SNAPSHOT_ID",
-                    Yaml::str(
-                        "${{ github.event_name == 'pull_request' && format('pr-{0}', github.event.number) || format('ci-{0}', github.run_id) }}",
-                    ),
-                )
+                .with("IM_SNAPSHOT_ID", Yaml::str(GITHUB_SNAPSHOT))
                 .build(),
         )
         .with("jobs", jobs.build());
     comment(&settings.header) + &doc.build().render()
-}
-
-fn github_job(job: &Job, settings: &Settings) -> Yaml {
-    let mut entry = Map::new().with("name", Yaml::str(job.name.clone()));
-    if job.default_branch_only {
-        entry.push("if", Yaml::str(GITHUB_DEFAULT_BRANCH));
-    }
-    entry.push("runs-on", github_runs_on(&job.runners));
-    if !job.needs.is_empty() {
-        entry.push("needs", Yaml::strs(job.needs.clone()));
-    }
-    if let Some(image) = &settings.image {
-        entry.push("container", Yaml::str(image.clone()));
-    }
-    entry.push(
-        "steps",
-        Yaml::List(github_steps_on(
-            settings,
-            None,
-            emulates(job.kind, job.platform.as_deref(), &job.runners),
-            job.kind.as_str(),
-            &job.script.join("\n"),
-        )),
-    );
-    entry.build()
 }
 
 /// Whether a job runs foreign binaries on the default (amd64) runner: a build or test job for
@@ -241,34 +261,34 @@ pub(crate) fn emulates(kind: JobKind, platform: Option<&str>, runners: &[String]
 }
 
 /// `runs-on:` for runner labels (none: GitHub's hosted Linux runner).
-pub(crate) fn github_runs_on(runners: &[String]) -> Yaml {
+pub(crate) fn github_runs_on(runners: &[String]) -> Yaml<'_> {
     if runners.is_empty() {
         Yaml::str("ubuntu-latest")
     } else {
-        Yaml::strs(runners.iter().cloned())
+        Yaml::strs(runners)
     }
 }
 
 /// Checkout (`checkout` holds its `with:`), the install commands, then `script` as the step
 /// `name`.
-pub(crate) fn github_steps(
-    settings: &Settings,
-    checkout: Option<Yaml>,
-    name: &str,
-    script: &str,
-) -> Vec<Yaml> {
+pub(crate) fn github_steps<'a>(
+    settings: &'a Settings,
+    checkout: Option<Yaml<'a>>,
+    name: &'a str,
+    script: impl Into<std::borrow::Cow<'a, str>>,
+) -> Vec<Yaml<'a>> {
     github_steps_on(settings, checkout, false, name, script)
 }
 
 /// [`github_steps`], with qemu registered first when `emulate` (a foreign platform built or
 /// tested on GitHub's hosted amd64 runner).
-pub(crate) fn github_steps_on(
-    settings: &Settings,
-    checkout: Option<Yaml>,
+pub(crate) fn github_steps_on<'a>(
+    settings: &'a Settings,
+    checkout: Option<Yaml<'a>>,
     emulate: bool,
-    name: &str,
-    script: &str,
-) -> Vec<Yaml> {
+    name: &'a str,
+    script: impl Into<std::borrow::Cow<'a, str>>,
+) -> Vec<Yaml<'a>> {
     let mut first = Map::new().with("uses", Yaml::str("actions/checkout@v5"));
     if let Some(with) = checkout {
         first.push("with", with);

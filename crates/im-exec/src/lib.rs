@@ -23,7 +23,7 @@ pub mod test;
 
 pub use context::{Environment, ExecContext, Reporter, error_lines};
 pub use im_diag::error_chain;
-pub use prepare::Prepared;
+pub use prepare::{Freeing, Prepared};
 
 /// "1 tag" / "3 tags".
 pub fn plural(count: usize, word: &str) -> String {

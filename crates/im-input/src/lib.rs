@@ -190,18 +190,23 @@ fn open_regular(path: &Path, follow: bool) -> Result<(OwnedFd, u64), InputError>
     Ok((fd, u64::try_from(stat.st_size).unwrap_or(0)))
 }
 
-/// Reads at most `limit + 1` bytes (or everything when `limit` is `None`).
+/// Reads at most `limit + 1` bytes (or everything when `limit` is `None`), straight into the
+/// result: room for the size `fstat` gave and one byte more, to see the end (or that the file
+/// grew) without a second read buffer.
 fn read_all(fd: impl AsFd, size: u64, limit: Option<usize>) -> Result<Vec<u8>, InputError> {
-    let hint = usize::try_from(size).unwrap_or(usize::MAX);
     let cap = limit.map_or(usize::MAX, |l| l.saturating_add(1));
+    let hint = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
     let mut out = Vec::with_capacity(hint.min(cap));
-    let mut buffer = vec![0; 64 * 1024];
     while out.len() < cap {
-        let want = buffer.len().min(cap - out.len());
-        match rustix::io::read(&fd, &mut buffer[..want]) {
+        if out.len() == out.capacity() {
+            // Exact, so a read never goes past `cap`.
+            out.reserve_exact((64 * 1024).min(cap - out.len()));
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut out)) {
             Ok(0) => break,
-            Ok(read) => out.extend_from_slice(&buffer[..read]),
-            Err(Errno::INTR) => {}
+            Ok(_) | Err(Errno::INTR) => {}
             Err(errno) => return Err(InputError::Io(errno.into())),
         }
     }

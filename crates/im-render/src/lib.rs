@@ -441,16 +441,17 @@ pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnost
         }
     }
     let engine = Engine::new(&project.root, filter_data(project, options));
-    let results: Vec<Result<RenderedTag, Diagnostics>> = work
+    // Indexed, so the results go straight into one vector of the right size.
+    let results: Vec<Option<Result<RenderedTag, Diagnostics>>> = work
         .par_iter()
-        .filter_map(|(image, tag, key)| {
+        .map(|(image, tag, key)| {
             sources
                 .get(key)
                 .map(|found| render_one(project, &engine, image, tag, found, options))
         })
         .collect();
     let mut tags = Vec::with_capacity(results.len());
-    for result in results {
+    for result in results.into_iter().flatten() {
         match result {
             Ok(rendered) => tags.push(rendered),
             Err(errors) => diagnostics.extend(errors),

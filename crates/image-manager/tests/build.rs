@@ -472,6 +472,11 @@ fn start_solo_build_until(fixture: &Fixture, sleep: &str) -> (std::process::Chil
         &fixture.root().join("images/solo/Dockerfile"),
         &format!("FROM base:1\nRUN {sleep}\n"),
     );
+    (spawn_solo_build_until(fixture, sleep), before)
+}
+
+/// Starts building `solo` and returns once its build log mentions `text`.
+fn spawn_solo_build_until(fixture: &Fixture, text: &str) -> std::process::Child {
     let child = fixture
         .command(&["build", "solo", "--platform", "linux/amd64"])
         .stderr(Stdio::null())
@@ -480,14 +485,30 @@ fn start_solo_build_until(fixture: &Fixture, sleep: &str) -> (std::process::Chil
         .unwrap();
     let solo_log = fixture.dist("solo/1/linux-amd64/build.log");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(sleep)) {
+    while !fs_err::read_to_string(&solo_log).is_ok_and(|log| log.contains(text)) {
         assert!(
             Instant::now() < deadline,
             "the solo build never reached its RUN step"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    (child, before)
+    child
+}
+
+/// Kills image-manager with no chance to clean up, and waits until the builder it left
+/// running alone for `solo` has ended.
+fn kill_and_wait_for_the_orphaned_builder(fixture: &Fixture, mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let work_dir = fixture.dist("solo/1/linux-amd64/.im-build");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !processes_mentioning(&work_dir.display().to_string()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned builder never ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A `sleep` command no other test runs: its duration is unique to this test process.
@@ -932,19 +953,8 @@ fn a_killed_build_leaves_state_that_the_next_build_removes() {
     let fixture = Fixture::new("buildah");
     // A short sleep no other test runs: the orphaned builder finishes by itself.
     let sleep = format!("sleep 3.{}", std::process::id());
-    let (mut child, before) = start_solo_build_until(&fixture, &sleep);
-    // image-manager is killed with no chance to clean up; its builder runs on alone.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let work_dir = fixture.dist("solo/1/linux-amd64/.im-build");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !processes_mentioning(&work_dir.display().to_string()).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the orphaned builder never ended"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (child, before) = start_solo_build_until(&fixture, &sleep);
+    kill_and_wait_for_the_orphaned_builder(&fixture, child);
     assert_ne!(
         store_contents(&fixture.root().join(".storage")),
         before,
@@ -965,6 +975,50 @@ fn a_killed_build_leaves_state_that_the_next_build_removes() {
         String::from_utf8_lossy(&next.stderr)
     );
     assert_eq!(store_contents(&fixture.root().join(".storage")), before);
+}
+
+#[test]
+fn a_build_killed_in_a_from_scratch_step_leaves_a_working_container_the_next_build_removes() {
+    let fixture = Fixture::new("buildah");
+    let storage = fixture.root().join(".storage");
+    // The user's own scratch container, made before: it takes buildah's `working-container`
+    // name, so the build's container is `working-container-1`, and it must survive.
+    let users = im_testkit::run(im_testkit::buildah_cmd(&storage).args(["from", "scratch"]));
+    assert_eq!(users.trim(), "working-container");
+    let before = store_contents(&storage);
+    // A short sleep no other test runs: the orphaned builder reaches its next output line
+    // (and dies writing it to the killed run's pipe) soon after.
+    let sleep = format!("3.{}", std::process::id());
+    let solo = fixture.root().join("images/solo");
+    fs_err::create_dir_all(solo.join("rootfs/bin")).unwrap();
+    fs_err::copy(
+        im_testkit::busybox_binary(Platform::LinuxAmd64),
+        solo.join("rootfs/bin/busybox"),
+    )
+    .unwrap();
+    write(
+        &solo.join("Dockerfile"),
+        &format!("FROM scratch\nCOPY rootfs/ /\nRUN [\"/bin/busybox\", \"sleep\", \"{sleep}\"]\n"),
+    );
+    let child = spawn_solo_build_until(&fixture, &sleep);
+    kill_and_wait_for_the_orphaned_builder(&fixture, child);
+    let left = store_contents(&storage);
+    assert!(
+        left.contains("working-container-"),
+        "the killed run left its scratch working container (so the check below can fail):\n{left}"
+    );
+    // Another scratch container of the user's, made after the killed run's.
+    let late = im_testkit::run(im_testkit::buildah_cmd(&storage).args(["from", "scratch"]));
+    // The next build (of something quick) removes what the dead run left, and only that.
+    write(&solo.join("Dockerfile"), "FROM scratch\nCOPY rootfs/ /\n");
+    fixture.ok(&["build", "solo", "--platform", "linux/amd64"]);
+    // Fails if the build removed the user's late container.
+    im_testkit::run(im_testkit::buildah_cmd(&storage).args(["rm", late.trim()]));
+    assert_eq!(
+        store_contents(&storage),
+        before,
+        "the user's first container is kept"
+    );
 }
 
 /// The command lines of running processes that mention `text`.

@@ -10,6 +10,7 @@ use super::{
     check_step, check_transport_path, load_parents_as_docker_archives, rewritten_dockerfile,
 };
 use crate::command::CommandSpec;
+use crate::leftovers::{MarkedContainers, STEP_ARG};
 use crate::step::BuildStep;
 
 /// The buildah backend.
@@ -79,6 +80,20 @@ pub(super) fn containers_tool_plan(
     }
     cmd = cmd.flag("-f", &dockerfile);
     cmd = args_and_labels(step, cmd);
+    // buildah marks the working containers of this build as the step's, so a later run can
+    // remove those a killed build left (see `crate::leftovers`); podman's builds are not.
+    let marked_containers = (kind == BuilderKind::Buildah).then(|| MarkedContainers {
+        store: tool().arg("info").flag(
+            "--format",
+            "{{.store.GraphRoot}}|{{.store.GraphDriverName}}",
+        ),
+        list: tool().arg("containers").arg("--all").arg("--json"),
+        remove: tool().arg("rm"),
+        marker: work_dir.display().to_string(),
+    });
+    if let Some(marked) = &marked_containers {
+        cmd = cmd.flag("--build-arg", format!("{STEP_ARG}={}", marked.marker));
+    }
     let mut target = OsString::from("oci-archive:");
     target.push(&archive);
     target.push(":");
@@ -101,5 +116,6 @@ pub(super) fn containers_tool_plan(
         commands,
         output: ToolOutput::OciArchive(archive),
         cleanup,
+        marked_containers,
     })
 }

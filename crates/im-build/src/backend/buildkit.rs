@@ -95,6 +95,7 @@ impl Builder for Buildkit {
             commands: vec![cmd],
             output: ToolOutput::OciArchive(archive),
             cleanup: Vec::new(),
+            marked_containers: None,
         })
     }
 }

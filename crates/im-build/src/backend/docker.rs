@@ -117,6 +117,7 @@ impl Builder for Docker {
             commands,
             output: ToolOutput::DockerArchive(saved),
             cleanup: vec![rmi],
+            marked_containers: None,
         })
     }
 }

@@ -20,6 +20,7 @@ pub use docker::Docker;
 pub use podman::Podman;
 
 use crate::command::CommandSpec;
+use crate::leftovers::MarkedContainers;
 pub use crate::settings::{
     BackendChoice, BuilderKind, BuilderSettings, BuildkitSettings, ContainersToolSettings,
     DockerFlavor, DockerSettings, UnknownBuilder,
@@ -71,6 +72,9 @@ pub struct StepPlan {
     /// Run after the step whatever happened, one at a time like the loads (they remove
     /// what the loads added); failures are only logged.
     pub cleanup: Vec<CommandSpec>,
+    /// The working containers the step's builds mark as theirs, which a later run removes
+    /// when this one was killed (buildah; see [`crate::leftovers`]).
+    pub marked_containers: Option<MarkedContainers>,
 }
 
 impl fmt::Display for StepPlan {
@@ -117,6 +121,14 @@ impl fmt::Display for StepPlan {
         }
         for c in &self.cleanup {
             writeln!(f, "cleanup: {}", c.display())?;
+        }
+        if let Some(marked) = &self.marked_containers {
+            writeln!(
+                f,
+                "after a killed run: remove the containers marked {}={}",
+                crate::leftovers::STEP_ARG,
+                marked.marker
+            )?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         context.prepare_for_builds(None)?
     };
     printer.diagnostics(&prepared.warnings);
-    let ci = &prepared.project.settings.ci;
+    let ci = prepared.project.settings.ci.clone();
     let named = match (args.provider, ci.provider.as_deref()) {
         (Some(CiProvider::Gitlab), _) | (None, Some("gitlab")) => Some(Provider::Gitlab),
         (Some(CiProvider::Github), _) | (None, Some("github")) => Some(Provider::Github),
@@ -133,6 +133,8 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         args,
         !prepared.project.settings.registries.is_empty(),
     );
+    // Nothing below reads the project: free it while the pipeline is made.
+    let _freeing = prepared.free_in_background();
     let generated = im_ci::generate(&im_ci::Request {
         provider,
         shape,
