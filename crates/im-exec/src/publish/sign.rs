@@ -110,27 +110,46 @@ pub fn sign(
     key: &SigningKey,
     reporter: &dyn Reporter,
 ) -> Vec<SignReport> {
+    each(session, target, jobs, reporter, "Signed", |reference| {
+        let (digest, written) = session.run(sign_one(session.client(), reference, key))?;
+        Ok((
+            digest,
+            if written { "signed" } else { "already-signed" },
+            Vec::new(),
+        ))
+    })
+}
+
+/// Runs `one` for each of `jobs`' references in `target` (it gives the manifest digest, the
+/// result and the reasons), reporting each as `verb` or `Failed`; stops at Ctrl-C.
+fn each(
+    session: &Session,
+    target: &Target,
+    jobs: &[TagJob],
+    reporter: &dyn Reporter,
+    verb: &str,
+    one: impl Fn(&Reference) -> anyhow::Result<(Digest, &'static str, Vec<String>)>,
+) -> Vec<SignReport> {
     let mut out = Vec::new();
     for job in jobs {
         if session.interrupted() {
             break;
         }
-        let reference = target.reference(&job.image, &job.published);
-        let report = match reference {
+        let report = match target.reference(&job.image, &job.published) {
             Err(error) => failed(job, String::new(), &error),
-            Ok(reference) => match session.run(sign_one(session.client(), &reference, key)) {
-                Ok((digest, written)) => SignReport {
+            Ok(reference) => match one(&reference) {
+                Ok((digest, result, reasons)) => SignReport {
                     node: job.node(),
                     reference: reference.to_string(),
                     digest: Some(digest.to_string()),
-                    result: if written { "signed" } else { "already-signed" },
-                    reasons: Vec::new(),
+                    result,
+                    reasons,
                 },
                 Err(error) => failed(job, reference.to_string(), &error),
             },
         };
         reporter.status(
-            if report.ok() { "Signed" } else { "Failed" },
+            if report.ok() { verb } else { "Failed" },
             &match (&report.digest, report.reasons.first()) {
                 (_, Some(why)) => format!("{}: {why}", report.reference),
                 (Some(digest), None) => format!("{} ({digest})", report.reference),
@@ -194,38 +213,14 @@ pub fn verify(
     key: &VerifyingKey,
     reporter: &dyn Reporter,
 ) -> Vec<SignReport> {
-    let mut out = Vec::new();
-    for job in jobs {
-        if session.interrupted() {
-            break;
-        }
-        let report = match target.reference(&job.image, &job.published) {
-            Err(error) => failed(job, String::new(), &error),
-            Ok(reference) => match session.run(verify_one(session.client(), &reference, key)) {
-                Ok((digest, checked)) => SignReport {
-                    node: job.node(),
-                    reference: reference.to_string(),
-                    digest: Some(digest.to_string()),
-                    result: match &checked {
-                        Ok(()) => "verified",
-                        Err(reasons) if reasons.iter().any(|r| r.starts_with("no signature")) => {
-                            "unsigned"
-                        }
-                        Err(_) => "rejected",
-                    },
-                    reasons: checked.err().unwrap_or_default(),
-                },
-                Err(error) => failed(job, reference.to_string(), &error),
-            },
-        };
-        reporter.status(
-            if report.ok() { "Verified" } else { "Failed" },
-            &match report.reasons.first() {
-                Some(why) => format!("{}: {why}", report.reference),
-                None => report.reference.clone(),
-            },
-        );
-        out.push(report);
-    }
-    out
+    each(session, target, jobs, reporter, "Verified", |reference| {
+        let (digest, checked) = session.run(verify_one(session.client(), reference, key))?;
+        Ok(match checked {
+            Ok(()) => (digest, "verified", Vec::new()),
+            Err(reasons) if reasons.iter().any(|r| r.starts_with("no signature")) => {
+                (digest, "unsigned", reasons)
+            }
+            Err(reasons) => (digest, "rejected", reasons),
+        })
+    })
 }

@@ -40,13 +40,18 @@ struct Json<'a> {
     tags: &'a [SignReport],
 }
 
+/// The command's end: interrupted, or every tag `done`, or how many were not.
 fn finish(
     context: &Context<'_>,
-    registry: String,
+    opened: &super::Opened,
     reports: &[SignReport],
     format: Format,
     done: &str,
 ) -> anyhow::Result<Outcome> {
+    if opened.session.interrupted() {
+        return Ok(Outcome::Interrupted);
+    }
+    let registry = opened.target.url();
     let failed = reports.iter().filter(|r| !r.ok()).count();
     if format == Format::Json {
         context.printer.json(&Json {
@@ -79,16 +84,7 @@ pub fn run_sign(context: &Context<'_>, args: &SignArgs) -> anyhow::Result<Outcom
         &key,
         context.printer,
     );
-    if opened.session.interrupted() {
-        return Ok(Outcome::Interrupted);
-    }
-    finish(
-        context,
-        opened.target.url(),
-        &reports,
-        args.format,
-        "signed",
-    )
+    finish(context, &opened, &reports, args.format, "signed")
 }
 
 pub fn run_verify(context: &Context<'_>, args: &VerifySignArgs) -> anyhow::Result<Outcome> {
@@ -103,14 +99,5 @@ pub fn run_verify(context: &Context<'_>, args: &VerifySignArgs) -> anyhow::Resul
         &key,
         context.printer,
     );
-    if opened.session.interrupted() {
-        return Ok(Outcome::Interrupted);
-    }
-    finish(
-        context,
-        opened.target.url(),
-        &reports,
-        args.format,
-        "verified",
-    )
+    finish(context, &opened, &reports, args.format, "verified")
 }
