@@ -130,6 +130,9 @@ pub struct NodeReport {
     pub output: String,
     pub log: Option<String>,
     pub error: Option<String>,
+    /// Why the plan built it (`Dockerfile changed`, `parent base:1 changed`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl Executed {
@@ -162,6 +165,7 @@ impl Executed {
                         .then(|| output.with_file_name("build.log").display().to_string()),
                     output: output.display().to_string(),
                     error: run.error.clone(),
+                    reasons: node.reasons.iter().map(ToString::to_string).collect(),
                 }
             })
             .collect()

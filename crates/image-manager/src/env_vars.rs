@@ -73,6 +73,13 @@ pub fn services(root: &std::path::Path) -> im_services::Services {
     im_services::Services::new(root, std::env::var_os(PATH))
 }
 
+/// `$GITHUB_STEP_SUMMARY`: the file GitHub Actions shows as the step's summary.
+pub fn step_summary() -> Option<std::path::PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|value| !value.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
 /// What the layers below the binary need from the environment, read once.
 pub fn environment() -> im_exec::Environment {
     im_exec::Environment {

@@ -1877,3 +1877,63 @@ fn signatures_are_cosign_shaped_verify_independently_and_fail_for_another_key() 
     project.ok(&["push", "--sign", &key, "app:1.1.0"]);
     project.ok(&["verify", "--key", &public, "app:1.1.0"]);
 }
+
+/// In GitHub Actions (`$GITHUB_STEP_SUMMARY` set), `build --push` and `push` append a Markdown
+/// summary: each node with its result and why, each pushed tag with its digest.
+#[test]
+fn build_and_push_append_a_markdown_summary_for_github_actions() {
+    let registry = Registry::start();
+    let host = registry.host_port();
+    let mut project = Project::chain(&["linux/amd64"]).registry(&registry);
+    let summary = project.root().join("step-summary.md");
+    project.set("GITHUB_STEP_SUMMARY", &summary.display().to_string());
+    project.ok(&["build", "-j", "1", "--push", "base:1"]);
+    let text = fs_err::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("### image-manager build\n\n"), "{text}");
+    assert!(
+        text.contains("| `base:1` | linux/amd64 | built | new |"),
+        "{text}"
+    );
+    let (_, digest) = raw(&format!("{host}/acme/base:1"), None);
+    assert!(
+        text.contains(&format!(
+            "Registry `{host}/acme`:\n\n| image tag | result | tags | digest |\n|---|---|---|---|\n| `base:1` | pushed | `1` | `{}` |",
+            &digest[..19]
+        )),
+        "{text}"
+    );
+    project.ok(&["push", "base:1"]);
+    let text = fs_err::read_to_string(&summary).unwrap();
+    let pushed = text
+        .split("### image-manager push\n\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(pushed.contains("| `base:1` | up-to-date |"), "{pushed}");
+
+    // `test` adds each image's counts and every failed test.
+    let config = project.root().join("checks.yml");
+    write(
+        &config,
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - {name: busybox, path: /bin/busybox, shouldExist: true}\n  - {name: no shell here, path: /bin/sh, shouldExist: false}\n",
+    );
+    let image = format!("{host}/acme/base:1");
+    let run = project.run(&[
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--image",
+        &image,
+        "--platform",
+        "linux/amd64",
+    ]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let text = fs_err::read_to_string(&summary).unwrap();
+    let tested = text
+        .split("### image-manager test\n\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(tested.starts_with("1 passed, 1 failed."), "{tested}");
+    assert!(tested.contains("| failed | 1 | 1 |"), "{tested}");
+    assert!(tested.contains("Failed tests:\n\n- `"), "{tested}");
+    assert!(tested.contains("no shell here"), "{tested}");
+}

@@ -26,6 +26,16 @@ pub enum Result_ {
 }
 
 impl Result_ {
+    /// As the JSON report writes it: `pushed`, `up-to-date`, `missing`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result_::Pushed => "pushed",
+            Result_::UpToDate => "up-to-date",
+            Result_::Missing => "missing",
+            Result_::Failed => "failed",
+        }
+    }
+
     fn verb(self) -> &'static str {
         match self {
             Result_::Pushed => "Written",

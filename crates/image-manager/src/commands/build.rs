@@ -141,6 +141,10 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     };
     let in_registry = publish.as_ref().map_or(0, publish::BuildPush::in_registry);
     print_report(context, args, &executed, &report, (started, in_registry))?;
+    super::summary::append(
+        context,
+        &super::summary::build(&report.nodes, report.push.as_ref()),
+    );
     if interrupted {
         Ok(Outcome::Interrupted)
     } else if !executed.succeeded() {

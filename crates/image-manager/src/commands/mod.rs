@@ -20,6 +20,7 @@ mod push;
 mod sbom;
 mod service;
 mod sign;
+mod summary;
 mod sync;
 mod test;
 mod verify;
@@ -60,6 +61,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         printer,
         cancel,
         environment: env_vars::environment(),
+        step_summary: env_vars::step_summary(),
         armed: std::cell::Cell::new(false),
     };
     match &cli.command {
@@ -98,6 +100,8 @@ pub struct Context<'a> {
     cancel: &'a CancelToken,
     /// What the layers below need from the environment, read once.
     environment: im_exec::Environment,
+    /// `$GITHUB_STEP_SUMMARY`, where `build`, `test` and `push` append a Markdown summary.
+    step_summary: Option<PathBuf>,
     /// Whether Ctrl-C already cancels `cancel`.
     armed: std::cell::Cell<bool>,
 }

@@ -53,6 +53,7 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
         &session,
     );
     let outcome = published::finish(&report, printer, args.format, "pushed")?;
+    super::summary::append(context, &super::summary::push(&report));
     if !signed && outcome == Outcome::Success {
         printer.error("pushed, but not every tag was signed");
         return Ok(Outcome::Failed);

@@ -102,6 +102,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
         Format::Json => printer.data(report.to_json())?,
         Format::Text => print_report(printer, &report),
     }
+    super::summary::append(context, &super::summary::test(&report));
     Ok(if report.ok() {
         Outcome::Success
     } else {
