@@ -319,10 +319,12 @@ pub fn job_graph(tags: &[Tag], options: &Options) -> JobGraph {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tag(node: &str, parents: &[&str], test: bool) -> Tag {
+    /// A tag on linux/amd64 and linux/arm64, with a test config when `test` (also for the
+    /// tests of [`crate::levels`]).
+    pub(crate) fn tag(node: &str, parents: &[&str], test: bool) -> Tag {
         Tag {
             node: node.into(),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],

@@ -294,16 +294,7 @@ impl Matrices {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tag(node: &str, parents: &[&str], test: bool) -> Tag {
-        Tag {
-            node: node.into(),
-            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            parents: parents.iter().map(|p| (*p).to_owned()).collect(),
-            test_config: test.then(|| format!("dist/{}/test.yml", node.replace(':', "/"))),
-            why: Vec::new(),
-        }
-    }
+    use crate::graph::tests::tag;
 
     fn split() -> Options {
         Options {

@@ -9,13 +9,11 @@ use im_diag::Diagnostics;
 use crate::prepare::Prepared;
 
 /// The tags `targets` select and every tag they are built on, parents first. `dist_name` is
-/// how jobs name `dist/` (relative to the project). With `affected` (see
-/// [`crate::affected`]), only the tags it names, with its reasons.
+/// how jobs name `dist/` (relative to the project).
 pub fn tags(
     prepared: &Prepared,
     targets: &[String],
     dist_name: &Path,
-    affected: Option<&crate::affected::Affected>,
 ) -> Result<Vec<im_ci::Tag>, Diagnostics> {
     let selected = im_plan::targets::select(&prepared.project, &prepared.graph, targets)?;
     let graph = &prepared.graph;
@@ -39,13 +37,10 @@ pub fn tags(
         let Some(tag) = prepared.project.tag_of(&id.image, &id.tag) else {
             continue;
         };
-        let why = match affected {
-            Some(affected) => match affected.get(&id.to_string()) {
-                Some(reasons) => reasons.clone(),
-                None => continue,
-            },
-            None if selected.contains(&node) => vec!["a target".to_owned()],
-            None => vec!["a target is built on it".to_owned()],
+        let why = if selected.contains(&node) {
+            vec!["a target".to_owned()]
+        } else {
+            vec!["a target is built on it".to_owned()]
         };
         out.push(im_ci::Tag {
             why,
@@ -69,6 +64,19 @@ pub fn tags(
         });
     }
     Ok(out)
+}
+
+/// The tags of `tags` that `affected` names (see [`crate::affected`]), with its reasons.
+pub fn only_affected(tags: &[im_ci::Tag], affected: &crate::affected::Affected) -> Vec<im_ci::Tag> {
+    tags.iter()
+        .filter_map(|tag| {
+            let why = affected.get(&tag.node)?;
+            Some(im_ci::Tag {
+                why: why.clone(),
+                ..tag.clone()
+            })
+        })
+        .collect()
 }
 
 /// The image tags of `targets` (with what they are built on) whose release tag in the

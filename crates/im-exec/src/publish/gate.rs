@@ -27,18 +27,30 @@ pub enum KeyPlace {
     Either,
 }
 
-/// Asks the registry, for every node the plan would build (unless forced), whether it holds
-/// the node's build key. Returns plan index → where it was found.
+/// Which nodes [`find_keys`] asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Those the plan would build (unless forced).
+    ToBuild,
+    /// Every node, whatever this machine's ledger says.
+    Every,
+}
+
+/// Asks the registry, for the nodes `ask` names, whether it holds the node's build key.
+/// Returns plan index → where it was found.
 fn find_keys(
     session: &Session,
     target: &Target,
     prepared: &Prepared,
     plan: &Plan,
     place: KeyPlace,
+    ask: Ask,
 ) -> anyhow::Result<BTreeMap<usize, im_registry::Reference>> {
     let mut queries = Vec::new();
     for (i, node) in plan.nodes.iter().enumerate() {
-        if node.action != Action::Build || node.reasons.contains(&Reason::Forced) {
+        if ask == Ask::ToBuild
+            && (node.action != Action::Build || node.reasons.contains(&Reason::Forced))
+        {
             continue;
         }
         let tag = published_tag(&node.id.tag, prepared.snapshot_id.as_deref());
@@ -90,7 +102,14 @@ pub fn mark_registry_keys(
 ) -> anyhow::Result<BTreeMap<usize, String>> {
     let target = registry::default_target(&prepared.project.settings)?;
     let session = context.session(&prepared.project.settings)?;
-    let found = find_keys(&session, &target, prepared, plan, KeyPlace::Either)?;
+    let found = find_keys(
+        &session,
+        &target,
+        prepared,
+        plan,
+        KeyPlace::Either,
+        Ask::ToBuild,
+    )?;
     let mut marked = BTreeMap::new();
     for (i, reference) in found {
         let node = &mut plan.nodes[i];
@@ -111,13 +130,7 @@ pub fn released_tags(
 ) -> anyhow::Result<BTreeSet<String>> {
     let target = registry::default_target(&prepared.project.settings)?;
     let session = context.session(&prepared.project.settings)?;
-    // Every node is asked about, whatever this machine's ledger says.
-    let mut all = plan.clone();
-    for node in &mut all.nodes {
-        node.action = Action::Build;
-        node.reasons.clear();
-    }
-    let found = find_keys(&session, &target, prepared, &all, KeyPlace::Tag)?;
+    let found = find_keys(&session, &target, prepared, plan, KeyPlace::Tag, Ask::Every)?;
     let mut missing = BTreeSet::new();
     let mut tags = BTreeSet::new();
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -165,7 +178,7 @@ pub fn before_build(
     } else {
         KeyPlace::Tag
     };
-    let found = find_keys(session, &target, prepared, plan, place)?;
+    let found = find_keys(session, &target, prepared, plan, place, Ask::ToBuild)?;
     if session.interrupted() {
         return Ok(None);
     }

@@ -54,14 +54,9 @@ pub fn run(context: &Context<'_>, args: &GenerateCiArgs) -> anyhow::Result<Outco
         )?),
         None => None,
     };
-    let all = im_exec::ci::tags(&prepared, &args.targets, &context.dist_name(), None)?;
+    let all = im_exec::ci::tags(&prepared, &args.targets, &context.dist_name())?;
     let mut pipeline = match &affected {
-        Some(affected) => im_exec::ci::tags(
-            &prepared,
-            &args.targets,
-            &context.dist_name(),
-            Some(affected),
-        )?,
+        Some(affected) => im_exec::ci::only_affected(&all, affected),
         None => all.clone(),
     };
     if args.registry_keys {
