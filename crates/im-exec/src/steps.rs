@@ -102,16 +102,12 @@ impl Steps<'_> {
         let base_name = labels.get(BASE_NAME_LABEL).cloned();
         let mut base_digest = None;
         let mut parents = Vec::new();
-        let suffix = self.snapshot_id.as_ref().map(|id| format!("-{id}"));
         for (reference, at) in &node.parent_refs {
             parents.push(Parent {
                 reference: reference.clone(),
                 archive: self.dist.join(&self.plan.nodes[*at].output),
             });
-            let release = suffix
-                .as_deref()
-                .and_then(|suffix| reference.strip_suffix(suffix))
-                .unwrap_or(reference);
+            let release = im_plan::release_name(reference, self.snapshot_id.as_deref());
             if base_name.as_deref() == Some(release) {
                 base_digest = digests.get(at).cloned();
             }

@@ -12,4 +12,6 @@ pub mod targets;
 
 pub use key::KeyInputs;
 pub use ledger::{Ledger, LedgerEntry};
-pub use plan::{Action, Plan, PlanNode, PlanOptions, Reason, changes, external_bases, plan};
+pub use plan::{
+    Action, Plan, PlanNode, PlanOptions, Reason, changes, external_bases, plan, release_name,
+};

@@ -195,16 +195,19 @@ pub fn static_labels(
 
 /// `reference` as a release names it: a managed parent's `<tag>-<snapshot id>` as `<tag>`.
 fn release_reference(reference: &str, parents: &[Edge], snapshot: Option<&str>) -> String {
-    let Some(id) = snapshot else {
-        return reference.to_owned();
-    };
-    let suffix = format!("-{id}");
-    parents
-        .iter()
-        .find(|edge| edge.reference == reference)
-        .and_then(|edge| edge.reference.strip_suffix(&suffix))
+    if parents.iter().any(|edge| edge.reference == reference) {
+        release_name(reference, snapshot).to_owned()
+    } else {
+        reference.to_owned()
+    }
+}
+
+/// A managed parent's reference as written under `--snapshot-id` (`base:1-ci-7`) as the
+/// release names it (`base:1`); unchanged without a snapshot or the suffix.
+pub fn release_name<'a>(reference: &'a str, snapshot: Option<&str>) -> &'a str {
+    snapshot
+        .and_then(|id| reference.strip_suffix(id)?.strip_suffix('-'))
         .unwrap_or(reference)
-        .to_owned()
 }
 
 /// The Dockerfile as a release build renders it: every managed parent written with the
@@ -214,13 +217,10 @@ fn release_dockerfile<'a>(
     parents: &[Edge],
     snapshot: Option<&str>,
 ) -> std::borrow::Cow<'a, str> {
-    let Some(id) = snapshot else {
-        return text.into();
-    };
-    let suffix = format!("-{id}");
     let mut out = std::borrow::Cow::Borrowed(text);
     for edge in parents {
-        if let Some(release) = edge.reference.strip_suffix(&suffix) {
+        let release = release_name(&edge.reference, snapshot);
+        if release != edge.reference {
             out = replace_word(&out, &edge.reference, release).into();
         }
     }
