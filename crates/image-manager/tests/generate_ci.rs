@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{json, run_cli, succeeded, write};
+use common::{git, json, run_cli, succeeded, write};
 
 /// base → app (two tags, with a test config) → app's dev variant; tool on an external base.
 fn repository() -> tempfile::TempDir {
@@ -51,25 +51,6 @@ fn repository() -> tempfile::TempDir {
     git(root, &["init", "-q", "-b", "main"]);
     commit(root, "images");
     dir
-}
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn commit(root: &Path, message: &str) {

@@ -144,18 +144,7 @@ impl Monorepo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .args(["-c", "user.name=CI", "-c", "user.email=ci@example.com"])
-            .args(args)
-            .current_dir(self.root())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        common::git(self.root(), args)
     }
 
     fn commit(&self, message: &str) {

@@ -263,3 +263,20 @@ impl Project {
         run
     }
 }
+
+/// `git -C root args` with a fixed author; its stdout, or a panic showing git's stderr.
+pub fn git(root: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(["-c", "user.name=CI", "-c", "user.email=ci@example.com"])
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
