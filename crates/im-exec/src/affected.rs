@@ -50,6 +50,7 @@ pub fn since(
             im_render::Options {
                 snapshot_id: None,
                 skip_tests: false,
+                skip_locks: false,
             },
         )
     });

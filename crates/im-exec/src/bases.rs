@@ -62,7 +62,27 @@ pub fn resolve(
     session: &mut Option<Session>,
 ) -> anyhow::Result<Bases> {
     let wanted = im_plan::external_bases(&prepared.project, &prepared.graph, options)?;
-    let mirrors = mirrors(&prepared.project.settings);
+    let bases = resolve_references(context, &prepared.project.settings, &wanted, mode, session)?;
+    for (reference, resolved) in &bases.resolution.resolved {
+        options.external_digests.insert(
+            reference.clone(),
+            resolved.platforms.clone().into_iter().collect(),
+        );
+    }
+    Ok(bases)
+}
+
+/// Resolves `wanted` (reference as written → the platforms needed): through the registries
+/// (mirrors first), or from `dist/bases.json` offline. A registry that cannot be reached
+/// leaves a reference at the digest it resolved to before, with a warning.
+pub fn resolve_references(
+    context: &ExecContext<'_>,
+    settings: &Settings,
+    wanted: &BTreeMap<String, BTreeSet<Platform>>,
+    mode: Mode,
+    session: &mut Option<Session>,
+) -> anyhow::Result<Bases> {
+    let mirrors = mirrors(settings);
     let mut record = Record::load(&context.dist).map_err(|error| {
         Diagnostic::error(error_chain(&error))
             .with_help("delete the file; the next build resolves every base again")
@@ -71,12 +91,12 @@ pub fn resolve(
     let resolution = if wanted.is_empty() {
         Resolution::default()
     } else if mode == Mode::Offline {
-        Resolution::from_record(&record, &wanted)
+        Resolution::from_record(&record, wanted)
     } else {
-        let session = context.session_in(session, &prepared.project.settings)?;
+        let session = context.session_in(session, settings)?;
         let mut resolution = session.run(im_bases::resolve_all(
             session.client(),
-            &wanted,
+            wanted,
             &mirrors,
             session.client().concurrency(),
         ));
@@ -129,12 +149,6 @@ pub fn resolve(
         }
         resolution
     };
-    for (reference, resolved) in &resolution.resolved {
-        options.external_digests.insert(
-            reference.clone(),
-            resolved.platforms.clone().into_iter().collect(),
-        );
-    }
     Ok(Bases {
         resolution,
         mode,

@@ -13,6 +13,7 @@ pub mod ci;
 pub mod ci_template;
 mod context;
 pub mod lint;
+pub mod lock;
 pub mod planning;
 mod prepare;
 pub mod publish;

@@ -17,6 +17,8 @@ pub struct Prepared {
     pub graph: Graph,
     pub warnings: Vec<Diagnostic>,
     pub snapshot_id: Option<String>,
+    /// Images that install packages without a `packages.lock`.
+    pub unlocked: Vec<String>,
 }
 
 impl Prepared {
@@ -38,8 +40,45 @@ impl Prepared {
             project,
             mut warnings,
         } = Self::load_project(root, lookup)?;
-        let rendered = im_render::render(&project, &options)?;
+        let mut rendered = im_render::render(&project, &options)?;
         warnings.extend(rendered.warnings.iter().cloned());
+        let graph = Self::graph(&project, &rendered, options.snapshot_id.as_deref())?;
+        let mut unlocked = Vec::new();
+        let graph = if options.skip_locks {
+            graph
+        } else {
+            let applied = crate::lock::apply(&project, &mut rendered, &graph)
+                .map_err(|errors| in_templates(&project, &rendered, errors))?;
+            warnings.extend(
+                applied
+                    .warnings
+                    .into_iter()
+                    .flat_map(|warning| in_templates(&project, &rendered, warning.into())),
+            );
+            unlocked = applied.unlocked;
+            if applied.pinned {
+                // Pinned `FROM`s name their bases with digests now.
+                Self::graph(&project, &rendered, options.snapshot_id.as_deref())?
+            } else {
+                graph
+            }
+        };
+        Ok(Prepared {
+            project,
+            rendered,
+            graph,
+            warnings,
+            snapshot_id: options.snapshot_id,
+            unlocked,
+        })
+    }
+
+    /// The graph of the rendered tags.
+    fn graph(
+        project: &Project,
+        rendered: &Rendered,
+        snapshot_id: Option<&str>,
+    ) -> Result<Graph, Diagnostics> {
         let inputs: Vec<NodeInput<'_>> = rendered
             .tags
             .iter()
@@ -49,15 +88,8 @@ impl Prepared {
                 source: display_path(&project.root, &tag.dockerfile_source.path),
             })
             .collect();
-        let graph = Graph::build(&project, &inputs, options.snapshot_id.as_deref())
-            .map_err(|errors| in_templates(&project, &rendered, errors))?;
-        Ok(Prepared {
-            project,
-            rendered,
-            graph,
-            warnings,
-            snapshot_id: options.snapshot_id,
-        })
+        Graph::build(project, &inputs, snapshot_id)
+            .map_err(|errors| in_templates(project, rendered, errors))
     }
 
     /// Writes every rendered tag and `index.json` into `dist` (`dist_name`: how the index
@@ -103,7 +135,11 @@ impl Drop for Freeing {
 
 /// Points diagnostics about rendered Dockerfiles (not written while there are errors) at
 /// the templates they came from.
-fn in_templates(project: &Project, rendered: &Rendered, errors: Diagnostics) -> Diagnostics {
+pub(crate) fn in_templates(
+    project: &Project,
+    rendered: &Rendered,
+    errors: Diagnostics,
+) -> Diagnostics {
     let confined = im_input::Confined::new(&project.root);
     let templates: std::collections::HashMap<PathBuf, &Path> = rendered
         .tags

@@ -24,8 +24,11 @@ pub const KEY_FORMAT: u32 = 1;
 /// Everything a build key is made of.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {
-    /// SHA-256 of the Dockerfile text.
+    /// SHA-256 of the Dockerfile text (before a `packages.lock` pinned it).
     pub dockerfile: String,
+    /// What the image's `packages.lock` pinned: package → version, `FROM <base>` → digest.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub pins: Arc<BTreeMap<String, String>>,
     /// Context path → `sha256:<hex> <mode>` or `symlink:<target>`.
     /// Shared by every platform of a tag (and serialized as a plain map).
     pub context: Arc<BTreeMap<String, String>>,
@@ -37,6 +40,10 @@ pub struct KeyInputs {
     pub parents: BTreeMap<String, String>,
     /// External base reference → its pinned digest, if known.
     pub externals: BTreeMap<String, Option<String>>,
+}
+
+fn is_empty_map(map: &Arc<BTreeMap<String, String>>) -> bool {
+    map.is_empty()
 }
 
 impl KeyInputs {
@@ -52,12 +59,15 @@ impl KeyInputs {
         #[derive(Serialize)]
         struct TagPart<'a> {
             dockerfile: &'a str,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            pins: &'a BTreeMap<String, String>,
             context: &'a BTreeMap<String, String>,
             build_args: &'a BTreeMap<String, String>,
             labels: &'a BTreeMap<String, String>,
         }
         let part = TagPart {
             dockerfile: &self.dockerfile,
+            pins: &self.pins,
             context: &self.context,
             build_args: &self.build_args,
             labels: &self.labels,

@@ -65,6 +65,14 @@ pub enum Reason {
         #[serde(skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
     },
+    /// A `packages.lock` pin changed: a package's version or a base's digest (`FROM <base>`).
+    PinChanged {
+        pin: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -89,6 +97,18 @@ impl std::fmt::Display for Reason {
                 reference,
                 digest: None,
             } => write!(f, "base {reference} digest changed"),
+            Reason::PinChanged { pin, from, to } => {
+                let what = match pin.strip_prefix("FROM ") {
+                    Some(base) => format!("base digest changed: {base} (packages.lock)"),
+                    None => format!("package pin changed: {pin}"),
+                };
+                match (from, to) {
+                    (Some(from), Some(to)) => write!(f, "{what} {from} → {to}"),
+                    (None, Some(to)) => write!(f, "{what} (now {to})"),
+                    (Some(from), None) => write!(f, "{what} (was {from}, now unpinned)"),
+                    (None, None) => f.write_str(&what),
+                }
+            }
         }
     }
 }
@@ -257,6 +277,24 @@ pub fn changes(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     }
     if old.dockerfile != new.dockerfile {
         reasons.push(Reason::DockerfileChanged);
+    }
+    for (pin, version) in new.pins.iter() {
+        if old.pins.get(pin) != Some(version) {
+            reasons.push(Reason::PinChanged {
+                pin: pin.clone(),
+                from: old.pins.get(pin).cloned(),
+                to: Some(version.clone()),
+            });
+        }
+    }
+    for (pin, version) in old.pins.iter() {
+        if !new.pins.contains_key(pin) {
+            reasons.push(Reason::PinChanged {
+                pin: pin.clone(),
+                from: Some(version.clone()),
+                to: None,
+            });
+        }
     }
     for (path, hash) in new.context.iter() {
         match old.context.get(path) {
@@ -455,11 +493,15 @@ pub fn plan(
                         let release = |reference: &str| {
                             release_reference(reference, &graph.parents[node], snapshot)
                         };
+                        let (text, pins) = match &tag.pins {
+                            Some(pins) => (&pins.unpinned, Arc::new(pins.pins.clone())),
+                            None => (&tag.dockerfile, Arc::default()),
+                        };
                         let inputs = KeyInputs {
                             dockerfile: sha256_hex(
-                                release_dockerfile(&tag.dockerfile, &graph.parents[node], snapshot)
-                                    .as_bytes(),
+                                release_dockerfile(text, &graph.parents[node], snapshot).as_bytes(),
                             ),
+                            pins,
                             context,
                             build_args: options.build_args.clone(),
                             labels: Arc::new(static_labels(project, id, tag, &release)),

@@ -87,6 +87,7 @@ impl Fixture {
             &im_render::Options {
                 snapshot_id: snapshot_id.map(str::to_owned),
                 skip_tests: true,
+                ..im_render::Options::default()
             },
         )
         .map_err(|d| format!("{d:?}"))?;

@@ -46,6 +46,8 @@ pub struct Options {
     pub snapshot_id: Option<String>,
     /// Leave test configs out (`plan` and `why` only need what builds).
     pub skip_tests: bool,
+    /// Leave `packages.lock` files unapplied (`lock`, which makes them).
+    pub skip_locks: bool,
 }
 
 /// Everything generated for one tag.
@@ -64,6 +66,21 @@ pub struct RenderedTag {
     pub overlay: Arc<Overlay>,
     /// Whether `COPY --chown=<user> rootfs/ /` was added.
     pub rootfs_injected: bool,
+    /// What the image's `packages.lock` pinned in [`RenderedTag::dockerfile`], when it has
+    /// one (set after rendering, by `im_exec`).
+    pub pins: Option<Arc<TagPins>>,
+}
+
+/// The pins a lock put into a tag's Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagPins {
+    /// The lock file (as shown to the user).
+    pub lock: PathBuf,
+    /// The final Dockerfile before pinning: the build key hashes it and [`TagPins::pins`]
+    /// separately, so a plan can say which pin changed.
+    pub unpinned: String,
+    /// Package name → version, and `FROM <base>` → digest.
+    pub pins: BTreeMap<String, String>,
 }
 
 /// The result of rendering a whole project.
@@ -337,6 +354,7 @@ fn render_one(
         has_test: sources.test.is_some(),
         overlay: sources.overlay.clone(),
         rootfs_injected: inject,
+        pins: None,
     })
 }
 

@@ -28,3 +28,23 @@ pub fn debian_rootfs_tar() -> PathBuf {
         }
     }
 }
+
+/// Pushes the Debian rootfs as a one-layer image to `reference` (`127.0.0.1:PORT/debian:bookworm`
+/// in a test registry): imported into the test Docker engine, pushed, and untagged there
+/// again. Returns the pushed manifest's digest.
+pub fn push_debian_image(reference: &str) -> String {
+    let docker = crate::docker();
+    let tar = debian_rootfs_tar();
+    docker.run([
+        "import".to_owned(),
+        tar.display().to_string(),
+        reference.to_owned(),
+    ]);
+    let pushed = docker.run(["push", reference]);
+    docker.run(["rmi", reference]);
+    pushed
+        .split_whitespace()
+        .find(|word| word.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("docker push {reference} printed no digest: {pushed}"))
+        .to_owned()
+}

@@ -32,7 +32,7 @@ pub use buildah::{PODMAN_ULIMIT, buildah_cmd, podman_cmd};
 pub use busybox::{
     BusyboxImage, busybox_base_image, busybox_binary, write_busybox_base_definition,
 };
-pub use debian::debian_rootfs_tar;
+pub use debian::{debian_rootfs_tar, push_debian_image};
 pub use docker::{DockerEnv, docker};
 pub use platform::Platform;
 pub use process::{output_with_stdin, run, run_with_stdin};

@@ -315,6 +315,32 @@ Examples:
   image-manager sbom --report json | jq '.nodes[] | {node, platform, packages}'
   image-manager sbom && image-manager push        publish the images with their SBOMs")]
     Sbom(SbomArgs),
+    /// Pin distribution packages and external bases in each image's packages.lock.
+    #[command(after_help = "\
+Finds the package arguments of `apt-get install`, `apk add` and `dnf install` in the rendered
+Dockerfiles and the external base each stage installs from (a stage FROM a managed image
+installs from the external base at the root of its chain). Each base's tag is pinned to its
+digest through the registry client, and the versions an install would take are read inside
+the base image itself: one container per base and platform, in the first container runtime
+that works (Docker, podman, buildah; --runtime picks one), running the image's own apt-cache,
+apk or dnf against its own package sources. The lock is written next to the image.yml, in the
+proof of concept's format (_meta, bases: digest, codename, packages).
+
+`generate` (and every command that renders) then pins the install commands' package
+arguments (curl -> curl=7.88.1-10+deb12u15; only those arguments, never other words) and the
+FROM lines of external bases (debian:bookworm -> debian:bookworm@sha256:...). Build keys
+include the pins, so a lock change rebuilds exactly the images it affects and `plan` says
+\"package pin changed\". A package the lock lacks is an error at the template line.
+
+Without flags, `lock` adds what is missing and keeps existing pins; --update resolves every
+base and package again; --check writes nothing and exits 1 when a lock is missing or stale.
+
+Examples:
+  image-manager lock                          create or complete every lock
+  image-manager lock python --update          re-resolve python's lock
+  image-manager lock --check                  in CI: fail when a lock is stale
+  image-manager lock --format json | jq '.files[] | {path, status}'")]
+    Lock(LockArgs),
     /// Validate settings, definitions, templates and the graph without writing anything.
     #[command(after_help = "\
 Reports every problem found, not just the first, and warns about tags without tests.

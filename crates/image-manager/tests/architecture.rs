@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
         "im-structure-test",
         "im-services",
         "im-lint",
+        "im-lock",
         "im-sbom",
     ],
     &["im-graph"],

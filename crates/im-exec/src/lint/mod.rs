@@ -192,6 +192,7 @@ pub fn lint_with(
         &im_render::Options {
             snapshot_id: prepared.snapshot_id.clone(),
             skip_tests: false,
+            skip_locks: false,
         },
     );
     let mut slot_of = vec![0; tags.len()];

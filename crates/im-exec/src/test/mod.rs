@@ -14,7 +14,7 @@ use im_structure_test::Report;
 
 pub use fetch::{Fetched, fetch_reference, is_reference};
 pub use jobs::{direct_jobs, project_jobs};
-pub use runtime::{DriverChoice, driver};
+pub use runtime::{DriverChoice, container_runtime, driver};
 
 /// A file format for the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

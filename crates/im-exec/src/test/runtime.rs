@@ -66,7 +66,7 @@ pub fn driver(
         Some(kind) => vec![kind],
         None => runtime_candidates(settings, env, built_by(&exec.dist, jobs).as_deref()),
     };
-    let runtime = usable_runtime(exec, &candidates, settings, log.as_deref())?;
+    let runtime = usable_runtime(exec, &candidates, settings, log.as_deref(), "command tests")?;
     Ok(Driver::Native {
         runtime: Some(runtime),
     })
@@ -118,6 +118,24 @@ fn runtime(
             log,
         )),
     }
+}
+
+/// A container runtime for work other than tests (`lock` reads package versions in one):
+/// `requested`, else the configured builder's, Docker, podman and buildah, the first that can
+/// start a container here. `purpose` says what it is for in messages; `log` gets every
+/// command and its output.
+pub fn container_runtime(
+    exec: &ExecContext<'_>,
+    settings: &Settings,
+    requested: Option<RuntimeKind>,
+    purpose: &str,
+    log: Option<&Path>,
+) -> anyhow::Result<Arc<dyn Runtime>> {
+    let candidates = match requested {
+        Some(kind) => vec![kind],
+        None => runtime_candidates(settings, &exec.environment, None),
+    };
+    Ok(usable_runtime(exec, &candidates, settings, log, purpose)?)
 }
 
 /// Debian's client (20.10) loads archives into the engine; a newer client without buildx
@@ -194,6 +212,7 @@ fn usable_runtime(
     candidates: &[RuntimeKind],
     settings: &Settings,
     log: Option<&Path>,
+    purpose: &str,
 ) -> Result<Arc<dyn Runtime>, Diagnostics> {
     let mut unusable: Vec<(RuntimeKind, String)> = Vec::new();
     for &kind in candidates {
@@ -208,7 +227,7 @@ fn usable_runtime(
                 for (skipped, why) in &unusable {
                     exec.reporter.warning(
                         &Diagnostic::warning(format!(
-                            "{} cannot run containers here: command tests run in {}",
+                            "{} cannot run containers here: {purpose} in {}",
                             skipped.name(),
                             kind.name()
                         ))
@@ -221,7 +240,9 @@ fn usable_runtime(
         }
     }
     let mut diagnostic = if candidates.is_empty() {
-        Diagnostic::error("command tests need a container runtime, and none was found")
+        Diagnostic::error(format!(
+            "{purpose} needs a container runtime, and none was found"
+        ))
     } else {
         let names: Vec<&str> = candidates.iter().map(|k| k.name()).collect();
         Diagnostic::error(format!(

@@ -421,6 +421,34 @@ pub enum LintFormat {
 }
 
 #[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Whose locks: `name`, `name:tag` or globs (the lock of each image file they name).
+    /// Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Resolve every base digest and package version again.
+    #[arg(long, conflicts_with = "check")]
+    pub update: bool,
+    /// Write nothing; exit 1 when a lock is missing or does not match the Dockerfiles.
+    #[arg(long)]
+    pub check: bool,
+    /// The container runtime that reads versions inside the bases (default: the first that
+    /// can run containers here).
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<LockRuntime>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// A container runtime for `lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LockRuntime {
+    Docker,
+    Podman,
+    Buildah,
+}
+
+#[derive(Debug, Args)]
 pub struct LintArgs {
     /// What to lint: `name`, `name:tag`, `name:alias` or globs. Nothing means every tag.
     #[arg(value_name = "TARGET")]

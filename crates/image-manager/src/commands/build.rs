@@ -25,7 +25,7 @@ struct Report {
 pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
-    let _lock = super::lock::dist(context)?;
+    let _lock = super::dist_lock::dist(context)?;
     let prepared = context.prepare(args.selection.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
     let written = prepared.write_dist(&context.dist, &context.dist_name(), None)?;

@@ -60,10 +60,20 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
     }
     let prepared = context.prepare(snapshot_id)?;
     context.printer.diagnostics(&prepared.warnings);
+    if !prepared.unlocked.is_empty() {
+        context
+            .printer
+            .diagnostics(&[im_diag::Diagnostic::warning(format!(
+                "{} without a packages.lock: {}",
+                plural_images(prepared.unlocked.len()),
+                prepared.unlocked.join(", ")
+            ))
+            .with_help("run `image-manager lock` to pin their package versions and base digests")]);
+    }
     // Another generate or build writing dist/ could rename the same new tag folder. The lock
     // is taken once the project is known to be valid (an invalid one leaves dist/ alone), and
     // the stamp is read again under it: another run may have written since.
-    let _lock = super::lock::dist(context)?;
+    let _lock = super::dist_lock::dist(context)?;
     let previous = im_render::stamp::read(&context.dist).filter(|_| !args.full);
     // What each tag's folder is to hold: recorded in the new stamp, and compared with the
     // last one so tags whose content is the same are left alone.
@@ -145,4 +155,13 @@ fn report(
         }
     }
     Ok(())
+}
+
+/// "1 image installs packages" / "3 images install packages".
+fn plural_images(count: usize) -> String {
+    if count == 1 {
+        "1 image installs packages".to_owned()
+    } else {
+        format!("{count} images install packages")
+    }
 }

@@ -4,14 +4,15 @@
 
 mod build;
 mod check;
+mod dist_lock;
 mod generate;
 mod generate_ci;
 mod graph;
 mod inspect;
 mod lint;
 mod list;
-mod lock;
 mod manifest;
+mod packages_lock;
 mod plan;
 mod planning;
 mod promote;
@@ -70,6 +71,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Graph(args) => graph::run(&context, args),
         Command::Check(args) => check::run(&context, args),
         Command::Sbom(args) => sbom::run(&context, args),
+        Command::Lock(args) => packages_lock::run(&context, args),
         Command::Plan(args) => plan::run(&context, args),
         Command::Why(args) => why::run(&context, args),
         Command::Build(args) => build::run(&context, args),
@@ -151,6 +153,7 @@ impl Context<'_> {
             Options {
                 snapshot_id: snapshot_id.map(str::to_owned),
                 skip_tests: false,
+                ..Options::default()
             },
         )
     }
@@ -164,6 +167,7 @@ impl Context<'_> {
             Options {
                 snapshot_id: snapshot_id.map(str::to_owned),
                 skip_tests: true,
+                ..Options::default()
             },
         )
     }

@@ -28,7 +28,7 @@ pub fn run(context: &Context<'_>, args: &SbomArgs) -> anyhow::Result<Outcome> {
         force: args.force,
     };
     let platforms = planning::parse_platforms(&args.platform);
-    let _lock = super::lock::dist(context)?;
+    let _lock = super::dist_lock::dist(context)?;
     let exec = context.exec();
     let report = make_sboms(
         &exec,

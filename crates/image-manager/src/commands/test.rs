@@ -41,7 +41,7 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
         (None, None) => {
             let prepared = context.prepare(args.snapshot.snapshot_id.as_deref())?;
             // The test configs live in dist/: write what is current first, as build does.
-            let lock = super::lock::dist(context)?;
+            let lock = super::dist_lock::dist(context)?;
             prepared.write_dist(&context.dist, &context.dist_name(), None)?;
             drop(lock);
             let platforms = planning::parse_platforms(&args.platform);

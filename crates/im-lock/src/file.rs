@@ -1,0 +1,282 @@
+//! The lock file: `packages.lock` next to an image's `image.yml`, in the proof of concept's
+//! format.
+//!
+//! ```yaml
+//! _meta:
+//!   generator: image-manager 0.1.0
+//!   generated: '2026-12-06T10:00:00Z'
+//! bases:
+//!   debian:bookworm:                 # the external base as the Dockerfile writes it
+//!     digest: sha256:4d5e...          # what its tag pointed at when locked
+//!     codename: bookworm
+//!     packages:
+//!       curl: 7.88.1-10+deb12u15
+//! ```
+//!
+//! `_meta` is informational and kept as read when nothing else changes; everything else is
+//! checked, each problem reported at its line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use im_diag::Diagnostics;
+use im_yaml::{Limits, Node, Reader};
+
+/// The lock's file name, next to `image.yml`.
+pub const LOCK_FILE: &str = "packages.lock";
+
+/// A whole lock file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockFile {
+    /// `_meta` as read: key → value (scalars only; anything else is dropped on write).
+    pub meta: BTreeMap<String, String>,
+    /// External base reference as written → what is locked for it.
+    pub bases: BTreeMap<String, BaseLock>,
+}
+
+/// What is locked for one external base.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseLock {
+    /// The digest the base's tag pointed at (`sha256:...`): its `FROM` is pinned to it.
+    pub digest: Option<String>,
+    /// The distribution's code name (`bookworm`), informational.
+    pub codename: Option<String>,
+    /// Package name → version.
+    pub packages: BTreeMap<String, String>,
+    /// The line of each package's entry, for messages (not written).
+    pub lines: BTreeMap<String, usize>,
+}
+
+impl LockFile {
+    /// Parses a lock file's text; `path` names it in diagnostics.
+    pub fn parse(path: &Path, text: String) -> Result<LockFile, Diagnostics> {
+        let document = im_yaml::parse(path, text, &Limits::default()).map_err(Diagnostics::from)?;
+        let mut reader = Reader::new(&document.source);
+        let mut lock = LockFile::default();
+        if let Some(root) = reader.map(&document.root, "a packages.lock", &["_meta", "bases"]) {
+            if let Some(meta) = root.get("_meta").and_then(|n| reader.dict(n, "`_meta`")) {
+                for (key, value) in meta.iter() {
+                    if let (Some(key), Some(value)) = (key.as_scalar(), value.as_scalar()) {
+                        lock.meta.insert(key.to_owned(), value.to_owned());
+                    }
+                }
+            }
+            if let Some(bases) = root.get("bases").and_then(|n| reader.dict(n, "`bases`")) {
+                for (key, value) in bases.iter() {
+                    let Some(reference) = reader.string(key, "a base reference") else {
+                        continue;
+                    };
+                    if let Some(base) = read_base(&mut reader, value, &reference) {
+                        lock.bases.insert(reference, base);
+                    }
+                }
+            }
+        }
+        if reader.diagnostics.has_errors() {
+            return Err(reader.diagnostics);
+        }
+        Ok(lock)
+    }
+
+    /// Whether `other` locks the same things (`_meta` aside).
+    pub fn same_pins(&self, other: &LockFile) -> bool {
+        self.bases.len() == other.bases.len()
+            && self
+                .bases
+                .iter()
+                .zip(&other.bases)
+                .all(|((ra, a), (rb, b))| {
+                    ra == rb
+                        && a.digest == b.digest
+                        && a.codename == b.codename
+                        && a.packages == b.packages
+                })
+    }
+
+    /// The file's text: a comment saying what it is, `_meta`, then the bases in order.
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::from(
+            "# Distribution package versions and base image digests, pinned by `image-manager lock`.\n\
+             # `generate` writes them into the install commands and FROM lines of this image's\n\
+             # Dockerfiles. Update: `image-manager lock --update`; check in CI: `image-manager lock --check`.\n",
+        );
+        if !self.meta.is_empty() {
+            out.push_str("_meta:\n");
+            for (key, value) in &self.meta {
+                out.push_str(&format!("  {}: {}\n", scalar(key), scalar(value)));
+            }
+        }
+        if self.bases.is_empty() {
+            out.push_str("bases: {}\n");
+            return out;
+        }
+        out.push_str("bases:\n");
+        for (reference, base) in &self.bases {
+            out.push_str(&format!("  {}:\n", scalar(reference)));
+            if let Some(digest) = &base.digest {
+                out.push_str(&format!("    digest: {}\n", scalar(digest)));
+            }
+            if let Some(codename) = &base.codename {
+                out.push_str(&format!("    codename: {}\n", scalar(codename)));
+            }
+            if base.packages.is_empty() {
+                out.push_str("    packages: {}\n");
+            } else {
+                out.push_str("    packages:\n");
+                for (name, version) in &base.packages {
+                    out.push_str(&format!("      {}: {}\n", scalar(name), scalar(version)));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn read_base(reader: &mut Reader<'_>, node: &Node, reference: &str) -> Option<BaseLock> {
+    let what = format!("the lock of base `{reference}`");
+    let map = reader.map(node, &what, &["digest", "codename", "packages"])?;
+    let mut base = BaseLock {
+        digest: map.get("digest").and_then(|n| reader.string(n, "`digest`")),
+        codename: map
+            .get("codename")
+            .and_then(|n| reader.string(n, "`codename`")),
+        ..BaseLock::default()
+    };
+    if let Some(digest) = map.get("digest")
+        && let Some(value) = &base.digest
+        && !is_digest(value)
+    {
+        reader.error(
+            digest.span,
+            format!("`{value}` is not a digest"),
+            Some(
+                "write `sha256:` and 64 lowercase hex digits, or run `image-manager lock --update`"
+                    .into(),
+            ),
+        );
+    }
+    if let Some(packages) = map
+        .get("packages")
+        .and_then(|n| reader.dict(n, "`packages`"))
+    {
+        for (name, version) in packages.iter() {
+            let (Some(name), Some(version)) = (
+                reader.string(name, "a package name"),
+                reader.string(version, "a package version"),
+            ) else {
+                continue;
+            };
+            if version.is_empty() || version.contains(char::is_whitespace) {
+                reader.error(
+                    packages.key_span(&name).unwrap_or(packages.span),
+                    format!("package `{name}` has no usable version (`{version}`)"),
+                    Some("run `image-manager lock --update` to resolve it again".into()),
+                );
+                continue;
+            }
+            base.lines
+                .insert(name.clone(), packages.key_span(&name).map_or(0, |s| s.line));
+            base.packages.insert(name, version);
+        }
+    }
+    Some(base)
+}
+
+fn is_digest(value: &str) -> bool {
+    value.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A YAML scalar: plain when a YAML 1.1 or 1.2 reader reads it back as the same string,
+/// single-quoted otherwise (`'20230311'` stays a string, not a number).
+fn scalar(value: &str) -> String {
+    let plain_chars = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+~:/@".contains(c))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '/' || c == '_')
+        && !value.contains(": ")
+        && !value.ends_with(':');
+    let lower = value.to_ascii_lowercase();
+    let special = matches!(
+        lower.as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+    );
+    let numeric = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || "._-+:eE".contains(c))
+        && value.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+' || c == '-');
+    if plain_chars && !special && !numeric {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<LockFile, String> {
+        LockFile::parse(Path::new("images/base/packages.lock"), text.to_owned())
+            .map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn reads_the_proof_of_concepts_format() {
+        let lock = parse(
+            "_meta:\n  generated: 2025-01-01\n  tool: image-manager\nbases:\n  ubuntu:24.04:\n    digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\n    codename: noble\n    packages:\n      curl: 8.5.0-2ubuntu10.6\n      ca-certificates: 20240203\n",
+        )
+        .unwrap();
+        let base = &lock.bases["ubuntu:24.04"];
+        assert_eq!(base.codename.as_deref(), Some("noble"));
+        assert_eq!(base.packages["curl"], "8.5.0-2ubuntu10.6");
+        assert_eq!(base.packages["ca-certificates"], "20240203");
+        assert_eq!(base.lines["curl"], 9);
+        assert_eq!(lock.meta["tool"], "image-manager");
+    }
+
+    #[test]
+    fn round_trips_and_quotes_what_would_read_back_differently() {
+        let mut lock = LockFile::default();
+        lock.meta
+            .insert("generated".into(), "2026-12-06T10:00:00Z".into());
+        lock.bases.insert(
+            "localhost:5000/debian:bookworm".into(),
+            BaseLock {
+                digest: Some(format!("sha256:{}", "a".repeat(64))),
+                codename: Some("bookworm".into()),
+                packages: BTreeMap::from([
+                    ("ca-certificates".into(), "20230311".into()),
+                    ("curl".into(), "7.88.1-10+deb12u15".into()),
+                    ("bash".into(), "1:5.2.15-2+b7".into()),
+                    ("yes".into(), "1.0".into()),
+                ]),
+                lines: BTreeMap::new(),
+            },
+        );
+        let text = lock.to_yaml();
+        assert!(text.contains("ca-certificates: '20230311'"), "{text}");
+        assert!(text.contains("curl: 7.88.1-10+deb12u15"), "{text}");
+        assert!(text.contains("'yes': '1.0'"), "{text}");
+        let back = parse(&text).unwrap();
+        assert!(back.same_pins(&lock), "{text}");
+        assert_eq!(back.meta, lock.meta);
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let error =
+            parse("bases:\n  debian:bookworm:\n    digest: nope\n    packges: {}\n").unwrap_err();
+        assert!(error.contains("packages.lock:3"), "{error}");
+        assert!(error.contains("is not a digest"), "{error}");
+        assert!(error.contains("packages.lock:4"), "{error}");
+        assert!(error.contains("did you mean `packages`"), "{error}");
+        let syntax = parse("bases:\n  a: [\n").unwrap_err();
+        assert!(syntax.contains("packages.lock:"), "{syntax}");
+    }
+}
