@@ -7,6 +7,7 @@
 //! Choosing what to lint, rendering with source maps, deduplicating identical Dockerfiles and
 //! running batches in parallel is `im_exec::lint`'s work.
 
+pub mod canonical;
 pub mod finding;
 pub mod format;
 pub mod hadolint;

@@ -582,3 +582,80 @@ fn with_registry_an_alias_that_would_move_to_a_lower_version_is_im004() {
         run.stderr
     );
 }
+
+/// Dockerfiles that differ only in versions (a comment, `ARG`/`ENV`/label values, the parent's
+/// tag) are linted once, and every tag gets exactly the findings hadolint gives its own file.
+#[test]
+fn versions_do_not_split_lint_runs_and_findings_match_hadolint_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        &root.join("images/app/image.yml"),
+        "tags:\n  - name: '1.0'\n    versions: {debian: bookworm-20240101}\n  - name: '1.1'\n    versions: {debian: bookworm-20240601}\n  - name: '2.0'\n    versions: {debian: trixie-20250101}\n",
+    );
+    write(
+        &root.join("images/app/Dockerfile.jinja2"),
+        "# app {{ tag.name }} on {{ versions.debian }}\n\
+         FROM debian:{{ versions.debian }} AS build\n\
+         ARG APP_VERSION={{ tag.name }}\n\
+         LABEL org.opencontainers.image.version=\"{{ tag.name }}\" \\\n      com.example.app=\"app\"\n\
+         ENV APP_VERSION={{ tag.name }} \\\n    APP_HOME=/srv/app\n\
+         RUN apt-get update && apt-get install -y curl\n\
+         {% if tag.name == '2.0' %}FROM debian:latest{% else %}FROM build{% endif %}\n\
+         MAINTAINER someone@example.com\n\
+         RUN cd /tmp && echo \"$APP_VERSION\"\n",
+    );
+    test_config(root, "app");
+    // MAINTAINER is an error-level finding: exit 1.
+    let report = report(root, &["--no-cache"], 1);
+    assert_eq!(report["tags"], 3);
+    // 1.0 and 1.1 differ only in versions; 2.0 starts from `latest`, which DL3007 reads.
+    assert_eq!(report["dockerfiles"], 2, "{report:#}");
+    let mut ours: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    for finding in report["findings"].as_array().unwrap() {
+        if finding["tool"] != "hadolint" {
+            continue;
+        }
+        for tag in finding["tags"].as_array().unwrap() {
+            ours.entry(tag.as_str().unwrap().to_owned())
+                .or_default()
+                .push((
+                    finding["rule"].as_str().unwrap().to_owned(),
+                    finding["rendered"]["line"].as_u64().unwrap(),
+                ));
+        }
+    }
+    // hadolint itself, once per rendered Dockerfile.
+    let generated = run_cli(root, &["generate"], &BTreeMap::new());
+    assert_eq!(generated.status, 0, "{}", generated.stderr);
+    for tag in ["1.0", "1.1", "2.0"] {
+        let file = root.join(format!("dist/app/{tag}/Dockerfile"));
+        let output = std::process::Command::new(im_testkit::hadolint_bin())
+            .args(["--format", "json", "--no-fail"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let mut theirs: Vec<(String, u64)> = json(&String::from_utf8_lossy(&output.stdout))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_owned(),
+                    f["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        theirs.sort();
+        let mut mine = ours.remove(&format!("app:{tag}")).unwrap_or_default();
+        mine.sort();
+        assert_eq!(mine, theirs, "app:{tag}");
+        assert!(!theirs.is_empty());
+    }
+    assert!(
+        findings(&report, "DL3007")
+            .iter()
+            .all(|(_, _, tags)| tags == &["app:2.0".to_owned()]),
+        "{report:#}"
+    );
+}

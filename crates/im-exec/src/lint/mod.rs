@@ -147,13 +147,26 @@ pub fn lint_with(
     tags: &[&RenderedTag],
     options: &LintOptions,
 ) -> Result<Report, LintError> {
-    // Identical Dockerfiles are linted once: group the tags by their Dockerfile's bytes.
+    // Dockerfiles that differ only where no rule looks (versions in comments, ARG/ENV and
+    // label values, the parent's tag) are linted once: group the tags by their canonical form.
+    let root = &prepared.project.root;
+    let config = config_file(root);
+    let canonical = im_lint::canonical::Canonical::for_config(
+        config
+            .as_deref()
+            .and_then(|path| fs_err::read_to_string(path).ok())
+            .as_deref(),
+    );
+    let forms: Vec<std::borrow::Cow<'_, str>> =
+        in_parallel(&(0..tags.len()).collect::<Vec<_>>(), options.jobs, |at| {
+            canonical.apply(&tags[at].dockerfile)
+        });
     let mut distinct: Vec<&str> = Vec::new();
     let mut users: Vec<Vec<usize>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    for (at, tag) in tags.iter().enumerate() {
-        let slot = *index.entry(tag.dockerfile.as_str()).or_insert_with(|| {
-            distinct.push(tag.dockerfile.as_str());
+    for (at, form) in forms.iter().enumerate() {
+        let slot = *index.entry(form.as_ref()).or_insert_with(|| {
+            distinct.push(form.as_ref());
             users.push(Vec::new());
             distinct.len() - 1
         });
@@ -169,8 +182,6 @@ pub fn lint_with(
         ),
     );
     let version = hadolint.version(&ctx.cancel).map_err(cancelled)?;
-    let root = &prepared.project.root;
-    let config = config_file(root);
     let (found, cached) = if options.cache {
         cached_run(
             ctx,
