@@ -17,6 +17,7 @@ pub mod planning;
 mod prepare;
 pub mod publish;
 pub mod registry;
+pub mod report;
 pub mod sbom;
 pub mod steps;
 pub mod test;

@@ -509,3 +509,27 @@ pub struct TestArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which image tags get pages: `name`, `name:tag`, `name:alias` or globs. Nothing means
+    /// every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Where the site goes (relative to the project) [default: <dist>/report].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Open the overview in a browser (xdg-open or open) once written.
+    #[arg(long)]
+    pub open: bool,
+    /// Serve the site on a loopback address until Ctrl-C [default: 127.0.0.1:8088; port 0
+    /// picks a free one].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8088")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// Also show the digest of every tag and alias in this registry: the `name` of a
+    /// `registries:` entry or `host[:port][/namespace]`.
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
