@@ -110,9 +110,10 @@ pub fn page(
 /// A `<table>` (with the element id `id`) with a caption, header cells and rows of already
 /// escaped HTML cells.
 pub fn table(caption: &str, id: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
+    // A region that may scroll sideways (on a phone) is focusable, so keyboards can scroll it.
     let mut out = format!(
-        "<div class=\"scroll\"><table id=\"{id}\"><caption>{}</caption><thead><tr>",
-        esc(caption)
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{caption}\"><table id=\"{id}\"><caption>{caption}</caption><thead><tr>",
+        caption = esc(caption)
     );
     for header in headers {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(header));

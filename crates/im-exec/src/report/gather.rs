@@ -347,6 +347,9 @@ impl TagContext<'_> {
 
 /// `Command Test: runs` as container-structure-test names it.
 fn test_name(result: &Value) -> String {
+    if let Some(full) = result.get("full_name").and_then(Value::as_str) {
+        return full.to_owned();
+    }
     let name = result
         .get("name")
         .and_then(Value::as_str)

@@ -53,7 +53,13 @@ pub fn record_tests(
             Some(platform) => format!("{} {platform}", image.image),
             None => image.image.clone(),
         };
-        let report = serde_json::to_value(image).map_err(std::io::Error::other)?;
+        let mut report = serde_json::to_value(image).map_err(std::io::Error::other)?;
+        // Each test under the name container-structure-test prints (`File Existence Test: x`).
+        if let Some(results) = report.get_mut("results").and_then(|r| r.as_array_mut()) {
+            for (value, result) in results.iter_mut().zip(&image.results) {
+                value["full_name"] = result.full_name().into();
+            }
+        }
         results.images.insert(name, TestEntry { ran_at, report });
     }
     let bytes = serde_json::to_vec(&results).map_err(std::io::Error::other)?;

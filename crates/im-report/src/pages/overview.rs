@@ -60,7 +60,7 @@ pub fn render(report: &Report<'_>, path: &str) -> (String, String) {
     for (what, value) in facts {
         let _ = write!(
             main,
-            "<li><strong>{}</strong>{}</li>",
+            "<li><strong>{}</strong> {}</li>",
             esc(&value),
             esc(what)
         );
