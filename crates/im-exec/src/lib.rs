@@ -10,6 +10,7 @@ pub mod bases;
 pub mod build;
 pub mod builder;
 pub mod ci;
+pub mod ci_reports;
 pub mod ci_template;
 mod context;
 pub mod lint;

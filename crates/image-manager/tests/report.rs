@@ -47,7 +47,38 @@ fn built_project() -> tempfile::TempDir {
 fn the_report_of_a_built_project_works_in_a_browser() {
     let project = built_project();
     let root = project.path();
-    run(root, &["build"]);
+    let junit = root.join("reports/build.xml");
+    let dotenv = root.join("reports/build.env");
+    run(
+        root,
+        &[
+            "build",
+            "--output",
+            &format!("junit:{}", junit.display()),
+            "--output",
+            &format!("dotenv:{}", dotenv.display()),
+        ],
+    );
+    // The CI reports of the build: JUnit XML a real XML parser reads, dotenv variables.
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(len(d.getElementsByTagName('testcase')))"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        "2",
+        "{parsed:?}"
+    );
+    let variables = fs_err::read_to_string(&dotenv).unwrap();
+    assert!(
+        variables.starts_with("IM_BUILT=2\nIM_UP_TO_DATE=0\nIM_FAILED=0\n"),
+        "{variables}"
+    );
+    assert!(
+        variables.contains("IM_DIGEST_APP_1_0_LINUX_AMD64=sha256:"),
+        "{variables}"
+    );
     run(root, &["test"]);
     let written = json(&run(root, &["report", "--format", "json"]).stdout);
     let site = PathBuf::from(written["dir"].as_str().unwrap());

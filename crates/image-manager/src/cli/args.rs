@@ -209,6 +209,10 @@ pub struct BuildArgs {
     /// With --push: push per-platform tags `<tag>-<os>-<arch>` only (see `push`).
     #[arg(long, requires = "push")]
     pub platform_tags: bool,
+    /// Also write a report for CI: `junit:FILE` (one test case per node and platform) or
+    /// `dotenv:FILE` (counts and digests as variables; GitLab `artifacts:reports`), repeatable.
+    #[arg(long, value_name = "KIND:FILE")]
+    pub output: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -250,6 +254,11 @@ pub struct PushArgs {
     pub sign: Option<PathBuf>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+    /// Also write a report for CI: `junit:FILE` (one test case per image tag) or
+    /// `dotenv:FILE` (the registry and each tag's digest as variables; GitLab
+    /// `artifacts:reports`), repeatable.
+    #[arg(long, value_name = "KIND:FILE")]
+    pub output: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
