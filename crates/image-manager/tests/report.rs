@@ -9,21 +9,28 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Run, builder_settings, json, write};
-use im_testkit::Platform;
+use im_testkit::{Platform, Registry};
 
 fn run(root: &Path, args: &[&str]) -> Run {
     let run = common::run_cli(root, args, &std::collections::BTreeMap::new());
     common::succeeded(run, args)
 }
 
-/// base (busybox) → app:1.0 with a test config and a hostile label value.
-fn built_project() -> tempfile::TempDir {
+/// base (busybox) → app:1.0 with a test config and a hostile label value, pushing to
+/// `registry` when given.
+fn built_project(registry: Option<&Registry>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    let registries = registry.map_or_else(String::new, |r| {
+        format!(
+            "registries:\n  - {{name: ci, url: \"{}/acme\", default: true}}\n",
+            r.host_port()
+        )
+    });
     write(
         &root.join(".image-manager.yml"),
         &format!(
-            "{}platforms: [linux/amd64]\nlabels:\n  vendor: \"<script>alert(1)</script>\"\n",
+            "{}platforms: [linux/amd64]\nlabels:\n  vendor: \"<script>alert(1)</script>\"\n{registries}",
             builder_settings("buildah", &root.join(".storage")),
         ),
     );
@@ -45,7 +52,8 @@ fn built_project() -> tempfile::TempDir {
 
 #[test]
 fn the_report_of_a_built_project_works_in_a_browser() {
-    let project = built_project();
+    let registry = Registry::start();
+    let project = built_project(Some(&registry));
     let root = project.path();
     let junit = root.join("reports/build.xml");
     let dotenv = root.join("reports/build.env");
@@ -80,7 +88,8 @@ fn the_report_of_a_built_project_works_in_a_browser() {
         "{variables}"
     );
     run(root, &["test"]);
-    let written = json(&run(root, &["report", "--format", "json"]).stdout);
+    let pushed = json(&run(root, &["push", "app", "--format", "json"]).stdout);
+    let written = json(&run(root, &["report", "--registry", "ci", "--format", "json"]).stdout);
     let site = PathBuf::from(written["dir"].as_str().unwrap());
     assert_eq!(written["pages"], 6, "{written}");
 
@@ -101,6 +110,18 @@ fn the_report_of_a_built_project_works_in_a_browser() {
     );
     assert!(!page.contains("<script>alert"));
     assert!(!page.contains("<b>hi</b>"));
+    // What the registry holds, asked with --registry.
+    let digest = pushed["tags"][0]["digest"].as_str().unwrap();
+    let in_registry = page.split("id=\"registry\"").nth(1).unwrap_or_default();
+    let in_registry = in_registry.split("</section>").next().unwrap();
+    assert!(
+        in_registry.contains("<code>app:1.0</code>"),
+        "{in_registry}"
+    );
+    assert!(
+        in_registry.contains(&format!("title=\"{digest}\"")),
+        "{in_registry}"
+    );
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
     fs_err::create_dir_all(&shots).unwrap();
@@ -141,7 +162,7 @@ fn the_report_of_a_built_project_works_in_a_browser() {
 
 #[test]
 fn a_project_never_generated_is_told_to_generate() {
-    let project = built_project();
+    let project = built_project(None);
     let run = common::run_cli(
         project.path(),
         &["report"],
