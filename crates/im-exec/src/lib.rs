@@ -10,6 +10,7 @@ pub mod bases;
 pub mod build;
 pub mod builder;
 pub mod ci;
+pub mod ci_reports;
 pub mod ci_template;
 mod context;
 pub mod lint;
@@ -18,6 +19,7 @@ pub mod planning;
 mod prepare;
 pub mod publish;
 pub mod registry;
+pub mod report;
 pub mod sbom;
 pub mod steps;
 pub mod test;
@@ -37,19 +39,7 @@ pub fn plural(count: usize, word: &str) -> String {
 
 /// `1.2 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    im_report::html::human_bytes(bytes)
 }
 
 #[cfg(test)]

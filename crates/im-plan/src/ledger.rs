@@ -43,6 +43,9 @@ pub struct LedgerEntry {
     /// Seconds since the epoch.
     pub built_at: i64,
     pub duration_ms: u64,
+    /// Why this build happened (the plan's reasons, as people read them), for `report`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl LedgerEntry {
@@ -65,6 +68,7 @@ impl LedgerEntry {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            reasons: node.reasons.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -219,6 +223,7 @@ mod tests {
                 output: "a/1/linux-amd64/image.tar".into(),
                 built_at: 1,
                 duration_ms: 2,
+                reasons: vec![],
             },
         );
         ledger

@@ -19,7 +19,7 @@ pub use format::SbomFormat;
 pub use record::{
     RECORD_FILE, Record, RecordEntry, Sboms, current_sboms, image_digest, sbom_digest,
 };
-pub use syft::{Scan, Syft, count_packages, write_atomically};
+pub use syft::{Package, Scan, Syft, count_packages, list_packages, write_atomically};
 
 /// How to get syft, for errors that say it is missing.
 pub const INSTALL_HINT: &str =

@@ -95,10 +95,47 @@ impl Syft {
 /// system and files, SPDX packages other than the document's root (the image), syft's
 /// artifacts. An SBOM that is not of `format` is an error saying what is wrong.
 pub fn count_packages(format: SbomFormat, sbom: &Value) -> Result<usize, String> {
-    let list = |key: &str| -> Result<Vec<Value>, String> {
+    Ok(package_entries(format, sbom)?.len())
+}
+
+/// A package an SBOM lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// CycloneDX's `type`, syft's `type`, SPDX's `primaryPackagePurpose` (when present).
+    pub kind: String,
+}
+
+/// The packages [`count_packages`] counts, with their names, versions and kinds.
+pub fn list_packages(format: SbomFormat, sbom: &Value) -> Result<Vec<Package>, String> {
+    let text = |value: &Value, key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (version, kind) = match format {
+        SbomFormat::CycloneDxJson | SbomFormat::SyftJson => ("version", "type"),
+        SbomFormat::SpdxJson => ("versionInfo", "primaryPackagePurpose"),
+    };
+    Ok(package_entries(format, sbom)?
+        .into_iter()
+        .map(|entry| Package {
+            name: text(entry, "name"),
+            version: text(entry, version),
+            kind: text(entry, kind),
+        })
+        .collect())
+}
+
+/// The entries of an SBOM that are packages (see [`count_packages`]).
+fn package_entries(format: SbomFormat, sbom: &Value) -> Result<Vec<&Value>, String> {
+    let list = |key: &str| -> Result<Vec<&Value>, String> {
         match sbom.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(Value::Array(items)) => Ok(items.iter().collect()),
             Some(_) => Err(format!("`{key}` is not a list")),
         }
     };
@@ -109,31 +146,31 @@ pub fn count_packages(format: SbomFormat, sbom: &Value) -> Result<usize, String>
                 return Err("it has no `bomFormat: CycloneDX`".to_owned());
             }
             Ok(list("components")?
-                .iter()
+                .into_iter()
                 .filter(|c| {
                     !matches!(
                         text(c, "type").as_deref(),
                         Some("operating-system" | "file")
                     )
                 })
-                .count())
+                .collect())
         }
         SbomFormat::SpdxJson => {
             if !text(sbom, "spdxVersion").is_some_and(|v| v.starts_with("SPDX-")) {
                 return Err("it has no `spdxVersion`".to_owned());
             }
             Ok(list("packages")?
-                .iter()
+                .into_iter()
                 .filter(|p| {
                     !text(p, "SPDXID").is_some_and(|id| id.starts_with("SPDXRef-DocumentRoot"))
                 })
-                .count())
+                .collect())
         }
         SbomFormat::SyftJson => {
             if sbom.get("artifacts").is_none() || sbom.get("schema").is_none() {
                 return Err("it has no `artifacts` and `schema`".to_owned());
             }
-            Ok(list("artifacts")?.len())
+            list("artifacts")
         }
     }
 }
@@ -185,6 +222,31 @@ mod tests {
                 &json!({"bomFormat": "CycloneDX"})
             ),
             Ok(0)
+        );
+    }
+
+    #[test]
+    fn packages_are_listed_with_name_version_and_kind() {
+        let cdx = json!({"bomFormat": "CycloneDX", "components": [
+            {"type": "library", "name": "libc6", "version": "2.36"},
+            {"type": "operating-system", "name": "debian"}
+        ]});
+        let spdx = json!({"spdxVersion": "SPDX-2.3", "packages": [
+            {"SPDXID": "SPDXRef-Package-deb-libc6-1", "name": "libc6", "versionInfo": "2.36"},
+            {"SPDXID": "SPDXRef-DocumentRoot-Image-app", "name": "app"}
+        ]});
+        let libc = |kind: &str| Package {
+            name: "libc6".into(),
+            version: "2.36".into(),
+            kind: kind.into(),
+        };
+        assert_eq!(
+            list_packages(SbomFormat::CycloneDxJson, &cdx),
+            Ok(vec![libc("library")])
+        );
+        assert_eq!(
+            list_packages(SbomFormat::SpdxJson, &spdx),
+            Ok(vec![libc("")])
         );
     }
 

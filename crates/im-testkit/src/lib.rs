@@ -39,6 +39,7 @@ pub use process::{output_with_stdin, run, run_with_stdin};
 pub use registry::{HttpResponse, Registry, http_get, http_status};
 pub use settings::DEFAULT_ENV_FILE;
 pub use tools::{
-    actionlint_bin, check_jsonschema_bin, container_structure_test_bin, gitlab_ci_local_bin,
-    hadolint_bin, jinja2_python, syft_bin,
+    actionlint_bin, browser_node_modules, check_jsonschema_bin, chromium_bin,
+    container_structure_test_bin, gitlab_ci_local_bin, hadolint_bin, jinja2_python, node_bin,
+    syft_bin,
 };

@@ -50,3 +50,29 @@ pub fn gitlab_ci_local_bin() -> PathBuf {
 pub fn jinja2_python() -> PathBuf {
     settings::required_executable("IM_TEST_JINJA2_PYTHON", "Python's jinja2 (its venv python)")
 }
+
+/// Debian's `chromium`, run headless by the HTML report's browser test.
+pub fn chromium_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_CHROMIUM_BIN", "chromium (Debian's package)")
+}
+
+/// `node`, which runs the browser test's driver script.
+pub fn node_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_NODE_BIN", "node (Debian's nodejs)")
+}
+
+/// The `node_modules` folder with puppeteer-core and axe-core (npm), for `NODE_PATH`.
+pub fn browser_node_modules() -> PathBuf {
+    let dir = PathBuf::from(settings::required(
+        "IM_TEST_BROWSER_NODE_MODULES",
+        "puppeteer-core and axe-core (npm)",
+    ));
+    for package in ["puppeteer-core", "axe-core"] {
+        assert!(
+            dir.join(package).join("package.json").is_file(),
+            "{} has no {package}: scripts/setup should have installed it",
+            dir.display()
+        );
+    }
+    dir
+}

@@ -377,6 +377,23 @@ Examples:
   image-manager lint --format json | jq '.findings[] | .location'
   image-manager lint --registry                               also check where aliases point")]
     Lint(LintArgs),
+    /// Write an HTML report of the project: an overview, the dependency graph, a page per
+    /// image and image tag.
+    #[command(after_help = "\
+A static site (it works from file://, no server needed) made from what image-manager knows:
+dist/index.json, the ledger (dist/ledger.json: build keys, digests, when and why each
+platform was built), each built archive (layers, sizes, labels), the SBOMs next to them, the
+last `test` and `lint` results (dist/test-results.json, dist/lint-report.json), outdated
+bases (dist/outdated.json) when recorded, and with --registry the registry's digests. Run
+`generate` (or `build`) first. The site is written whole or not at all.
+
+Examples:
+  image-manager report                           dist/report/index.html
+  image-manager report --open
+  image-manager report python --output site      only python's tags
+  image-manager report --serve                   http://127.0.0.1:8088/ until Ctrl-C
+  image-manager report --registry ci --format json")]
+    Report(ReportArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

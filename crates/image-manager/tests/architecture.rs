@@ -8,7 +8,14 @@ use std::path::Path;
 /// layer or above.
 const LAYERS: &[&[&str]] = &[
     &["im-diag", "im-testkit"],
-    &["im-yaml", "im-input", "im-oci", "im-process", "im-ci"],
+    &[
+        "im-yaml",
+        "im-input",
+        "im-oci",
+        "im-process",
+        "im-ci",
+        "im-report",
+    ],
     &["im-project", "im-dockerfile", "im-registry", "im-sign"],
     &[
         "im-render",

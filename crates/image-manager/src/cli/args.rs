@@ -209,6 +209,10 @@ pub struct BuildArgs {
     /// With --push: push per-platform tags `<tag>-<os>-<arch>` only (see `push`).
     #[arg(long, requires = "push")]
     pub platform_tags: bool,
+    /// Also write a report for CI: `junit:FILE` (one test case per node and platform) or
+    /// `dotenv:FILE` (counts and digests as variables; GitLab `artifacts:reports`), repeatable.
+    #[arg(long, value_name = "KIND:FILE")]
+    pub output: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -250,6 +254,11 @@ pub struct PushArgs {
     pub sign: Option<PathBuf>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+    /// Also write a report for CI: `junit:FILE` (one test case per image tag) or
+    /// `dotenv:FILE` (the registry and each tag's digest as variables; GitLab
+    /// `artifacts:reports`), repeatable.
+    #[arg(long, value_name = "KIND:FILE")]
+    pub output: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -534,6 +543,30 @@ pub struct TestArgs {
     pub output: Vec<String>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which image tags get pages: `name`, `name:tag`, `name:alias` or globs. Nothing means
+    /// every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Where the site goes (relative to the project) [default: <dist>/report].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Open the overview in a browser (xdg-open or open) once written.
+    #[arg(long)]
+    pub open: bool,
+    /// Serve the site on a loopback address until Ctrl-C [default: 127.0.0.1:8088; port 0
+    /// picks a free one].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8088")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// Also show the digest of every tag and alias in this registry: the `name` of a
+    /// `registries:` entry or `host[:port][/namespace]`.
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

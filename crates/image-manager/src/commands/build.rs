@@ -25,6 +25,7 @@ struct Report {
 pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
+    let outputs = super::summary::CiOutputs::parse(&args.output)?;
     let _lock = super::dist_lock::dist(context)?;
     let prepared = context.prepare(args.selection.snapshot.snapshot_id.as_deref())?;
     printer.diagnostics(&prepared.warnings);
@@ -145,6 +146,10 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         context,
         &super::summary::build(&report.nodes, report.push.as_ref()),
     );
+    outputs.write(
+        || im_exec::ci_reports::build_junit(&report.nodes),
+        || im_exec::ci_reports::build_dotenv(&report.nodes),
+    )?;
     if interrupted {
         Ok(Outcome::Interrupted)
     } else if !executed.succeeded() {

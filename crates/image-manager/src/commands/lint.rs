@@ -67,6 +67,14 @@ pub fn run(context: &Context<'_>, args: &LintArgs) -> anyhow::Result<Outcome> {
         Err(LintError::Cancelled) => return Ok(Outcome::Interrupted),
         Err(error) => return Err(problem(error)),
     };
+    // Remembered in dist/, when there is one, for `report` (a failure to do so is a warning).
+    if context.dist.is_dir()
+        && let Err(error) = im_exec::report::records::record_lint(&context.dist, &report)
+    {
+        printer.diagnostics([&Diagnostic::warning(format!(
+            "the lint findings were not recorded for `report`: {error}"
+        ))]);
+    }
     let format = format(args.format);
     match &args.output {
         Some(output) => {

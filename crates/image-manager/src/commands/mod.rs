@@ -18,6 +18,7 @@ mod planning;
 mod promote;
 mod published;
 mod push;
+mod report;
 mod sbom;
 mod service;
 mod sign;
@@ -89,6 +90,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Stop(args) => service::run_stop(&context, args),
         Command::Status(args) => service::run_status(&context, args),
         Command::Lint(args) => lint::run(&context, args),
+        Command::Report(args) => report::run(&context, args),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::cli::PushArgs;
 pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let printer = context.printer;
+    let outputs = super::summary::CiOutputs::parse(&args.output)?;
     // A key that cannot be used stops the push before anything is sent.
     let key = args
         .sign
@@ -54,6 +55,10 @@ pub fn run(context: &Context<'_>, args: &PushArgs) -> anyhow::Result<Outcome> {
     );
     let outcome = published::finish(&report, printer, args.format, "pushed")?;
     super::summary::append(context, &super::summary::push(&report));
+    outputs.write(
+        || im_exec::ci_reports::push_junit(&report),
+        || im_exec::ci_reports::push_dotenv(&report),
+    )?;
     if !signed && outcome == Outcome::Success {
         printer.error("pushed, but not every tag was signed");
         return Ok(Outcome::Failed);

@@ -157,3 +157,56 @@ pub fn test(report: &im_structure_test::Report) -> String {
     }
     out
 }
+
+/// `--output junit:FILE` / `dotenv:FILE` of `build` and `push`: each spec checked before any
+/// work (so a typo fails at once), then written with what the command did.
+pub struct CiOutputs(Vec<(CiKind, std::path::PathBuf)>);
+
+#[derive(Clone, Copy)]
+enum CiKind {
+    Junit,
+    Dotenv,
+}
+
+impl CiOutputs {
+    pub fn parse(specs: &[String]) -> anyhow::Result<Self> {
+        specs
+            .iter()
+            .map(|spec| {
+                let (kind, path) = spec.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--output {spec}: write junit:FILE or dotenv:FILE")
+                })?;
+                let kind = match kind {
+                    "junit" => CiKind::Junit,
+                    "dotenv" => CiKind::Dotenv,
+                    other => {
+                        anyhow::bail!("--output {spec}: unknown kind `{other}` (junit or dotenv)")
+                    }
+                };
+                Ok((kind, std::path::PathBuf::from(path)))
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(CiOutputs)
+    }
+
+    /// Writes each file (its folder made first), whole or not at all.
+    pub fn write(
+        &self,
+        junit: impl Fn() -> String,
+        dotenv: impl Fn() -> String,
+    ) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        for (kind, path) in &self.0 {
+            let text = match kind {
+                CiKind::Junit => junit(),
+                CiKind::Dotenv => dotenv(),
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs_err::create_dir_all(dir)?;
+            }
+            im_render::output::write_atomic(path, text.as_bytes(), None, None)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}

@@ -94,6 +94,15 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
         options.command_timeout = std::time::Duration::from_secs(seconds);
     }
     let report = run_all(&jobs, &driver, &options);
+    // A project run is remembered in dist/ for `report` (a failure to do so is a warning).
+    if args.config.is_none()
+        && let Err(error) =
+            im_exec::report::records::record_tests(&context.dist, &report, im_exec::report::now())
+    {
+        printer.diagnostics([&Diagnostic::warning(format!(
+            "the test results were not recorded for `report`: {error}"
+        ))]);
+    }
     for output in &args.output {
         let (format, path) = output_arg(output)?;
         test::write_report(&report, format, path)?;
