@@ -234,6 +234,8 @@ pub struct Work<'a> {
     pub ledger: Ledger,
     pub bases: &'a Bases,
     pub builder: &'a dyn Builder,
+    /// The shared layer cache ([`crate::cache::select`]).
+    pub cache: Option<crate::cache::Selected>,
 }
 
 /// Builds what `work.plan` says to build, with `context.dist` absolute.
@@ -250,6 +252,7 @@ pub fn build(
         ledger,
         bases,
         builder,
+        cache,
     } = work;
     let dist = context.dist.as_path();
     let to_build = to_build(plan);
@@ -287,6 +290,7 @@ pub fn build(
             context.environment.source_date_epoch.as_deref(),
         ),
         no_cache: options.no_cache,
+        cache,
         snapshot_id: prepared.snapshot_id.clone(),
     };
     let digests = Mutex::new(digests);

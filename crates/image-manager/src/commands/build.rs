@@ -75,6 +75,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     };
     let builder = im_build::builder_for(&choice, &settings);
     im_exec::build::check_runnable(&prepared, &planned.plan)?;
+    let cache = super::cache::choose(context, &exec, &prepared, &choice, args.no_cache)?;
 
     let plan = &planned.plan;
     let to_build = im_exec::build::to_build(plan).len();
@@ -104,6 +105,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             ledger: planned.ledger.clone(),
             bases: &planned.bases,
             builder: builder.as_ref(),
+            cache,
         },
         &mut planned.session,
         BuildOptions {
