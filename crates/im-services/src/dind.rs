@@ -1,6 +1,7 @@
 //! An isolated Docker daemon for tests (the proof of concept's "dind"): `dockerd` with its own
 //! data root, exec root, containerd namespace and pid file, listening on a loopback TCP
-//! address only, with no bridge network and no iptables rules, so it never touches the
+//! address only, with no iptables rules (its containers use the default `docker0` bridge, so
+//! one dind runs per machine), so it never touches the
 //! machine's own Docker or its networks. `test` uses it for command tests when `DOCKER_HOST`
 //! is unset and Docker is the runtime.
 
@@ -77,8 +78,6 @@ impl Service for Dind {
         args.extend([
             "--host".into(),
             self.docker_host().into(),
-            "--bridge".into(),
-            "none".into(),
             "--iptables=false".into(),
             "--ip-masq=false".into(),
             "--containerd-namespace".into(),
