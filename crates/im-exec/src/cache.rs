@@ -1,7 +1,11 @@
 //! Which shared layer cache a build uses, and why ([`select`]), in the proof of concept's
-//! order: the configured S3 cache when it answers (or the project's Garage when `cache:` is
-//! unset), GitHub Actions' cache when `ACTIONS_CACHE_URL` / `ACTIONS_RESULTS_URL` are set,
-//! the registry cache when a default registry exists, else none. `build --no-cache` and
+//! order: the configured cache (an S3 one only when it answers), else the project's Garage
+//! when `cache:` is unset, then GitHub Actions' cache when `ACTIONS_CACHE_URL` /
+//! `ACTIONS_RESULTS_URL` are set, else none. A registry cache is used when `cache:` asks for
+//! it (`type: registry`, by default `<default registry>/cache/<image>`), never on its own:
+//! the builders push it with their own registry credentials (not image-manager's), so an
+//! automatic one would fail the builds of a registry that needs a login, and would write
+//! cache images into every project's release registry unasked. `build --no-cache` and
 //! `cache: false` turn it off. A configured cache the builder cannot use is an error before
 //! anything builds; a chosen cache that does not answer is a warning and the build goes on
 //! without it. The choice never enters a build key.
@@ -279,9 +283,6 @@ fn automatic(
     if inputs.github_actions {
         candidates.push((Target::Gha, "ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL are set"));
     }
-    if let Some(target) = registry_target(settings, None) {
-        candidates.push((target, "the default registry"));
-    }
     for (target, why) in candidates {
         if let Err(error) = usable(&target) {
             notes.push(format!("not {why}: {error}"));
@@ -303,7 +304,7 @@ fn automatic(
     }
     let mut reason = "no layer cache".to_owned();
     if notes.is_empty() {
-        reason.push_str(": no `cache:`, no Garage, not in GitHub Actions, no default registry");
+        reason.push_str(": no `cache:`, no Garage, not in GitHub Actions");
     } else {
         reason.push_str(&format!(": {}", notes.join("; ")));
     }
@@ -422,13 +423,14 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_cache_is_scoped_per_image_and_platform_and_skipped_when_silent() {
+    fn the_registry_cache_is_scoped_per_image_and_platform_and_never_automatic() {
         let root = tempfile::tempdir().unwrap();
         let builder = buildah();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let registry = format!("registry:\n  url: 127.0.0.1:{port}/team\n");
         let chosen = select(
-            &settings(&format!("registry:\n  url: 127.0.0.1:{port}/team\n")),
+            &settings(&format!("{registry}cache: {{type: registry}}\n")),
             &inputs(root.path(), &builder),
         )
         .unwrap();
@@ -441,22 +443,9 @@ mod tests {
                 insecure: true,
             })
         );
-        drop(listener);
-        let chosen = select(
-            &settings(&format!("registry:\n  url: 127.0.0.1:{port}\n")),
-            &inputs(root.path(), &builder),
-        )
-        .unwrap();
-        assert_eq!(chosen.kind(), None);
-        assert!(
-            chosen.warning.is_none(),
-            "an automatic choice only says why under -v"
-        );
-        assert!(
-            chosen.reason.contains("does not answer"),
-            "{}",
-            chosen.reason
-        );
+        let chosen = select(&settings(&registry), &inputs(root.path(), &builder)).unwrap();
+        assert_eq!(chosen.kind(), None, "{}", chosen.reason);
+        assert!(chosen.warning.is_none());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! End-to-end tests of the shared layer cache: one project built on "machine A" (one builder
-//! store) with the registry cache, then on "machine B" (a fresh store, another project
+//! store) with the registry cache (`cache: {type: registry}`), then on "machine B" (a fresh store, another project
 //! folder, the same registry) with `--force`. The `RUN` step writes the time it ran: B's image
 //! has A's time (the step came from the cache) and B builds faster; with `--no-cache` B's
 //! image has a new time. For buildah (its `--cache-from`/`--cache-to`) and Docker (the
@@ -23,13 +23,15 @@ struct Machine {
 }
 
 impl Machine {
-    fn new(builder: &str, registry: &Registry, base: &str) -> Self {
+    /// `run` names this test run in the `RUN` step: a daemon shared between runs (machine A's
+    /// Docker) must not have the step in its own cache already.
+    fn new(builder: &str, registry: &Registry, base: &str, run: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         write(
             &root.join(".image-manager.yml"),
             &format!(
-                "{}platforms: [linux/amd64]\nregistry:\n  url: {}\n  insecure: true\n",
+                "{}platforms: [linux/amd64]\nregistry:\n  url: {}\n  insecure: true\ncache: {{type: registry}}\n",
                 common::builder_settings(builder, &root.join(".storage")),
                 registry.host_port()
             ),
@@ -37,7 +39,9 @@ impl Machine {
         write(&root.join("images/app/image.yml"), "tags: ['1']\n");
         write(
             &root.join("images/app/Dockerfile.jinja2"),
-            &format!("FROM {base}\nRUN sleep {RUN_SECONDS} && date +%s.%N > /stamp\n"),
+            &format!(
+                "FROM {base}\nRUN echo {run} && sleep {RUN_SECONDS} && date +%s.%N > /stamp\n"
+            ),
         );
         Machine {
             dir,
@@ -107,14 +111,21 @@ fn serve_base(registry: &Registry) -> String {
 fn machine_b_reuses_machine_a_run_step(builder: &str, on_b: impl Fn(&mut Machine)) {
     let registry = Registry::start();
     let base = serve_base(&registry);
-    let a = Machine::new(builder, &registry, &base);
+    let run = format!(
+        "run-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let a = Machine::new(builder, &registry, &base, &run);
     let (cold, stamp_a, built) = a.build(&[]);
     assert!(
         built.stderr.contains("layer cache: registry"),
         "-v says which cache and why:\n{}",
         built.stderr
     );
-    let mut b = Machine::new(builder, &registry, &base);
+    let mut b = Machine::new(builder, &registry, &base, &run);
     on_b(&mut b);
     let (cached, stamp_b, built) = b.build(&["--force"]);
     assert_eq!(

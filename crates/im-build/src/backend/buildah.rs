@@ -107,14 +107,14 @@ pub(super) fn containers_tool_plan(
         // `oci-archive:` destination: commit under a step-unique name, then push that.
         let local = output_tag(step);
         tags.push(local.clone());
+        let mut push = tool().arg("push");
+        if kind == BuilderKind::Buildah {
+            // As committed; podman's push has no such flag.
+            push = push.arg("--disable-compression");
+        }
         vec![
             cmd.flag("-t", &local).arg(&step.context_dir),
-            tool()
-                .arg("push")
-                .arg("--disable-compression")
-                .arg("--quiet")
-                .arg(&local)
-                .arg(target),
+            push.arg("--quiet").arg(&local).arg(target),
         ]
     } else {
         vec![cmd.flag("-t", target).arg(&step.context_dir)]

@@ -50,7 +50,11 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     };
     let mut planned = planning::plan(&exec, &prepared, request)?;
     printer.diagnostics(&planned.bases.fallbacks);
-    let (choice, settings) = planned.choice.take().expect("detection was asked for");
+    let (choice, mut settings) = planned.choice.take().expect("detection was asked for");
+    if choice.kind == im_build::BuilderKind::Buildkit && settings.buildkit.addr.is_none() {
+        // No BUILDKIT_HOST: the project's own buildkitd.
+        settings.buildkit.addr = service::buildkitd_for_build(&context.root, printer)?;
+    }
     // --push: what the registry already holds is not built (see publish::before_build).
     let publish = if args.push {
         let target = registry::default_target(&prepared.project.settings)?;

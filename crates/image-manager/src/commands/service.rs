@@ -44,6 +44,55 @@ pub fn ensure_garage(root: &Path, printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `DOCKER_HOST` of the isolated Docker daemon `test` runs command tests in (started when it
+/// is stopped), or none when dockerd is not installed (the machine's Docker is used then).
+pub fn dind_for_tests(root: &Path, printer: &Printer) -> anyhow::Result<Option<String>> {
+    if !installed(Service::Dind) {
+        tracing::info!("dockerd is not installed: command tests use the machine's Docker");
+        return Ok(None);
+    }
+    let dind = dind()?;
+    if let Some(status) = env_vars::services(root).ensure(&dind)? {
+        printer.status(
+            "Started",
+            format!("{} (an isolated Docker for the tests)", describe(&status)),
+        );
+    }
+    Ok(Some(dind.docker_host()))
+}
+
+/// `BUILDKIT_HOST` of the project's buildkitd for the buildkit builder (started when it is
+/// stopped), or none when buildkitd is not installed (buildctl's default address then).
+pub fn buildkitd_for_build(root: &Path, printer: &Printer) -> anyhow::Result<Option<String>> {
+    if !installed(Service::Buildkitd) {
+        return Ok(None);
+    }
+    let buildkitd = buildkitd()?;
+    if let Some(status) = env_vars::services(root).ensure(&buildkitd)? {
+        printer.status("Started", format!("{} (the builder)", describe(&status)));
+    }
+    Ok(Some(buildkitd.buildkit_host()))
+}
+
+/// The project's buildkitd, the local registry reachable over HTTP.
+fn buildkitd() -> anyhow::Result<im_services::Buildkitd> {
+    let registry = env_vars::local_registry()?;
+    Ok(im_services::Buildkitd::new(
+        env_vars::service_addr(
+            env_vars::IMAGE_MANAGER_BUILDKITD_ADDR,
+            im_services::Buildkitd::DEFAULT_ADDR,
+        )?,
+        vec![registry.addr().to_string()],
+    ))
+}
+
+fn dind() -> anyhow::Result<im_services::Dind> {
+    Ok(im_services::Dind::new(env_vars::service_addr(
+        env_vars::IMAGE_MANAGER_DIND_ADDR,
+        im_services::Dind::DEFAULT_ADDR,
+    )?))
+}
+
 /// The service behind a name.
 fn make(service: Service) -> anyhow::Result<Box<dyn im_services::Service>> {
     Ok(match service {
@@ -52,20 +101,8 @@ fn make(service: Service) -> anyhow::Result<Box<dyn im_services::Service>> {
             env_vars::IMAGE_MANAGER_GARAGE_ADDR,
             im_services::Garage::DEFAULT_ADDR,
         )?)),
-        Service::Buildkitd => {
-            let registry = env_vars::local_registry()?;
-            Box::new(im_services::Buildkitd::new(
-                env_vars::service_addr(
-                    env_vars::IMAGE_MANAGER_BUILDKITD_ADDR,
-                    im_services::Buildkitd::DEFAULT_ADDR,
-                )?,
-                vec![registry.addr().to_string()],
-            ))
-        }
-        Service::Dind => Box::new(im_services::Dind::new(env_vars::service_addr(
-            env_vars::IMAGE_MANAGER_DIND_ADDR,
-            im_services::Dind::DEFAULT_ADDR,
-        )?)),
+        Service::Buildkitd => Box::new(buildkitd()?),
+        Service::Dind => Box::new(dind()?),
     })
 }
 
