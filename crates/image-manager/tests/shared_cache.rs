@@ -161,29 +161,54 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Stops the dind a test started, whatever happened.
+/// Stops the dind a test started, whatever happened: through `stop` while its project is
+/// there, else by the pid `start` reported (a project folder is dropped before this guard when
+/// a test fails).
 struct Dind {
     addr: String,
     root: std::cell::RefCell<Option<PathBuf>>,
+    pid: std::cell::Cell<Option<i32>>,
+}
+
+impl Dind {
+    fn new() -> Self {
+        Dind {
+            addr: format!("127.0.0.1:{}", free_port()),
+            root: std::cell::RefCell::new(None),
+            pid: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Records what `start dind --format json` (or `status`) said.
+    fn started(&self, root: &Path, status: &serde_json::Value) {
+        *self.root.borrow_mut() = Some(root.to_owned());
+        self.pid.set(
+            status[0]["pid"]
+                .as_i64()
+                .and_then(|pid| i32::try_from(pid).ok()),
+        );
+    }
 }
 
 impl Drop for Dind {
     fn drop(&mut self) {
-        if let Some(root) = self.root.borrow().as_ref() {
+        if let Some(root) = self.root.borrow().as_ref().filter(|root| root.exists()) {
             let _ = common::command(root)
                 .args(["stop", "dind"])
                 .env("IMAGE_MANAGER_DIND_ADDR", &self.addr)
                 .output();
+        }
+        if let Some(pid) = self.pid.get() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
         }
     }
 }
 
 #[test]
 fn docker_machines_share_run_steps_through_an_inline_cache() {
-    let dind = Dind {
-        addr: format!("127.0.0.1:{}", free_port()),
-        root: std::cell::RefCell::new(None),
-    };
+    let dind = Dind::new();
     machine_b_reuses_machine_a_run_step("docker", |b| {
         // Machine B's Docker: a fresh daemon with its own data root, started by `start dind`.
         let started = common::command(b.root())
@@ -192,11 +217,60 @@ fn docker_machines_share_run_steps_through_an_inline_cache() {
             .env_remove("DOCKER_HOST")
             .output()
             .unwrap();
-        *dind.root.borrow_mut() = Some(b.root().to_owned());
         let started = succeeded(Run::of(&started), &["start", "dind"]);
         let status = common::json(&started.stdout);
+        dind.started(b.root(), &status);
         assert_eq!(status[0]["running"], true, "{}", started.stdout);
         b.env
             .push(("DOCKER_HOST".into(), format!("tcp://{}", dind.addr)));
     });
+}
+
+#[test]
+fn without_docker_host_test_runs_command_tests_in_dind() {
+    let dir = tempfile::tempdir().unwrap();
+    let dind = Dind::new();
+    let root = dir.path();
+    write(
+        &root.join(".image-manager.yml"),
+        "builder: docker\nplatforms: [linux/amd64]\n",
+    );
+    im_testkit::write_busybox_base_definition(root, &[Platform::LinuxAmd64]);
+    write(
+        &root.join("images/base/test.yml"),
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: busybox runs\n    command: echo\n    args: [hi]\n    expectedOutput: ['hi']\n",
+    );
+    let built = common::command(root)
+        .args(["build", "-j", "1"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("DOCKER_HOST", im_testkit::docker().host())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    succeeded(Run::of(&built), &["build"]);
+    *dind.root.borrow_mut() = Some(root.to_owned());
+    let tested = common::command(root)
+        .args(["test", "--driver", "docker"])
+        .env("IMAGE_MANAGER_DIND_ADDR", &dind.addr)
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    let tested = succeeded(Run::of(&tested), &["test", "--driver", "docker"]);
+    assert!(
+        tested
+            .stderr
+            .contains(&format!("Started dind on {} (pid", dind.addr))
+            && tested.stderr.contains("an isolated Docker for the tests"),
+        "{}",
+        tested.stderr
+    );
+    let status = common::command(root)
+        .args(["status", "dind", "--format", "json"])
+        .env("IMAGE_MANAGER_DIND_ADDR", &dind.addr)
+        .output()
+        .unwrap();
+    let status = common::json(&Run::of(&status).stdout);
+    dind.started(root, &status);
+    assert_eq!(status[0]["running"], true);
+    assert_eq!(status[0]["managed"], true);
 }
