@@ -86,6 +86,19 @@ impl Machine {
     }
 }
 
+/// `image-manager ARGS` in `root` with `env` (a `None` value removes the variable).
+fn cli(root: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let mut command = common::command(root);
+    command.args(args);
+    for (key, value) in env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    Run::of(&command.output().unwrap())
+}
+
 /// Pushes the busybox base to `registry` and returns its reference: an external base, so
 /// both machines start from the same image.
 fn serve_base(registry: &Registry) -> String {
@@ -193,10 +206,11 @@ impl Dind {
 impl Drop for Dind {
     fn drop(&mut self) {
         if let Some(root) = self.root.borrow().as_ref().filter(|root| root.exists()) {
-            let _ = common::command(root)
-                .args(["stop", "dind"])
-                .env("IMAGE_MANAGER_DIND_ADDR", &self.addr)
-                .output();
+            cli(
+                root,
+                &["stop", "dind"],
+                &[("IMAGE_MANAGER_DIND_ADDR", Some(self.addr.as_str()))],
+            );
         }
         if let Some(pid) = self.pid.get() {
             let _ = std::process::Command::new("kill")
@@ -211,13 +225,15 @@ fn docker_machines_share_run_steps_through_an_inline_cache() {
     let dind = Dind::new();
     machine_b_reuses_machine_a_run_step("docker", |b| {
         // Machine B's Docker: a fresh daemon with its own data root, started by `start dind`.
-        let started = common::command(b.root())
-            .args(["start", "dind", "--format", "json"])
-            .env("IMAGE_MANAGER_DIND_ADDR", &dind.addr)
-            .env_remove("DOCKER_HOST")
-            .output()
-            .unwrap();
-        let started = succeeded(Run::of(&started), &["start", "dind"]);
+        let started = cli(
+            b.root(),
+            &["start", "dind", "--format", "json"],
+            &[
+                ("IMAGE_MANAGER_DIND_ADDR", Some(dind.addr.as_str())),
+                ("DOCKER_HOST", None),
+            ],
+        );
+        let started = succeeded(started, &["start", "dind"]);
         let status = common::json(&started.stdout);
         dind.started(b.root(), &status);
         assert_eq!(status[0]["running"], true, "{}", started.stdout);
@@ -240,22 +256,25 @@ fn without_docker_host_test_runs_command_tests_in_dind() {
         &root.join("images/base/test.yml"),
         "schemaVersion: 2.0.0\ncommandTests:\n  - name: busybox runs\n    command: echo\n    args: [hi]\n    expectedOutput: ['hi']\n",
     );
-    let built = common::command(root)
-        .args(["build", "-j", "1"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("DOCKER_HOST", im_testkit::docker().host())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    succeeded(Run::of(&built), &["build"]);
+    let built = cli(
+        root,
+        &["build", "-j", "1"],
+        &[
+            ("SOURCE_DATE_EPOCH", Some("1700000000")),
+            ("DOCKER_HOST", Some(im_testkit::docker().host())),
+            ("DOCKER_BUILDKIT", Some("0")),
+        ],
+    );
+    succeeded(built, &["build"]);
     *dind.root.borrow_mut() = Some(root.to_owned());
-    let tested = common::command(root)
-        .args(["test", "--driver", "docker"])
-        .env("IMAGE_MANAGER_DIND_ADDR", &dind.addr)
-        .env_remove("DOCKER_HOST")
-        .output()
-        .unwrap();
-    let tested = succeeded(Run::of(&tested), &["test", "--driver", "docker"]);
+    let dind_env = [
+        ("IMAGE_MANAGER_DIND_ADDR", Some(dind.addr.as_str())),
+        ("DOCKER_HOST", None),
+    ];
+    let tested = succeeded(
+        cli(root, &["test", "--driver", "docker"], &dind_env),
+        &["test", "--driver", "docker"],
+    );
     assert!(
         tested
             .stderr
@@ -264,13 +283,50 @@ fn without_docker_host_test_runs_command_tests_in_dind() {
         "{}",
         tested.stderr
     );
-    let status = common::command(root)
-        .args(["status", "dind", "--format", "json"])
-        .env("IMAGE_MANAGER_DIND_ADDR", &dind.addr)
-        .output()
-        .unwrap();
-    let status = common::json(&Run::of(&status).stdout);
+    let status =
+        common::json(&cli(root, &["status", "dind", "--format", "json"], &dind_env).stdout);
     dind.started(root, &status);
     assert_eq!(status[0]["running"], true);
     assert_eq!(status[0]["managed"], true);
+}
+
+#[test]
+fn a_cache_the_builder_cannot_write_is_one_warning_and_the_build_succeeds() {
+    // The registry answers but wants a login buildah does not have: pushing the cache fails.
+    let registry = Registry::start_with_htpasswd("ci", "canary-Pw-51d0");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        &root.join(".image-manager.yml"),
+        &format!(
+            "{}platforms: [linux/amd64]\ncache:\n  ref: {}/cache\n",
+            common::builder_settings("buildah", &root.join(".storage")),
+            registry.host_port()
+        ),
+    );
+    im_testkit::write_busybox_base_definition(root, &[Platform::LinuxAmd64]);
+    write(&root.join("images/app/image.yml"), "tags: ['1']\n");
+    write(
+        &root.join("images/app/Dockerfile.jinja2"),
+        "FROM {{ \"base\" | resolve_base_image }}\nRUN echo app > /app.txt\n",
+    );
+    let built = succeeded(
+        cli(
+            root,
+            &["build", "-j", "1"],
+            &[("SOURCE_DATE_EPOCH", Some("1700000000"))],
+        ),
+        &["build"],
+    );
+    assert_eq!(
+        built.stderr.matches("the layer cache failed").count(),
+        1,
+        "warned once:\n{}",
+        built.stderr
+    );
+    assert!(
+        built.stderr.contains("Finished 2 built"),
+        "{}",
+        built.stderr
+    );
 }
