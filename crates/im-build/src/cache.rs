@@ -81,6 +81,21 @@ impl StepCache {
         }
     }
 
+    /// Where the cache is, for messages (never a credential): `S3 bucket B at E`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::S3 {
+                endpoint, bucket, ..
+            } => format!(
+                "S3 bucket {bucket} at {}",
+                endpoint.as_deref().unwrap_or("AWS")
+            ),
+            Self::Registry { repository, .. } => format!("registry {repository}"),
+            Self::Gha { scope } => format!("GitHub Actions' cache ({scope})"),
+            Self::Local { dir } => format!("folder {}", dir.display()),
+        }
+    }
+
     /// `repository:tag` of a registry cache.
     pub fn reference(&self) -> Option<String> {
         match self {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions};
+use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions, StepCache};
 use im_diag::{Diagnostic, Diagnostics};
 use im_plan::{Action, Ledger, Plan, PlanNode};
 use serde::Serialize;
@@ -324,8 +324,9 @@ pub fn build(
                     if !cache_failed.swap(true, Ordering::Relaxed) {
                         context.reporter.warning(
                             &Diagnostic::warning(format!(
-                                "{}: the layer cache failed, building without it: {}",
+                                "{}: the layer cache ({}) failed, building without it: {}",
                                 label(node),
+                                step.cache.as_ref().map(StepCache::describe).unwrap_or_default(),
                                 cache_failure(&error).unwrap_or_default()
                             ))
                             .with_help("check the cache's address and the builder's registry login, or set `cache: false`"),
