@@ -186,6 +186,7 @@ fn small_step(root: &Path, name: &str, base: &Parent, run: &str) -> BuildStep {
         log: out.join("build.log"),
         source_date_epoch: Some(1_700_000_000),
         no_cache: false,
+        cache: None,
         pull: PullPolicy::Never,
     }
 }

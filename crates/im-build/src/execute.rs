@@ -202,6 +202,16 @@ pub fn execute_step(
         let parents = parent_names(&replacements, &by_reference);
         build_in_work_dir(step, &plan, &parents, &mut log, cancel, on_step)
     };
+    if result.is_ok() {
+        for cmd in &plan.cache_exports {
+            // Best effort: a cache that cannot be written makes the next build slower, not
+            // this one wrong.
+            if let Err(error) = run(cmd, &mut log, cancel, &mut |_| {}) {
+                let _ = log.line(&format!("# the layer cache was not written: {error}"));
+                tracing::warn!("{node}: the layer cache was not written: {error}");
+            }
+        }
+    }
     for cmd in &plan.cleanup {
         // Best effort: the outcome is in the log, and a leftover tag is harmless.
         let _store = store_lock();
@@ -470,6 +480,7 @@ mod tests {
             context_dir: context,
             source_date_epoch: None,
             no_cache: false,
+            cache: None,
             pull: PullPolicy::Never,
         }
     }

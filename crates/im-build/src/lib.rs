@@ -49,6 +49,7 @@ pub mod archive_write;
 pub mod atomic;
 pub mod backend;
 pub mod binfmt;
+pub mod cache;
 pub mod detect;
 pub mod docker_archive;
 pub mod execute;
@@ -70,6 +71,7 @@ pub use backend::{
     Builder, BuilderKind, BuilderSettings, Prepare, StepPlan, ToolOutput, builder_for,
 };
 pub use binfmt::{PlatformSupportError, check_runnable};
+pub use cache::{CacheError, S3Credentials, StepCache};
 pub use detect::{DetectError, SystemLookup, ToolLookup, detect};
 pub use execute::{BuildError, BuildOutput, execute_step};
 pub use im_oci::{ArchiveImage, OciArchive};

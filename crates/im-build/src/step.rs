@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use im_oci::Platform;
 
+use crate::cache::StepCache;
+
 /// One build: an image tag for one platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildStep {
@@ -35,6 +37,9 @@ pub struct BuildStep {
     pub source_date_epoch: Option<i64>,
     pub no_cache: bool,
     pub pull: PullPolicy,
+    /// The shared layer cache the build reads and writes, if any (never part of a key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<StepCache>,
 }
 
 /// A parent image of a build: a managed image or an external base, always as an archive.

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions};
+use im_build::{Builder, Dag, Event, NodeOutcome, ScheduleOptions, StepCache};
 use im_diag::{Diagnostic, Diagnostics};
 use im_plan::{Action, Ledger, Plan, PlanNode};
 use serde::Serialize;
@@ -234,6 +235,8 @@ pub struct Work<'a> {
     pub ledger: Ledger,
     pub bases: &'a Bases,
     pub builder: &'a dyn Builder,
+    /// The shared layer cache ([`crate::cache::select`]).
+    pub cache: Option<crate::cache::Selected>,
 }
 
 /// Builds what `work.plan` says to build, with `context.dist` absolute.
@@ -250,6 +253,7 @@ pub fn build(
         ledger,
         bases,
         builder,
+        cache,
     } = work;
     let dist = context.dist.as_path();
     let to_build = to_build(plan);
@@ -287,10 +291,13 @@ pub fn build(
             context.environment.source_date_epoch.as_deref(),
         ),
         no_cache: options.no_cache,
+        cache,
         snapshot_id: prepared.snapshot_id.clone(),
     };
     let digests = Mutex::new(digests);
     let ledger = Mutex::new(ledger);
+    // Set when a build failed because of the layer cache: later builds go without it.
+    let cache_failed = AtomicBool::new(false);
     let labels: Vec<String> = to_build.iter().map(|&i| label(&plan.nodes[i])).collect();
     let outcomes = im_build::schedule(
         &dag,
@@ -302,11 +309,34 @@ pub fn build(
         |task| {
             let index = to_build[task.node()];
             let node = &plan.nodes[index];
-            let step = steps.step(index, &digests.lock().expect("digest lock"))?;
-            let output =
-                im_build::execute_step(builder, &step, task.cancel_token(), &mut |line| {
+            let mut step = steps.step(index, &digests.lock().expect("digest lock"))?;
+            if cache_failed.load(Ordering::Relaxed) {
+                step.cache = None;
+            }
+            let run = |step: &im_build::BuildStep| {
+                im_build::execute_step(builder, step, task.cancel_token(), &mut |line| {
                     task.progress(line);
-                })?;
+                })
+            };
+            let output = match run(&step) {
+                Err(error) if step.cache.is_some() && cache_failure(&error).is_some() => {
+                    // The cache never decides whether a node builds: without it, once more.
+                    if !cache_failed.swap(true, Ordering::Relaxed) {
+                        context.reporter.warning(
+                            &Diagnostic::warning(format!(
+                                "{}: the layer cache ({}) failed, building without it: {}",
+                                label(node),
+                                step.cache.as_ref().map(StepCache::describe).unwrap_or_default(),
+                                cache_failure(&error).unwrap_or_default()
+                            ))
+                            .with_help("check the cache's address and the builder's registry login, or set `cache: false`"),
+                        );
+                    }
+                    step.cache = None;
+                    run(&step)?
+                }
+                result => result?,
+            };
             digests
                 .lock()
                 .expect("digest lock")
@@ -400,6 +430,32 @@ pub fn build(
         nodes,
         digests: digests.into_inner().expect("digest lock"),
         layouts,
+    })
+}
+
+/// The line of stderr that says a builder failed on the layer cache rather than on the
+/// build (pushing, pulling, importing or exporting the cache), if one does.
+fn cache_failure(error: &im_build::BuildError) -> Option<String> {
+    let im_build::BuildError::Command {
+        source: im_build::RunError::Failed { stderr_tail, .. },
+        ..
+    } = error
+    else {
+        return None;
+    };
+    stderr_tail.iter().find_map(|line| {
+        let lower = line.to_ascii_lowercase();
+        [
+            "pushing cache",
+            "pulling cache",
+            "importing cache",
+            "exporting cache",
+            "exporting to cache",
+            "cache manifest",
+        ]
+        .iter()
+        .any(|words| lower.contains(words))
+        .then(|| line.trim().to_owned())
     })
 }
 

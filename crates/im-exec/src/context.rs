@@ -33,6 +33,8 @@ pub struct Environment {
     pub docker_buildkit: Option<String>,
     /// `BUILDKIT_HOST`.
     pub buildkit_host: Option<String>,
+    /// `ACTIONS_CACHE_URL` or `ACTIONS_RESULTS_URL` is set: GitHub Actions' cache is there.
+    pub github_actions_cache: bool,
     /// `PATH`, where builders are looked for.
     pub path: Option<OsString>,
     /// Where Docker's `config.json` is (`DOCKER_CONFIG`, else `~/.docker`).

@@ -9,6 +9,7 @@ pub mod affected;
 pub mod bases;
 pub mod build;
 pub mod builder;
+pub mod cache;
 pub mod ci;
 pub mod ci_reports;
 pub mod ci_template;

@@ -80,6 +80,8 @@ pub struct Steps<'a> {
     pub bases: BTreeMap<Need, Result<PathBuf, Unavailable>>,
     pub provenance: Provenance,
     pub no_cache: bool,
+    /// The shared layer cache, scoped to each step.
+    pub cache: Option<crate::cache::Selected>,
     /// The `--snapshot-id` the project was rendered with: the base name label names a
     /// managed parent written `<tag>-<id>` as `<tag>` (see [`im_plan::PlanOptions`]).
     pub snapshot_id: Option<String>,
@@ -150,6 +152,10 @@ impl Steps<'_> {
             source_date_epoch: self.provenance.epoch,
             no_cache: self.no_cache,
             pull: PullPolicy::default(),
+            cache: self
+                .cache
+                .as_ref()
+                .and_then(|cache| cache.for_node(&node.id.image, &node.platform)),
         })
     }
 
@@ -219,7 +225,12 @@ impl Command {
     fn of(spec: &im_build::CommandSpec) -> Self {
         let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
         Self {
-            env: spec.env.iter().map(|(k, v)| (text(k), text(v))).collect(),
+            env: spec
+                .env
+                .iter()
+                .map(|(k, v)| (text(k), text(v)))
+                .chain(spec.secret_env.keys().map(|k| (text(k), "***".to_owned())))
+                .collect(),
             argv: std::iter::once(text(spec.program.as_os_str()))
                 .chain(spec.args.iter().map(|a| text(a)))
                 .collect(),

@@ -1,5 +1,7 @@
 //! `CommandSpec`: an external command as data (program, argv built element by element,
-//! added environment), with shell-quoted rendering for logs and error messages. A tool is
+//! added environment, secret environment), with shell-quoted rendering for logs and error
+//! messages. A credential a tool reads from its environment (`AWS_SECRET_ACCESS_KEY`) goes in
+//! [`CommandSpec::secret_env`]: the child gets it, every rendering shows `***`. A tool is
 //! described by the spec its commands start from (program, global arguments, environment);
 //! each command clones it and appends its own arguments.
 
@@ -8,12 +10,17 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// One command to run. The child inherits the caller's environment plus `env`.
+use im_diag::Secret;
+
+/// One command to run. The child inherits the caller's environment plus `env` and
+/// `secret_env`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandSpec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub env: BTreeMap<OsString, OsString>,
+    /// Credentials passed through the environment: never in argv, shown as `***`.
+    pub secret_env: BTreeMap<OsString, Secret>,
 }
 
 impl CommandSpec {
@@ -22,6 +29,7 @@ impl CommandSpec {
             program: program.into(),
             args: Vec::new(),
             env: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
         }
     }
 
@@ -69,6 +77,13 @@ impl CommandSpec {
         self
     }
 
+    /// Adds a credential to the environment (rendered as `KEY=***`).
+    #[must_use]
+    pub fn secret_env(mut self, key: impl Into<OsString>, value: Secret) -> Self {
+        self.secret_env.insert(key.into(), value);
+        self
+    }
+
     /// The program's file name, for messages: `buildah`.
     pub fn name(&self) -> String {
         self.program
@@ -83,6 +98,9 @@ impl CommandSpec {
         let mut out = String::new();
         for (k, v) in &self.env {
             let _ = write!(out, "{}={} ", quote(k), quote(v));
+        }
+        for k in self.secret_env.keys() {
+            let _ = write!(out, "{}=*** ", quote(k));
         }
         out.push_str(&quote(self.program.as_os_str()));
         for arg in &self.args {
@@ -124,6 +142,19 @@ mod tests {
             r#"DOCKER_BUILDKIT=1 /usr/bin/docker build --label 'a=hello world' "it's""#
         );
         assert_eq!(c.name(), "docker");
+    }
+
+    #[test]
+    fn a_secret_in_the_environment_never_shows() {
+        let c = CommandSpec::new("buildctl")
+            .arg("build")
+            .secret_env("AWS_SECRET_ACCESS_KEY", Secret::new("canary-4f1e"));
+        let shown = format!("{} {c:?}", c.display());
+        assert!(!shown.contains("canary-4f1e"), "{shown}");
+        assert!(
+            shown.starts_with("AWS_SECRET_ACCESS_KEY=*** buildctl build"),
+            "{shown}"
+        );
     }
 }
 

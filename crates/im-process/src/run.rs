@@ -241,6 +241,11 @@ impl<'a> Run<'a> {
         let mut child = Command::new(&spec.program)
             .args(&spec.args)
             .envs(&spec.env)
+            .envs(
+                spec.secret_env
+                    .iter()
+                    .map(|(key, value)| (key, value.expose())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -12,6 +12,7 @@ use im_yaml::{Limits, Node, Reader};
 use serde::Serialize;
 
 use crate::expand::{ExpandError, expand};
+pub use cache::{CACHE_KINDS, CacheSettings};
 use im_oci::Platform;
 
 /// The settings file's name at the project root.
@@ -32,21 +33,6 @@ pub struct RegistrySettings {
     /// The registry this one mirrors (`docker.io`): external bases of that registry are
     /// read from here first.
     pub mirror_of: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CacheSettings {
-    /// `s3`, `registry`, `local` or `none`.
-    pub kind: String,
-    pub endpoint: Option<String>,
-    pub bucket: Option<String>,
-    pub region: Option<String>,
-    pub access_key: Option<Secret>,
-    pub secret_key: Option<Secret>,
-    /// For `registry` caches: the reference to store cache manifests under.
-    pub reference: Option<String>,
-    /// For `local` caches: a folder.
-    pub path: Option<String>,
 }
 
 /// OCI labels added to every image; `%image%` and `%tag%` are replaced.
@@ -677,42 +663,6 @@ impl SettingsReader<'_> {
             mirror_of: self.opt_text(&map, "mirror_of", what),
         })
     }
-
-    fn cache(&mut self, node: &Node) -> Option<CacheSettings> {
-        let what = "`cache`";
-        let known = [
-            "type",
-            "endpoint",
-            "bucket",
-            "region",
-            "access_key",
-            "secret_key",
-            "ref",
-            "path",
-        ];
-        let map = self.reader.map(node, what, &known)?;
-        let kind = self
-            .opt_text(&map, "type", what)
-            .unwrap_or_else(|| "s3".to_owned());
-        if !["s3", "registry", "local", "none"].contains(&kind.as_str()) {
-            let span = map.get("type").map_or(node.span, |n| n.span);
-            self.reader.error(
-                span,
-                format!("unknown cache type `{kind}`"),
-                Some("use s3, registry, local or none".into()),
-            );
-        }
-        Some(CacheSettings {
-            kind,
-            endpoint: self.opt_text(&map, "endpoint", what),
-            bucket: self.opt_text(&map, "bucket", what),
-            region: self.opt_text(&map, "region", what),
-            access_key: self.opt_secret(&map, "access_key", what),
-            secret_key: self.opt_secret(&map, "secret_key", what),
-            reference: self.opt_text(&map, "ref", what),
-            path: self.opt_text(&map, "path", what),
-        })
-    }
 }
 
 /// Reads a list of `os/arch[/variant]` platforms, reporting malformed ones.
@@ -749,5 +699,6 @@ pub(crate) fn read_platforms(
     (!platforms.is_empty()).then_some(platforms)
 }
 
+mod cache;
 #[cfg(test)]
 mod tests;

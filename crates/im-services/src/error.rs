@@ -24,6 +24,19 @@ pub enum Error {
         programs: String,
         install: &'static str,
     },
+    #[error("cannot start the {service}: {programs} is not on PATH ({install})")]
+    NotInstalled {
+        service: &'static str,
+        programs: String,
+        install: &'static str,
+    },
+    #[error(
+        "cannot start the {service}: something that is not a {service} already listens on {addr}; stop it, or give the {service} another port"
+    )]
+    PortInUse {
+        service: &'static str,
+        addr: SocketAddr,
+    },
     #[error("cannot run {}", program.display())]
     Spawn {
         program: PathBuf,
@@ -61,6 +74,19 @@ pub enum Error {
         name: String,
         addr: SocketAddr,
         seconds: u64,
+    },
+    #[error("the {service} started, but setting it up failed")]
+    Init {
+        service: &'static str,
+        #[source]
+        source: Box<im_process::RunError>,
+    },
+    #[error("{} belongs to user {owner}, not to this user ({me}): the {service} cannot use it", dir.display())]
+    ForeignOwner {
+        service: &'static str,
+        dir: PathBuf,
+        owner: u32,
+        me: u32,
     },
     #[error("state.json names no {0}")]
     Incomplete(&'static str),

@@ -1,6 +1,7 @@
 //! Local services for development, each on a loopback address with its configuration, data,
-//! log and state under `<project>/.image-manager/<service>/`. The distribution registry
-//! ([`Registry`]) is the first.
+//! log and state under `<project>/.image-manager/<service>/`: the distribution registry
+//! ([`Registry`]), Garage, the S3 layer cache ([`Garage`]), BuildKit's daemon
+//! ([`Buildkitd`]) and an isolated Docker daemon for tests ([`Dind`]).
 //!
 //! A [`Service`] says what it is called, where it listens, how to tell it answers, and how to
 //! run it ([`Launch`]): as a program found on `PATH`, else as a container through Docker.
@@ -12,7 +13,10 @@
 //! Nothing here prints or reads the environment: the caller passes `PATH` and the settings in
 //! and gets statuses back.
 
+mod buildkitd;
+mod dind;
 mod error;
+pub mod garage;
 mod lifecycle;
 mod probe;
 mod registry;
@@ -22,7 +26,10 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use buildkitd::Buildkitd;
+pub use dind::Dind;
 pub use error::Error;
+pub use garage::Garage;
 pub use lifecycle::{Services, Stopped};
 pub use registry::{AddrError, Registry};
 pub use state::{Runner, ServiceStatus};
@@ -38,6 +45,23 @@ pub trait Service {
     /// Writes what the service reads (its configuration) into `dir`, its state folder, and
     /// says how to run it.
     fn launch(&self, dir: &Path) -> Result<Launch, Error>;
+    /// Sets up a running service started as `program` (Garage's layout, bucket and key);
+    /// each `start` runs it, so it must skip what is done.
+    fn initialise(&self, _dir: &Path, _program: &Path) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// `bytes` random bytes as hex, for secrets a service's configuration needs.
+pub(crate) fn random_hex(bytes: usize) -> Result<String, Error> {
+    use std::fmt::Write as _;
+    use std::io::Read as _;
+    let mut buffer = vec![0_u8; bytes];
+    fs_err::File::open("/dev/urandom")?.read_exact(&mut buffer)?;
+    Ok(buffer.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    }))
 }
 
 /// How to run a service: one of `programs` with `args`, else the container `image`.

@@ -88,6 +88,7 @@ impl Services {
         let name = service.name();
         let dir = self.dir(service);
         fs_err::create_dir_all(dir.join("data"))?;
+        check_owner(name, &dir)?;
         // Keep the state folder out of version control wherever the project lives.
         let ignore = self.root.join(".image-manager").join(".gitignore");
         if !ignore.exists() {
@@ -107,18 +108,33 @@ impl Services {
         if let Some(state) = State::read(&dir)?
             && state.alive()
         {
+            if state.runner == Runner::Process {
+                service.initialise(&dir, &state.program)?;
+            }
             return Ok((self.status(service)?, false));
         }
         if service.answers(service.addr()) {
             // Something else (another project's service, a container) serves the address.
             return Ok((self.status(service)?, false));
         }
+        if crate::probe::accepts(service.addr()) {
+            return Err(Error::PortInUse {
+                service: name,
+                addr: service.addr(),
+            });
+        }
         let log = dir.join(log_name(service));
         let launch = service.launch(&dir)?;
         let state = if let Some(program) = launch.programs.iter().find_map(|p| self.find(p)) {
             start_process(service, &program, &launch.args, &log)?
-        } else if let Some(docker) = self.find("docker") {
+        } else if let Some(docker) = self.find("docker").filter(|_| !launch.image.is_empty()) {
             start_container(service, &docker, &dir, &launch, &log)?
+        } else if launch.image.is_empty() {
+            return Err(Error::NotInstalled {
+                service: name,
+                programs: launch.programs.join(" nor "),
+                install: launch.install,
+            });
         } else {
             return Err(Error::NothingToRun {
                 service: name,
@@ -126,7 +142,11 @@ impl Services {
                 install: launch.install,
             });
         };
+        // Written before setting up, so `stop` finds what runs even when that fails.
         state.write(&dir)?;
+        if state.runner == Runner::Process {
+            service.initialise(&dir, &state.program)?;
+        }
         Ok((self.status(service)?, true))
     }
 
@@ -172,6 +192,24 @@ impl Services {
                 })
             })
     }
+}
+
+/// A state folder another user owns would be written with the wrong owner, or not at all.
+fn check_owner(service: &'static str, dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    for path in [dir.to_owned(), dir.join("data")] {
+        let owner = fs_err::metadata(&path)?.uid();
+        if owner != me {
+            return Err(Error::ForeignOwner {
+                service,
+                dir: path,
+                owner,
+                me,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `registry.log`.

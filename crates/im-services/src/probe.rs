@@ -25,3 +25,8 @@ pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     };
     probe().ok().flatten()
 }
+
+/// Whether something accepts a TCP connection on `addr` within a second.
+pub fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}

@@ -2,8 +2,6 @@
 //! deletes allowed. It runs the `docker-registry` (Debian) or `registry` binary when one is on
 //! `PATH`, else the `registry:2` container (or the image the caller names).
 
-use std::fmt::Write as _;
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -86,7 +84,10 @@ impl Service for Registry {
     fn launch(&self, dir: &Path) -> Result<Launch, Error> {
         let data = dir.join("data");
         let config = dir.join("config.yml");
-        fs_err::write(&config, config_yaml(&data, self.addr, &random_hex()?)?)?;
+        fs_err::write(
+            &config,
+            config_yaml(&data, self.addr, &crate::random_hex(16)?)?,
+        )?;
         let mut volume = data.into_os_string();
         volume.push(":/var/lib/registry");
         Ok(Launch {
@@ -112,16 +113,6 @@ fn config_yaml(data: &Path, addr: SocketAddr, secret: &str) -> Result<String, Er
     Ok(format!(
         "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: {secret}\n"
     ))
-}
-
-/// 32 random hex digits for the registry's upload-state secret.
-fn random_hex() -> Result<String, Error> {
-    let mut bytes = [0_u8; 16];
-    fs_err::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    }))
 }
 
 #[cfg(test)]

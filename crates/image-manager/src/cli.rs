@@ -280,24 +280,35 @@ Examples:
   image-manager generate-ci --format json        the job graph, for other CI systems
   image-manager generate-ci --template ci-templates/circleci --output .circleci/config.yml")]
     GenerateCi(GenerateCiArgs),
-    /// Start a local service: the registry on 127.0.0.1:5050.
+    /// Start local services: the registry, Garage (S3 layer cache), buildkitd, dind.
     #[command(after_help = "\
-Runs `docker-registry` (or `registry`) when installed, else the registry:2 container through
-Docker (IMAGE_MANAGER_REGISTRY_IMAGE names another image), on 127.0.0.1:5050
-(IMAGE_MANAGER_REGISTRY_ADDR changes it), with its data, config and log in
-.image-manager/registry/. Starting a running registry does nothing. `push` starts it by
-itself when the default registry is that address.
+With no SERVICE, starts every one that is installed. Each runs on a loopback address with its
+data, config, log and state in .image-manager/<service>/; starting a running one does nothing.
+
+  registry   docker-registry (or the registry:2 container) on 127.0.0.1:5050
+             (IMAGE_MANAGER_REGISTRY_ADDR, IMAGE_MANAGER_REGISTRY_IMAGE)
+  garage     Garage on 127.0.0.1:3900 (IMAGE_MANAGER_GARAGE_ADDR): a bucket buildkit-cache
+             and an access key, written to .image-manager/garage/credentials.json (0600);
+             builds use it as their S3 layer cache when `cache:` is unset
+  buildkitd  BuildKit's daemon on 127.0.0.1:8372 (IMAGE_MANAGER_BUILDKITD_ADDR), rootless
+             when not root; not started when BUILDKIT_HOST is set
+  dind       an isolated dockerd on 127.0.0.1:2375 (IMAGE_MANAGER_DIND_ADDR); not started
+             when DOCKER_HOST is set
+
+`build` starts the project's Garage, and `push` the registry, when they need them.
 
 Examples:
+  image-manager start
   image-manager start registry
-  image-manager status")]
+  image-manager start garage
+  image-manager status --format json")]
     Start(ServiceArgs),
-    /// Stop a local service started with `start`.
-    #[command(after_help = "Examples:\n  image-manager stop registry")]
+    /// Stop local services started with `start` (exactly what it started).
+    #[command(after_help = "Examples:\n  image-manager stop\n  image-manager stop garage")]
     Stop(ServiceArgs),
     /// Show whether the local services run, and where.
     #[command(
-        after_help = "Examples:\n  image-manager status\n  image-manager status --format json"
+        after_help = "Examples:\n  image-manager status\n  image-manager status garage --format json"
     )]
     Status(StatusArgs),
     /// Make an SBOM of every built platform image with syft, next to its archive.

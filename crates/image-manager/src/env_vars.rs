@@ -20,6 +20,11 @@ pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// or the engine's). Overrides `buildkit:` of the `builder:` setting, as it does for `docker
 /// build`.
 pub const DOCKER_BUILDKIT: &str = "DOCKER_BUILDKIT";
+/// GitHub Actions' cache service (set for actions; `buildctl` reads them, with
+/// `ACTIONS_RUNTIME_TOKEN`, for a `gha` layer cache): either one chooses that cache when no S3
+/// cache answers.
+pub const ACTIONS_CACHE_URL: &str = "ACTIONS_CACHE_URL";
+pub const ACTIONS_RESULTS_URL: &str = "ACTIONS_RESULTS_URL";
 /// Where builders are looked for.
 pub const PATH: &str = "PATH";
 /// The folder holding Docker's `config.json` (registry credentials); default `~/.docker`.
@@ -32,6 +37,29 @@ pub const IMAGE_MANAGER_REGISTRY_ADDR: &str = "IMAGE_MANAGER_REGISTRY_ADDR";
 /// The container image `start registry` runs when no registry binary is installed (default
 /// `registry:2`).
 pub const IMAGE_MANAGER_REGISTRY_IMAGE: &str = "IMAGE_MANAGER_REGISTRY_IMAGE";
+
+/// The loopback addresses of the other local services (defaults 127.0.0.1:3900, :8372, :2375).
+pub const IMAGE_MANAGER_GARAGE_ADDR: &str = "IMAGE_MANAGER_GARAGE_ADDR";
+pub const IMAGE_MANAGER_BUILDKITD_ADDR: &str = "IMAGE_MANAGER_BUILDKITD_ADDR";
+pub const IMAGE_MANAGER_DIND_ADDR: &str = "IMAGE_MANAGER_DIND_ADDR";
+
+/// The loopback address in `variable`, else `default`.
+pub fn service_addr(
+    variable: &str,
+    default: &str,
+) -> Result<std::net::SocketAddr, im_diag::Diagnostics> {
+    let text = std::env::var(variable)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    im_services::Registry::parse_addr(&text).map_err(|_| {
+        im_diag::Diagnostic::error(format!(
+            "{variable} is `{text}`, which is not a loopback ip:port address"
+        ))
+        .with_help(format!("write e.g. {default}"))
+        .into()
+    })
+}
 
 /// Looks up a variable for `${VAR}` expansion in `.image-manager.yml`.
 pub fn lookup(name: &str) -> Option<String> {
@@ -87,6 +115,9 @@ pub fn environment() -> im_exec::Environment {
         docker_host: std::env::var(DOCKER_HOST).ok(),
         docker_buildkit: std::env::var(DOCKER_BUILDKIT).ok(),
         buildkit_host: std::env::var(BUILDKIT_HOST).ok(),
+        github_actions_cache: [ACTIONS_CACHE_URL, ACTIONS_RESULTS_URL]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty())),
         path: std::env::var_os(PATH),
         docker_config_dir: docker_config_dir(),
     }

@@ -7,8 +7,10 @@ use std::ffi::OsString;
 
 use super::{
     Builder, BuilderKind, ContainersToolSettings, PlanError, StepPlan, ToolOutput, args_and_labels,
-    check_step, check_transport_path, load_parents_as_docker_archives, rewritten_dockerfile,
+    check_step, check_transport_path, load_parents_as_docker_archives, output_tag,
+    rewritten_dockerfile,
 };
+use crate::cache::transport;
 use crate::command::CommandSpec;
 use crate::leftovers::{MarkedContainers, STEP_ARG};
 use crate::step::BuildStep;
@@ -53,7 +55,7 @@ pub(super) fn containers_tool_plan(
     kind: BuilderKind,
     subcommand: &str,
 ) -> Result<StepPlan, PlanError> {
-    check_step(step, parent_digests)?;
+    check_step(step, parent_digests, kind, None)?;
     let work_dir = step.work_dir();
     let archive = work_dir.join("image.tar");
     check_transport_path(step, kind, &archive)?;
@@ -68,10 +70,14 @@ pub(super) fn containers_tool_plan(
         .arg(subcommand)
         .flag("--isolation", &settings.isolation)
         .flag("--platform", step.platform.to_string())
-        .arg("--pull=never")
+        .arg("--pull=never");
+    cmd = match &step.cache {
+        // One image per instruction, each pushed to and looked up in the cache repository.
+        Some(cache) => crate::cache::containers_tool(cache, cmd.arg("--layers")),
         // One commit per build, as buildah does by default: podman's default intermediate
         // images make a tag's image depend on which other tags the store built before it.
-        .arg("--layers=false");
+        None => cmd.arg("--layers=false"),
+    };
     if step.no_cache {
         cmd = cmd.arg("--no-cache");
     }
@@ -94,11 +100,25 @@ pub(super) fn containers_tool_plan(
     if let Some(marked) = &marked_containers {
         cmd = cmd.flag("--build-arg", format!("{STEP_ARG}={}", marked.marker));
     }
-    let mut target = OsString::from("oci-archive:");
-    target.push(&archive);
-    target.push(":");
-    target.push(&step.image);
-    let commands = vec![cmd.flag("-t", target).arg(&step.context_dir)];
+    let target = transport("oci-archive:", &archive, &step.image);
+    let mut tags = tags;
+    let commands = if step.cache.is_some() {
+        // buildah 1.28 cannot push the last instruction's cache when it commits to an
+        // `oci-archive:` destination: commit under a step-unique name, then push that.
+        let local = output_tag(step);
+        tags.push(local.clone());
+        let mut push = tool().arg("push");
+        if kind == BuilderKind::Buildah {
+            // As committed; podman's push has no such flag.
+            push = push.arg("--disable-compression");
+        }
+        vec![
+            cmd.flag("-t", &local).arg(&step.context_dir),
+            push.arg("--quiet").arg(&local).arg(target),
+        ]
+    } else {
+        vec![cmd.flag("-t", target).arg(&step.context_dir)]
+    };
     // `--force` also removes containers still using a parent tag: the working container of
     // a build that was killed before it could remove it.
     let cleanup = if tags.is_empty() {
@@ -116,6 +136,7 @@ pub(super) fn containers_tool_plan(
         commands,
         output: ToolOutput::OciArchive(archive),
         cleanup,
+        cache_exports: Vec::new(),
         marked_containers,
     })
 }

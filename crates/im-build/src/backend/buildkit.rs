@@ -29,7 +29,7 @@ impl Builder for Buildkit {
     }
 
     fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError> {
-        check_step(step, parent_digests)?;
+        check_step(step, parent_digests, BuilderKind::Buildkit, None)?;
         let work_dir = step.work_dir();
         let archive = work_dir.join("image.tar");
         let mut cmd = CommandSpec::new(&self.settings.program);
@@ -54,6 +54,9 @@ impl Builder for Buildkit {
             .flag("--opt", "image-resolve-mode=local");
         if step.no_cache {
             cmd = cmd.arg("--no-cache");
+        }
+        if let Some(cache) = &step.cache {
+            cmd = crate::cache::buildctl(cache, cmd);
         }
         for (k, v) in &step.build_args {
             cmd = cmd.flag("--opt", format!("build-arg:{k}={v}"));
@@ -95,6 +98,7 @@ impl Builder for Buildkit {
             commands: vec![cmd],
             output: ToolOutput::OciArchive(archive),
             cleanup: Vec::new(),
+            cache_exports: Vec::new(),
             marked_containers: None,
         })
     }

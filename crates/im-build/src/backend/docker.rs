@@ -62,7 +62,7 @@ impl Builder for Docker {
     }
 
     fn plan(&self, step: &BuildStep, parent_digests: &[String]) -> Result<StepPlan, PlanError> {
-        check_step(step, parent_digests)?;
+        check_step(step, parent_digests, BuilderKind::Docker, Some(self.flavor))?;
         let work_dir = step.work_dir();
         let output_tag = output_tag(step);
         let (prepare, loads, parent_tags) = load_parents_as_docker_archives(step, |archive| {
@@ -97,6 +97,14 @@ impl Builder for Docker {
             build = build.arg("--no-cache");
         }
         build = build.flag("-f", &dockerfile).flag("-t", &output_tag);
+        let mut cache_exports = Vec::new();
+        if let Some(cache) = &step.cache {
+            build = crate::cache::docker(cache, self.flavor, build);
+            if let Some(reference) = cache.reference() {
+                cache_exports.push(self.command().arg("push").arg(&reference));
+                tags.push(reference);
+            }
+        }
         build = args_and_labels(step, build).arg(&step.context_dir);
         commands.push(build);
         let saved = work_dir.join("image.docker.tar");
@@ -117,6 +125,7 @@ impl Builder for Docker {
             commands,
             output: ToolOutput::DockerArchive(saved),
             cleanup: vec![rmi],
+            cache_exports,
             marked_containers: None,
         })
     }

@@ -72,6 +72,9 @@ pub struct StepPlan {
     /// Run after the step whatever happened, one at a time like the loads (they remove
     /// what the loads added); failures are only logged.
     pub cleanup: Vec<CommandSpec>,
+    /// Run after a successful build, before the cleanup: what writes the layer cache
+    /// (`docker push` of the inline cache); a failure is logged and the build stands.
+    pub cache_exports: Vec<CommandSpec>,
     /// The working containers the step's builds mark as theirs, which a later run removes
     /// when this one was killed (buildah; see [`crate::leftovers`]).
     pub marked_containers: Option<MarkedContainers>,
@@ -119,6 +122,9 @@ impl fmt::Display for StepPlan {
             ToolOutput::OciArchive(p) => writeln!(f, "output: oci-archive {}", p.display())?,
             ToolOutput::DockerArchive(p) => writeln!(f, "output: docker-archive {}", p.display())?,
         }
+        for c in &self.cache_exports {
+            writeln!(f, "cache: {}", c.display())?;
+        }
         for c in &self.cleanup {
             writeln!(f, "cleanup: {}", c.display())?;
         }
@@ -149,6 +155,12 @@ pub enum PlanError {
         builder: BuilderKind,
         path: PathBuf,
         reason: &'static str,
+    },
+    #[error("{node}: the layer cache cannot be used")]
+    Cache {
+        node: String,
+        #[source]
+        source: crate::cache::CacheError,
     },
     #[error("{node}: {given} parent digests were given for {expected} parents")]
     ParentDigests {
@@ -194,8 +206,14 @@ pub fn builder_for(choice: &BackendChoice, settings: &BuilderSettings) -> Box<dy
     }
 }
 
-/// Checks that every path of `step` is absolute and the digests match the parents.
-fn check_step(step: &BuildStep, parent_digests: &[String]) -> Result<(), PlanError> {
+/// Checks that every path of `step` is absolute, the digests match the parents and the
+/// builder (`builder_kind`, with Docker's `docker_flavor`) can use the step's cache.
+fn check_step(
+    step: &BuildStep,
+    parent_digests: &[String],
+    builder_kind: BuilderKind,
+    docker_flavor: Option<DockerFlavor>,
+) -> Result<(), PlanError> {
     let paths = [
         ("context", &step.context_dir),
         ("Dockerfile", &step.dockerfile),
@@ -211,6 +229,14 @@ fn check_step(step: &BuildStep, parent_digests: &[String]) -> Result<(), PlanErr
                 path: path.clone(),
             });
         }
+    }
+    if let Some(cache) = &step.cache
+        && let Err(source) = crate::cache::check(builder_kind, docker_flavor, cache)
+    {
+        return Err(PlanError::Cache {
+            node: step.node.clone(),
+            source,
+        });
     }
     if parent_digests.len() != step.parents.len() {
         return Err(PlanError::ParentDigests {

@@ -33,6 +33,7 @@ fn step() -> BuildStep {
         log: "/p/dist/app/1/linux-arm64/build.log".into(),
         source_date_epoch: Some(1_700_000_000),
         no_cache: false,
+        cache: None,
         pull: PullPolicy::Never,
     }
 }
@@ -233,4 +234,114 @@ fn only_the_parents_loads_and_the_cleanup_touch_the_store() {
         buildkit.loads.is_empty(),
         "buildctl reads parents as OCI layouts"
     );
+}
+
+/// The secret of every cache test: it must never appear in a plan, a display or a debug dump.
+const CANARY: &str = "canary-secret-7d3f9a";
+
+fn s3_cache() -> crate::cache::StepCache {
+    crate::cache::StepCache::S3 {
+        endpoint: Some("http://127.0.0.1:3900".into()),
+        bucket: "buildkit-cache".into(),
+        region: "garage".into(),
+        use_path_style: true,
+        name: "app-linux-arm64".into(),
+        credentials: Some(crate::cache::S3Credentials {
+            access_key: "GK0123456789abcdef".into(),
+            secret_key: CANARY.into(),
+        }),
+    }
+}
+
+fn registry_cache() -> crate::cache::StepCache {
+    crate::cache::StepCache::Registry {
+        repository: "127.0.0.1:5050/cache/app".into(),
+        tag: "app-linux-arm64".into(),
+        insecure: true,
+    }
+}
+
+fn with_cache(cache: crate::cache::StepCache) -> BuildStep {
+    BuildStep {
+        cache: Some(cache),
+        ..step()
+    }
+}
+
+#[test]
+fn buildkit_plan_with_an_s3_cache() {
+    let b = Buildkit::new(settings().buildkit);
+    insta::assert_snapshot!(plan(&b, &with_cache(s3_cache())));
+}
+
+#[test]
+fn buildkit_plan_with_the_github_actions_cache() {
+    let b = Buildkit::new(settings().buildkit);
+    let step = with_cache(crate::cache::StepCache::Gha {
+        scope: "app-linux-arm64".into(),
+    });
+    insta::assert_snapshot!(plan(&b, &step));
+}
+
+#[test]
+fn buildkit_plan_with_a_registry_and_a_local_cache() {
+    let b = Buildkit::new(settings().buildkit);
+    let local = with_cache(crate::cache::StepCache::Local {
+        dir: "/p/.image-manager/cache/app-linux-arm64".into(),
+    });
+    insta::assert_snapshot!(format!(
+        "{}\n{}",
+        plan(&b, &with_cache(registry_cache())),
+        plan(&b, &local)
+    ));
+}
+
+#[test]
+fn buildah_and_docker_plans_with_a_registry_cache() {
+    let buildah = Buildah::new(settings().buildah);
+    let engine = Docker::new(settings().docker, DockerFlavor::BuildKit);
+    let buildx = Docker::new(settings().docker, DockerFlavor::Buildx);
+    let step = with_cache(registry_cache());
+    insta::assert_snapshot!(format!(
+        "{}\n{}\n{}",
+        plan(&buildah, &step),
+        plan(&engine, &step),
+        plan(&buildx, &step)
+    ));
+}
+
+#[test]
+fn the_s3_secret_reaches_the_environment_only() {
+    let step = with_cache(s3_cache());
+    let digests = vec![DIGEST.to_owned(); step.parents.len()];
+    let planned = Buildkit::new(settings().buildkit)
+        .plan(&step, &digests)
+        .unwrap();
+    let shown = format!("{planned}\n{planned:?}\n{step:?}");
+    assert!(!shown.contains(CANARY), "{shown}");
+    let build = &planned.commands[0];
+    assert!(
+        build
+            .args
+            .iter()
+            .all(|a| !a.to_string_lossy().contains(CANARY))
+    );
+    assert_eq!(
+        build
+            .secret_env
+            .get(std::ffi::OsStr::new("AWS_SECRET_ACCESS_KEY")),
+        Some(&im_diag::Secret::new(CANARY))
+    );
+    let json = serde_json::to_string(&step).unwrap();
+    assert!(!json.contains(CANARY), "{json}");
+}
+
+#[test]
+fn a_builder_that_cannot_use_the_cache_fails_to_plan() {
+    let step = with_cache(s3_cache());
+    let digests = vec![DIGEST.to_owned(); step.parents.len()];
+    let error = Buildah::new(settings().buildah)
+        .plan(&step, &digests)
+        .unwrap_err();
+    assert!(matches!(error, PlanError::Cache { .. }), "{error}");
 }

@@ -77,6 +77,7 @@ impl Project {
             log: out.join("build.log"),
             source_date_epoch: Some(EPOCH),
             no_cache: false,
+            cache: None,
             pull: PullPolicy::Never,
         }
     }

@@ -398,6 +398,14 @@ pub struct SbomArgs {
 pub enum Service {
     /// The distribution registry on 127.0.0.1:5050.
     Registry,
+    /// Garage, the S3 layer cache, on 127.0.0.1:3900.
+    Garage,
+    /// BuildKit's daemon for the buildkit builder, on 127.0.0.1:8372.
+    Buildkitd,
+    /// An isolated Docker daemon for tests, on 127.0.0.1:2375.
+    Dind,
+    /// Every service (installed ones, for `start`).
+    All,
 }
 
 #[derive(Debug, Args)]
@@ -411,6 +419,9 @@ pub struct ServiceArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The service (default: all of them).
+    #[arg(value_enum, value_name = "SERVICE")]
+    pub service: Option<Service>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

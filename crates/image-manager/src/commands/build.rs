@@ -51,7 +51,11 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     };
     let mut planned = planning::plan(&exec, &prepared, request)?;
     printer.diagnostics(&planned.bases.fallbacks);
-    let (choice, settings) = planned.choice.take().expect("detection was asked for");
+    let (choice, mut settings) = planned.choice.take().expect("detection was asked for");
+    if choice.kind == im_build::BuilderKind::Buildkit && settings.buildkit.addr.is_none() {
+        // No BUILDKIT_HOST: the project's own buildkitd.
+        settings.buildkit.addr = service::buildkitd_for_build(&context.root, printer)?;
+    }
     // --push: what the registry already holds is not built (see publish::before_build).
     let publish = if args.push {
         let target = registry::default_target(&prepared.project.settings)?;
@@ -76,6 +80,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     };
     let builder = im_build::builder_for(&choice, &settings);
     im_exec::build::check_runnable(&prepared, &planned.plan)?;
+    let cache = super::cache::choose(context, &exec, &prepared, &choice, args.no_cache)?;
 
     let plan = &planned.plan;
     let to_build = im_exec::build::to_build(plan).len();
@@ -105,6 +110,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             ledger: planned.ledger.clone(),
             bases: &planned.bases,
             builder: builder.as_ref(),
+            cache,
         },
         &mut planned.session,
         BuildOptions {

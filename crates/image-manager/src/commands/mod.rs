@@ -3,6 +3,7 @@
 //! token, how an [`ExecContext`] is made from it, and how a registry command starts.
 
 mod build;
+mod cache;
 mod check;
 mod dist_lock;
 mod generate;

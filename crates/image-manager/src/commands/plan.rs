@@ -164,6 +164,7 @@ fn previews(
         bases: planned.bases.expected(&im_exec::bases::needed(plan)),
         provenance,
         no_cache: false,
+        cache: None,
         snapshot_id,
     };
     let mut out = HashMap::new();

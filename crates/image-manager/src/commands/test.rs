@@ -76,7 +76,19 @@ pub fn run(context: &Context<'_>, args: &TestArgs) -> anyhow::Result<Outcome> {
         TestDriver::Buildah => DriverChoice::Runtime(RuntimeKind::Buildah),
         TestDriver::Cst => DriverChoice::Cst,
     };
-    let exec = context.exec_with(context.dist.clone(), false);
+    let mut exec = context.exec_with(context.dist.clone(), false);
+    let docker_runtime = match choice {
+        DriverChoice::Runtime(RuntimeKind::Docker) | DriverChoice::Cst => true,
+        DriverChoice::Native => {
+            project.as_ref().and_then(|p| p.settings.builder.as_deref()) == Some("docker")
+                && jobs.iter().any(|job| !job.config.command_tests.is_empty())
+        }
+        DriverChoice::Runtime(_) => false,
+    };
+    if docker_runtime && exec.environment.docker_host.is_none() {
+        // The proof of concept's isolation: command tests in a Docker daemon of their own.
+        exec.environment.docker_host = super::service::dind_for_tests(&context.root, printer)?;
+    }
     let driver = test::driver(&exec, choice, project.as_ref(), &jobs)?;
     printer.status(
         "Testing",
