@@ -19,7 +19,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use im_diag::Diagnostics;
+use im_diag::{Diagnostic, Diagnostics};
+use im_dockerfile::ImageRef;
 use im_yaml::{Limits, Node, Reader};
 
 /// The lock's file name, next to `image.yml`.
@@ -32,6 +33,9 @@ pub struct LockFile {
     pub meta: BTreeMap<String, String>,
     /// External base reference as written → what is locked for it.
     pub bases: BTreeMap<String, BaseLock>,
+    /// Keys this version does not know (ignored, not errors: a lock another tool wrote keeps
+    /// working).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// What is locked for one external base.
@@ -66,7 +70,9 @@ impl LockFile {
                     let Some(reference) = reader.string(key, "a base reference") else {
                         continue;
                     };
-                    if let Some(base) = read_base(&mut reader, value, &reference) {
+                    if let Some(base) =
+                        read_base(&mut reader, value, &reference, &mut lock.warnings)
+                    {
                         lock.bases.insert(reference, base);
                     }
                 }
@@ -76,6 +82,18 @@ impl LockFile {
             return Err(reader.diagnostics);
         }
         Ok(lock)
+    }
+
+    /// The entry of the base `reference`: written the same way, or naming the same image
+    /// (`ubuntu:24.04` and `docker.io/library/ubuntu:24.04`).
+    pub fn base(&self, reference: &str) -> Option<&BaseLock> {
+        self.bases.get(reference).or_else(|| {
+            let wanted = canonical(reference)?;
+            self.bases
+                .iter()
+                .find(|(key, _)| canonical(key).as_deref() == Some(wanted.as_str()))
+                .map(|(_, entry)| entry)
+        })
     }
 
     /// Whether `other` locks the same things (`_meta` aside).
@@ -132,9 +150,50 @@ impl LockFile {
     }
 }
 
-fn read_base(reader: &mut Reader<'_>, node: &Node, reference: &str) -> Option<BaseLock> {
+/// `registry/path:tag` with Docker's defaults filled in (`docker.io`, `library/`, `latest`),
+/// the digest left out: two spellings of one base compare equal.
+pub fn canonical(reference: &str) -> Option<String> {
+    let image = ImageRef::parse(reference).ok()?;
+    let registry = match image.registry() {
+        None | Some("index.docker.io" | "registry-1.docker.io") => "docker.io",
+        Some(registry) => registry,
+    };
+    let path = if registry == "docker.io" && !image.path().contains('/') {
+        format!("library/{}", image.path())
+    } else {
+        image.path().to_owned()
+    };
+    Some(format!(
+        "{registry}/{path}:{}",
+        image.tag().unwrap_or("latest")
+    ))
+}
+
+/// The keys of a base's entry.
+const BASE_KEYS: [&str; 3] = ["digest", "codename", "packages"];
+
+fn read_base(
+    reader: &mut Reader<'_>,
+    node: &Node,
+    reference: &str,
+    warnings: &mut Vec<Diagnostic>,
+) -> Option<BaseLock> {
     let what = format!("the lock of base `{reference}`");
-    let map = reader.map(node, &what, &["digest", "codename", "packages"])?;
+    let map = reader.dict(node, &what)?;
+    for (key, _) in map.iter() {
+        let name = key.as_scalar().unwrap_or("~");
+        if !BASE_KEYS.contains(&name) {
+            let help = match im_diag::did_you_mean(name, BASE_KEYS.iter().copied()) {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None => "image-manager reads digest, codename and packages; `lock` leaves the rest out when it rewrites the file".to_owned(),
+            };
+            warnings.push(
+                Diagnostic::warning(format!("unknown key `{name}` in {what} is ignored"))
+                    .at(reader.source.location(key.span))
+                    .with_help(help),
+            );
+        }
+    }
     let mut base = BaseLock {
         digest: map.get("digest").and_then(|n| reader.string(n, "`digest`")),
         codename: map
@@ -155,31 +214,70 @@ fn read_base(reader: &mut Reader<'_>, node: &Node, reference: &str) -> Option<Ba
             ),
         );
     }
-    if let Some(packages) = map
-        .get("packages")
-        .and_then(|n| reader.dict(n, "`packages`"))
-    {
-        for (name, version) in packages.iter() {
-            let (Some(name), Some(version)) = (
-                reader.string(name, "a package name"),
-                reader.string(version, "a package version"),
-            ) else {
-                continue;
-            };
-            if version.is_empty() || version.contains(char::is_whitespace) {
-                reader.error(
-                    packages.key_span(&name).unwrap_or(packages.span),
-                    format!("package `{name}` has no usable version (`{version}`)"),
-                    Some("run `image-manager lock --update` to resolve it again".into()),
-                );
-                continue;
-            }
-            base.lines
-                .insert(name.clone(), packages.key_span(&name).map_or(0, |s| s.line));
-            base.packages.insert(name, version);
+    match map.get("packages") {
+        Some(node) if matches!(node.value, im_yaml::Value::Seq(_)) => {
+            read_package_list(reader, node, &mut base);
         }
+        Some(node) => read_package_map(reader, node, &mut base),
+        None => {}
     }
     Some(base)
+}
+
+/// `packages: [curl=7.88.1-10, jq=1.6-2.1]`.
+fn read_package_list(reader: &mut Reader<'_>, node: &Node, base: &mut BaseLock) {
+    for item in reader.list(node, "`packages`").unwrap_or_default() {
+        let Some(text) = reader.string(item, "a package") else {
+            continue;
+        };
+        match text.split_once('=') {
+            Some((name, version)) if !name.is_empty() && usable(version) => {
+                base.lines.insert(name.to_owned(), item.span.line);
+                base.packages.insert(name.to_owned(), version.to_owned());
+            }
+            _ => reader.error(
+                item.span,
+                format!("`{text}` is not `name=version`"),
+                Some(
+                    "write each package as `name=version`, or `name: version` in a mapping".into(),
+                ),
+            ),
+        }
+    }
+}
+
+/// `packages: {curl: 7.88.1-10}`, or `{curl: {version: 7.88.1-10}}`.
+fn read_package_map(reader: &mut Reader<'_>, node: &Node, base: &mut BaseLock) {
+    let Some(packages) = reader.dict(node, "`packages`") else {
+        return;
+    };
+    for (name, value) in packages.iter() {
+        let Some(name) = reader.string(name, "a package name") else {
+            continue;
+        };
+        let version = match value.get("version") {
+            Some(inner) => reader.string(inner, "a package version"),
+            None => reader.string(value, "a package version"),
+        };
+        let Some(version) = version else {
+            continue;
+        };
+        if !usable(&version) {
+            reader.error(
+                packages.key_span(&name).unwrap_or(packages.span),
+                format!("package `{name}` has no usable version (`{version}`)"),
+                Some("run `image-manager lock --update` to resolve it again".into()),
+            );
+            continue;
+        }
+        base.lines
+            .insert(name.clone(), packages.key_span(&name).map_or(0, |s| s.line));
+        base.packages.insert(name, version);
+    }
+}
+
+fn usable(version: &str) -> bool {
+    !version.is_empty() && !version.contains(char::is_whitespace)
 }
 
 fn is_digest(value: &str) -> bool {
@@ -269,13 +367,48 @@ mod tests {
     }
 
     #[test]
+    fn other_spellings_and_shapes_of_the_same_lock_are_read() {
+        let lock = parse(
+            "bases:\n  docker.io/library/ubuntu:24.04:\n    packages:\n      curl: {version: 8.5.0-2ubuntu10.6}\n    updated: yesterday\n  alpine:3.20:\n    packages: [curl=8.11.1-r0]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            lock.base("ubuntu:24.04").unwrap().packages["curl"],
+            "8.5.0-2ubuntu10.6"
+        );
+        assert_eq!(
+            lock.base("alpine:3.20").unwrap().packages["curl"],
+            "8.11.1-r0"
+        );
+        assert!(lock.base("ubuntu:22.04").is_none());
+        assert_eq!(lock.warnings.len(), 1);
+        assert!(
+            lock.warnings[0]
+                .to_string()
+                .contains("unknown key `updated`")
+        );
+        let typo = parse("bases:\n  debian:bookworm:\n    packges: {}\n").unwrap();
+        assert!(
+            typo.warnings[0]
+                .to_string()
+                .contains("did you mean `packages`")
+        );
+        let bad = parse("bases:\n  debian:bookworm:\n    packages: [curl]\n").unwrap_err();
+        assert!(
+            bad.contains("packages.lock:3") && bad.contains("is not `name=version`"),
+            "{bad}"
+        );
+    }
+
+    #[test]
     fn errors_point_at_the_line() {
         let error =
-            parse("bases:\n  debian:bookworm:\n    digest: nope\n    packges: {}\n").unwrap_err();
+            parse("bases:\n  debian:bookworm:\n    digest: nope\n    packages: {curl: ''}\n")
+                .unwrap_err();
         assert!(error.contains("packages.lock:3"), "{error}");
         assert!(error.contains("is not a digest"), "{error}");
         assert!(error.contains("packages.lock:4"), "{error}");
-        assert!(error.contains("did you mean `packages`"), "{error}");
+        assert!(error.contains("no usable version"), "{error}");
         let syntax = parse("bases:\n  a: [\n").unwrap_err();
         assert!(syntax.contains("packages.lock:"), "{syntax}");
     }

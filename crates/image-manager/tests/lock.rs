@@ -303,7 +303,8 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
 #[test]
 fn a_lock_in_the_proof_of_concepts_format_is_applied() {
     // The proof of concept's own tree ships images/base/ubuntu/packages.lock; a lock written
-    // by it (its _meta, a quoted numeric version) pins the same way, with no registry.
+    // by it (its _meta, a quoted numeric version, the base spelled in full, a key image-manager
+    // does not read) pins the same way, with no registry.
     let digest = format!("sha256:{}", "2".repeat(64));
     let project = Project::new()
         .file(".image-manager.yml", "platforms: [linux/amd64]\n")
@@ -315,10 +316,15 @@ fn a_lock_in_the_proof_of_concepts_format_is_applied() {
         .file(
             "images/base/ubuntu/packages.lock",
             &format!(
-                "_meta:\n  generated_at: '2025-06-01T12:00:00'\n  tool: image-manager lock\nbases:\n  ubuntu:24.04:\n    digest: {digest}\n    codename: noble\n    packages:\n      ca-certificates: '20240203'\n      curl: 8.5.0-2ubuntu10.6\n"
+                "_meta:\n  generated_at: '2025-06-01T12:00:00'\n  tool: image-manager lock\nbases:\n  docker.io/library/ubuntu:24.04:\n    digest: {digest}\n    codename: noble\n    platform: linux/amd64\n    packages:\n      ca-certificates: '20240203'\n      curl: 8.5.0-2ubuntu10.6\n"
             ),
         );
-    project.ok(&["generate"]);
+    let generated = project.ok(&["generate"]);
+    assert!(
+        generated.stderr.contains("unknown key `platform`"),
+        "{}",
+        generated.stderr
+    );
     assert_eq!(
         project.read("dist/base/24.04/Dockerfile"),
         format!(

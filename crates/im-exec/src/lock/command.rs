@@ -136,7 +136,7 @@ pub fn lock(
         let mut new = LockFile::default();
         for (base, packages) in &need.bases {
             let kept = old
-                .and_then(|lock| lock.bases.get(base))
+                .and_then(|lock| lock.base(base))
                 .filter(|_| options.mode == Mode::Write);
             let fresh = probed.get(base);
             let mut entry = BaseLock {
@@ -277,7 +277,7 @@ fn check(
         };
         let mut problems = Vec::new();
         for (base, packages) in &need.bases {
-            let Some(entry) = lock.bases.get(base) else {
+            let Some(entry) = lock.base(base) else {
                 problems.push(format!("base `{base}` is not locked"));
                 continue;
             };
@@ -298,7 +298,13 @@ fn check(
             }
         }
         for base in lock.bases.keys() {
-            if !need.bases.contains_key(base) {
+            let canonical = im_lock::file::canonical(base);
+            let used = need.bases.contains_key(base)
+                || need
+                    .bases
+                    .keys()
+                    .any(|used| canonical.is_some() && im_lock::file::canonical(used) == canonical);
+            if !used {
                 problems.push(format!("base `{base}` is locked but not used"));
             }
         }
@@ -337,7 +343,7 @@ fn probe_bases(
     for (path, need) in needs {
         let old = existing[path].as_ref();
         for (base, packages) in &need.bases {
-            let entry = old.and_then(|lock| lock.bases.get(base));
+            let entry = old.and_then(|lock| lock.base(base));
             let complete = entry.is_some_and(|entry| {
                 entry.digest.is_some() && packages.keys().all(|p| entry.packages.contains_key(p))
             });

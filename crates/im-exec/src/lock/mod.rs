@@ -177,6 +177,7 @@ pub fn apply(
     // (rendered tag, its lock, its graph node)
     let mut work: Vec<(usize, SharedLock, usize)> = Vec::new();
     let mut unlocked: Vec<String> = Vec::new();
+    let mut lock_warnings: Vec<Diagnostic> = Vec::new();
     for (index, tag) in rendered.tags.iter().enumerate() {
         let Some(definition) = project.tag_of(&tag.image, &tag.tag) else {
             continue;
@@ -185,7 +186,10 @@ pub fn apply(
         let lock = locks
             .entry(path.clone())
             .or_insert_with(|| match read_lock(project, &path, &shown) {
-                Ok(lock) => lock.map(|lock| Arc::new((shown, lock))),
+                Ok(lock) => lock.map(|mut lock| {
+                    lock_warnings.append(&mut lock.warnings);
+                    Arc::new((shown, lock))
+                }),
                 Err(error) => {
                     errors.extend(error);
                     None
@@ -217,7 +221,7 @@ pub fn apply(
             (*index, pin_tag(tag, &bases[*node], &lock.0, &lock.1))
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings = lock_warnings;
     for (index, result) in results {
         match result {
             Ok(pinned) => {
@@ -266,7 +270,7 @@ fn pin_tag(
         .map(|base| {
             base.as_ref().map(|(base, own)| StageLock {
                 base,
-                entry: lock.bases.get(base),
+                entry: lock.base(base),
                 pin_from: *own,
             })
         })
