@@ -164,6 +164,10 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
     // A second run changes nothing and starts no container.
     let again = json(&fixture.ok(&["lock", "--format", "json"]).stdout);
     assert_eq!(again["containers"], 0, "{again:#}");
+    // --update reads every version again (one container), and nothing moved upstream.
+    let updated = json(&fixture.ok(&["lock", "--update", "--format", "json"]).stdout);
+    assert_eq!(updated["containers"], 1, "{updated:#}");
+    assert_eq!(updated["files"][0]["status"], "unchanged", "{updated:#}");
 
     // generate pins the package arguments and the FROM, nothing else.
     fixture.ok(&["generate"]);
