@@ -9,6 +9,7 @@ pub mod affected;
 pub mod bases;
 pub mod build;
 pub mod builder;
+pub mod bump;
 pub mod ci;
 pub mod ci_template;
 mod context;

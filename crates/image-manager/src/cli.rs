@@ -351,6 +351,22 @@ Examples:
   image-manager lint --format json | jq '.findings[] | .location'
   image-manager lint --registry                               also check where aliases point")]
     Lint(LintArgs),
+    /// Raise the version of a tag in its image.yml, and with --cascade of every tag built on it.
+    #[command(after_help = "\
+Edits the image.yml files in place: only the tag's text changes, so comments, key order,
+quoting and spacing stay as written; an explicit alias pointing at the tag (`lts: 1.2.3`) and
+an `extends: name:1.2.3` naming it follow, and so do generated aliases and variant tags.
+--cascade also raises the patch version of every tag built on it, directly or not (the
+images named `FROM name:1` or through resolve_base_image follow the new tag). Prints a unified
+diff of every file. Tags must be MAJOR.MINOR.PATCH under the image's version_scheme. Each file
+is written atomically; when the edited project no longer loads (a Dockerfile names the old
+tag as written), every file is put back and the errors are shown.
+
+Examples:
+  image-manager bump patch base:1.2.3 --cascade --dry-run   the diff of a security fix in base
+  image-manager bump minor python:3.13                      by alias
+  image-manager bump major app --format json")]
+    Bump(BumpArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

@@ -509,3 +509,31 @@ pub struct TestArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// Which part to raise: `patch` (1.2.3 → 1.2.4), `minor` (1.3.0) or `major` (2.0.0).
+    #[arg(value_enum, value_name = "LEVEL")]
+    pub level: BumpLevel,
+    /// The tag: `name:tag`, `name:alias` (a variant tag bumps its base tag), or `name` for an
+    /// image with one tag.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Also bump the patch version of every tag built on it, directly or not.
+    #[arg(long)]
+    pub cascade: bool,
+    /// Print the diff only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `json`: the renamed tags and each file's diff.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// The part of a version `bump` raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BumpLevel {
+    Patch,
+    Minor,
+    Major,
+}

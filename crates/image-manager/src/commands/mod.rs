@@ -3,6 +3,7 @@
 //! token, how an [`ExecContext`] is made from it, and how a registry command starts.
 
 mod build;
+mod bump;
 mod check;
 mod generate;
 mod generate_ci;
@@ -87,6 +88,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Stop(args) => service::run_stop(&context, args),
         Command::Status(args) => service::run_status(&context, args),
         Command::Lint(args) => lint::run(&context, args),
+        Command::Bump(args) => bump::run(&context, args),
     }
 }
 
