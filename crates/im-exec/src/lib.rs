@@ -14,6 +14,7 @@ pub mod ci;
 pub mod ci_template;
 mod context;
 pub mod lint;
+pub mod outdated;
 pub mod planning;
 mod prepare;
 pub mod publish;

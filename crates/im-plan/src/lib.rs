@@ -14,4 +14,5 @@ pub use key::KeyInputs;
 pub use ledger::{Ledger, LedgerEntry};
 pub use plan::{
     Action, Plan, PlanNode, PlanOptions, Reason, changes, external_bases, plan, release_name,
+    selection,
 };

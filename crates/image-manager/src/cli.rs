@@ -367,6 +367,24 @@ Examples:
   image-manager bump minor python:3.13                      by alias
   image-manager bump major app --format json")]
     Bump(BumpArgs),
+    /// Report external bases whose tag moved upstream since the last build, and what that rebuilds.
+    #[command(after_help = "\
+Asks the registries (mirrors first, credentials as for push) what each external base of the
+selected images (`FROM debian:bookworm-slim`, not managed here) points at now, for each
+platform, and compares it with the digest the last build of each node used (dist/ledger.json).
+Each base that moved is listed with the nodes built directly on it and everything built on
+those: exactly what `build --refresh-bases` rebuilds. What was asked is recorded in
+dist/bases.json, so `plan` shows the same nodes with \"base ... moved to sha256:...\".
+A base whose registry cannot be reached is a warning and its nodes stay as they are.
+
+Exit codes: 0 nothing moved, 1 a base moved, 3 a base could not be checked (unreachable
+registry, missing tag), 2 bad input; --exit-zero exits 0 for reports.
+
+Examples:
+  image-manager outdated
+  image-manager outdated python --format json
+  image-manager outdated || image-manager build --refresh-bases --push   a scheduled refresh")]
+    Outdated(OutdatedArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

@@ -209,6 +209,10 @@ pub struct BuildArgs {
     /// With --push: push per-platform tags `<tag>-<os>-<arch>` only (see `push`).
     #[arg(long, requires = "push")]
     pub platform_tags: bool,
+    /// Build only the nodes whose external bases moved upstream since their last build (see
+    /// `outdated`) and everything built on them; nothing else that changed.
+    #[arg(long, conflicts_with = "offline")]
+    pub refresh_bases: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -536,4 +540,20 @@ pub enum BumpLevel {
     Patch,
     Minor,
     Major,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Whose external bases to check: `name`, `name:tag`, `name:alias` or globs, with the
+    /// images they are built on. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Check these platforms instead of each image's own (comma-separated).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
+    /// Exit 0 even when a base moved or could not be checked (for reports).
+    #[arg(long)]
+    pub exit_zero: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }

@@ -38,8 +38,24 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         ),
     );
     let exec = context.exec_with(fs_err::canonicalize(&context.dist)?, true);
+    let mut options = super::planning::plan_options(&args.selection)?;
+    let mut incomplete = false;
+    if args.refresh_bases {
+        // Exactly the nodes whose external bases moved, and what is built on them.
+        let report = super::outdated::check(context, &exec, &prepared, options.clone())?;
+        incomplete = report.incomplete();
+        if report.outdated.is_empty() {
+            return Ok(if incomplete {
+                Outcome::Incomplete
+            } else {
+                Outcome::Success
+            });
+        }
+        options.targets = report.nodes().into_iter().collect();
+        options.dependents = false;
+    }
     let request = Request {
-        options: super::planning::plan_options(&args.selection)?,
+        options,
         builder: args.selection.builder,
         bases: if args.offline {
             bases::Mode::Offline
@@ -149,6 +165,8 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Ok(Outcome::Interrupted)
     } else if !executed.succeeded() {
         Ok(Outcome::Failed)
+    } else if incomplete {
+        Ok(push_outcome.unwrap_or(Outcome::Incomplete))
     } else {
         Ok(push_outcome.unwrap_or(Outcome::Success))
     }

@@ -13,6 +13,7 @@ mod lint;
 mod list;
 mod lock;
 mod manifest;
+mod outdated;
 mod plan;
 mod planning;
 mod promote;
@@ -52,6 +53,8 @@ pub enum Outcome {
     Failed,
     /// Interrupted by Ctrl-C.
     Interrupted,
+    /// Part of what was asked could not be checked (an unreachable registry: exit 3).
+    Incomplete,
 }
 
 pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result<Outcome> {
@@ -89,6 +92,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Status(args) => service::run_status(&context, args),
         Command::Lint(args) => lint::run(&context, args),
         Command::Bump(args) => bump::run(&context, args),
+        Command::Outdated(args) => outdated::run(&context, args),
     }
 }
 
