@@ -40,5 +40,5 @@ pub use registry::{HttpResponse, Registry, http_get, http_status};
 pub use settings::DEFAULT_ENV_FILE;
 pub use tools::{
     actionlint_bin, check_jsonschema_bin, container_structure_test_bin, gitlab_ci_local_bin,
-    hadolint_bin, jinja2_python, syft_bin,
+    hadolint_bin, jinja2_python, kubernetes_validate_bin, syft_bin,
 };

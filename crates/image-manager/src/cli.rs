@@ -385,6 +385,25 @@ Examples:
   image-manager outdated python --format json
   image-manager outdated || image-manager build --refresh-bases --push   a scheduled refresh")]
     Outdated(OutdatedArgs),
+    /// Write Kubernetes manifests that run the builds: Jobs, a refresh CronJob, a Kargo AnalysisTemplate.
+    #[command(after_help = "\
+Writes into DIR: jobs/<name>.yaml, a Job per image tag (`build --push TARGET`; with
+--per-level, one per level of the graph: apply a level once the one before finished),
+refresh-bases-cronjob.yaml (on --schedule, `build --refresh-bases --push`: rebuild what an
+upstream base update reached) and kargo-analysis-template.yaml (an AnalysisTemplate whose job
+builds {{args.image}}:{{args.tag}}). Each pod clones --repository at --revision, then runs
+image-manager with rootless buildah in the --image builder image, as user 1000 without
+privilege escalation, adding only SETUID and SETGID, with the RuntimeDefault seccomp profile.
+Registry credentials come from the Secret --registry-secret (kubernetes.io/dockerconfigjson),
+mounted as Docker's config.json; no credential is written into a manifest.
+
+Examples:
+  image-manager generate-k8s --output k8s --image registry.example.com/tools/image-manager-builder:1 \\
+      --repository https://git.example.com/platform/images.git
+  kubectl create secret docker-registry registry-credentials --docker-server=registry.example.com \\
+      --docker-username=ci --docker-password=...
+  kubectl apply -f k8s/refresh-bases-cronjob.yaml")]
+    GenerateK8s(GenerateK8sArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

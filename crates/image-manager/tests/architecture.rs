@@ -9,7 +9,13 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["im-diag", "im-testkit"],
     &["im-yaml", "im-input", "im-oci", "im-process", "im-ci"],
-    &["im-project", "im-dockerfile", "im-registry", "im-sign"],
+    &[
+        "im-project",
+        "im-dockerfile",
+        "im-registry",
+        "im-sign",
+        "im-k8s",
+    ],
     &[
         "im-render",
         "im-build",

@@ -557,3 +557,38 @@ pub struct OutdatedArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
+
+#[derive(Debug, Args)]
+pub struct GenerateK8sArgs {
+    /// What the Jobs build: `name`, `name:tag`, `name:alias` or globs, with everything they
+    /// are built on. Nothing means every image tag.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The folder to write the manifests into (relative to the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// The builder image the pods run: image-manager, buildah, skopeo and git (see
+    /// examples/builder/).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The git repository the pods clone the project from.
+    #[arg(long, value_name = "URL")]
+    pub repository: String,
+    /// The branch or tag to clone.
+    #[arg(long, value_name = "REF", default_value = "main")]
+    pub revision: String,
+    /// The project's folder inside the repository.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub project_path: String,
+    #[arg(long, value_name = "NAME", default_value = "image-manager")]
+    pub namespace: String,
+    /// The Secret (type kubernetes.io/dockerconfigjson) holding the registry credentials.
+    #[arg(long, value_name = "NAME", default_value = "registry-credentials")]
+    pub registry_secret: String,
+    /// When the CronJob rebuilds what upstream base updates reached (cron syntax).
+    #[arg(long, value_name = "CRON", default_value = "0 3 * * *")]
+    pub schedule: String,
+    /// One Job per level of the graph instead of one per image tag.
+    #[arg(long)]
+    pub per_level: bool,
+}

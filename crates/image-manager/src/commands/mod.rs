@@ -7,6 +7,7 @@ mod bump;
 mod check;
 mod generate;
 mod generate_ci;
+mod generate_k8s;
 mod graph;
 mod inspect;
 mod lint;
@@ -93,6 +94,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Lint(args) => lint::run(&context, args),
         Command::Bump(args) => bump::run(&context, args),
         Command::Outdated(args) => outdated::run(&context, args),
+        Command::GenerateK8s(args) => generate_k8s::run(&context, args),
     }
 }
 
