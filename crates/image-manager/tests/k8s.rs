@@ -118,3 +118,35 @@ fn per_level_gives_one_job_per_level_of_the_graph() {
         project.path("k8s/jobs/build-level-1.yaml").as_path(),
     ]);
 }
+
+#[test]
+fn the_builder_image_of_the_examples_renders_rootless_with_its_tools() {
+    let project = Project::new();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/builder");
+    for file in [
+        ".image-manager.yml",
+        "images/builder/image.yml",
+        "images/builder/Dockerfile.jinja2",
+        "images/builder/test.yml.jinja2",
+        "images/builder/rootfs/etc/containers/storage.conf",
+    ] {
+        common::write(
+            &project.path(file),
+            &fs_err::read_to_string(source.join(file)).unwrap(),
+        );
+    }
+    project.ok(&["check"]);
+    project.ok(&["generate"]);
+    let dockerfile = project.read("dist/image-manager-builder/1.0.0/Dockerfile");
+    for wanted in [
+        "buildah skopeo git",
+        "USER 1000",
+        "RUN image-manager --version",
+        "COPY --chown=0:0 rootfs/ /",
+    ] {
+        assert!(
+            dockerfile.contains(wanted),
+            "no `{wanted}` in:\n{dockerfile}"
+        );
+    }
+}
