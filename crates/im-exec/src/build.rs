@@ -303,10 +303,22 @@ pub fn build(
             let index = to_build[task.node()];
             let node = &plan.nodes[index];
             let step = steps.step(index, &digests.lock().expect("digest lock"))?;
-            let output =
-                im_build::execute_step(builder, &step, task.cancel_token(), &mut |line| {
-                    task.progress(line);
-                })?;
+            let output = im_build::execute_step(builder, &step, task.cancel_token(), &mut |line| {
+                task.progress(line);
+            })
+            .inspect_err(|error| {
+                // Counted for the back-off of scheduled runs; a cancelled build did not fail.
+                if !matches!(error, im_build::BuildError::Cancelled { .. }) {
+                    let recorded = ledger.lock().expect("ledger lock").record_failure(
+                        dist,
+                        node,
+                        &error_lines(error),
+                    );
+                    if let Err(error) = recorded {
+                        tracing::warn!("{}", error_chain(&error));
+                    }
+                }
+            })?;
             digests
                 .lock()
                 .expect("digest lock")

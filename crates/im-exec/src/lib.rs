@@ -13,6 +13,7 @@ pub mod bump;
 pub mod ci;
 pub mod ci_template;
 mod context;
+pub mod history;
 pub mod k8s;
 pub mod lint;
 pub mod outdated;

@@ -404,6 +404,19 @@ Examples:
       --docker-username=ci --docker-password=...
   kubectl apply -f k8s/refresh-bases-cronjob.yaml")]
     GenerateK8s(GenerateK8sArgs),
+    /// Show when each node was last built, with which key and digest, and its failed builds.
+    #[command(after_help = "\
+Reads dist/ledger.json: for each node and platform its last build (time, build key, digest,
+builder, external bases, duration) and the builds that failed since with the same key. A node
+that failed N times in a row with the same key is left alone by scheduled runs
+(`build --refresh-bases`) for 2^N hours (at most 128), as Docker Official Images back off from
+images that keep failing; history shows until when. A build with other inputs, or one that
+succeeds, starts the count again.
+
+Examples:
+  image-manager history
+  image-manager history python --format json")]
+    History(HistoryArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

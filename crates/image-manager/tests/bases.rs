@@ -354,6 +354,43 @@ fn outdated_names_a_moved_base_with_its_dependents_and_refresh_rebuilds_only_tho
     assert_eq!(nothing.status, 3, "{}", nothing.stderr);
 }
 
+/// A refresh that fails is counted in the ledger; the next scheduled refresh leaves the node
+/// and what is built on it alone (2^N hours), and `history` says until when.
+#[test]
+fn a_refresh_that_keeps_failing_backs_off() {
+    let registry = Registry::start();
+    serve_base(&registry, "oci");
+    let from = format!("{}/library/base:1", registry.host_port());
+    let fixture = Fixture::new("buildah", &from, "");
+    fixture.ok(&["build", "-j", "2"]);
+    // The base moves to an image without a shell: app's RUN fails.
+    push_archive(&fixture.archive("solo:1"), &from, "oci");
+    let failed = fixture.run(&["build", "--refresh-bases"]);
+    assert_eq!(failed.status, 1, "{}", failed.stderr);
+    let history = json(&fixture.ok(&["history", "app", "--format", "json"]).stdout);
+    assert_eq!(history[0]["failed"]["count"], 1, "{history}");
+    assert_eq!(history[0]["failed"]["backing_off"], true, "{history}");
+
+    let again = fixture.ok(&["build", "--refresh-bases"]);
+    assert!(
+        again
+            .stderr
+            .contains("Backing off app:1.0 (linux/amd64): failed 1 time with this key"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again
+            .stderr
+            .contains("Backing off child:1.0 (linux/amd64): a node it is built on is backing off"),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("Building"), "{}", again.stderr);
+    // A plain build is not a scheduled run: it tries again.
+    assert_eq!(fixture.run(&["build"]).status, 1);
+}
+
 #[test]
 fn podman_builds_from_an_external_base_and_follows_it_when_it_moves() {
     builds_from_the_registry_and_rebuilds_exactly_the_dependents_when_the_base_moves("podman");

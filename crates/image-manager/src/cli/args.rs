@@ -592,3 +592,12 @@ pub struct GenerateK8sArgs {
     #[arg(long)]
     pub per_level: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Whose history: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}

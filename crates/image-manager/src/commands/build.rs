@@ -54,7 +54,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         options.targets = report.nodes().into_iter().collect();
         options.dependents = false;
     }
-    let request = Request {
+    let request = |options| Request {
         options,
         builder: args.selection.builder,
         bases: if args.offline {
@@ -64,7 +64,40 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         },
         detect: Detect::Required,
     };
-    let mut planned = planning::plan(&exec, &prepared, request)?;
+    let mut planned = planning::plan(&exec, &prepared, request(options.clone()))?;
+    if args.refresh_bases {
+        // A scheduled run leaves alone what keeps failing with the same inputs.
+        let now = im_plan::ledger::now();
+        let backed_off = im_exec::history::back_off(&planned.plan, &planned.ledger, now);
+        if !backed_off.is_empty() {
+            for node in &backed_off {
+                let why = node.failures.map_or_else(
+                    || "a node it is built on is backing off".to_owned(),
+                    |count| format!("failed {} with this key", plural(count as usize, "time")),
+                );
+                printer.status(
+                    "Backing off",
+                    format!(
+                        "{} ({}): {why}; tried again after {}",
+                        node.node, node.platform, node.retry_after
+                    ),
+                );
+            }
+            let skipped: std::collections::BTreeSet<&str> =
+                backed_off.iter().map(|node| node.node.as_str()).collect();
+            options
+                .targets
+                .retain(|target| !skipped.contains(target.as_str()));
+            if options.targets.is_empty() {
+                return Ok(if incomplete {
+                    Outcome::Incomplete
+                } else {
+                    Outcome::Success
+                });
+            }
+            planned = planning::plan(&exec, &prepared, request(options))?;
+        }
+    }
     printer.diagnostics(&planned.bases.fallbacks);
     let (choice, settings) = planned.choice.take().expect("detection was asked for");
     // --push: what the registry already holds is not built (see publish::before_build).

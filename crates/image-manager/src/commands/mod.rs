@@ -9,6 +9,7 @@ mod generate;
 mod generate_ci;
 mod generate_k8s;
 mod graph;
+mod history;
 mod inspect;
 mod lint;
 mod list;
@@ -95,6 +96,7 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Bump(args) => bump::run(&context, args),
         Command::Outdated(args) => outdated::run(&context, args),
         Command::GenerateK8s(args) => generate_k8s::run(&context, args),
+        Command::History(args) => history::run(&context, args),
     }
 }
 

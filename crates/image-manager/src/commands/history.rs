@@ -1,0 +1,57 @@
+//! `image-manager history`: each node's last build and its failed builds, from the ledger
+//! (see [`im_exec::history`]).
+
+use super::{Context, Outcome};
+use crate::cli::{Format, HistoryArgs};
+
+pub fn run(context: &Context<'_>, args: &HistoryArgs) -> anyhow::Result<Outcome> {
+    let printer = context.printer;
+    let prepared = context.prepare_for_builds(None)?;
+    printer.diagnostics(&prepared.warnings);
+    let exec = context.exec_with(context.dist.clone(), false);
+    let ledger = im_exec::planning::load_ledger(&exec)?;
+    let now = im_plan::ledger::now();
+    let entries = im_exec::history::history(&prepared, &ledger, &args.targets, now)?;
+    match args.format {
+        Format::Json => printer.json(&entries)?,
+        Format::Text => {
+            let mut out = String::new();
+            for entry in &entries {
+                out.push_str(&format!("{} ({})\n", entry.node, entry.platform));
+                match &entry.built {
+                    Some(built) => out.push_str(&format!(
+                        "  built   {}  {}  {:.1}s\n          key {}  digest {}\n",
+                        built.at,
+                        built.builder,
+                        std::time::Duration::from_millis(built.duration_ms).as_secs_f64(),
+                        built.key,
+                        built.digest
+                    )),
+                    None => out.push_str("  never built\n"),
+                }
+                if let Some(failed) = &entry.failed {
+                    out.push_str(&format!(
+                        "  failed  {} with key {}, last at {}\n",
+                        im_exec::plural(failed.count as usize, "time"),
+                        failed.key,
+                        failed.at
+                    ));
+                    for line in failed.error.lines() {
+                        out.push_str(&format!("          | {line}\n"));
+                    }
+                    out.push_str(&format!(
+                        "          scheduled runs {} it after {}\n",
+                        if failed.backing_off {
+                            "try"
+                        } else {
+                            "could try"
+                        },
+                        failed.retry_after
+                    ));
+                }
+            }
+            printer.data(out.trim_end())?;
+        }
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,87 @@
+//! `history`: the ledger's record of each node's last build and of the builds that failed
+//! since, counted per key, with the back-off scheduled runs keep (real buildah builds).
+
+mod common;
+
+use common::{Project, builder_settings, json};
+
+fn project() -> Project {
+    let project = Project::new();
+    let storage = project.path(".storage");
+    project
+        .file(
+            ".image-manager.yml",
+            &format!(
+                "{}platforms: [linux/amd64]\n",
+                builder_settings("buildah", &storage)
+            ),
+        )
+        .file("images/good/image.yml", "tags: ['1']\n")
+        .file("images/good/Dockerfile", "FROM scratch\nCOPY rootfs/ /\n")
+        .file("images/good/rootfs/hello", "hello\n")
+        .file("images/bad/image.yml", "tags: ['1']\n")
+        .file(
+            "images/bad/Dockerfile",
+            "FROM scratch\nRUN [\"/no-such-program\"]\n",
+        )
+}
+
+fn entry<'a>(history: &'a serde_json::Value, node: &str) -> &'a serde_json::Value {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"] == node)
+        .unwrap_or_else(|| panic!("{node} not in {history}"))
+}
+
+#[test]
+fn history_shows_the_last_build_and_failures_counted_per_key() {
+    let project = project();
+    let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let first = project.run_with(&["build"], &env);
+    assert_eq!(first.status, 1, "{}", first.stderr);
+    let history = json(&project.ok(&["history", "--format", "json"]).stdout);
+    let good = entry(&history, "good:1");
+    assert!(
+        good["built"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{good}"
+    );
+    assert!(good.get("failed").is_none(), "{good}");
+    let bad = entry(&history, "bad:1");
+    assert!(bad.get("built").is_none(), "{bad}");
+    assert_eq!(bad["failed"]["count"], 1, "{bad}");
+    assert_eq!(bad["failed"]["backing_off"], true, "{bad}");
+    assert!(
+        bad["failed"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-program"),
+        "{bad}"
+    );
+
+    // The same inputs fail again: the count goes on. Other inputs start it again.
+    assert_eq!(project.run_with(&["build"], &env).status, 1);
+    let history = json(&project.ok(&["history", "bad", "--format", "json"]).stdout);
+    assert_eq!(entry(&history, "bad:1")["failed"]["count"], 2);
+    let text = project.ok(&["history", "bad"]).stdout;
+    assert!(text.contains("failed  2 times with key sha256:"), "{text}");
+    assert!(text.contains("scheduled runs try it after "), "{text}");
+
+    // Fixed: the failures are gone.
+    let project = project.file("images/bad/Dockerfile", "FROM scratch\nCOPY rootfs/ /\n");
+    let project = project.file("images/bad/rootfs/ok", "ok\n");
+    project.ok(&["build"]);
+    let history = json(&project.ok(&["history", "--format", "json"]).stdout);
+    assert!(
+        entry(&history, "bad:1").get("failed").is_none(),
+        "{history}"
+    );
+    assert!(
+        entry(&history, "bad:1")["built"]["key"].is_string(),
+        "{history}"
+    );
+}
