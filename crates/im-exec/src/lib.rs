@@ -16,6 +16,7 @@ mod context;
 pub mod history;
 pub mod k8s;
 pub mod lint;
+pub mod load;
 pub mod outdated;
 pub mod planning;
 mod prepare;

@@ -1,5 +1,6 @@
 //! `history`: the ledger's record of each node's last build and of the builds that failed
-//! since, counted per key, with the back-off scheduled runs keep (real buildah builds).
+//! since, counted per key, with the back-off scheduled runs keep; and `build --load` into a
+//! real Docker engine (real buildah builds).
 
 mod common;
 
@@ -83,5 +84,56 @@ fn history_shows_the_last_build_and_failures_counted_per_key() {
     assert!(
         entry(&history, "bad:1")["built"]["key"].is_string(),
         "{history}"
+    );
+}
+
+/// `build --load docker` puts the built image into the Docker engine's store as `name:tag`.
+#[test]
+fn build_load_puts_the_image_into_the_docker_store() {
+    let name = format!("im-load-{}", std::process::id());
+    let project = project()
+        .file("images/bad/Dockerfile", "FROM scratch\nCOPY rootfs/ /\n")
+        .file("images/bad/rootfs/ok", "ok\n")
+        .file(
+            "images/good/image.yml",
+            &format!("name: {name}\ntags: ['1']\n"),
+        );
+    let docker = im_testkit::docker();
+    let run = project.run_with(
+        &[
+            "build",
+            "--load",
+            "docker",
+            "--format",
+            "json",
+            &format!("{name}:1"),
+        ],
+        &[("DOCKER_HOST", docker.host())],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let report = json(&run.stdout);
+    assert_eq!(
+        report["loaded"],
+        serde_json::json!([{"reference": format!("{name}:1"), "platform": "linux/amd64"}])
+    );
+    let inspect = docker
+        .command()
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &format!("{name}:1"),
+        ])
+        .output()
+        .unwrap();
+    let _ = docker
+        .command()
+        .args(["rmi", &format!("{name}:1")])
+        .output();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
     );
 }

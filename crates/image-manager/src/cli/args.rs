@@ -213,6 +213,10 @@ pub struct BuildArgs {
     /// `outdated`) and everything built on them; nothing else that changed.
     #[arg(long, conflicts_with = "offline")]
     pub refresh_bases: bool,
+    /// Then load the built images into the local Docker or podman store as `name:tag` (this
+    /// machine's platform); `auto`: podman when building with podman, else Docker.
+    #[arg(long, value_enum, value_name = "STORE", num_args = 0..=1, default_missing_value = "auto")]
+    pub load: Option<LoadStore>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -600,4 +604,12 @@ pub struct HistoryArgs {
     pub targets: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Where `build --load` puts images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadStore {
+    Auto,
+    Docker,
+    Podman,
 }

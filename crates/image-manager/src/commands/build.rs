@@ -10,7 +10,8 @@ use im_exec::{bases, plural, publish, registry};
 use serde::Serialize;
 
 use super::{Context, Outcome, service};
-use crate::cli::{BuildArgs, Format};
+use crate::cli::{BuildArgs, Format, LoadStore};
+use im_exec::load::Store;
 
 #[derive(Serialize)]
 struct Report {
@@ -20,6 +21,9 @@ struct Report {
     /// What `--push` did.
     #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<publish::Report>,
+    /// What `--load` put into the local store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loaded: Option<Vec<im_exec::load::Loaded>>,
 }
 
 pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
@@ -178,6 +182,38 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         }
     });
     let push_outcome = pushed.as_ref().map(super::published::outcome);
+    let loaded = match args.load {
+        Some(store) if executed.succeeded() && !interrupted => {
+            let store = match store {
+                LoadStore::Podman => Store::Podman,
+                LoadStore::Auto if choice.kind == im_build::BuilderKind::Podman => Store::Podman,
+                LoadStore::Docker | LoadStore::Auto => Store::Docker,
+            };
+            let loaded = im_exec::load::load(&exec, plan, &executed, store)?;
+            for image in &loaded {
+                match &image.skipped {
+                    None => printer.status(
+                        "Loaded",
+                        format!(
+                            "{} ({}) into {}",
+                            image.reference,
+                            image.platform,
+                            store.program()
+                        ),
+                    ),
+                    Some(why) => {
+                        printer.status("Skipped", format!("loading {}: {why}", image.reference));
+                    }
+                }
+            }
+            Some(loaded)
+        }
+        Some(_) => {
+            printer.error("nothing was loaded: the build did not succeed");
+            None
+        }
+        None => None,
+    };
     let report = Report {
         builder: choice.kind.as_str().to_owned(),
         nodes: executed.reports(plan, &exec.dist),
@@ -187,6 +223,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             .map(|p| p.display().to_string())
             .collect(),
         push: pushed,
+        loaded,
     };
     let in_registry = publish.as_ref().map_or(0, publish::BuildPush::in_registry);
     print_report(context, args, &executed, &report, (started, in_registry))?;
