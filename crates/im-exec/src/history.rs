@@ -2,6 +2,8 @@
 //! digest, builder, external bases and time taken) and the builds that failed since, with when
 //! a scheduled run tries it again — and that back-off itself ([`back_off`]): a node that
 //! failed N times in a row with the same key is left alone by scheduled runs for 2^N hours.
+//! With the registry ([`read_registry`]) it also says what the default registry holds under
+//! each tag: what this or another machine pushed, and whether it is the ledger's build.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,68 @@ pub struct Entry {
     /// The builds that failed since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Failed>,
+    /// What the default registry holds under the tag (`history --registry`): what this or
+    /// another machine pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Pushed>,
+}
+
+/// The image a registry holds under a node's tag, for one platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    pub reference: String,
+    /// Its build key label; `None` when the registry has no such tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Its `org.opencontainers.image.created` label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Whether it has the key of the ledger's last build.
+    pub same_as_built: bool,
+}
+
+/// Fills in [`Entry::registry`]: the build key and creation time labels of each node's tag
+/// in the default registry, for its platform.
+pub fn read_registry(
+    context: &crate::ExecContext<'_>,
+    prepared: &Prepared,
+    entries: &mut [Entry],
+) -> anyhow::Result<()> {
+    let settings = &prepared.project.settings;
+    let target = crate::registry::default_target(settings)?;
+    let session = context.session(settings)?;
+    for entry in entries {
+        let (image, tag) = entry.node.split_once(':').expect("a node is name:tag");
+        let reference = target.reference(image, tag)?;
+        let platform: im_project::Platform = entry
+            .platform
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`{}` is not a platform", entry.platform))?;
+        let label = |key: &str| {
+            session
+                .run(im_registry::ops::inspect::read_metadata(
+                    session.client(),
+                    &reference,
+                    key,
+                    Some(&platform),
+                ))
+                .map_err(|error| {
+                    anyhow::anyhow!("reading {reference}: {}", im_diag::error_chain(&error))
+                })
+        };
+        let key = label(crate::registry::BUILD_KEY_LABEL)?;
+        let created = match key {
+            Some(_) => label("org.opencontainers.image.created")?,
+            None => None,
+        };
+        entry.registry = Some(Pushed {
+            reference: reference.to_string(),
+            same_as_built: key.is_some() && entry.built.as_ref().map(|b| &b.key) == key.as_ref(),
+            key,
+            created,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +158,7 @@ pub fn history(
                 platform: platform.to_string(),
                 built,
                 failed,
+                registry: None,
             });
         }
     }

@@ -413,9 +413,14 @@ that failed N times in a row with the same key is left alone by scheduled runs
 images that keep failing; history shows until when. A build with other inputs, or one that
 succeeds, starts the count again.
 
+With --registry, also what the default registry holds under each tag: its build key and
+creation time labels (what this or another machine pushed) and whether it is the last build
+recorded here.
+
 Examples:
   image-manager history
-  image-manager history python --format json")]
+  image-manager history python --format json
+  image-manager history --registry")]
     History(HistoryArgs),
 }
 

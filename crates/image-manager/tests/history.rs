@@ -137,3 +137,45 @@ fn build_load_puts_the_image_into_the_docker_store() {
         String::from_utf8_lossy(&inspect.stderr)
     );
 }
+
+/// `history --registry` reads the build key the registry holds under each tag and says
+/// whether it is the last build recorded here.
+#[test]
+fn history_with_the_registry_compares_what_was_pushed_with_the_last_build() {
+    let registry = im_testkit::Registry::start();
+    let storage = tempfile::tempdir().unwrap();
+    let project = Project::new()
+        .file(
+            ".image-manager.yml",
+            &format!(
+                "{}platforms: [linux/amd64]\nregistry: {{url: {}/acme}}\n",
+                builder_settings("buildah", storage.path()),
+                registry.host_port()
+            ),
+        )
+        .file("images/good/image.yml", "tags: ['1']\n")
+        .file("images/good/Dockerfile", "FROM scratch\nCOPY rootfs/ /\n")
+        .file("images/good/rootfs/hello", "hello\n");
+    let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let pushed = project.run_with(&["build", "--push"], &env);
+    assert_eq!(pushed.status, 0, "{}", pushed.stderr);
+    let history = json(
+        &project
+            .ok(&["history", "--registry", "--format", "json"])
+            .stdout,
+    );
+    let good = entry(&history, "good:1");
+    assert_eq!(good["registry"]["key"], good["built"]["key"], "{good}");
+    assert_eq!(good["registry"]["same_as_built"], true, "{good}");
+    assert_eq!(
+        good["registry"]["created"], "2023-11-14T22:13:20Z",
+        "{good}"
+    );
+
+    // Built here since, not pushed: the registry holds another build.
+    let project = project.file("images/good/rootfs/hello", "changed\n");
+    let built = project.run_with(&["build"], &env);
+    assert_eq!(built.status, 0, "{}", built.stderr);
+    let text = project.ok(&["history", "--registry"]).stdout;
+    assert!(text.contains("(another build)"), "{text}");
+}

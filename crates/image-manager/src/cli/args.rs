@@ -602,6 +602,10 @@ pub struct HistoryArgs {
     /// Whose history: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Also read the build key and creation time labels of each tag in the default registry
+    /// (what this or another machine pushed).
+    #[arg(long)]
+    pub registry: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

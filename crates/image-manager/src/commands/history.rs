@@ -11,7 +11,12 @@ pub fn run(context: &Context<'_>, args: &HistoryArgs) -> anyhow::Result<Outcome>
     let exec = context.exec_with(context.dist.clone(), false);
     let ledger = im_exec::planning::load_ledger(&exec)?;
     let now = im_plan::ledger::now();
-    let entries = im_exec::history::history(&prepared, &ledger, &args.targets, now)?;
+    let mut entries = im_exec::history::history(&prepared, &ledger, &args.targets, now)?;
+    if args.registry {
+        let target = im_exec::registry::default_target(&prepared.project.settings)?;
+        super::service::ensure_for(&context.root, &target.host, printer)?;
+        im_exec::history::read_registry(&exec, &prepared, &mut entries)?;
+    }
     match args.format {
         Format::Json => printer.json(&entries)?,
         Format::Text => {
@@ -28,6 +33,23 @@ pub fn run(context: &Context<'_>, args: &HistoryArgs) -> anyhow::Result<Outcome>
                         built.digest
                     )),
                     None => out.push_str("  never built\n"),
+                }
+                if let Some(pushed) = &entry.registry {
+                    match (&pushed.key, &pushed.created) {
+                        (Some(key), created) => out.push_str(&format!(
+                            "  pushed  {}  created {}\n          key {key}{}\n",
+                            pushed.reference,
+                            created.as_deref().unwrap_or("?"),
+                            if pushed.same_as_built {
+                                " (the last build here)"
+                            } else {
+                                " (another build)"
+                            }
+                        )),
+                        (None, _) => {
+                            out.push_str(&format!("  pushed  nothing at {}\n", pushed.reference));
+                        }
+                    }
                 }
                 if let Some(failed) = &entry.failed {
                     out.push_str(&format!(
