@@ -213,7 +213,7 @@ pub fn check(
         .map(|(reference, error)| unchecked(reference, Some(error_chain(error))))
         .collect();
     let report = Report {
-        checked: users.len() - unreachable.len() - failed.len(),
+        checked: users.len().saturating_sub(unreachable.len() + failed.len()),
         outdated,
         unreachable,
         failed,
