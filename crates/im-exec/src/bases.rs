@@ -39,6 +39,9 @@ pub struct Bases {
     /// Warnings for bases whose registry could not be asked, used at the digest the last
     /// build resolved.
     pub fallbacks: Vec<Diagnostic>,
+    /// The references whose registry could not be reached (whether or not an earlier digest
+    /// stands in for them).
+    pub unreachable: BTreeSet<String>,
     mirrors: Vec<Mirror>,
     cache: BaseCache,
 }
@@ -88,6 +91,7 @@ pub fn resolve_references(
             .with_help("delete the file; the next build resolves every base again")
     })?;
     let mut fallbacks = Vec::new();
+    let mut unreachable_references = BTreeSet::new();
     let resolution = if wanted.is_empty() {
         Resolution::default()
     } else if mode == Mode::Offline {
@@ -108,6 +112,7 @@ pub fn resolve_references(
             .filter(|(_, error)| matches!(error, BaseError::Registry { .. }))
             .map(|(reference, _)| reference.clone())
             .collect();
+        unreachable_references.extend(unreachable.iter().cloned());
         for reference in unreachable {
             let only = BTreeMap::from([(reference.clone(), wanted[&reference].clone())]);
             let recorded = Resolution::from_record(&record, &only);
@@ -153,6 +158,7 @@ pub fn resolve_references(
         resolution,
         mode,
         fallbacks,
+        unreachable: unreachable_references,
         mirrors,
         cache: BaseCache::new(context.root.join(CACHE_DIR)),
     })

@@ -333,10 +333,23 @@ pub fn build(
                         );
                     }
                     step.cache = None;
-                    run(&step)?
+                    run(&step)
                 }
-                result => result?,
-            };
+                result => result,
+            }
+            .inspect_err(|error| {
+                // Counted for the back-off of scheduled runs; a cancelled build did not fail.
+                if !matches!(error, im_build::BuildError::Cancelled { .. }) {
+                    let recorded = ledger.lock().expect("ledger lock").record_failure(
+                        dist,
+                        node,
+                        &error_lines(error),
+                    );
+                    if let Err(error) = recorded {
+                        tracing::warn!("{}", error_chain(&error));
+                    }
+                }
+            })?;
             digests
                 .lock()
                 .expect("digest lock")

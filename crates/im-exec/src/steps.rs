@@ -64,7 +64,7 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// `2026-12-06T03:45:24Z`.
-pub(crate) fn rfc3339(epoch: i64) -> Option<String> {
+pub fn rfc3339(epoch: i64) -> Option<String> {
     time::OffsetDateTime::from_unix_timestamp(epoch)
         .ok()?
         .format(&time::format_description::well_known::Rfc3339)

@@ -64,9 +64,7 @@ impl LedgerEntry {
                 .filter_map(|(reference, digest)| Some((reference.clone(), digest.clone()?)))
                 .collect(),
             output: node.output.display().to_string(),
-            built_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+            built_at: now(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             reasons: node.reasons.iter().map(ToString::to_string).collect(),
         }
@@ -78,6 +76,44 @@ pub struct Ledger {
     pub version: u32,
     /// `image:tag linux/amd64` → entry.
     pub nodes: BTreeMap<String, LedgerEntry>,
+    /// `image:tag linux/amd64` → its builds that failed since it last succeeded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, Failure>,
+}
+
+/// Builds of a node that failed in a row with the same key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The key the builds failed with; a build with another key starts counting again.
+    pub key: String,
+    pub count: u32,
+    /// When the last one failed (seconds since the epoch).
+    pub failed_at: i64,
+    /// The end of its error.
+    pub error: String,
+}
+
+/// The longest back-off, so a node that keeps failing is still tried about once a week.
+const MAX_BACKOFF_HOURS: u32 = 128;
+
+impl Failure {
+    /// Until when scheduled runs leave the node alone: 2^count hours after the last failure
+    /// (1 failure: 2 hours, 3: 8 hours, ... at most 128 hours), as Docker Official Images
+    /// back off from images that keep failing.
+    pub fn backoff_until(&self) -> i64 {
+        let hours = 2_u32
+            .checked_pow(self.count)
+            .unwrap_or(MAX_BACKOFF_HOURS)
+            .min(MAX_BACKOFF_HOURS);
+        self.failed_at + i64::from(hours) * 3600
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// The ledger's name for a node on a platform.
@@ -125,7 +161,49 @@ impl Ledger {
         Self {
             version: LEDGER_VERSION,
             nodes: BTreeMap::new(),
+            failures: BTreeMap::new(),
         }
+    }
+
+    /// Records that building `node` failed with `error` (counting on from an earlier failure
+    /// with the same key), and saves the ledger.
+    pub fn record_failure(
+        &mut self,
+        dist: &Path,
+        node: &PlanNode,
+        error: &str,
+    ) -> Result<(), LedgerError> {
+        let name = entry_name(&node.id.to_string(), &node.platform.to_string());
+        let count = self
+            .failures
+            .get(&name)
+            .filter(|failure| failure.key == node.key)
+            .map_or(1, |failure| failure.count.saturating_add(1));
+        // The end of the error is what says why; keep the ledger small.
+        let error: String = {
+            let lines: Vec<&str> = error.lines().collect();
+            lines[lines.len().saturating_sub(5)..].join("\n")
+        };
+        self.failures.insert(
+            name,
+            Failure {
+                key: node.key.clone(),
+                count,
+                failed_at: now(),
+                error,
+            },
+        );
+        self.save(dist)
+    }
+
+    /// The failures of `node` on `platform` that back off a scheduled build with `key` now:
+    /// the time it may be tried again, if that is later than `now`.
+    pub fn backing_off(&self, node: &str, platform: &str, key: &str, now: i64) -> Option<i64> {
+        self.failures
+            .get(&entry_name(node, platform))
+            .filter(|failure| failure.key == key)
+            .map(Failure::backoff_until)
+            .filter(|until| *until > now)
     }
 
     /// Removes the key inputs files of keys no entry has any more.
@@ -162,10 +240,10 @@ impl Ledger {
         duration: std::time::Duration,
     ) -> Result<(), LedgerError> {
         record_inputs(dist, &node.key, &node.inputs)?;
-        self.nodes.insert(
-            entry_name(&node.id.to_string(), &node.platform.to_string()),
-            LedgerEntry::new(node, digest.to_owned(), duration),
-        );
+        let name = entry_name(&node.id.to_string(), &node.platform.to_string());
+        self.failures.remove(&name);
+        self.nodes
+            .insert(name, LedgerEntry::new(node, digest.to_owned(), duration));
         self.save(dist)
     }
 
@@ -241,6 +319,40 @@ mod tests {
             Ledger::load(dir.path()),
             Err(LedgerError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn failures_count_per_key_and_back_off_two_to_the_n_hours() {
+        let failure = |count| Failure {
+            key: "sha256:k".into(),
+            count,
+            failed_at: 1_000,
+            error: "boom".into(),
+        };
+        assert_eq!(failure(1).backoff_until(), 1_000 + 2 * 3600);
+        assert_eq!(failure(3).backoff_until(), 1_000 + 8 * 3600);
+        assert_eq!(failure(40).backoff_until(), 1_000 + 128 * 3600);
+        let mut ledger = Ledger::empty();
+        ledger
+            .failures
+            .insert(entry_name("a:1", "linux/amd64"), failure(2));
+        let until = 1_000 + 4 * 3600;
+        assert_eq!(
+            ledger.backing_off("a:1", "linux/amd64", "sha256:k", 2_000),
+            Some(until)
+        );
+        // Another key (an input changed) or the time passed: no back-off.
+        assert_eq!(
+            ledger.backing_off("a:1", "linux/amd64", "sha256:other", 2_000),
+            None
+        );
+        assert_eq!(
+            ledger.backing_off("a:1", "linux/amd64", "sha256:k", until),
+            None
+        );
+        // An old ledger without failures still reads.
+        let old: Ledger = serde_json::from_str(r#"{"version":1,"nodes":{}}"#).unwrap();
+        assert!(old.failures.is_empty());
     }
 
     #[test]

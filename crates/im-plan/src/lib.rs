@@ -11,7 +11,8 @@ pub mod plan;
 pub mod targets;
 
 pub use key::KeyInputs;
-pub use ledger::{Ledger, LedgerEntry};
+pub use ledger::{Failure, Ledger, LedgerEntry};
 pub use plan::{
     Action, Plan, PlanNode, PlanOptions, Reason, changes, external_bases, plan, release_name,
+    selection,
 };

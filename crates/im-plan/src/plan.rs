@@ -392,8 +392,9 @@ fn decide(
 /// the same rootfs overlay), and their [`KeyInputs::tag_hash`].
 type TagInputs = (KeyInputs, String);
 
-/// The nodes the user's targets select and every node they need (their ancestors).
-fn selection(
+/// The nodes the user's targets select (with `dependents`, and everything built on them) and
+/// every node they need: those and their ancestors.
+pub fn selection(
     project: &Project,
     graph: &Graph,
     options: &PlanOptions,

@@ -124,6 +124,19 @@ impl Project {
         self.image(image).and_then(|image| image.tag(tag))
     }
 
+    /// The version scheme of `image`: the first `version_scheme` of its definitions, else
+    /// semver; one that does not parse (an error `load` reported) reads no versions.
+    pub fn version_scheme(&self, image: &Image) -> VersionScheme {
+        image
+            .files
+            .iter()
+            .find_map(|&file| self.files[file].version_scheme.as_ref())
+            .map_or(Ok(VersionScheme::Semver), |s| {
+                VersionScheme::parse(&s.value)
+            })
+            .unwrap_or(VersionScheme::None)
+    }
+
     /// The definition a tag comes from.
     pub fn file_of(&self, tag: &Tag) -> &ImageFile {
         &self.files[tag.file]

@@ -124,6 +124,86 @@ impl Version {
     }
 }
 
+/// Which part of a version `bump` raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Major,
+    Minor,
+    Patch,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Major => "major",
+            Level::Minor => "minor",
+            Level::Patch => "patch",
+        }
+    }
+}
+
+/// Why a version cannot be bumped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BumpError {
+    #[error("`{tag}` has {parts} version part(s); a bump needs exactly three (MAJOR.MINOR.PATCH)")]
+    Parts { tag: String, parts: usize },
+    #[error("`{tag}` is a pre-release; a bump does not know which release follows it")]
+    Prerelease { tag: String },
+    #[error("`{tag}` is too large to bump")]
+    Overflow { tag: String },
+}
+
+impl Version {
+    /// The tag with `level` raised and the parts after it reset to zero, everything around
+    /// the numbers kept (`v1.2.3` → `v1.3.0`, `3.13.7-bookworm` → `3.13.8-bookworm`). A part
+    /// written with leading zeros keeps its width (`24.04.1` → `24.05.0`).
+    pub fn bump(&self, level: Level) -> Result<String, BumpError> {
+        let tag = || self.text.clone();
+        if self.components.len() != 3 {
+            return Err(BumpError::Parts {
+                tag: tag(),
+                parts: self.components.len(),
+            });
+        }
+        if self.is_prerelease() {
+            return Err(BumpError::Prerelease { tag: tag() });
+        }
+        let raised = match level {
+            Level::Major => 0,
+            Level::Minor => 1,
+            Level::Patch => 2,
+        };
+        let mut out = String::with_capacity(self.text.len() + 1);
+        let mut at = 0;
+        for (index, range) in self.components.iter().enumerate() {
+            out.push_str(&self.text[at..range.start]);
+            let written = &self.text[range.clone()];
+            let value: u64 = match index.cmp(&raised) {
+                Ordering::Less => {
+                    out.push_str(written);
+                    at = range.end;
+                    continue;
+                }
+                Ordering::Equal => written
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| n.checked_add(1))
+                    .ok_or_else(|| BumpError::Overflow { tag: tag() })?,
+                Ordering::Greater => 0,
+            };
+            let width = if written.len() > 1 && written.starts_with('0') {
+                written.len()
+            } else {
+                1
+            };
+            out.push_str(&format!("{value:0width$}"));
+            at = range.end;
+        }
+        out.push_str(&self.text[at..]);
+        Ok(out)
+    }
+}
+
 fn compare_numeric(a: &str, b: &str) -> Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
@@ -297,6 +377,37 @@ mod tests {
         list.iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn bumps_raise_one_part_and_reset_the_rest() {
+        let bump =
+            |scheme: &VersionScheme, tag: &str, level| scheme.parse_tag(tag).unwrap().bump(level);
+        let semver = VersionScheme::Semver;
+        assert_eq!(bump(&semver, "3.13.7", Level::Patch).unwrap(), "3.13.8");
+        assert_eq!(bump(&semver, "3.13.7", Level::Minor).unwrap(), "3.14.0");
+        assert_eq!(bump(&semver, "v3.13.7", Level::Major).unwrap(), "v4.0.0");
+        assert_eq!(bump(&semver, "1.9.9", Level::Patch).unwrap(), "1.9.10");
+        let dotted = VersionScheme::Dotted;
+        assert_eq!(bump(&dotted, "24.04.1", Level::Minor).unwrap(), "24.05.0");
+        assert_eq!(
+            bump(&dotted, "2025.09", Level::Patch).unwrap_err(),
+            BumpError::Parts {
+                tag: "2025.09".into(),
+                parts: 2
+            }
+        );
+        let regex =
+            VersionScheme::parse(r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)-bookworm$")
+                .unwrap();
+        assert_eq!(
+            bump(&regex, "3.13.7-bookworm", Level::Patch).unwrap(),
+            "3.13.8-bookworm"
+        );
+        assert!(matches!(
+            bump(&semver, "1.0.0-rc.1", Level::Patch),
+            Err(BumpError::Prerelease { .. })
+        ));
     }
 
     #[test]

@@ -40,6 +40,6 @@ pub use registry::{HttpResponse, Registry, http_get, http_status};
 pub use settings::DEFAULT_ENV_FILE;
 pub use tools::{
     actionlint_bin, browser_node_modules, check_jsonschema_bin, chromium_bin,
-    container_structure_test_bin, gitlab_ci_local_bin, hadolint_bin, jinja2_python, node_bin,
-    syft_bin,
+    container_structure_test_bin, gitlab_ci_local_bin, hadolint_bin, jinja2_python,
+    kubernetes_validate_bin, node_bin, syft_bin,
 };

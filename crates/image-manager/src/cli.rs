@@ -405,6 +405,77 @@ Examples:
   image-manager report --serve                   http://127.0.0.1:8088/ until Ctrl-C
   image-manager report --registry ci --format json")]
     Report(ReportArgs),
+    /// Raise the version of a tag in its image.yml, and with --cascade of every tag built on it.
+    #[command(after_help = "\
+Edits the image.yml files in place: only the tag's text changes, so comments, key order,
+quoting and spacing stay as written; an explicit alias pointing at the tag (`lts: 1.2.3`) and
+an `extends: name:1.2.3` naming it follow, and so do generated aliases and variant tags.
+--cascade also raises the patch version of every tag built on it, directly or not (the
+images named `FROM name:1` or through resolve_base_image follow the new tag). Prints a unified
+diff of every file. Tags must be MAJOR.MINOR.PATCH under the image's version_scheme. Each file
+is written atomically; when the edited project no longer loads (a Dockerfile names the old
+tag as written), every file is put back and the errors are shown.
+
+Examples:
+  image-manager bump patch base:1.2.3 --cascade --dry-run   the diff of a security fix in base
+  image-manager bump minor python:3.13                      by alias
+  image-manager bump major app --format json")]
+    Bump(BumpArgs),
+    /// Report external bases whose tag moved upstream since the last build, and what that rebuilds.
+    #[command(after_help = "\
+Asks the registries (mirrors first, credentials as for push) what each external base of the
+selected images (`FROM debian:bookworm-slim`, not managed here) points at now, for each
+platform, and compares it with the digest the last build of each node used (dist/ledger.json).
+Each base that moved is listed with the nodes built directly on it and everything built on
+those: exactly what `build --refresh-bases` rebuilds. What was asked is recorded in
+dist/bases.json, so `plan` shows the same nodes with \"base ... moved to sha256:...\".
+A base whose registry cannot be reached is a warning and its nodes stay as they are.
+
+Exit codes: 0 nothing moved, 1 a base moved, 3 a base could not be checked (unreachable
+registry, missing tag), 2 bad input; --exit-zero exits 0 for reports.
+
+Examples:
+  image-manager outdated
+  image-manager outdated python --format json
+  image-manager outdated || image-manager build --refresh-bases --push   a scheduled refresh")]
+    Outdated(OutdatedArgs),
+    /// Write Kubernetes manifests that run the builds: Jobs, a refresh CronJob, a Kargo AnalysisTemplate.
+    #[command(after_help = "\
+Writes into DIR: jobs/<name>.yaml, a Job per image tag (`build --push TARGET`; with
+--per-level, one per level of the graph: apply a level once the one before finished),
+refresh-bases-cronjob.yaml (on --schedule, `build --refresh-bases --push`: rebuild what an
+upstream base update reached) and kargo-analysis-template.yaml (an AnalysisTemplate whose job
+builds {{args.image}}:{{args.tag}}). Each pod clones --repository at --revision, then runs
+image-manager with rootless buildah in the --image builder image, as user 1000 without
+privilege escalation, adding only SETUID and SETGID, with the RuntimeDefault seccomp profile.
+Registry credentials come from the Secret --registry-secret (kubernetes.io/dockerconfigjson),
+mounted as Docker's config.json; no credential is written into a manifest.
+
+Examples:
+  image-manager generate-k8s --output k8s --image registry.example.com/tools/image-manager-builder:1 \\
+      --repository https://git.example.com/platform/images.git
+  kubectl create secret docker-registry registry-credentials --docker-server=registry.example.com \\
+      --docker-username=ci --docker-password=...
+  kubectl apply -f k8s/refresh-bases-cronjob.yaml")]
+    GenerateK8s(GenerateK8sArgs),
+    /// Show when each node was last built, with which key and digest, and its failed builds.
+    #[command(after_help = "\
+Reads dist/ledger.json: for each node and platform its last build (time, build key, digest,
+builder, external bases, duration) and the builds that failed since with the same key. A node
+that failed N times in a row with the same key is left alone by scheduled runs
+(`build --refresh-bases`) for 2^N hours (at most 128), as Docker Official Images back off from
+images that keep failing; history shows until when. A build with other inputs, or one that
+succeeds, starts the count again.
+
+With --registry, also what the default registry holds under each tag: its build key and
+creation time labels (what this or another machine pushed) and whether it is the last build
+recorded here.
+
+Examples:
+  image-manager history
+  image-manager history python --format json
+  image-manager history --registry")]
+    History(HistoryArgs),
 }
 
 /// `--platform`: `os/arch[/variant]`, or the proof of concept's short form, a bare

@@ -1,5 +1,6 @@
 //! The `image-manager` binary: parses the command line, runs one command, and turns the
-//! outcome into an exit code (0 success, 1 the work failed, 2 usage or configuration error).
+//! outcome into an exit code (0 success, 1 the work failed, 2 usage or configuration error,
+//! 3 part of it could not be checked).
 
 mod cli;
 mod commands;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::Incomplete) => ExitCode::from(3),
         Err(error) => match invalid_input(&error) {
             Some(diagnostics) => {
                 printer.diagnostics(&diagnostics);

@@ -16,7 +16,13 @@ const LAYERS: &[&[&str]] = &[
         "im-ci",
         "im-report",
     ],
-    &["im-project", "im-dockerfile", "im-registry", "im-sign"],
+    &[
+        "im-project",
+        "im-dockerfile",
+        "im-registry",
+        "im-sign",
+        "im-k8s",
+    ],
     &[
         "im-render",
         "im-build",

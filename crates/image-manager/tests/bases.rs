@@ -242,17 +242,7 @@ fn builds_from_the_registry_and_rebuilds_exactly_the_dependents_when_the_base_mo
         text.stdout
     );
     let rebuilt = json(&fixture.ok(&["build", "-j", "2", "--format", "json"]).stdout);
-    let results: BTreeMap<String, String> = rebuilt["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["node"].as_str().unwrap().to_owned(),
-                n["result"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let results = common::node_results(&rebuilt);
     assert_eq!(results["app:1.0"], "built");
     assert_eq!(results["child:1.0"], "built");
     assert_eq!(results["solo:1"], "up-to-date");
@@ -276,6 +266,129 @@ fn builds_from_the_registry_and_rebuilds_exactly_the_dependents_when_the_base_mo
 #[test]
 fn buildah_builds_from_an_external_base_and_follows_it_when_it_moves() {
     builds_from_the_registry_and_rebuilds_exactly_the_dependents_when_the_base_moves("buildah");
+}
+
+/// `outdated` asks the registry, names a base that moved with exactly the nodes built on it,
+/// and `build --refresh-bases` rebuilds those and nothing else that changed.
+#[test]
+fn outdated_names_a_moved_base_with_its_dependents_and_refresh_rebuilds_only_those() {
+    let registry = Registry::start();
+    serve_base(&registry, "oci");
+    let from = format!("{}/library/base:1", registry.host_port());
+    let fixture = Fixture::new("buildah", &from, "");
+    fixture.ok(&["build", "-j", "2"]);
+    let same = fixture.ok(&["outdated"]);
+    assert!(same.stdout.is_empty(), "{}", same.stdout);
+    assert!(
+        same.stderr
+            .contains("no external base moved since the last build"),
+        "{}",
+        same.stderr
+    );
+
+    // New content under the same tag.
+    push_archive(&fixture.archive("app:1.0"), &from, "oci");
+    let moved = registry_digest(&from);
+    let run = fixture.run(&["outdated", "--format", "json"]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let report = json(&run.stdout);
+    let outdated = report["outdated"].as_array().unwrap();
+    assert_eq!(outdated.len(), 1, "{report}");
+    assert_eq!(outdated[0]["reference"], from.as_str());
+    assert_eq!(outdated[0]["direct"], serde_json::json!(["app:1.0"]));
+    assert_eq!(
+        outdated[0]["nodes"],
+        serde_json::json!(["app:1.0", "child:1.0"])
+    );
+    assert_eq!(outdated[0]["platforms"][0]["platform"], "linux/amd64");
+    assert_eq!(outdated[0]["platforms"][0]["now"], moved.as_str());
+    assert_eq!(outdated[0]["platforms"][0]["since"], "ledger");
+    let text = fixture.run(&["outdated", "--exit-zero"]);
+    assert_eq!(text.status, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("rebuilds:    app:1.0, child:1.0"),
+        "{}",
+        text.stdout
+    );
+    // What outdated asked is recorded: a plain plan says why the same nodes rebuild.
+    let plan = fixture.plan(&[]);
+    assert_eq!(plan.keys().collect::<Vec<_>>(), ["app:1.0", "child:1.0"]);
+    assert!(
+        plan["app:1.0"]
+            .iter()
+            .any(|r| r["reason"] == "base-digest-changed"),
+        "{plan:?}"
+    );
+
+    // Something else changed too: --refresh-bases leaves it for the next build.
+    write(
+        &fixture.root().join("images/solo/rootfs/hello"),
+        "changed\n",
+    );
+    let rebuilt = json(
+        &fixture
+            .ok(&["build", "--refresh-bases", "-j", "2", "--format", "json"])
+            .stdout,
+    );
+    let results = common::node_results(&rebuilt);
+    assert_eq!(
+        results,
+        BTreeMap::from([
+            ("app:1.0".to_owned(), "built".to_owned()),
+            ("child:1.0".to_owned(), "built".to_owned()),
+        ])
+    );
+    assert_eq!(fixture.plan(&[]).keys().collect::<Vec<_>>(), ["solo:1"]);
+    fixture.ok(&["outdated"]);
+
+    // A registry that cannot be reached: a warning, the nodes stay, exit 3.
+    drop(registry);
+    let down = fixture.run(&["outdated"]);
+    assert_eq!(down.status, 3, "{}", down.stderr);
+    assert!(
+        down.stderr.contains("as resolved before"),
+        "{}",
+        down.stderr
+    );
+    let nothing = fixture.run(&["build", "--refresh-bases"]);
+    assert_eq!(nothing.status, 3, "{}", nothing.stderr);
+}
+
+/// A refresh that fails is counted in the ledger; the next scheduled refresh leaves the node
+/// and what is built on it alone (2^N hours), and `history` says until when.
+#[test]
+fn a_refresh_that_keeps_failing_backs_off() {
+    let registry = Registry::start();
+    serve_base(&registry, "oci");
+    let from = format!("{}/library/base:1", registry.host_port());
+    let fixture = Fixture::new("buildah", &from, "");
+    fixture.ok(&["build", "-j", "2"]);
+    // The base moves to an image without a shell: app's RUN fails.
+    push_archive(&fixture.archive("solo:1"), &from, "oci");
+    let failed = fixture.run(&["build", "--refresh-bases"]);
+    assert_eq!(failed.status, 1, "{}", failed.stderr);
+    let history = json(&fixture.ok(&["history", "app", "--format", "json"]).stdout);
+    assert_eq!(history[0]["failed"]["count"], 1, "{history}");
+    assert_eq!(history[0]["failed"]["backing_off"], true, "{history}");
+
+    let again = fixture.ok(&["build", "--refresh-bases"]);
+    assert!(
+        again
+            .stderr
+            .contains("Backing off app:1.0 (linux/amd64): failed 1 time with this key"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again
+            .stderr
+            .contains("Backing off child:1.0 (linux/amd64): a node it is built on is backing off"),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("Building"), "{}", again.stderr);
+    // A plain build is not a scheduled run: it tries again.
+    assert_eq!(fixture.run(&["build"]).status, 1);
 }
 
 #[test]

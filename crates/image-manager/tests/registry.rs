@@ -1194,17 +1194,7 @@ fn build_push_on_a_fresh_machine_builds_only_what_the_registry_lacks() {
     );
     let run = b.ok(&["build", "-j", "1", "--push", "--format", "json"]);
     let report = json(&run.stdout);
-    let results: BTreeMap<String, String> = report["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["node"].as_str().unwrap().to_owned(),
-                n["result"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let results = common::node_results(&report);
     assert_eq!(
         results,
         BTreeMap::from([

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use im_diag::display_path;
 use im_lint::rules::{self, ALIAS_MOVES_DOWN};
 use im_lint::{Finding, Place, Tool};
-use im_project::{Image, Project, VersionScheme};
 use im_registry::ops::inspect::read_metadata;
 use im_render::RenderedTag;
 
@@ -20,18 +19,6 @@ use crate::prepare::Prepared;
 
 /// The label that names the tag an image was built as.
 pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
-
-/// The version scheme of `image` (the first `version_scheme` of its definitions; semver).
-fn scheme_of(project: &Project, image: &Image) -> VersionScheme {
-    image
-        .files
-        .iter()
-        .find_map(|&file| project.files[file].version_scheme.as_ref())
-        .map_or(Ok(VersionScheme::Semver), |s| {
-            VersionScheme::parse(&s.value)
-        })
-        .unwrap_or(VersionScheme::None)
-}
 
 /// `tag` without its variant suffix (`1.2.0-dev` of variant `-dev` is `1.2.0`).
 fn base<'a>(tag: &'a str, suffix: Option<&str>) -> &'a str {
@@ -58,7 +45,7 @@ pub fn moved_down(
         .collect();
     let mut out = Vec::new();
     for image in &project.images {
-        let scheme = scheme_of(project, image);
+        let scheme = project.version_scheme(image);
         for (alias, now) in &image.aliases {
             if !selected.contains(&(image.name.as_str(), now.as_str())) {
                 continue;

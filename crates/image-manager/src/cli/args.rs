@@ -213,6 +213,14 @@ pub struct BuildArgs {
     /// `dotenv:FILE` (counts and digests as variables; GitLab `artifacts:reports`), repeatable.
     #[arg(long, value_name = "KIND:FILE")]
     pub output: Vec<String>,
+    /// Build only the nodes whose external bases moved upstream since their last build (see
+    /// `outdated`) and everything built on them; nothing else that changed.
+    #[arg(long, conflicts_with = "offline")]
+    pub refresh_bases: bool,
+    /// Then load the built images into the local Docker or podman store as `name:tag` (this
+    /// machine's platform); `auto`: podman when building with podman, else Docker.
+    #[arg(long, value_enum, value_name = "STORE", num_args = 0..=1, default_missing_value = "auto")]
+    pub load: Option<LoadStore>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -580,4 +588,104 @@ pub struct ReportArgs {
     pub registry: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// Which part to raise: `patch` (1.2.3 → 1.2.4), `minor` (1.3.0) or `major` (2.0.0).
+    #[arg(value_enum, value_name = "LEVEL")]
+    pub level: BumpLevel,
+    /// The tag: `name:tag`, `name:alias` (a variant tag bumps its base tag), or `name` for an
+    /// image with one tag.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Also bump the patch version of every tag built on it, directly or not.
+    #[arg(long)]
+    pub cascade: bool,
+    /// Print the diff only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `json`: the renamed tags and each file's diff.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// The part of a version `bump` raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BumpLevel {
+    Patch,
+    Minor,
+    Major,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Whose external bases to check: `name`, `name:tag`, `name:alias` or globs, with the
+    /// images they are built on. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Check these platforms instead of each image's own (comma-separated).
+    #[arg(long, value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Platform>,
+    /// Exit 0 even when a base moved or could not be checked (for reports).
+    #[arg(long)]
+    pub exit_zero: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateK8sArgs {
+    /// What the Jobs build: `name`, `name:tag`, `name:alias` or globs, with everything they
+    /// are built on. Nothing means every image tag.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// The folder to write the manifests into (relative to the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// The builder image the pods run: image-manager, buildah, skopeo and git (see
+    /// examples/builder/).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The git repository the pods clone the project from.
+    #[arg(long, value_name = "URL")]
+    pub repository: String,
+    /// The branch or tag to clone.
+    #[arg(long, value_name = "REF", default_value = "main")]
+    pub revision: String,
+    /// The project's folder inside the repository.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub project_path: String,
+    #[arg(long, value_name = "NAME", default_value = "image-manager")]
+    pub namespace: String,
+    /// The Secret (type kubernetes.io/dockerconfigjson) holding the registry credentials.
+    #[arg(long, value_name = "NAME", default_value = "registry-credentials")]
+    pub registry_secret: String,
+    /// When the CronJob rebuilds what upstream base updates reached (cron syntax).
+    #[arg(long, value_name = "CRON", default_value = "0 3 * * *")]
+    pub schedule: String,
+    /// One Job per level of the graph instead of one per image tag.
+    #[arg(long)]
+    pub per_level: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Whose history: `name`, `name:tag`, `name:alias` or globs. Nothing means every image.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Also read the build key and creation time labels of each tag in the default registry
+    /// (what this or another machine pushed).
+    #[arg(long)]
+    pub registry: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Where `build --load` puts images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadStore {
+    Auto,
+    Docker,
+    Podman,
 }

@@ -10,7 +10,8 @@ use im_exec::{bases, plural, publish, registry};
 use serde::Serialize;
 
 use super::{Context, Outcome, service};
-use crate::cli::{BuildArgs, Format};
+use crate::cli::{BuildArgs, Format, LoadStore};
+use im_exec::load::Store;
 
 #[derive(Serialize)]
 struct Report {
@@ -20,6 +21,9 @@ struct Report {
     /// What `--push` did.
     #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<publish::Report>,
+    /// What `--load` put into the local store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loaded: Option<Vec<im_exec::load::Loaded>>,
 }
 
 pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
@@ -39,8 +43,24 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         ),
     );
     let exec = context.exec_with(fs_err::canonicalize(&context.dist)?, true);
-    let request = Request {
-        options: super::planning::plan_options(&args.selection)?,
+    let mut options = super::planning::plan_options(&args.selection)?;
+    let mut incomplete = false;
+    if args.refresh_bases {
+        // Exactly the nodes whose external bases moved, and what is built on them.
+        let report = super::outdated::check(context, &exec, &prepared, options.clone())?;
+        incomplete = report.incomplete();
+        if report.outdated.is_empty() {
+            return Ok(if incomplete {
+                Outcome::Incomplete
+            } else {
+                Outcome::Success
+            });
+        }
+        options.targets = report.nodes().into_iter().collect();
+        options.dependents = false;
+    }
+    let request = |options| Request {
+        options,
         builder: args.selection.builder,
         bases: if args.offline {
             bases::Mode::Offline
@@ -49,7 +69,40 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         },
         detect: Detect::Required,
     };
-    let mut planned = planning::plan(&exec, &prepared, request)?;
+    let mut planned = planning::plan(&exec, &prepared, request(options.clone()))?;
+    if args.refresh_bases {
+        // A scheduled run leaves alone what keeps failing with the same inputs.
+        let now = im_plan::ledger::now();
+        let backed_off = im_exec::history::back_off(&planned.plan, &planned.ledger, now);
+        if !backed_off.is_empty() {
+            for node in &backed_off {
+                let why = node.failures.map_or_else(
+                    || "a node it is built on is backing off".to_owned(),
+                    |count| format!("failed {} with this key", plural(count as usize, "time")),
+                );
+                printer.status(
+                    "Backing off",
+                    format!(
+                        "{} ({}): {why}; tried again after {}",
+                        node.node, node.platform, node.retry_after
+                    ),
+                );
+            }
+            let skipped: std::collections::BTreeSet<&str> =
+                backed_off.iter().map(|node| node.node.as_str()).collect();
+            options
+                .targets
+                .retain(|target| !skipped.contains(target.as_str()));
+            if options.targets.is_empty() {
+                return Ok(if incomplete {
+                    Outcome::Incomplete
+                } else {
+                    Outcome::Success
+                });
+            }
+            planned = planning::plan(&exec, &prepared, request(options))?;
+        }
+    }
     printer.diagnostics(&planned.bases.fallbacks);
     let (choice, mut settings) = planned.choice.take().expect("detection was asked for");
     if choice.kind == im_build::BuilderKind::Buildkit && settings.buildkit.addr.is_none() {
@@ -136,6 +189,38 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         }
     });
     let push_outcome = pushed.as_ref().map(super::published::outcome);
+    let loaded = match args.load {
+        Some(store) if executed.succeeded() && !interrupted => {
+            let store = match store {
+                LoadStore::Podman => Store::Podman,
+                LoadStore::Auto if choice.kind == im_build::BuilderKind::Podman => Store::Podman,
+                LoadStore::Docker | LoadStore::Auto => Store::Docker,
+            };
+            let loaded = im_exec::load::load(&exec, plan, &executed, store)?;
+            for image in &loaded {
+                match &image.skipped {
+                    None => printer.status(
+                        "Loaded",
+                        format!(
+                            "{} ({}) into {}",
+                            image.reference,
+                            image.platform,
+                            store.program()
+                        ),
+                    ),
+                    Some(why) => {
+                        printer.status("Skipped", format!("loading {}: {why}", image.reference));
+                    }
+                }
+            }
+            Some(loaded)
+        }
+        Some(_) => {
+            printer.error("nothing was loaded: the build did not succeed");
+            None
+        }
+        None => None,
+    };
     let report = Report {
         builder: choice.kind.as_str().to_owned(),
         nodes: executed.reports(plan, &exec.dist),
@@ -145,6 +230,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
             .map(|p| p.display().to_string())
             .collect(),
         push: pushed,
+        loaded,
     };
     let in_registry = publish.as_ref().map_or(0, publish::BuildPush::in_registry);
     print_report(context, args, &executed, &report, (started, in_registry))?;
@@ -160,6 +246,8 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         Ok(Outcome::Interrupted)
     } else if !executed.succeeded() {
         Ok(Outcome::Failed)
+    } else if incomplete {
+        Ok(push_outcome.unwrap_or(Outcome::Incomplete))
     } else {
         Ok(push_outcome.unwrap_or(Outcome::Success))
     }

@@ -4,16 +4,20 @@
 
 mod build;
 mod cache;
+mod bump;
 mod check;
 mod dist_lock;
 mod generate;
 mod generate_ci;
+mod generate_k8s;
 mod graph;
+mod history;
 mod inspect;
 mod lint;
 mod list;
 mod manifest;
 mod packages_lock;
+mod outdated;
 mod plan;
 mod planning;
 mod promote;
@@ -54,6 +58,8 @@ pub enum Outcome {
     Failed,
     /// Interrupted by Ctrl-C.
     Interrupted,
+    /// Part of what was asked could not be checked (an unreachable registry: exit 3).
+    Incomplete,
 }
 
 pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result<Outcome> {
@@ -92,6 +98,10 @@ pub fn run(cli: &Cli, printer: &Printer, cancel: &CancelToken) -> anyhow::Result
         Command::Status(args) => service::run_status(&context, args),
         Command::Lint(args) => lint::run(&context, args),
         Command::Report(args) => report::run(&context, args),
+        Command::Bump(args) => bump::run(&context, args),
+        Command::Outdated(args) => outdated::run(&context, args),
+        Command::GenerateK8s(args) => generate_k8s::run(&context, args),
+        Command::History(args) => history::run(&context, args),
     }
 }
 

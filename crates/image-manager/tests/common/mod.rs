@@ -44,6 +44,21 @@ pub fn report_entry<'a>(
         .unwrap_or_else(|| panic!("{node} not in {report}"))
 }
 
+/// Each node of a `build --format json` report with its result (`built`, `up-to-date`, ...).
+pub fn node_results(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    report["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `nodes` in {report}"))
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_owned(),
+                n["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Makes a FIFO at `path`.
 pub fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")

@@ -1,0 +1,222 @@
+//! `outdated`: which external bases moved upstream since the last build, and which managed
+//! nodes that rebuilds.
+//!
+//! Every external base the selection needs is resolved again through the registries (mirrors
+//! first, as for builds: [`crate::bases::resolve`], which also records the answers in
+//! `dist/bases.json`), and each platform's digest is compared with the digest the node used
+//! last ([`last_used`]: the ledger). A base that moved is reported with the nodes built
+//! directly on it and everything built on those. A base whose registry cannot be reached is
+//! reported apart: its nodes stay as they are.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use im_diag::error_chain;
+use im_graph::NodeId;
+use im_plan::{Ledger, PlanOptions};
+use im_project::Platform;
+use serde::Serialize;
+
+use crate::bases::{self, Bases, Mode};
+use crate::context::ExecContext;
+use crate::planning;
+use crate::prepare::Prepared;
+use crate::registry::Session;
+
+/// Where the digest a node used last is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Since {
+    /// The node's last build (`dist/ledger.json`).
+    Ledger,
+}
+
+/// One platform of a base that moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Move {
+    pub platform: String,
+    /// The digest used last.
+    pub was: String,
+    /// The digest the tag points at now.
+    pub now: String,
+    pub since: Since,
+}
+
+/// An external base whose tag points at another image than the one used last.
+#[derive(Debug, Clone, Serialize)]
+pub struct MovedBase {
+    /// The reference as the Dockerfiles write it.
+    pub reference: String,
+    pub platforms: Vec<Move>,
+    /// The nodes (`name:tag`) built directly on it.
+    pub direct: Vec<String>,
+    /// Every node a refresh rebuilds: `direct` and everything built on them, in build order.
+    pub nodes: Vec<String>,
+}
+
+/// An external base that could not be checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unchecked {
+    pub reference: String,
+    /// Why, when the registry said (a base kept at an earlier digest has no error here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The nodes built on it, which stay as they are.
+    pub nodes: Vec<String>,
+}
+
+/// What `outdated` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// How many external bases were compared (asked about and answered).
+    pub checked: usize,
+    pub outdated: Vec<MovedBase>,
+    /// Bases whose registry could not be reached.
+    pub unreachable: Vec<Unchecked>,
+    /// Bases the registry answered about with an error (not found, refused, no platform).
+    pub failed: Vec<Unchecked>,
+}
+
+impl Report {
+    /// Every node a refresh rebuilds, each once, as `name:tag`.
+    pub fn nodes(&self) -> BTreeSet<String> {
+        self.outdated
+            .iter()
+            .flat_map(|base| base.nodes.iter().cloned())
+            .collect()
+    }
+
+    /// Whether some base could not be checked.
+    pub fn incomplete(&self) -> bool {
+        !self.unreachable.is_empty() || !self.failed.is_empty()
+    }
+}
+
+/// The digest `reference` had on `platform` when `node` last used it, and where that is
+/// recorded. The one place that says what a node used: the ledger; a digest pinned by a lock
+/// file is another source and belongs here.
+pub fn last_used(
+    ledger: &Ledger,
+    node: &NodeId,
+    platform: &Platform,
+    reference: &str,
+) -> Option<(String, Since)> {
+    let entry = ledger.nodes.get(&im_plan::ledger::entry_name(
+        &node.to_string(),
+        &platform.to_string(),
+    ))?;
+    entry
+        .bases
+        .get(reference)
+        .map(|digest| (digest.clone(), Since::Ledger))
+}
+
+/// Resolves the external bases of the nodes `options` selects (and their ancestors) and
+/// compares each with what those nodes used last. Returns the report, the resolution (with
+/// its warnings) and the registry session it used.
+pub fn check(
+    context: &ExecContext<'_>,
+    prepared: &Prepared,
+    mut options: PlanOptions,
+) -> anyhow::Result<(Report, Bases, Option<Session>)> {
+    options.snapshot_id.clone_from(&prepared.snapshot_id);
+    let ledger = planning::load_ledger(context)?;
+    let mut session = None;
+    let bases = bases::resolve(context, prepared, &mut options, Mode::Online, &mut session)?;
+    let project = &prepared.project;
+    let graph = &prepared.graph;
+    let (_, needed) = im_plan::selection(project, graph, &options)?;
+
+    let mut users: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let mut moved: BTreeMap<&str, (BTreeMap<String, Move>, BTreeSet<usize>)> = BTreeMap::new();
+    for &node in &needed {
+        let id = &graph.nodes[node];
+        let Some(tag) = project.tag_of(&id.image, &id.tag) else {
+            continue;
+        };
+        let platforms = options.platforms.as_ref().unwrap_or(&tag.platforms);
+        for external in &graph.externals[node] {
+            let reference = external.reference.as_str();
+            users.entry(reference).or_default().insert(node);
+            // Pinned by digest in the Dockerfile: it cannot move; not asked: nothing to say.
+            if external.digest.is_some() || bases.unreachable.contains(reference) {
+                continue;
+            }
+            for platform in platforms {
+                let Some(now) = bases.resolution.digest(reference, platform) else {
+                    continue;
+                };
+                let Some((was, since)) = last_used(&ledger, id, platform, reference) else {
+                    continue;
+                };
+                if was != now {
+                    let (moves, direct) = moved.entry(reference).or_default();
+                    moves.insert(
+                        platform.to_string(),
+                        Move {
+                            platform: platform.to_string(),
+                            was,
+                            now: now.to_owned(),
+                            since,
+                        },
+                    );
+                    direct.insert(node);
+                }
+            }
+        }
+    }
+
+    let names = |nodes: &BTreeSet<usize>| -> Vec<String> {
+        graph
+            .order
+            .iter()
+            .filter(|node| nodes.contains(node))
+            .map(|&node| graph.nodes[node].to_string())
+            .collect()
+    };
+    let outdated = moved
+        .into_iter()
+        .map(|(reference, (moves, direct))| {
+            let all: BTreeSet<usize> = im_plan::targets::with_descendants(graph, &direct)
+                .intersection(&needed)
+                .copied()
+                .collect();
+            MovedBase {
+                reference: reference.to_owned(),
+                platforms: moves.into_values().collect(),
+                direct: names(&direct),
+                nodes: names(&all),
+            }
+        })
+        .collect();
+    let unchecked = |reference: &str, error: Option<String>| Unchecked {
+        reference: reference.to_owned(),
+        error,
+        nodes: users.get(reference).map(&names).unwrap_or_default(),
+    };
+    let unreachable: Vec<Unchecked> = bases
+        .unreachable
+        .iter()
+        .map(|reference| {
+            let error = bases
+                .resolution
+                .failed
+                .get(reference)
+                .map(|error| error_chain(error));
+            unchecked(reference, error)
+        })
+        .collect();
+    let failed: Vec<Unchecked> = bases
+        .resolution
+        .failed
+        .iter()
+        .filter(|(reference, _)| !bases.unreachable.contains(*reference))
+        .map(|(reference, error)| unchecked(reference, Some(error_chain(error))))
+        .collect();
+    let report = Report {
+        checked: users.len().saturating_sub(unreachable.len() + failed.len()),
+        outdated,
+        unreachable,
+        failed,
+    };
+    Ok((report, bases, session))
+}
