@@ -3,8 +3,8 @@
 //! token, how an [`ExecContext`] is made from it, and how a registry command starts.
 
 mod build;
-mod cache;
 mod bump;
+mod cache;
 mod check;
 mod dist_lock;
 mod generate;
@@ -16,8 +16,8 @@ mod inspect;
 mod lint;
 mod list;
 mod manifest;
-mod packages_lock;
 mod outdated;
+mod packages_lock;
 mod plan;
 mod planning;
 mod promote;
