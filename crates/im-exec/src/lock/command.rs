@@ -401,7 +401,7 @@ fn probe_bases(
         exec,
         settings,
         options.runtime,
-        "reading package versions",
+        "package version probes",
         Some(&log),
     )?;
     let jobs: Vec<(&String, &String, &BTreeMap<String, Location>, &Platform)> = work

@@ -122,7 +122,7 @@ fn runtime(
 
 /// A container runtime for work other than tests (`lock` reads package versions in one):
 /// `requested`, else the configured builder's, Docker, podman and buildah, the first that can
-/// start a container here. `purpose` says what it is for in messages; `log` gets every
+/// start a container here. `purpose` names the work in messages (plural: "command tests"); `log` gets every
 /// command and its output.
 pub fn container_runtime(
     exec: &ExecContext<'_>,
@@ -227,7 +227,7 @@ fn usable_runtime(
                 for (skipped, why) in &unusable {
                     exec.reporter.warning(
                         &Diagnostic::warning(format!(
-                            "{} cannot run containers here: {purpose} in {}",
+                            "{} cannot run containers here: {purpose} run in {}",
                             skipped.name(),
                             kind.name()
                         ))
@@ -241,7 +241,7 @@ fn usable_runtime(
     }
     let mut diagnostic = if candidates.is_empty() {
         Diagnostic::error(format!(
-            "{purpose} needs a container runtime, and none was found"
+            "{purpose} need a container runtime, and none was found"
         ))
     } else {
         let names: Vec<&str> = candidates.iter().map(|k| k.name()).collect();
