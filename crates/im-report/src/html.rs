@@ -5,6 +5,13 @@ use std::fmt::Write as _;
 
 /// `text` safe in element content and in quoted attribute values.
 pub fn esc(text: &str) -> String {
+    // Most names and values need nothing: one scan, one copy.
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {

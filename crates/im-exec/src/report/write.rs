@@ -46,12 +46,28 @@ pub fn write(site: &im_report::Site, dir: &Path) -> Result<Written, ReportError>
     }
     fs_err::rename(&staging, dir).map_err(error(dir))?;
     if had_old {
-        let _ = fs_err::remove_dir_all(&old);
+        remove_site(&old);
     }
     Ok(Written {
         dir: dir.to_owned(),
         ..written
     })
+}
+
+/// Removes a previous site: its image folders in parallel (tens of thousands of pages on a
+/// large project), then the rest. What cannot be removed is left (a hidden `.<name>.old-*`).
+fn remove_site(dir: &Path) {
+    if let Ok(entries) = fs_err::read_dir(dir.join("images")) {
+        let folders: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        folders.par_iter().for_each(|folder| {
+            let _ = fs_err::remove_dir_all(folder);
+        });
+    }
+    let _ = fs_err::remove_dir_all(dir);
 }
 
 fn fill(site: &im_report::Site, staging: &Path) -> Result<Written, ReportError> {
