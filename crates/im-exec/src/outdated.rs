@@ -77,6 +77,43 @@ pub struct Report {
 }
 
 impl Report {
+    /// Writes `dist/outdated.json` for `report`'s outdated-bases page: each base that moved,
+    /// the digests used last and now (per platform when there are several), and the image
+    /// tags a refresh rebuilds.
+    pub fn record(&self, dist: &std::path::Path) -> std::io::Result<()> {
+        let digests = |pick: fn(&Move) -> &str, base: &MovedBase| -> String {
+            match base.platforms.as_slice() {
+                [one] => pick(one).to_owned(),
+                many => many
+                    .iter()
+                    .map(|m| format!("{} {}", m.platform, pick(m)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        };
+        let bases: Vec<serde_json::Value> = self
+            .outdated
+            .iter()
+            .map(|base| {
+                serde_json::json!({
+                    "reference": base.reference,
+                    "current": digests(|m| m.was.as_str(), base),
+                    "latest": digests(|m| m.now.as_str(), base),
+                    "affected": base.nodes,
+                })
+            })
+            .collect();
+        fs_err::create_dir_all(dist)?;
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "bases": bases }))
+            .map_err(std::io::Error::other)?;
+        im_render::output::write_atomic(
+            &dist.join(crate::report::OUTDATED_FILE),
+            text.as_bytes(),
+            Some(0o644),
+            None,
+        )
+    }
+
     /// Every node a refresh rebuilds, each once, as `name:tag`.
     pub fn nodes(&self) -> BTreeSet<String> {
         self.outdated

@@ -303,6 +303,12 @@ fn outdated_names_a_moved_base_with_its_dependents_and_refresh_rebuilds_only_tho
     assert_eq!(outdated[0]["platforms"][0]["platform"], "linux/amd64");
     assert_eq!(outdated[0]["platforms"][0]["now"], moved.as_str());
     assert_eq!(outdated[0]["platforms"][0]["since"], "ledger");
+    // The report's outdated-bases page shows what outdated found.
+    fixture.ok(&["report"]);
+    let page = fs_err::read_to_string(fixture.root().join("dist/report/outdated.html")).unwrap();
+    for expected in [from.as_str(), moved.as_str(), "child:1.0"] {
+        assert!(page.contains(expected), "{expected} not in outdated.html");
+    }
     let text = fixture.run(&["outdated", "--exit-zero"]);
     assert_eq!(text.status, 0, "{}", text.stderr);
     assert!(

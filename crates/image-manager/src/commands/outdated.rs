@@ -19,6 +19,8 @@ pub fn run(context: &Context<'_>, args: &OutdatedArgs) -> anyhow::Result<Outcome
         ..PlanOptions::default()
     };
     let report = check(context, &exec, &prepared, options)?;
+    // What `report` shows on its outdated-bases page.
+    report.record(&context.dist)?;
     match args.format {
         Format::Json => printer.json(&report)?,
         Format::Text => {
