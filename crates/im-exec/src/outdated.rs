@@ -53,6 +53,22 @@ pub struct MovedBase {
     pub nodes: Vec<String>,
 }
 
+/// A base pinned by a `packages.lock` whose tag moved on.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockedBase {
+    /// The base as the Dockerfiles write it (the lock's key).
+    pub reference: String,
+    /// The lock files that pin it.
+    pub locks: Vec<String>,
+    /// The digest the locks pin.
+    pub locked: String,
+    /// The digest the tag points at now.
+    pub now: String,
+    /// The nodes whose `FROM` is pinned to it, and everything built on them, in build order:
+    /// what rebuilds once the lock is updated.
+    pub nodes: Vec<String>,
+}
+
 /// An external base that could not be checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unchecked {
@@ -70,6 +86,10 @@ pub struct Report {
     /// How many external bases were compared (asked about and answered).
     pub checked: usize,
     pub outdated: Vec<MovedBase>,
+    /// Bases a `packages.lock` pins whose tag points at another image now: `lock --update`
+    /// moves the pin (a refresh cannot: the `FROM` names the locked digest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<LockedBase>,
     /// Bases whose registry could not be reached.
     pub unreachable: Vec<Unchecked>,
     /// Bases the registry answered about with an error (not found, refused, no platform).
@@ -102,6 +122,14 @@ impl Report {
                     "affected": base.nodes,
                 })
             })
+            .chain(self.locked.iter().map(|base| {
+                serde_json::json!({
+                    "reference": format!("{} (pinned in {})", base.reference, base.locks.join(", ")),
+                    "current": base.locked,
+                    "latest": base.now,
+                    "affected": base.nodes,
+                })
+            }))
             .collect();
         fs_err::create_dir_all(dist)?;
         let text = serde_json::to_string_pretty(&serde_json::json!({ "bases": bases }))
@@ -249,11 +277,93 @@ pub fn check(
         .filter(|(reference, _)| !bases.unreachable.contains(*reference))
         .map(|(reference, error)| unchecked(reference, Some(error_chain(error))))
         .collect();
+    let locked = locked_moves(context, prepared, &needed, &mut session)?;
     let report = Report {
         checked: users.len().saturating_sub(unreachable.len() + failed.len()),
         outdated,
+        locked,
         unreachable,
         failed,
     };
     Ok((report, bases, session))
+}
+
+/// One base as the locks pin it.
+struct Pinned {
+    platforms: BTreeSet<Platform>,
+    digest: String,
+    locks: BTreeSet<String>,
+    /// The nodes whose `FROM` is pinned to it.
+    nodes: BTreeSet<usize>,
+}
+
+/// The bases `packages.lock` files pin for the `needed` nodes whose tag moved on since.
+fn locked_moves(
+    context: &ExecContext<'_>,
+    prepared: &Prepared,
+    needed: &BTreeSet<usize>,
+    session: &mut Option<Session>,
+) -> anyhow::Result<Vec<LockedBase>> {
+    let graph = &prepared.graph;
+    let project = &prepared.project;
+    let mut pinned: BTreeMap<String, Pinned> = BTreeMap::new();
+    for tag in &prepared.rendered.tags {
+        let Some(pins) = &tag.pins else {
+            continue;
+        };
+        let Some(node) = graph.index_of(&NodeId::new(&tag.image, &tag.tag)) else {
+            continue;
+        };
+        if !needed.contains(&node) {
+            continue;
+        }
+        let platforms = project
+            .tag_of(&tag.image, &tag.tag)
+            .map(|t| t.platforms.clone())
+            .unwrap_or_default();
+        for (pin, digest) in &pins.pins {
+            let Some(base) = pin.strip_prefix("FROM ") else {
+                continue;
+            };
+            let entry = pinned.entry(base.to_owned()).or_insert_with(|| Pinned {
+                platforms: BTreeSet::new(),
+                digest: digest.clone(),
+                locks: BTreeSet::new(),
+                nodes: BTreeSet::new(),
+            });
+            entry.platforms.extend(platforms.iter().cloned());
+            entry.locks.insert(pins.lock.display().to_string());
+            entry.nodes.insert(node);
+        }
+    }
+    if pinned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: BTreeMap<String, BTreeSet<Platform>> = pinned
+        .iter()
+        .map(|(base, pin)| (base.clone(), pin.platforms.clone()))
+        .collect();
+    let resolved =
+        bases::resolve_references(context, &project.settings, &wanted, Mode::Online, session)?;
+    let names = |nodes: &BTreeSet<usize>| -> Vec<String> {
+        graph
+            .order
+            .iter()
+            .filter(|node| nodes.contains(node))
+            .map(|&node| graph.nodes[node].to_string())
+            .collect()
+    };
+    Ok(pinned
+        .into_iter()
+        .filter_map(|(base, pin)| {
+            let now = &resolved.resolution.resolved.get(&base)?.digest;
+            (*now != pin.digest).then(|| LockedBase {
+                reference: base,
+                locks: pin.locks.into_iter().collect(),
+                locked: pin.digest,
+                now: now.clone(),
+                nodes: names(&im_plan::targets::with_descendants(graph, &pin.nodes)),
+            })
+        })
+        .collect())
 }

@@ -210,6 +210,31 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
         );
     }
 
+    // The base moves upstream: outdated says the lock pins an old digest, and what an
+    // update rebuilds (base, pinned to it, and app, built on base).
+    let moved = im_testkit::push_debian_image(&fixture.base);
+    assert_ne!(&moved, digest);
+    let outdated = fixture.run(&["outdated", "--format", "json"]);
+    assert_eq!(outdated.status, 1, "{}", outdated.stderr);
+    let report = json(&outdated.stdout);
+    assert_eq!(
+        report["locked"][0]["reference"],
+        fixture.base.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(report["locked"][0]["locked"], digest, "{report:#}");
+    assert_eq!(report["locked"][0]["now"], moved.as_str(), "{report:#}");
+    assert_eq!(
+        report["locked"][0]["nodes"],
+        serde_json::json!(["base:1", "app:2"]),
+        "{report:#}"
+    );
+    assert!(
+        outdated.stderr.contains("lock --update"),
+        "{}",
+        outdated.stderr
+    );
+
     // A changed pin: base and its child rebuild, and the plan says which pin.
     let path = fixture.root().join("images/base/packages.lock");
     let text = fixture.read("images/base/packages.lock");

@@ -36,6 +36,16 @@ pub fn run(context: &Context<'_>, args: &OutdatedArgs) -> anyhow::Result<Outcome
                 out.push_str(&format!("  built on it: {}\n", base.direct.join(", ")));
                 out.push_str(&format!("  rebuilds:    {}\n", base.nodes.join(", ")));
             }
+            for base in &report.locked {
+                out.push_str(&format!(
+                    "{} (pinned in {})\n  locked {} -> now {}\n  rebuilds after `image-manager lock --update`: {}\n",
+                    base.reference,
+                    base.locks.join(", "),
+                    base.locked,
+                    base.now,
+                    base.nodes.join(", ")
+                ));
+            }
             if !out.is_empty() {
                 printer.data(out.trim_end())?;
             }
@@ -43,7 +53,7 @@ pub fn run(context: &Context<'_>, args: &OutdatedArgs) -> anyhow::Result<Outcome
     }
     Ok(if args.exit_zero {
         Outcome::Success
-    } else if !report.outdated.is_empty() {
+    } else if !report.outdated.is_empty() || !report.locked.is_empty() {
         Outcome::Failed
     } else if report.incomplete() {
         Outcome::Incomplete
@@ -81,6 +91,15 @@ pub fn check(
                 report.outdated.len(),
                 im_exec::plural(report.checked, "external base"),
                 im_exec::plural(nodes, "node")
+            ),
+        );
+    }
+    if !report.locked.is_empty() {
+        printer.status(
+            "Outdated",
+            format!(
+                "{} pinned by packages.lock moved on: `image-manager lock --update` moves the pins",
+                im_exec::plural(report.locked.len(), "base")
             ),
         );
     }
