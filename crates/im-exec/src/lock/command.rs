@@ -212,6 +212,12 @@ fn file_report(
 fn needs(prepared: &Prepared, images: &BTreeSet<String>) -> BTreeMap<PathBuf, Needs> {
     let graph = &prepared.graph;
     let bases = stage_bases(graph, &prepared.rendered);
+    let rendered_tags: std::collections::HashMap<(&str, &str), &im_render::RenderedTag> = prepared
+        .rendered
+        .tags
+        .iter()
+        .map(|tag| ((tag.image.as_str(), tag.tag.as_str()), tag))
+        .collect();
     let mut out: BTreeMap<PathBuf, Needs> = BTreeMap::new();
     for (node, id) in graph.nodes.iter().enumerate() {
         if !images.is_empty() && !images.contains(&id.image) {
@@ -219,11 +225,7 @@ fn needs(prepared: &Prepared, images: &BTreeSet<String>) -> BTreeMap<PathBuf, Ne
         }
         let (Some(tag), Some(rendered)) = (
             prepared.project.tag_of(&id.image, &id.tag),
-            prepared
-                .rendered
-                .tags
-                .iter()
-                .find(|t| t.image == id.image && t.tag == id.tag),
+            rendered_tags.get(&(id.image.as_str(), id.tag.as_str())),
         ) else {
             continue;
         };

@@ -164,43 +164,35 @@ pub fn apply(
     rendered: &mut Rendered,
     graph: &Graph,
 ) -> Result<Applied, Diagnostics> {
-    let bases = stage_bases(graph, rendered);
-    let node_of: HashMap<(&str, &str), usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(index, id)| ((id.image.as_str(), id.tag.as_str()), index))
-        .collect();
-    // One read per lock file, in parallel with nothing: locks are few and small.
-    let mut locks: HashMap<PathBuf, Option<SharedLock>> = HashMap::new();
+    // One read per image file's lock: locks are few and small, tags many.
+    let mut locks: HashMap<usize, Option<SharedLock>> = HashMap::new();
     let mut errors = Diagnostics::new();
-    // (rendered tag, its lock, its graph node)
-    let mut work: Vec<(usize, SharedLock, usize)> = Vec::new();
+    // (rendered tag, its lock)
+    let mut work: Vec<(usize, SharedLock)> = Vec::new();
     let mut unlocked: Vec<String> = Vec::new();
     let mut lock_warnings: Vec<Diagnostic> = Vec::new();
     for (index, tag) in rendered.tags.iter().enumerate() {
         let Some(definition) = project.tag_of(&tag.image, &tag.tag) else {
             continue;
         };
-        let (path, shown) = lock_path(project, definition);
         let lock = locks
-            .entry(path.clone())
-            .or_insert_with(|| match read_lock(project, &path, &shown) {
-                Ok(lock) => lock.map(|mut lock| {
-                    lock_warnings.append(&mut lock.warnings);
-                    Arc::new((shown, lock))
-                }),
-                Err(error) => {
-                    errors.extend(error);
-                    None
+            .entry(definition.file)
+            .or_insert_with(|| {
+                let (path, shown) = lock_path(project, definition);
+                match read_lock(project, &path, &shown) {
+                    Ok(lock) => lock.map(|mut lock| {
+                        lock_warnings.append(&mut lock.warnings);
+                        Arc::new((shown, lock))
+                    }),
+                    Err(error) => {
+                        errors.extend(error);
+                        None
+                    }
                 }
             })
             .clone();
-        let Some(&node) = node_of.get(&(tag.image.as_str(), tag.tag.as_str())) else {
-            continue;
-        };
         match lock {
-            Some(lock) => work.push((index, lock, node)),
+            Some(lock) => work.push((index, lock)),
             None => {
                 if unlocked.last() != Some(&tag.image)
                     && !im_lock::package_args(&tag.parsed).is_empty()
@@ -214,6 +206,28 @@ pub fn apply(
         return Err(errors);
     }
     unlocked.dedup();
+    if work.is_empty() {
+        return Ok(Applied {
+            warnings: lock_warnings,
+            unlocked,
+            pinned: false,
+        });
+    }
+    let bases = stage_bases(graph, rendered);
+    let node_of: HashMap<(&str, &str), usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(index, id)| ((id.image.as_str(), id.tag.as_str()), index))
+        .collect();
+    let work: Vec<(usize, SharedLock, usize)> = work
+        .into_iter()
+        .filter_map(|(index, lock)| {
+            let tag = &rendered.tags[index];
+            let node = *node_of.get(&(tag.image.as_str(), tag.tag.as_str()))?;
+            Some((index, lock, node))
+        })
+        .collect();
     let results: Vec<(usize, Result<PinnedTag, Diagnostics>)> = work
         .par_iter()
         .map(|(index, lock, node)| {
