@@ -151,10 +151,12 @@ pub fn lint_with(
     // label values, the parent's tag) are linted once: group the tags by their canonical form.
     let root = &prepared.project.root;
     let config = config_file(root);
+    // Read once: it keys the findings cache and says whether label values matter.
+    let config_bytes = config.as_deref().and_then(|path| fs_err::read(path).ok());
     let canonical = im_lint::canonical::Canonical::for_config(
-        config
+        config_bytes
             .as_deref()
-            .and_then(|path| fs_err::read_to_string(path).ok())
+            .map(String::from_utf8_lossy)
             .as_deref(),
     );
     let forms: Vec<std::borrow::Cow<'_, str>> =
@@ -187,7 +189,7 @@ pub fn lint_with(
             ctx,
             hadolint,
             &version,
-            config.as_deref(),
+            config_bytes.as_deref(),
             &distinct,
             options,
         )?
@@ -247,12 +249,11 @@ fn cached_run(
     ctx: &ExecContext<'_>,
     hadolint: &Hadolint,
     version: &str,
-    config: Option<&Path>,
+    config: Option<&[u8]>,
     distinct: &[&str],
     options: &LintOptions,
 ) -> Result<(Vec<Vec<HadolintFinding>>, usize), LintError> {
-    let config_bytes = config.and_then(|path| fs_err::read(path).ok());
-    let cache = cache::Cache::load(&ctx.dist, version, config_bytes.as_deref());
+    let cache = cache::Cache::load(&ctx.dist, version, config);
     let keys: Vec<String> = distinct.iter().map(|text| cache.key(text)).collect();
     let missing: Vec<usize> = (0..distinct.len())
         .filter(|&at| cache.get(&keys[at]).is_none())
