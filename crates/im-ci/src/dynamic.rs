@@ -45,16 +45,7 @@ fn gitlab_template(settings: &Settings, rules: bool) -> Yaml<'_> {
 /// `IM_RELEASE=1` on the default branch, for the child pipeline to inherit.
 fn gitlab_release_rules() -> Yaml<'static> {
     let rule = |condition: &'static str, snapshot: &'static str, release: &'static str| {
-        Map::new()
-            .with("if", Yaml::str(condition))
-            .with(
-                "variables",
-                Map::new()
-                    .with("IM_SNAPSHOT_ID", Yaml::str(snapshot))
-                    .with("IM_RELEASE", Yaml::str(release))
-                    .build(),
-            )
-            .build()
+        crate::provider::gitlab_rule_with(condition, snapshot, Some(release))
     };
     Yaml::List(vec![
         rule("$CI_MERGE_REQUEST_IID", "mr-$CI_MERGE_REQUEST_IID", "0"),

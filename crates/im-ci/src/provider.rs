@@ -147,14 +147,22 @@ pub(crate) fn gitlab_job<'a>(
 
 /// A GitLab rule: when `condition` holds, jobs run under the snapshot id `snapshot`.
 pub(crate) fn gitlab_rule<'a>(condition: &'a str, snapshot: &'a str) -> Yaml<'a> {
+    gitlab_rule_with(condition, snapshot, None)
+}
+
+/// [`gitlab_rule`], also setting `IM_RELEASE` when `release` is given.
+pub(crate) fn gitlab_rule_with<'a>(
+    condition: &'a str,
+    snapshot: &'a str,
+    release: Option<&'a str>,
+) -> Yaml<'a> {
+    let mut variables = Map::new().with("IM_SNAPSHOT_ID", Yaml::str(snapshot));
+    if let Some(release) = release {
+        variables = variables.with("IM_RELEASE", Yaml::str(release));
+    }
     Map::new()
         .with("if", Yaml::str(condition))
-        .with(
-            "variables",
-            Map::new()
-                .with("IM_SNAPSHOT_ID", Yaml::str(snapshot))
-                .build(),
-        )
+        .with("variables", variables.build())
         .build()
 }
 
