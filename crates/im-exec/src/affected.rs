@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use im_diag::{Diagnostic, Diagnostics};
 use im_plan::{Ledger, Plan, PlanOptions};
@@ -21,9 +20,6 @@ use crate::prepare::Prepared;
 
 /// Image tag (`name:tag`) → why it is affected, for every affected tag.
 pub type Affected = BTreeMap<String, Vec<String>>;
-
-/// How long one git command may take.
-const GIT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The tags of `current` (the working tree, rendered with test configs) that changed since
 /// `reference`; `targets` selects as for `build`; `lookup` reads `${VAR}` in settings.
@@ -51,6 +47,7 @@ pub fn since(
                 snapshot_id: None,
                 skip_tests: false,
                 skip_locks: false,
+                refresh_sources: false,
             },
         )
     });
@@ -248,14 +245,9 @@ impl Git {
         if git(&self.top, &["cat-file", "-e", &tree], &[]).is_err() {
             return Ok(None);
         }
-        let index = scratch.join("index");
         let out = scratch.join("tree");
-        let env = [("GIT_INDEX_FILE", index.as_os_str())];
-        git(&self.top, &["read-tree", &tree], &env)?;
-        let mut prefix = out.clone().into_os_string();
-        prefix.push("/");
-        let prefix = format!("--prefix={}", prefix.to_string_lossy());
-        git(&self.top, &["checkout-index", "--all", &prefix], &env)
+        let repository = [std::ffi::OsStr::new("-C"), self.top.as_os_str()];
+        im_source::cache::export_tree(&repository, &tree, &scratch.join("index"), &out)
             .map_err(|error| anyhow::anyhow!("reading {} from git: {error}", self.reference))?;
         fs_err::create_dir_all(&out)?;
         Ok(Some(out))
@@ -268,14 +260,5 @@ fn git(
     args: &[&str],
     env: &[(&str, &std::ffi::OsStr)],
 ) -> Result<String, im_process::RunError> {
-    let mut command = im_process::CommandSpec::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args);
-    for (key, value) in env {
-        command = command.env(*key, *value);
-    }
-    im_process::Run::new(&command)
-        .deadline(Some(Instant::now() + GIT_DEADLINE))
-        .checked(None)
+    im_source::git::run(Some(dir), args, env)
 }

@@ -231,6 +231,7 @@ mod tests {
             parent_refs: Vec::new(),
             output: std::path::PathBuf::new(),
             inputs: im_plan::KeyInputs::default(),
+            source: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod publish;
 pub mod registry;
 pub mod report;
 pub mod sbom;
+pub mod source;
 pub mod steps;
 pub mod test;
 

@@ -94,6 +94,12 @@ pub struct Report {
     pub unreachable: Vec<Unchecked>,
     /// Bases the registry answered about with an error (not found, refused, no platform).
     pub failed: Vec<Unchecked>,
+    /// `source:` images whose ref moved since the last build, or with newer tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::source::outdated::MovedSource>,
+    /// `source:` repositories that could not be asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable_sources: Vec<crate::source::outdated::UnreachableSource>,
 }
 
 impl Report {
@@ -130,6 +136,14 @@ impl Report {
                     "affected": base.nodes,
                 })
             }))
+            .chain(self.sources.iter().map(|source| {
+                serde_json::json!({
+                    "reference": format!("{} ({} {})", source.git, source.kind, source.reference),
+                    "current": source.built,
+                    "latest": source.now.clone().unwrap_or_else(|| source.newer_tags.join(", ")),
+                    "affected": source.nodes,
+                })
+            }))
             .collect();
         fs_err::create_dir_all(dist)?;
         let text = serde_json::to_string_pretty(&serde_json::json!({ "bases": bases }))
@@ -147,12 +161,20 @@ impl Report {
         self.outdated
             .iter()
             .flat_map(|base| base.nodes.iter().cloned())
+            .chain(self.sources.iter().flat_map(|s| s.nodes.iter().cloned()))
             .collect()
     }
 
-    /// Whether some base could not be checked.
+    /// Whether a refresh has something to rebuild.
+    pub fn moved(&self) -> bool {
+        !self.outdated.is_empty() || self.sources.iter().any(|s| s.now.is_some())
+    }
+
+    /// Whether some base or source could not be checked.
     pub fn incomplete(&self) -> bool {
-        !self.unreachable.is_empty() || !self.failed.is_empty()
+        !self.unreachable.is_empty()
+            || !self.failed.is_empty()
+            || !self.unreachable_sources.is_empty()
     }
 }
 
@@ -278,7 +300,11 @@ pub fn check(
         .map(|(reference, error)| unchecked(reference, Some(error_chain(error))))
         .collect();
     let locked = locked_moves(context, prepared, &needed, &mut session)?;
+    let (sources, unreachable_sources) =
+        crate::source::outdated::check(prepared, &ledger, &context.dist, &needed);
     let report = Report {
+        sources,
+        unreachable_sources,
         checked: users.len().saturating_sub(unreachable.len() + failed.len()),
         outdated,
         locked,

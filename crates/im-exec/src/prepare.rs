@@ -40,7 +40,9 @@ impl Prepared {
             project,
             mut warnings,
         } = Self::load_project(root, lookup)?;
-        let mut rendered = im_render::render(&project, &options)?;
+        let mut fetched = crate::source::fetch(&project, options.refresh_sources)?;
+        warnings.append(&mut fetched.warnings);
+        let mut rendered = im_render::render_with(&project, &options, &fetched.sources)?;
         warnings.extend(rendered.warnings.iter().cloned());
         let graph = Self::graph(&project, &rendered, options.snapshot_id.as_deref())?;
         let mut unlocked = Vec::new();
@@ -63,6 +65,8 @@ impl Prepared {
                 graph
             }
         };
+        // The commits `source:` refs resolved to, once everything else held.
+        fetched.write_locks()?;
         Ok(Prepared {
             project,
             rendered,

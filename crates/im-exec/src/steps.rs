@@ -16,6 +16,8 @@ use crate::bases::{Need, Unavailable};
 pub const BUILD_KEY_LABEL: &str = "dev.image-manager.build-key";
 const BASE_NAME_LABEL: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST_LABEL: &str = "org.opencontainers.image.base.digest";
+const SOURCE_LABEL: &str = "org.opencontainers.image.source";
+const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 
 /// Where and when a build happens: the values of labels that change with every build and
 /// never enter a key (`org.opencontainers.image.created`, `.revision`, `.source`), and the
@@ -38,10 +40,10 @@ impl Provenance {
             labels.insert("org.opencontainers.image.created".to_owned(), created);
         }
         if let Some(revision) = git(root, &["rev-parse", "HEAD"]) {
-            labels.insert("org.opencontainers.image.revision".to_owned(), revision);
+            labels.insert(REVISION_LABEL.to_owned(), revision);
         }
         if let Some(source) = git(root, &["config", "--get", "remote.origin.url"]) {
-            labels.insert("org.opencontainers.image.source".to_owned(), source);
+            labels.insert(SOURCE_LABEL.to_owned(), source);
         }
         Self { epoch, labels }
     }
@@ -96,10 +98,20 @@ impl Steps<'_> {
         digests: &HashMap<usize, String>,
     ) -> Result<BuildStep, BuildError> {
         let node = &self.plan.nodes[index];
-        let context_dir = self.dist.join(&node.id.image).join(&node.id.tag);
+        let tag_dir = self.dist.join(&node.id.image).join(&node.id.tag);
         let output = self.dist.join(&node.output);
         let mut labels: BTreeMap<String, String> = (*node.inputs.labels).clone();
         labels.extend(self.provenance.labels.clone());
+        // An image built from an external repository names that repository and commit, not
+        // the project's.
+        let context_dir = match &node.source {
+            Some(source) => {
+                labels.insert(SOURCE_LABEL.to_owned(), source.git.clone());
+                labels.insert(REVISION_LABEL.to_owned(), source.commit.clone());
+                source.context.clone()
+            }
+            None => tag_dir.clone(),
+        };
         labels.insert(BUILD_KEY_LABEL.to_owned(), node.key.clone());
         let base_name = labels.get(BASE_NAME_LABEL).cloned();
         let mut base_digest = None;
@@ -141,7 +153,7 @@ impl Steps<'_> {
         Ok(BuildStep {
             node: node.id.to_string(),
             platform: node.platform.clone(),
-            dockerfile: context_dir.join("Dockerfile"),
+            dockerfile: tag_dir.join("Dockerfile"),
             context_dir,
             image: node.id.to_string(),
             build_args: node.inputs.build_args.clone(),

@@ -11,6 +11,11 @@
 //!     codename: bookworm
 //!     packages:
 //!       curl: 7.88.1-10+deb12u15
+//! source:                            # an image built from an external repository
+//!   git: https://github.com/org/app.git
+//!   ref: main
+//!   kind: branch
+//!   commit: 0123abcd...               # what `ref` resolved to when last fetched
 //! ```
 //!
 //! `_meta` is informational and kept as read when nothing else changes; everything else is
@@ -33,6 +38,8 @@ pub struct LockFile {
     pub meta: BTreeMap<String, String>,
     /// External base reference as written → what is locked for it.
     pub bases: BTreeMap<String, BaseLock>,
+    /// The commit a `source:` image's `ref` resolved to (written by `generate`).
+    pub source: Option<SourceLock>,
     /// Keys this version does not know (ignored, not errors: a lock another tool wrote keeps
     /// working).
     pub warnings: Vec<Diagnostic>,
@@ -51,13 +58,29 @@ pub struct BaseLock {
     pub lines: BTreeMap<String, usize>,
 }
 
+/// What `ref:` of an image's `source:` resolved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceLock {
+    pub git: String,
+    pub reference: String,
+    /// `branch`, `tag` or `commit`.
+    pub kind: String,
+    pub commit: String,
+}
+
+const SOURCE_KEYS: &[&str] = &["git", "ref", "kind", "commit"];
+
 impl LockFile {
     /// Parses a lock file's text; `path` names it in diagnostics.
     pub fn parse(path: &Path, text: String) -> Result<LockFile, Diagnostics> {
         let document = im_yaml::parse(path, text, &Limits::default()).map_err(Diagnostics::from)?;
         let mut reader = Reader::new(&document.source);
         let mut lock = LockFile::default();
-        if let Some(root) = reader.map(&document.root, "a packages.lock", &["_meta", "bases"]) {
+        if let Some(root) = reader.map(
+            &document.root,
+            "a packages.lock",
+            &["_meta", "bases", "source"],
+        ) {
             if let Some(meta) = root.get("_meta").and_then(|n| reader.dict(n, "`_meta`")) {
                 for (key, value) in meta.iter() {
                     if let (Some(key), Some(value)) = (key.as_scalar(), value.as_scalar()) {
@@ -76,6 +99,23 @@ impl LockFile {
                         lock.bases.insert(reference, base);
                     }
                 }
+            }
+            if let Some(source) = root
+                .get("source")
+                .and_then(|n| reader.map(n, "`source`", SOURCE_KEYS))
+            {
+                let mut field = |key: &str| {
+                    source
+                        .get(key)
+                        .and_then(|n| reader.string(n, &format!("`source.{key}`")))
+                        .unwrap_or_default()
+                };
+                lock.source = Some(SourceLock {
+                    git: field("git"),
+                    reference: field("ref"),
+                    kind: field("kind"),
+                    commit: field("commit"),
+                });
             }
         }
         if reader.diagnostics.has_errors() {
@@ -122,6 +162,17 @@ impl LockFile {
             out.push_str("_meta:\n");
             for (key, value) in &self.meta {
                 out.push_str(&format!("  {}: {}\n", scalar(key), scalar(value)));
+            }
+        }
+        if let Some(source) = &self.source {
+            out.push_str("source:\n");
+            for (key, value) in [
+                ("git", &source.git),
+                ("ref", &source.reference),
+                ("kind", &source.kind),
+                ("commit", &source.commit),
+            ] {
+                out.push_str(&format!("  {key}: {}\n", scalar(value)));
             }
         }
         if self.bases.is_empty() {

@@ -29,6 +29,10 @@ pub struct KeyInputs {
     /// What the image's `packages.lock` pinned: package → version, `FROM <base>` → digest.
     #[serde(default, skip_serializing_if = "is_empty_map")]
     pub pins: Arc<BTreeMap<String, String>>,
+    /// An image built from an external repository (`source:`): `git`, `commit`, `context`
+    /// and `patch <file>` → its hash. The commit and patches stand for the whole context.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub source: Arc<BTreeMap<String, String>>,
     /// Context path → `sha256:<hex> <mode>` or `symlink:<target>`.
     /// Shared by every platform of a tag (and serialized as a plain map).
     pub context: Arc<BTreeMap<String, String>>,
@@ -61,6 +65,8 @@ impl KeyInputs {
             dockerfile: &'a str,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             pins: &'a BTreeMap<String, String>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            source: &'a BTreeMap<String, String>,
             context: &'a BTreeMap<String, String>,
             build_args: &'a BTreeMap<String, String>,
             labels: &'a BTreeMap<String, String>,
@@ -68,6 +74,7 @@ impl KeyInputs {
         let part = TagPart {
             dockerfile: &self.dockerfile,
             pins: &self.pins,
+            source: &self.source,
             context: &self.context,
             build_args: &self.build_args,
             labels: &self.labels,

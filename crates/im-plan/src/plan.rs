@@ -65,6 +65,15 @@ pub enum Reason {
         #[serde(skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
     },
+    /// The external repository of a `source:` image changed: `what` is `commit`, `git`,
+    /// `context` or `patch <file>`.
+    SourceChanged {
+        what: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
     /// A `packages.lock` pin changed: a package's version or a base's digest (`FROM <base>`).
     PinChanged {
         pin: String,
@@ -97,6 +106,19 @@ impl std::fmt::Display for Reason {
                 reference,
                 digest: None,
             } => write!(f, "base {reference} digest changed"),
+            Reason::SourceChanged { what, from, to } => {
+                let short = |v: &Option<String>| match v.as_deref() {
+                    Some(v) if what == "commit" => v[..v.len().min(12)].to_owned(),
+                    Some(v) => v.to_owned(),
+                    None => "none".to_owned(),
+                };
+                match what.as_str() {
+                    "commit" => write!(f, "upstream moved from {} to {}", short(from), short(to)),
+                    _ if from.is_none() => write!(f, "source {what} added"),
+                    _ if to.is_none() => write!(f, "source {what} removed"),
+                    _ => write!(f, "source {what} changed"),
+                }
+            }
             Reason::PinChanged { pin, from, to } => {
                 let what = match pin.strip_prefix("FROM ") {
                     Some(base) => format!("base digest changed: {base} (packages.lock)"),
@@ -131,6 +153,9 @@ pub struct PlanNode {
     pub output: PathBuf,
     #[serde(skip)]
     pub inputs: KeyInputs,
+    /// The checkout a `source:` image builds from (its context), when it has one.
+    #[serde(skip)]
+    pub source: Option<Arc<im_render::upstream::ResolvedSource>>,
 }
 
 /// A whole plan, nodes in build order.
@@ -213,6 +238,20 @@ pub fn static_labels(
     labels
 }
 
+/// What identifies a `source:` image's context in its key: the repository, the commit, the
+/// context folder and each patch's hash (the checkout is made from exactly these).
+fn source_inputs(source: &im_render::upstream::ResolvedSource) -> BTreeMap<String, String> {
+    let mut inputs = BTreeMap::from([
+        ("git".to_owned(), source.git.clone()),
+        ("commit".to_owned(), source.commit.clone()),
+        ("context".to_owned(), source.context_path.clone()),
+    ]);
+    for (patch, hash) in &source.patches {
+        inputs.insert(format!("patch {patch}"), hash.clone());
+    }
+    inputs
+}
+
 /// `reference` as a release names it: a managed parent's `<tag>-<snapshot id>` as `<tag>`.
 fn release_reference(reference: &str, parents: &[Edge], snapshot: Option<&str>) -> String {
     if parents.iter().any(|edge| edge.reference == reference) {
@@ -266,6 +305,29 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
     out
 }
 
+/// A reason for each key of `old` or `new` whose value differs (added, changed or removed).
+fn map_changes(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    reasons: &mut Vec<Reason>,
+    reason: impl Fn(String, Option<String>, Option<String>) -> Reason,
+) {
+    for (key, value) in new {
+        if old.get(key) != Some(value) {
+            reasons.push(reason(
+                key.clone(),
+                old.get(key).cloned(),
+                Some(value.clone()),
+            ));
+        }
+    }
+    for (key, value) in old {
+        if !new.contains_key(key) {
+            reasons.push(reason(key.clone(), Some(value.clone()), None));
+        }
+    }
+}
+
 /// Why a node whose inputs were `old` has to be built again with `new` (empty: same key).
 pub fn changes(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     let mut reasons = Vec::new();
@@ -278,24 +340,12 @@ pub fn changes(old: &KeyInputs, new: &KeyInputs) -> Vec<Reason> {
     if old.dockerfile != new.dockerfile {
         reasons.push(Reason::DockerfileChanged);
     }
-    for (pin, version) in new.pins.iter() {
-        if old.pins.get(pin) != Some(version) {
-            reasons.push(Reason::PinChanged {
-                pin: pin.clone(),
-                from: old.pins.get(pin).cloned(),
-                to: Some(version.clone()),
-            });
-        }
-    }
-    for (pin, version) in old.pins.iter() {
-        if !new.pins.contains_key(pin) {
-            reasons.push(Reason::PinChanged {
-                pin: pin.clone(),
-                from: Some(version.clone()),
-                to: None,
-            });
-        }
-    }
+    map_changes(&old.pins, &new.pins, &mut reasons, |pin, from, to| {
+        Reason::PinChanged { pin, from, to }
+    });
+    map_changes(&old.source, &new.source, &mut reasons, |what, from, to| {
+        Reason::SourceChanged { what, from, to }
+    });
     for (path, hash) in new.context.iter() {
         match old.context.get(path) {
             None => reasons.push(Reason::ContextFileAdded { path: path.clone() }),
@@ -503,6 +553,9 @@ pub fn plan(
                                 release_dockerfile(text, &graph.parents[node], snapshot).as_bytes(),
                             ),
                             pins,
+                            source: Arc::new(
+                                tag.source.as_deref().map(source_inputs).unwrap_or_default(),
+                            ),
                             context,
                             build_args: options.build_args.clone(),
                             labels: Arc::new(static_labels(project, id, tag, &release)),
@@ -611,6 +664,9 @@ pub fn plan(
                 parent_refs,
                 output,
                 inputs,
+                source: by_id
+                    .get(&(id.image.as_str(), id.tag.as_str()))
+                    .and_then(|tag| tag.source.clone()),
             });
         }
     }

@@ -30,6 +30,7 @@ const IMAGE_KEYS: &[&str] = &[
     "latest",
     "version_scheme",
     "aliases",
+    "source",
 ];
 const TAG_KEYS: &[&str] = &[
     "name",
@@ -104,6 +105,8 @@ pub struct ImageFile {
     pub latest: Option<Spanned<bool>>,
     pub version_scheme: Option<Spanned<String>>,
     pub aliases: Vec<AliasDef>,
+    /// `source:`: the base tags build from an external git repository's Dockerfile.
+    pub upstream: Option<crate::upstream::SourceDef>,
 }
 
 impl ImageFile {
@@ -206,10 +209,24 @@ fn read_image(
                 Some("use semver, calver, dotted, none, or a regex whose named groups are the version's numbers".into()),
             );
     }
+    let upstream = map
+        .get("source")
+        .and_then(|node| crate::upstream::read_source(reader, node));
+    if let (Some(upstream), Some(template)) = (&upstream, map.get("template")) {
+        reader.error(
+            template.span,
+            "an image with `source:` builds the repository's Dockerfile and has no `template`",
+            Some(format!(
+                "remove `template:`, or `source:` (line {})",
+                upstream.span.line
+            )),
+        );
+    }
     Some(ImageFile {
         file,
         dir,
         source,
+        upstream,
         description: map
             .get("description")
             .and_then(|n| reader.string(n, "`description`")),

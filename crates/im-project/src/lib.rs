@@ -4,6 +4,7 @@
 //! - [`definition`]: one `image.yml` as written, validated field by field.
 //! - [`model`]: the resolved project: image names, merged tags, variant tags, aliases.
 //! - [`version`]: version schemes and alias generation.
+//! - [`upstream`]: `source:`, an image built from an external git repository.
 //! - [`template_value`]: how YAML `variables` become typed template values.
 
 pub mod definition;
@@ -11,6 +12,7 @@ pub mod expand;
 pub mod model;
 pub mod settings;
 pub mod template_value;
+pub mod upstream;
 pub mod version;
 
 pub use definition::{ImageFile, Variables};

@@ -9,6 +9,7 @@
 //! - [`output`]: atomic, write-if-changed file writes.
 //! - [`dist`]: the `dist/` layout and `dist/index.json`.
 //! - [`stamp`]: the fingerprint that lets an unchanged rerun skip everything.
+//! - [`upstream`]: the checkouts of images built from an external repository (`source:`).
 //!
 //! [`render`] computes everything in memory (in parallel) and reports every problem; writing
 //! is a separate step ([`dist::write`]) so `check` can render without touching the disk.
@@ -23,6 +24,7 @@ pub mod pycompat;
 pub mod rootfs;
 pub mod source_map;
 pub mod stamp;
+pub mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -48,6 +50,9 @@ pub struct Options {
     pub skip_tests: bool,
     /// Leave `packages.lock` files unapplied (`lock`, which makes them).
     pub skip_locks: bool,
+    /// Ask the remote where every `source:` ref points, tags included (`build
+    /// --refresh-bases`); else only branches are asked and tags come from the lock.
+    pub refresh_sources: bool,
 }
 
 /// Everything generated for one tag.
@@ -69,6 +74,8 @@ pub struct RenderedTag {
     /// What the image's `packages.lock` pinned in [`RenderedTag::dockerfile`], when it has
     /// one (set after rendering, by `im_exec`).
     pub pins: Option<Arc<TagPins>>,
+    /// The external repository the Dockerfile and the build context come from (`source:`).
+    pub source: Option<Arc<upstream::ResolvedSource>>,
 }
 
 /// The pins a lock put into a tag's Dockerfile.
@@ -115,6 +122,7 @@ struct Sources {
     dockerfile: Found,
     test: Option<Found>,
     overlay: Arc<Overlay>,
+    source: Option<Arc<upstream::ResolvedSource>>,
 }
 
 fn filter_data(project: &Project, options: &Options) -> FilterData {
@@ -196,10 +204,42 @@ fn find_sources(
     image: &Image,
     key: SourceKey,
     layer_cache: &LayerCache,
+    upstream: &upstream::ResolvedSources,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Sources, Diagnostics> {
     let (file_index, variant_index) = key;
     let file = &project.files[file_index];
+    if variant_index.is_none()
+        && let Some(declared) = &file.upstream
+    {
+        // The repository's Dockerfile, used as it is; its context is the checkout, so the
+        // image folder's rootfs is not copied in.
+        return match upstream.get(&file_index) {
+            Some(resolved) => Ok(Sources {
+                image: image_context(project, image, file_index),
+                dockerfile: Found {
+                    path: resolved.dockerfile.clone(),
+                    kind: SourceKind::Verbatim,
+                },
+                test: discovery::find(
+                    &project.root,
+                    &file.dir,
+                    Output::Test,
+                    None,
+                    None,
+                    &|path: &Path| im_input::Confined::is_candidate(path),
+                )
+                .ok()
+                .flatten(),
+                overlay: Arc::new(Overlay::default()),
+                source: Some(resolved.clone()),
+            }),
+            None => Err(Diagnostic::error("this image's `source:` was not fetched")
+                .at(file.location(declared.span))
+                .with_help("render through image-manager's commands, which fetch it first")
+                .into()),
+        };
+    }
     let variant = variant_index.map(|index| &file.variants[index]);
     let variant_name = variant.map(|v| v.name.value.as_str());
     let explicit = variant
@@ -265,6 +305,7 @@ fn find_sources(
             dockerfile,
             test,
             overlay: Arc::new(overlay),
+            source: None,
         }),
         _ => Err(diagnostics),
     }
@@ -355,6 +396,7 @@ fn render_one(
         overlay: sources.overlay.clone(),
         rootfs_injected: inject,
         pins: None,
+        source: sources.source.clone(),
     })
 }
 
@@ -420,6 +462,15 @@ pub fn in_template(
 
 /// Renders every tag of the project. Collects all problems before failing.
 pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnostics> {
+    render_with(project, options, &upstream::ResolvedSources::default())
+}
+
+/// [`render`] with the checkouts of the definitions that have a `source:`.
+pub fn render_with(
+    project: &Project,
+    options: &Options,
+    upstream: &upstream::ResolvedSources,
+) -> Result<Rendered, Diagnostics> {
     let mut keys: Vec<(SourceKey, &Image)> = Vec::new();
     let mut seen: std::collections::HashSet<SourceKey> = std::collections::HashSet::new();
     let mut work: Vec<(&Image, &Tag, SourceKey)> = Vec::new();
@@ -437,7 +488,7 @@ pub fn render(project: &Project, options: &Options) -> Result<Rendered, Diagnost
         .par_iter()
         .map(|&(key, image)| {
             let mut warnings = Vec::new();
-            let sources = find_sources(project, image, key, &layer_cache, &mut warnings);
+            let sources = find_sources(project, image, key, &layer_cache, upstream, &mut warnings);
             (key, sources, warnings)
         })
         .collect();

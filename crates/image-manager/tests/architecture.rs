@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
         "im-registry",
         "im-sign",
         "im-k8s",
+        "im-source",
     ],
     &[
         "im-render",

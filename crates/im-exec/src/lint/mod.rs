@@ -206,6 +206,7 @@ pub fn lint_with(
             snapshot_id: prepared.snapshot_id.clone(),
             skip_tests: false,
             skip_locks: false,
+            refresh_sources: false,
         },
     );
     let mut slot_of = vec![0; tags.len()];

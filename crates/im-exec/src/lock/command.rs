@@ -133,7 +133,11 @@ pub fn lock(
         .unwrap_or_default();
     for (path, need) in &needs {
         let old = existing[path].as_ref();
-        let mut new = LockFile::default();
+        let mut new = LockFile {
+            // Written by `generate` for a `source:` image; `lock` keeps it.
+            source: old.and_then(|lock| lock.source.clone()),
+            ..LockFile::default()
+        };
         for (base, packages) in &need.bases {
             let kept = old
                 .and_then(|lock| lock.base(base))

@@ -190,7 +190,9 @@ pub fn apply(
                     }
                 }
             })
-            .clone();
+            .clone()
+            // A lock holding only a `source:` commit pins no packages.
+            .filter(|lock| !lock.1.bases.is_empty());
         match lock {
             Some(lock) => work.push((index, lock)),
             None => {

@@ -31,7 +31,10 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
     let printer = context.printer;
     let outputs = super::summary::CiOutputs::parse(&args.output)?;
     let _lock = super::dist_lock::dist(context)?;
-    let prepared = context.prepare(args.selection.snapshot.snapshot_id.as_deref())?;
+    let prepared = context.prepare_refreshing(
+        args.selection.snapshot.snapshot_id.as_deref(),
+        args.refresh_bases,
+    )?;
     printer.diagnostics(&prepared.warnings);
     let written = prepared.write_dist(&context.dist, &context.dist_name(), None)?;
     printer.status(
@@ -49,7 +52,7 @@ pub fn run(context: &Context<'_>, args: &BuildArgs) -> anyhow::Result<Outcome> {
         // Exactly the nodes whose external bases moved, and what is built on them.
         let report = super::outdated::check(context, &exec, &prepared, options.clone())?;
         incomplete = report.incomplete();
-        if report.outdated.is_empty() {
+        if !report.moved() {
             return Ok(if incomplete {
                 Outcome::Incomplete
             } else {

@@ -160,12 +160,23 @@ impl Context<'_> {
 
     /// Loads, renders and builds the graph, collecting every problem.
     pub fn prepare(&self, snapshot_id: Option<&str>) -> Result<Prepared, Diagnostics> {
+        self.prepare_refreshing(snapshot_id, false)
+    }
+
+    /// [`Context::prepare`]; `refresh_sources` asks where every `source:` ref points now,
+    /// tags included (`build --refresh-bases`).
+    pub fn prepare_refreshing(
+        &self,
+        snapshot_id: Option<&str>,
+        refresh_sources: bool,
+    ) -> Result<Prepared, Diagnostics> {
         Prepared::new(
             &self.root,
             &env_vars::lookup,
             Options {
                 snapshot_id: snapshot_id.map(str::to_owned),
                 skip_tests: false,
+                refresh_sources,
                 ..Options::default()
             },
         )

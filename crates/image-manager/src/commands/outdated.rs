@@ -46,6 +46,23 @@ pub fn run(context: &Context<'_>, args: &OutdatedArgs) -> anyhow::Result<Outcome
                     base.nodes.join(", ")
                 ));
             }
+            for source in &report.sources {
+                out.push_str(&format!(
+                    "{} ({} {})\n",
+                    source.git, source.kind, source.reference
+                ));
+                if let Some(now) = &source.now {
+                    out.push_str(&format!("  built {} -> now {now}\n", source.built));
+                    out.push_str(&format!("  rebuilds:    {}\n", source.nodes.join(", ")));
+                }
+                if !source.newer_tags.is_empty() {
+                    out.push_str(&format!(
+                        "  newer tags:  {} (move `ref:` in {}'s image.yml)\n",
+                        source.newer_tags.join(", "),
+                        source.image
+                    ));
+                }
+            }
             if !out.is_empty() {
                 printer.data(out.trim_end())?;
             }
@@ -53,7 +70,8 @@ pub fn run(context: &Context<'_>, args: &OutdatedArgs) -> anyhow::Result<Outcome
     }
     Ok(if args.exit_zero {
         Outcome::Success
-    } else if !report.outdated.is_empty() || !report.locked.is_empty() {
+    } else if !report.outdated.is_empty() || !report.locked.is_empty() || !report.sources.is_empty()
+    {
         Outcome::Failed
     } else if report.incomplete() {
         Outcome::Incomplete
@@ -101,6 +119,27 @@ pub fn check(
                 "{} pinned by packages.lock moved on: `image-manager lock --update` moves the pins",
                 im_exec::plural(report.locked.len(), "base")
             ),
+        );
+    }
+    if !report.sources.is_empty() {
+        printer.status(
+            "Outdated",
+            format!(
+                "{} moved on upstream: {}",
+                im_exec::plural(report.sources.len(), "source repository"),
+                report
+                    .sources
+                    .iter()
+                    .map(|s| s.image.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    for source in &report.unreachable_sources {
+        printer.status(
+            "Unchecked",
+            format!("{} ({}): {}", source.git, source.image, source.error),
         );
     }
     if report.incomplete() {
