@@ -30,6 +30,7 @@ const IMAGE_KEYS: &[&str] = &[
     "latest",
     "version_scheme",
     "aliases",
+    "revision",
 ];
 const TAG_KEYS: &[&str] = &[
     "name",
@@ -104,6 +105,8 @@ pub struct ImageFile {
     pub latest: Option<Spanned<bool>>,
     pub version_scheme: Option<Spanned<String>>,
     pub aliases: Vec<AliasDef>,
+    /// `revision: true`: each new build of a tag is also published as `<tag>-r<N>`.
+    pub revision: Option<Spanned<bool>>,
 }
 
 impl ImageFile {
@@ -241,6 +244,12 @@ fn read_image(
         version_scheme,
         aliases,
         name,
+        revision: map.get("revision").and_then(|n| {
+            reader.bool(n, "`revision`").map(|value| Spanned {
+                value,
+                span: n.span,
+            })
+        }),
     })
 }
 
