@@ -1,5 +1,6 @@
 //! The registry-to-registry publishing steps: `manifest` (per-platform tags → an index and
-//! its aliases), `promote` (snapshot tags → release tags and aliases) and `sync` (copy between
+//! its aliases), `promote` (snapshot tags → release tags and aliases; both also write the revision tag of an
+//! image with `revision: true`) and `sync` (copy between
 //! registries, with the referrers of each image). Each first finds every source — a missing one writes nothing at all — then
 //! writes job by job, in order, stopping at Ctrl-C.
 
@@ -13,6 +14,7 @@ use im_registry::ops::tag::tag_image;
 
 use super::jobs::{TagJob, published_tag};
 use super::report::{Result_, TagReport};
+use super::revision::revise_report;
 use crate::context::Reporter;
 use crate::prepare::Prepared;
 use crate::registry::{Session, Target};
@@ -123,6 +125,9 @@ pub fn combine(
                 references,
                 &options,
             )));
+            if job.revision {
+                revise_report(session, target, (&job.image, &job.published), &mut report);
+            }
             Ok(report)
         },
     )
@@ -175,11 +180,15 @@ pub fn promote(
             let release = published_tag(&job.tag, None);
             let mut report =
                 TagReport::new(job, target.reference(&job.image, &release)?.to_string());
-            let mut new_tags = vec![release];
-            if let Some(image) = prepared.project.image(&job.image) {
+            let mut new_tags = vec![release.clone()];
+            let image = prepared.project.image(&job.image);
+            if let Some(image) = image {
                 new_tags.extend(image.aliases_of(&job.tag).map(str::to_owned));
             }
             report.record(session.run(tag_image(session.client(), source, &new_tags)));
+            if image.is_some_and(|image| image.revision) {
+                revise_report(session, target, (&job.image, &release), &mut report);
+            }
             Ok(report)
         },
     )
