@@ -122,6 +122,7 @@ pub struct Revision {
 }
 
 /// Writes (or confirms) the revision tag of `tag` in `repository`, which now holds `digest`.
+/// A revision tag that exists already is never written over.
 pub async fn revise(
     client: &Client,
     repository: &Repository,
@@ -145,18 +146,45 @@ pub async fn revise(
         }
     };
     let report = choose(tag, latest);
-    let written = match report.result {
-        RevisionResult::Unchanged => None,
-        RevisionResult::Written => Some(
-            im_registry::ops::tag::tag_image(
-                client,
-                &repository.digest(digest),
-                std::slice::from_ref(&report.tag),
-            )
-            .await?,
-        ),
-    };
-    Ok(Revision { report, written })
+    if report.result == RevisionResult::Unchanged {
+        return Ok(Revision {
+            report,
+            written: None,
+        });
+    }
+    // A revision tag is never moved, even when the tag list (which some registries update
+    // late) did not show it.
+    let new_tag = repository.tag(&report.tag)?;
+    if let Some(held) = client.resolve_digest(&new_tag).await? {
+        if &held == digest {
+            return Ok(Revision {
+                report: RevisionReport {
+                    result: RevisionResult::Unchanged,
+                    reason: RevisionReason::SameBuild,
+                    previous: None,
+                    ..report
+                },
+                written: None,
+            });
+        }
+        return Err(im_registry::Error::Invalid {
+            operation: "revision",
+            reference: new_tag.to_string(),
+            reason: format!(
+                "it exists already and holds {held}, though the tag list did not name it; a revision tag is never moved, so nothing was written"
+            ),
+        });
+    }
+    let written = im_registry::ops::tag::tag_image(
+        client,
+        &repository.digest(digest),
+        std::slice::from_ref(&report.tag),
+    )
+    .await?;
+    Ok(Revision {
+        report,
+        written: Some(written),
+    })
 }
 
 impl TagReport {
