@@ -2019,7 +2019,23 @@ fn revision_tags_name_each_build_once_and_move_only_when_the_build_changes() {
         "FROM scratch\nCOPY rootfs/ /\nLABEL changed=2\n",
     );
     project.ok(&["build"]);
-    let changed = json(&project.ok(&["push", "--format", "json"]).stdout);
+    let dotenv = root.join("push.env");
+    let changed = json(
+        &project
+            .ok(&[
+                "push",
+                "--format",
+                "json",
+                "--output",
+                &format!("dotenv:{}", dotenv.display()),
+            ])
+            .stdout,
+    );
+    let dotenv = fs_err::read_to_string(&dotenv).unwrap();
+    assert!(
+        dotenv.contains("IM_REVISION_SOLO_1_0_0=1.0.0-r2\n"),
+        "{dotenv}"
+    );
     assert_eq!(
         tag_result(&changed, "solo:1.0.0")["revision"],
         serde_json::json!({"tag": "1.0.0-r2", "result": "written", "reason": "key-changed", "previous": "1.0.0-r1"}),
