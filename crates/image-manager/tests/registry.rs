@@ -1950,9 +1950,10 @@ fn list_tags(repository: &str) -> Vec<String> {
 
 #[test]
 fn revision_tags_name_each_build_once_and_move_only_when_the_build_changes() {
-    let registry = Registry::start();
+    let (registry, mirror) = (Registry::start(), Registry::start());
     let host = registry.host_port();
-    let project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n").registry(&registry);
+    let project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n")
+        .ci_and_mirror(&registry, &mirror);
     let root = project.root();
     write(
         &root.join("images/solo/image.yml"),
@@ -2111,4 +2112,33 @@ fn revision_tags_name_each_build_once_and_move_only_when_the_build_changes() {
         serde_json::json!({"tag": "1.0.0-r5", "result": "unchanged", "reason": "same-build", "previous": null}),
         "{last}"
     );
+
+    // `sync` copies the revision tag that names the build, and only that one.
+    let synced = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        tag_result(&synced, "solo:1.0.0")["revision"],
+        serde_json::json!({"tag": "1.0.0-r5", "result": "written", "reason": "copied", "previous": null}),
+        "{synced}"
+    );
+    let mirrored = format!("{}/mirror/solo", mirror.host_port());
+    assert_eq!(
+        list_tags(&mirrored),
+        ["1", "1.0", "1.0.0", "1.0.0-r5", "latest"]
+    );
+    assert_eq!(
+        raw(&format!("{mirrored}:1.0.0-r5"), None).1,
+        raw(&format!("{repository}:1.0.0-r5"), None).1
+    );
+    let resynced = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    let solo = tag_result(&resynced, "solo:1.0.0");
+    assert_eq!(solo["result"], "up-to-date", "{resynced}");
+    assert_eq!(solo["revision"]["result"], "unchanged", "{resynced}");
 }

@@ -3,7 +3,7 @@
 //! latest revision `T-r<N>`. When it holds the manifest `T` now holds, nothing is written;
 //! otherwise `T-r<N+1>` (`T-r1` for the first) is pointed at it. So each revision tag names
 //! one build forever while `T` moves. A snapshot tag gets none; promoting it writes the
-//! release tag's.
+//! release tag's. `sync` copies the revision tag that names the build it copies.
 //!
 //! The build keys of both (the label every image carries, per platform) say why a new
 //! revision was written: the key changed, or the same key was built again into another
@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use im_project::revision::{latest_revision, revision_tag};
+use im_project::revision::{latest_revision, revision_number, revision_tag};
 use im_registry::ops::Published;
 use im_registry::{Client, Digest, Reference, Repository};
 use serde::Serialize;
@@ -43,6 +43,8 @@ pub enum RevisionReason {
     DigestChanged,
     /// The latest revision holds this very manifest.
     SameBuild,
+    /// `sync` copied the source registry's revision tag of this manifest.
+    Copied,
 }
 
 /// The revision tag of one release tag, as the report shows it.
@@ -185,6 +187,55 @@ pub async fn revise(
         report,
         written: Some(written),
     })
+}
+
+/// `sync`: the revision tag (the highest) that names what `source` holds in its registry, to
+/// copy along to `destination`. `None` when none does (pushed before `revision: true`). A
+/// revision tag the destination holds for another manifest is an error: it is never moved.
+pub async fn copied_revision(
+    client: &Client,
+    source: &Reference,
+    destination: &Reference,
+    tag: &str,
+) -> Result<Option<RevisionReport>, im_registry::Error> {
+    let Some(digest) = client.resolve_digest(source).await? else {
+        return Ok(None);
+    };
+    let repository = source.repository();
+    let mut numbers: Vec<u64> = client
+        .list_tags(repository)
+        .await?
+        .iter()
+        .filter_map(|candidate| revision_number(tag, candidate))
+        .collect();
+    numbers.sort_unstable_by(|a, b| b.cmp(a));
+    for number in numbers {
+        let name = revision_tag(tag, number);
+        if client.resolve_digest(&repository.tag(&name)?).await? != Some(digest.clone()) {
+            continue;
+        }
+        let target = destination.repository().tag(&name)?;
+        let result = match client.resolve_digest(&target).await? {
+            None => RevisionResult::Written,
+            Some(held) if held == digest => RevisionResult::Unchanged,
+            Some(held) => {
+                return Err(im_registry::Error::Invalid {
+                    operation: "sync",
+                    reference: target.to_string(),
+                    reason: format!(
+                        "it holds {held}, not the {digest} it names in the source; a revision tag is never moved"
+                    ),
+                });
+            }
+        };
+        return Ok(Some(RevisionReport {
+            tag: name,
+            result,
+            reason: RevisionReason::Copied,
+            previous: None,
+        }));
+    }
+    Ok(None)
 }
 
 impl TagReport {
