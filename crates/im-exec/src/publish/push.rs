@@ -1,8 +1,8 @@
 //! Pushing jobs from `dist/`: the per-platform images, the multi-platform index `build`
 //! wrote (byte for byte, so the registry serves the digest `build` recorded), then each alias;
 //! blobs the parents' repositories hold are mounted, not uploaded; with `revision: true`, the
-//! revision tag (see [`super::revision`]). The SBOMs `sbom` made of
-//! the pushed images are attached to their platform manifests as OCI 1.1 referrers.
+//! revision tag (see [`super::revision`]). The SBOMs `sbom` made of the pushed images are
+//! attached to their platform manifests as OCI 1.1 referrers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
