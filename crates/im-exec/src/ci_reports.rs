@@ -138,7 +138,8 @@ pub fn push_junit(report: &publish::Report) -> String {
     out
 }
 
-/// `push`'s dotenv: the registry and each image tag's digest.
+/// `push`'s dotenv: the registry, each image tag's digest and its revision tag (`revision:
+/// true`).
 pub fn push_dotenv(report: &publish::Report) -> String {
     let mut out = format!(
         "IM_REGISTRY={}\nIM_PUSHED={}\nIM_PUSH_FAILED={}\n",
@@ -149,6 +150,14 @@ pub fn push_dotenv(report: &publish::Report) -> String {
     for tag in &report.tags {
         if let Some(digest) = &tag.digest {
             let _ = writeln!(out, "{}={digest}", variable("IM_DIGEST", &[&tag.node]));
+        }
+        if let Some(revision) = &tag.revision {
+            let _ = writeln!(
+                out,
+                "{}={}",
+                variable("IM_REVISION", &[&tag.node]),
+                revision.tag
+            );
         }
     }
     out

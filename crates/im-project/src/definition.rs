@@ -31,6 +31,7 @@ const IMAGE_KEYS: &[&str] = &[
     "version_scheme",
     "aliases",
     "source",
+    "revision",
 ];
 const TAG_KEYS: &[&str] = &[
     "name",
@@ -107,6 +108,8 @@ pub struct ImageFile {
     pub aliases: Vec<AliasDef>,
     /// `source:`: the base tags build from an external git repository's Dockerfile.
     pub upstream: Option<crate::upstream::SourceDef>,
+    /// `revision: true`: each new build of a tag is also published as `<tag>-r<N>`.
+    pub revision: Option<Spanned<bool>>,
 }
 
 impl ImageFile {
@@ -258,6 +261,12 @@ fn read_image(
         version_scheme,
         aliases,
         name,
+        revision: map.get("revision").and_then(|n| {
+            reader.bool(n, "`revision`").map(|value| Spanned {
+                value,
+                span: n.span,
+            })
+        }),
     })
 }
 

@@ -65,6 +65,8 @@ pub struct Image {
     pub tags: Vec<Tag>,
     /// Alias tag → real tag.
     pub aliases: BTreeMap<String, String>,
+    /// `revision: true`: each new build of a tag is also published as `<tag>-r<N>`.
+    pub revision: bool,
 }
 
 impl Image {
@@ -506,12 +508,25 @@ fn resolve_image(
             }
         }
     }
-    let aliases = resolve_aliases(&name, &indices, files, &tags, diagnostics);
+    let mut aliases = resolve_aliases(&name, &indices, files, &tags, diagnostics);
+    let revision = shared_setting(
+        &name,
+        "revision",
+        &indices,
+        files,
+        |f| f.revision.as_ref().map(|s| (s.value, s.span)),
+        diagnostics,
+    )
+    .unwrap_or(false);
+    if revision {
+        crate::revision::check_names(&name, &indices, files, &tags, &mut aliases, diagnostics);
+    }
     Image {
         name,
         files: indices,
         tags,
         aliases,
+        revision,
     }
 }
 

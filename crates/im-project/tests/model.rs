@@ -178,3 +178,72 @@ fn missing_images_folder_says_how_to_fix() {
     assert!(error.contains("there is no `images/` folder"), "{error}");
     assert!(error.contains("-C <project dir>"), "{error}");
 }
+
+#[test]
+fn revision_is_an_image_flag_shared_by_its_definitions() {
+    let project = load(&[
+        (
+            "images/py/3.12/image.yml",
+            "name: py\ntags: [3.12.1, 3.12.1-rc1]\nrevision: true\n",
+        ),
+        ("images/py/3.13/image.yml", "name: py\ntags: [3.13.7]\n"),
+        ("images/other/image.yml", "tags: [1.0-r3]\n"),
+    ])
+    .unwrap();
+    assert!(project.image("py").unwrap().revision);
+    // Without `revision: true` a tag may look like a revision.
+    assert!(!project.image("other").unwrap().revision);
+
+    let conflict = load(&[
+        (
+            "images/py/3.12/image.yml",
+            "name: py\ntags: [3.12.1]\nrevision: true\n",
+        ),
+        (
+            "images/py/3.13/image.yml",
+            "name: py\ntags: [3.13.7]\nrevision: false\n",
+        ),
+    ])
+    .unwrap_err();
+    assert!(
+        conflict.contains("`revision` of image `py` differs between its definitions"),
+        "{conflict}"
+    );
+    let not_bool = load(&[("images/a/image.yml", "tags: [1]\nrevision: 'yes'\n")]).unwrap_err();
+    assert!(
+        not_bool.contains("images/a/image.yml:2:")
+            && not_bool.contains("`revision` must be `true` or `false`, but this is `yes`"),
+        "{not_bool}"
+    );
+}
+
+#[test]
+fn with_revision_no_tag_or_alias_may_be_named_like_a_revision_tag() {
+    let error = load(&[(
+        "images/a/image.yml",
+        "tags: [1.0.0, 1.0.0-r3]\nrevision: true\naliases:\n  1.0.0-r1: 1.0.0\n  stable: 1.0.0\n",
+    )])
+    .unwrap_err();
+    assert!(
+        error.contains("images/a/image.yml:1:15")
+            && error.contains(
+                "the tag `a:1.0.0-r3` has the name of a revision tag of `a:1.0.0`, and `revision: true` writes those"
+            ),
+        "{error}"
+    );
+    assert!(
+        error.contains("images/a/image.yml:4:3")
+            && error.contains("alias `1.0.0-r1` has the name of a revision tag of `a:1.0.0`"),
+        "{error}"
+    );
+    // A variant suffix that makes revision-shaped tags is refused at the variant.
+    let variant = load(&[(
+        "images/a/image.yml",
+        "tags: [1.0.0]\nrevision: true\nvariants:\n  - {name: r2, tag_suffix: -r2}\n",
+    )])
+    .unwrap_err();
+    assert!(
+        variant.contains("the tag `a:1.0.0-r2` has the name of a revision tag of `a:1.0.0`"),
+        "{variant}"
+    );
+}

@@ -180,6 +180,8 @@ For each selected image tag: every platform's dist/<name>/<tag>/<os>-<arch>/imag
 multi-platform index as <registry>/<name>:<tag>, then every alias (`1`, `1.2`, `latest`,
 variant aliases). Tags are written only after all platforms are uploaded; what the registry
 already holds is not sent again. Each selected node must be built and up to date.
+An image with `revision: true` also gets <tag>-r<N>, the next N only when the tag's build
+changed (`revision` in the JSON report).
 
 Examples:
   image-manager push                              everything, to the default registry

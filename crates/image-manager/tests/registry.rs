@@ -1927,3 +1927,218 @@ fn build_and_push_append_a_markdown_summary_for_github_actions() {
     assert!(tested.contains("Failed tests:\n\n- `"), "{tested}");
     assert!(tested.contains("no shell here"), "{tested}");
 }
+
+/// The tags of a repository, sorted (skopeo's list).
+fn list_tags(repository: &str) -> Vec<String> {
+    let listed = json(
+        &String::from_utf8(skopeo_ok(&[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{repository}"),
+        ]))
+        .unwrap(),
+    );
+    let mut tags: Vec<String> = listed["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag.as_str().unwrap().to_owned())
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn revision_tags_name_each_build_once_and_move_only_when_the_build_changes() {
+    let (registry, mirror) = (Registry::start(), Registry::start());
+    let host = registry.host_port();
+    let project = Project::solo("registry:\n  url: ${IM_TEST_REGISTRY}/acme\n")
+        .ci_and_mirror(&registry, &mirror);
+    let root = project.root();
+    write(
+        &root.join("images/solo/image.yml"),
+        "tags: [1.0.0]\nlatest: true\nrevision: true\n",
+    );
+    let repository = format!("{host}/acme/solo");
+    project.ok(&["build"]);
+
+    // The first push writes revision 1 of the tag, and none of the aliases.
+    let first = json(&project.ok(&["push", "--format", "json"]).stdout);
+    let solo = tag_result(&first, "solo:1.0.0");
+    assert_eq!(
+        solo["revision"],
+        serde_json::json!({"tag": "1.0.0-r1", "result": "written", "reason": "first", "previous": null}),
+        "{first}"
+    );
+    assert_eq!(
+        solo["tags"],
+        serde_json::json!(["1.0.0", "1", "1.0", "latest", "1.0.0-r1"])
+    );
+    let (_, built) = raw(&format!("{repository}:1.0.0"), None);
+    assert_eq!(raw(&format!("{repository}:1.0.0-r1"), None).1, built);
+
+    // Tags that only look like revisions do not count.
+    for lookalike in ["1.0.0-rc1", "1.0.0-r010", "1.0.0-r7x"] {
+        skopeo_ok(&[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{repository}:1.0.0"),
+            &format!("docker://{repository}:{lookalike}"),
+        ]);
+    }
+    // Nothing changed: the revision stays, nothing is written.
+    let again = json(&project.ok(&["push", "--format", "json"]).stdout);
+    let solo = tag_result(&again, "solo:1.0.0");
+    assert_eq!(solo["result"], "up-to-date", "{again}");
+    assert_eq!(solo["manifests_written"], 0, "{again}");
+    assert_eq!(solo["revision"]["tag"], "1.0.0-r1", "{again}");
+    assert_eq!(solo["revision"]["result"], "unchanged", "{again}");
+    let text = project.ok(&["push"]);
+    assert!(
+        text.stderr.contains("revision 1.0.0-r1 unchanged"),
+        "{}",
+        text.stderr
+    );
+    assert_eq!(
+        list_tags(&repository),
+        [
+            "1",
+            "1.0",
+            "1.0.0",
+            "1.0.0-r010",
+            "1.0.0-r1",
+            "1.0.0-r7x",
+            "1.0.0-rc1",
+            "latest"
+        ]
+    );
+
+    // A changed image is revision 2; revision 1 keeps the first build.
+    write(
+        &root.join("images/solo/Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nLABEL changed=2\n",
+    );
+    project.ok(&["build"]);
+    let dotenv = root.join("push.env");
+    let changed = json(
+        &project
+            .ok(&[
+                "push",
+                "--format",
+                "json",
+                "--output",
+                &format!("dotenv:{}", dotenv.display()),
+            ])
+            .stdout,
+    );
+    let dotenv = fs_err::read_to_string(&dotenv).unwrap();
+    assert!(
+        dotenv.contains("IM_REVISION_SOLO_1_0_0=1.0.0-r2\n"),
+        "{dotenv}"
+    );
+    assert_eq!(
+        tag_result(&changed, "solo:1.0.0")["revision"],
+        serde_json::json!({"tag": "1.0.0-r2", "result": "written", "reason": "key-changed", "previous": "1.0.0-r1"}),
+        "{changed}"
+    );
+    let (_, rebuilt) = raw(&format!("{repository}:1.0.0"), None);
+    assert_ne!(rebuilt, built);
+    assert_eq!(raw(&format!("{repository}:1.0.0-r2"), None).1, rebuilt);
+    assert_eq!(raw(&format!("{repository}:1.0.0-r1"), None).1, built);
+
+    // A snapshot writes no revision; promoting it writes the release tag's next one.
+    write(
+        &root.join("images/solo/Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nLABEL changed=3\n",
+    );
+    project.ok(&["build", "--push", "--snapshot-id", "s1"]);
+    let (_, snapshot) = raw(&format!("{repository}:1.0.0-s1"), None);
+    assert!(!exists(&format!("{repository}:1.0.0-r3")));
+    assert!(!exists(&format!("{repository}:1.0.0-s1-r1")));
+    let promoted = json(
+        &project
+            .ok(&["promote", "--snapshot-id", "s1", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        tag_result(&promoted, "solo:1.0.0")["revision"]["tag"],
+        "1.0.0-r3",
+        "{promoted}"
+    );
+    assert_eq!(raw(&format!("{repository}:1.0.0-r3"), None).1, snapshot);
+    assert_eq!(raw(&format!("{repository}:1.0.0"), None).1, snapshot);
+
+    // Per-platform tags are no release: `manifest` writes the index and its revision.
+    write(
+        &root.join("images/solo/Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nLABEL changed=4\n",
+    );
+    project.ok(&["build"]);
+    project.ok(&["push", "--platform-tags"]);
+    assert!(!exists(&format!("{repository}:1.0.0-r4")));
+    let combined = json(&project.ok(&["manifest", "--format", "json"]).stdout);
+    assert_eq!(
+        tag_result(&combined, "solo:1.0.0")["revision"]["tag"],
+        "1.0.0-r4",
+        "{combined}"
+    );
+    let (index, combined_digest) = raw(&format!("{repository}:1.0.0"), None);
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(1),
+        "{index}"
+    );
+    assert_eq!(
+        raw(&format!("{repository}:1.0.0-r4"), None).1,
+        combined_digest
+    );
+
+    // The same build pushed as a single image instead of that index is another manifest with
+    // the same build key: it gets a revision of its own, so each revision names one manifest.
+    let pushed = project.ok(&["build", "--push"]);
+    assert!(
+        pushed.stderr.contains("revision 1.0.0-r5"),
+        "{}",
+        pushed.stderr
+    );
+    assert_eq!(
+        raw(&format!("{repository}:1.0.0-r5"), None).1,
+        raw(&format!("{repository}:1.0.0"), None).1
+    );
+    let last = json(&project.ok(&["push", "--format", "json"]).stdout);
+    assert_eq!(
+        tag_result(&last, "solo:1.0.0")["revision"],
+        serde_json::json!({"tag": "1.0.0-r5", "result": "unchanged", "reason": "same-build", "previous": null}),
+        "{last}"
+    );
+
+    // `sync` copies the revision tag that names the build, and only that one.
+    let synced = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        tag_result(&synced, "solo:1.0.0")["revision"],
+        serde_json::json!({"tag": "1.0.0-r5", "result": "written", "reason": "copied", "previous": null}),
+        "{synced}"
+    );
+    let mirrored = format!("{}/mirror/solo", mirror.host_port());
+    assert_eq!(
+        list_tags(&mirrored),
+        ["1", "1.0", "1.0.0", "1.0.0-r5", "latest"]
+    );
+    assert_eq!(
+        raw(&format!("{mirrored}:1.0.0-r5"), None).1,
+        raw(&format!("{repository}:1.0.0-r5"), None).1
+    );
+    let resynced = json(
+        &project
+            .ok(&["sync", "--from", "ci", "--to", "mirror", "--format", "json"])
+            .stdout,
+    );
+    let solo = tag_result(&resynced, "solo:1.0.0");
+    assert_eq!(solo["result"], "up-to-date", "{resynced}");
+    assert_eq!(solo["revision"]["result"], "unchanged", "{resynced}");
+}

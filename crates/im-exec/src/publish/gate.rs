@@ -402,6 +402,14 @@ pub fn after_build(
             Ok(published) => published.iter().for_each(|p| report.add(p)),
             Err(error) => report.fail(&error),
         }
+        if job.revision && !state.platform_tags {
+            super::revision::revise_report(
+                session,
+                &state.target,
+                (&job.image, &job.published),
+                &mut report,
+            );
+        }
         report.status(reporter, "Tagged");
         tags.push(report);
     }

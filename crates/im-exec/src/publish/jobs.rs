@@ -28,6 +28,9 @@ pub struct TagJob {
     pub layout: Option<PathBuf>,
     /// Other images this one is built on: their repositories lend blobs by mount.
     pub parents: Vec<String>,
+    /// Whether writing `published` also writes a revision tag (`revision: true`, not a
+    /// snapshot).
+    pub revision: bool,
 }
 
 impl TagJob {
@@ -96,6 +99,7 @@ pub fn select_jobs(
             archives: Vec::new(),
             layout: None,
             parents: parent_images(prepared, &id.image, &id.tag),
+            revision: image.revision && prepared.snapshot_id.is_none(),
         });
     }
     Ok(jobs)
@@ -136,6 +140,11 @@ pub fn jobs_from_nodes<'a>(
                         .join("image.tar"),
                 ),
                 parents: parent_images(prepared, &node.id.image, &node.id.tag),
+                revision: prepared.snapshot_id.is_none()
+                    && prepared
+                        .project
+                        .image(&node.id.image)
+                        .is_some_and(|image| image.revision),
             });
             jobs.last_mut().expect("just pushed")
         };
@@ -162,6 +171,7 @@ mod tests {
             archives: Vec::new(),
             layout: None,
             parents: Vec::new(),
+            revision: false,
         };
         assert_eq!(
             job.platform_tag(&"linux/arm/v7".parse().unwrap()),

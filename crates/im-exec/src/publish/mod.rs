@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod ops;
 pub mod push;
 pub mod report;
+pub mod revision;
 pub mod sign;
 
 pub use gate::{BuildPush, after_build, before_build, mark_registry_keys, released_tags};

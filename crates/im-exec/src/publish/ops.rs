@@ -1,6 +1,7 @@
 //! The registry-to-registry publishing steps: `manifest` (per-platform tags → an index and
-//! its aliases), `promote` (snapshot tags → release tags and aliases) and `sync` (copy between
-//! registries, with the referrers of each image). Each first finds every source — a missing one writes nothing at all — then
+//! its aliases), `promote` (snapshot tags → release tags and aliases; both also write the revision tag of an
+//! image with `revision: true`) and `sync` (copy between
+//! registries, with the referrers of each image and the revision tag that names the build). Each first finds every source — a missing one writes nothing at all — then
 //! writes job by job, in order, stopping at Ctrl-C.
 
 use anyhow::Context as _;
@@ -13,6 +14,7 @@ use im_registry::ops::tag::tag_image;
 
 use super::jobs::{TagJob, published_tag};
 use super::report::{Result_, TagReport};
+use super::revision::{copied_revision, revise_report};
 use crate::context::Reporter;
 use crate::prepare::Prepared;
 use crate::registry::{Session, Target};
@@ -123,6 +125,9 @@ pub fn combine(
                 references,
                 &options,
             )));
+            if job.revision {
+                revise_report(session, target, (&job.image, &job.published), &mut report);
+            }
             Ok(report)
         },
     )
@@ -175,11 +180,15 @@ pub fn promote(
             let release = published_tag(&job.tag, None);
             let mut report =
                 TagReport::new(job, target.reference(&job.image, &release)?.to_string());
-            let mut new_tags = vec![release];
-            if let Some(image) = prepared.project.image(&job.image) {
+            let mut new_tags = vec![release.clone()];
+            let image = prepared.project.image(&job.image);
+            if let Some(image) = image {
                 new_tags.extend(image.aliases_of(&job.tag).map(str::to_owned));
             }
             report.record(session.run(tag_image(session.client(), source, &new_tags)));
+            if image.is_some_and(|image| image.revision) {
+                revise_report(session, target, (&job.image, &release), &mut report);
+            }
             Ok(report)
         },
     )
@@ -207,10 +216,35 @@ pub fn copy(
                 report.error = Some(format!("{source} does not exist"));
             }
             Ok(Some(_)) => {
-                let options = CopyOptions {
+                let mut options = CopyOptions {
                     extra_tags: job.aliases.clone(),
                     scratch_dir: Some(scratch.to_owned()),
                 };
+                // The revision tag naming this build comes along.
+                if job.revision {
+                    match session.run(copied_revision(
+                        client,
+                        &source,
+                        &destination,
+                        &job.published,
+                    )) {
+                        Ok(revision) => {
+                            options
+                                .extra_tags
+                                .extend(revision.as_ref().map(|r| r.tag.clone()));
+                            report.revision = revision;
+                        }
+                        Err(error) => {
+                            report.fail(
+                                &anyhow::Error::from(error).context(format!(
+                                    "copying the revision tag of {}",
+                                    job.published
+                                )),
+                            );
+                            return Ok(report);
+                        }
+                    }
+                }
                 let copied = session.run(copy_image(client, &source, &destination, &options));
                 // The referrers (SBOMs, signatures) of the image and its platforms come along.
                 let copied = match copied {

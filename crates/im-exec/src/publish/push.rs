@@ -1,7 +1,8 @@
 //! Pushing jobs from `dist/`: the per-platform images, the multi-platform index `build`
 //! wrote (byte for byte, so the registry serves the digest `build` recorded), then each alias;
-//! blobs the parents' repositories hold are mounted, not uploaded. The SBOMs `sbom` made of
-//! the pushed images are attached to their platform manifests as OCI 1.1 referrers.
+//! blobs the parents' repositories hold are mounted, not uploaded; with `revision: true`, the
+//! revision tag (see [`super::revision`]). The SBOMs `sbom` made of the pushed images are
+//! attached to their platform manifests as OCI 1.1 referrers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,7 @@ use im_registry::ops::push::{PushOptions, push_image, push_platform_images};
 
 use super::jobs::{TagJob, jobs_from_nodes};
 use super::report::{Result_, TagReport};
+use super::revision::revise;
 use crate::bases::Mode;
 use crate::context::{ExecContext, Reporter};
 use crate::prepare::Prepared;
@@ -98,6 +100,13 @@ async fn push_job(
             },
         };
         report.add(&published);
+        if job.revision {
+            let repository = target.repository(&job.image)?;
+            let revision = revise(client, &repository, &job.published, &published.digest)
+                .await
+                .with_context(|| format!("writing the revision tag of {}", job.published))?;
+            report.add_revision(revision);
+        }
     }
     // The SBOMs `sbom` made of exactly these images, as referrers of their manifests.
     let repository = target.repository(&job.image)?;

@@ -70,6 +70,8 @@ pub struct TagReport {
     /// SBOMs not attached because they describe an earlier build (push).
     pub sboms_stale: usize,
     pub error: Option<String>,
+    /// The revision tag of the release tag (images with `revision: true`).
+    pub revision: Option<super::revision::RevisionReport>,
 }
 
 impl TagReport {
@@ -91,6 +93,7 @@ impl TagReport {
             sboms_attached: 0,
             sboms_stale: 0,
             error: None,
+            revision: None,
         }
     }
 
@@ -177,9 +180,26 @@ impl TagReport {
                         plural(self.sboms_stale, "SBOM")
                     ));
                 }
-                let extra: Vec<&str> = self.tags.iter().skip(1).map(String::as_str).collect();
+                let revision = self.revision.as_ref().map(|r| r.tag.as_str());
+                let extra: Vec<&str> = self
+                    .tags
+                    .iter()
+                    .skip(1)
+                    .map(String::as_str)
+                    .filter(|tag| Some(*tag) != revision)
+                    .collect();
                 if !extra.is_empty() {
                     details.push(format!("also {}", extra.join(", ")));
+                }
+                if let Some(revision) = &self.revision {
+                    details.push(match revision.result {
+                        super::revision::RevisionResult::Written => {
+                            format!("revision {}", revision.tag)
+                        }
+                        super::revision::RevisionResult::Unchanged => {
+                            format!("revision {} unchanged", revision.tag)
+                        }
+                    });
                 }
                 let verb = if self.result == Result_::Pushed {
                     written
