@@ -214,6 +214,17 @@ fn find_sources(
     {
         // The repository's Dockerfile, used as it is; its context is the checkout, so the
         // image folder's rootfs is not copied in.
+        let rootfs = file.dir.join("rootfs");
+        if rootfs.is_dir() {
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "{} is not copied into this image: it builds from `source:`, whose context is the repository",
+                    display_path(&project.root, &rootfs).display()
+                ))
+                .at(file.location(declared.span))
+                .with_help("add the files with a patch (`source.patches`), or build a variant or child image FROM this one that copies them"),
+            );
+        }
         return match upstream.get(&file_index) {
             Some(resolved) => Ok(Sources {
                 image: image_context(project, image, file_index),

@@ -12,6 +12,13 @@ use sha2::{Digest, Sha256};
 use crate::git;
 use crate::patch::{self, Patch, PatchError};
 
+fn absolute(path: &Path) -> Result<PathBuf, CheckoutError> {
+    std::path::absolute(path).map_err(|source| CheckoutError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// A name no other run or thread uses at the same time: the process and a counter.
 fn unique() -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -62,6 +69,8 @@ pub struct Checkout {
 impl Repository {
     /// The cache of `url` under `cache`, created on first use.
     pub fn open(cache: &Path, url: &str) -> Result<Repository, CheckoutError> {
+        // git changes into the work tree it is given: every path it gets is absolute.
+        let cache = &absolute(cache)?;
         let name = hex::encode(&Sha256::digest(url.as_bytes())[..10]);
         let dir = cache.join(format!("{name}.git"));
         if !dir.join("HEAD").is_file() {
@@ -197,6 +206,7 @@ impl Repository {
         patches: &[Patch],
         checkouts: &Path,
     ) -> Result<Checkout, CheckoutError> {
+        let checkouts = &absolute(checkouts)?;
         let hashes: Vec<(String, String)> = patches
             .iter()
             .map(|p| {

@@ -19,6 +19,7 @@ fn upstream() -> tempfile::TempDir {
     );
     common::write(&dir.join("app/app.txt"), "one\n");
     common::write(&dir.join("app/user.txt"), "root\n");
+    common::write(&dir.join("cycle/Dockerfile"), "FROM child:1\n");
     git(dir, &["add", "."]);
     git(dir, &["commit", "--quiet", "-m", "one"]);
     git(dir, &["tag", "-a", "v1.0.0", "-m", "v1.0.0"]);
@@ -49,6 +50,7 @@ fn project(upstream: &std::path::Path) -> Project {
             ),
         )
         .file("images/app/patches/user.patch", PATCH)
+        .file("images/app/rootfs/ignored", "not in the context\n")
         .file("images/child/image.yml", "tags: ['1']\n")
         .file("images/child/Dockerfile", "FROM app:1\nCOPY rootfs/ /\n")
         .file("images/child/rootfs/child", "child\n")
@@ -76,7 +78,14 @@ fn source_images_build_from_the_upstream_commit_and_follow_its_branch() {
         .to_owned();
 
     // The labels name the upstream repository and commit, not the project's.
-    let plan = json(&project.ok(&["plan", "--format", "json"]).stdout);
+    let run = project.ok(&["plan", "--format", "json"]);
+    assert!(
+        run.stderr
+            .contains("images/app/rootfs is not copied into this image"),
+        "{}",
+        run.stderr
+    );
+    let plan = json(&run.stdout);
     let node = plan["nodes"]
         .as_array()
         .unwrap()
@@ -269,4 +278,33 @@ fn bad_sources_are_errors_at_their_line_and_write_nothing() {
         "{}",
         run.stderr
     );
+
+    // An upstream Dockerfile built on an image that is built on it: the cycle, named. Run as
+    // `-C <relative path>`: git works in other folders, and the paths shown stay relative.
+    let project = Project::new()
+        .file(
+            "images/app/image.yml",
+            &image("  ref: main\n  context: cycle\n"),
+        )
+        .file("images/child/image.yml", "tags: ['1']\n")
+        .file("images/child/Dockerfile", "FROM app:1\n");
+    let dir = project.dir.path();
+    let output = common::command(std::path::Path::new(dir.file_name().unwrap()))
+        .current_dir(dir.parent().unwrap())
+        .arg("generate")
+        .output()
+        .unwrap();
+    let run = common::Run::of(&output);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("in a cycle: app:1 -> child:1 -> app:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("at .image-manager/cache/sources/"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("dist").exists());
 }

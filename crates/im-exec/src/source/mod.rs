@@ -194,7 +194,19 @@ fn fetch_one(project: &Project, file: &ImageFile, source: &SourceDef, refresh: b
                 .at(at(source.git.span))
                 .into(),
         })?;
-    let context = checkout.dir.join(&source.context.value);
+    // im-source works with absolute paths; the project's are as the user gave them, and so
+    // are the paths messages show.
+    let checkout_dir = std::path::absolute(root)
+        .ok()
+        .and_then(|absolute| {
+            checkout
+                .dir
+                .strip_prefix(absolute)
+                .ok()
+                .map(|rel| root.join(rel))
+        })
+        .unwrap_or_else(|| checkout.dir.clone());
+    let context = checkout_dir.join(&source.context.value);
     if !context.is_dir() {
         return Err(Diagnostic::error(format!(
             "{url} has no folder `{}` at {}",
@@ -205,7 +217,7 @@ fn fetch_one(project: &Project, file: &ImageFile, source: &SourceDef, refresh: b
         .with_help("name a folder of the repository, relative to its top")
         .into());
     }
-    let dockerfile = checkout.dir.join(source.dockerfile_path());
+    let dockerfile = checkout_dir.join(source.dockerfile_path());
     if !dockerfile.is_file() {
         return Err(Diagnostic::error(format!(
             "{url} has no Dockerfile `{}` at {}",
