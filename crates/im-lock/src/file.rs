@@ -151,13 +151,19 @@ impl LockFile {
                 })
     }
 
-    /// The file's text: a comment saying what it is, `_meta`, then the bases in order.
+    /// The file's text: a comment saying what it is, `_meta`, the source, then the bases in order.
     pub fn to_yaml(&self) -> String {
         let mut out = String::from(
             "# Distribution package versions and base image digests, pinned by `image-manager lock`.\n\
              # `generate` writes them into the install commands and FROM lines of this image's\n\
              # Dockerfiles. Update: `image-manager lock --update`; check in CI: `image-manager lock --check`.\n",
         );
+        if self.source.is_some() {
+            out.push_str(
+                "# `source:` is the commit this image's `source.ref` resolved to, recorded by `generate`\n\
+                 # (a branch is followed on every run; `build --refresh-bases` asks about tags again).\n",
+            );
+        }
         if !self.meta.is_empty() {
             out.push_str("_meta:\n");
             for (key, value) in &self.meta {
@@ -462,5 +468,28 @@ mod tests {
         assert!(error.contains("no usable version"), "{error}");
         let syntax = parse("bases:\n  a: [\n").unwrap_err();
         assert!(syntax.contains("packages.lock:"), "{syntax}");
+    }
+
+    #[test]
+    fn the_source_commit_round_trips_and_is_no_pin() {
+        let mut lock = LockFile {
+            source: Some(SourceLock {
+                git: "https://example.com/app.git".into(),
+                reference: "main".into(),
+                kind: "branch".into(),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            }),
+            ..LockFile::default()
+        };
+        let text = lock.to_yaml();
+        assert!(
+            text.contains("source:\n  git: https://example.com/app.git\n  ref: main\n"),
+            "{text}"
+        );
+        let back = LockFile::parse(Path::new("images/app/packages.lock"), text).unwrap();
+        assert_eq!(back.source, lock.source);
+        // `lock --check` compares pins; the recorded commit is generate's, not one of them.
+        lock.source = None;
+        assert!(back.same_pins(&lock));
     }
 }
