@@ -63,9 +63,25 @@ pub fn fetch(project: &Project, refresh: bool) -> Result<Fetched, Diagnostics> {
     if work.is_empty() {
         return Ok(Fetched::default());
     }
-    let results: Vec<(usize, FetchedOne)> = work
+    // One repository is fetched into by one thread at a time (git's shallow fetches of one
+    // repository lock each other out); different repositories in parallel.
+    let mut by_url: Vec<Vec<(usize, &ImageFile, &SourceDef)>> = Vec::new();
+    for entry in work {
+        match by_url
+            .iter_mut()
+            .find(|group| group[0].2.git.value == entry.2.git.value)
+        {
+            Some(group) => group.push(entry),
+            None => by_url.push(vec![entry]),
+        }
+    }
+    let results: Vec<(usize, FetchedOne)> = by_url
         .par_iter()
-        .map(|&(index, file, source)| (index, fetch_one(project, file, source, refresh)))
+        .flat_map_iter(|group| {
+            group
+                .iter()
+                .map(|&(index, file, source)| (index, fetch_one(project, file, source, refresh)))
+        })
         .collect();
     let mut fetched = Fetched::default();
     let mut errors = Diagnostics::new();
