@@ -234,6 +234,13 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
         "{}",
         outdated.stderr
     );
+    // One registry round for the bases the Dockerfiles name and the base the lock pins.
+    assert_eq!(
+        outdated.stderr.matches("Resolved ").count(),
+        1,
+        "{}",
+        outdated.stderr
+    );
 
     // A changed pin: base and its child rebuild, and the plan says which pin.
     let path = fixture.root().join("images/base/packages.lock");
