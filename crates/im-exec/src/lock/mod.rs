@@ -153,16 +153,15 @@ pub struct Applied {
     pub warnings: Vec<Diagnostic>,
     /// Images whose Dockerfiles install packages although they have no lock.
     pub unlocked: Vec<String>,
-    /// Whether some tag was pinned.
-    pub pinned: bool,
 }
 
-/// Pins every rendered tag whose image has a lock. A package a lock lacks is an error at
-/// its argument (the caller points it at the template).
+/// Pins every rendered tag whose image has a lock, and the external bases of its node in
+/// `graph` (built from the unpinned tags) to what its pinned `FROM`s name. A package a lock
+/// lacks is an error at its argument (the caller points it at the template).
 pub fn apply(
     project: &Project,
     rendered: &mut Rendered,
-    graph: &Graph,
+    graph: &mut Graph,
 ) -> Result<Applied, Diagnostics> {
     // One read per image file's lock: locks are few and small, tags many.
     let mut locks: HashMap<usize, Option<SharedLock>> = HashMap::new();
@@ -210,7 +209,6 @@ pub fn apply(
         return Ok(Applied {
             warnings: lock_warnings,
             unlocked,
-            pinned: false,
         });
     }
     let bases = stage_bases(graph, rendered);
@@ -228,17 +226,18 @@ pub fn apply(
             Some((index, lock, node))
         })
         .collect();
-    let results: Vec<(usize, Result<PinnedTag, Diagnostics>)> = work
+    let results: Vec<(usize, usize, Result<PinnedTag, Diagnostics>)> = work
         .par_iter()
         .map(|(index, lock, node)| {
             let tag = &rendered.tags[*index];
-            (*index, pin_tag(tag, &bases[*node], &lock.0, &lock.1))
+            (*index, *node, pin_tag(tag, &bases[*node], &lock.0, &lock.1))
         })
         .collect();
     let mut warnings = lock_warnings;
-    for (index, result) in results {
+    for (index, node, result) in results {
         match result {
             Ok(pinned) => {
+                graph.refresh_externals(node, &pinned.parsed);
                 let tag = &mut rendered.tags[index];
                 tag.dockerfile = pinned.text;
                 tag.parsed = pinned.parsed;
@@ -255,11 +254,7 @@ pub fn apply(
     if errors.has_errors() {
         return Err(errors);
     }
-    Ok(Applied {
-        warnings,
-        unlocked,
-        pinned: !work.is_empty(),
-    })
+    Ok(Applied { warnings, unlocked })
 }
 
 /// A tag's Dockerfile pinned.
@@ -308,3 +303,6 @@ fn pin_tag(
         warnings: pinned.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests;
