@@ -166,8 +166,8 @@ pub fn apply(
     // One read per image file's lock: locks are few and small, tags many.
     let mut locks: HashMap<usize, Option<SharedLock>> = HashMap::new();
     let mut errors = Diagnostics::new();
-    // (rendered tag, its lock)
-    let mut work: Vec<(usize, SharedLock)> = Vec::new();
+    // (rendered tag, its definition, its lock)
+    let mut work: Vec<(usize, &Tag, SharedLock)> = Vec::new();
     let mut unlocked: Vec<String> = Vec::new();
     let mut lock_warnings: Vec<Diagnostic> = Vec::new();
     for (index, tag) in rendered.tags.iter().enumerate() {
@@ -191,7 +191,7 @@ pub fn apply(
             })
             .clone();
         match lock {
-            Some(lock) => work.push((index, lock)),
+            Some(lock) => work.push((index, definition, lock)),
             None => {
                 if unlocked.last() != Some(&tag.image)
                     && !im_lock::package_args(&tag.parsed).is_empty()
@@ -218,19 +218,20 @@ pub fn apply(
         .enumerate()
         .map(|(index, id)| ((id.image.as_str(), id.tag.as_str()), index))
         .collect();
-    let work: Vec<(usize, SharedLock, usize)> = work
+    let work: Vec<(usize, &Tag, SharedLock, usize)> = work
         .into_iter()
-        .filter_map(|(index, lock)| {
+        .filter_map(|(index, definition, lock)| {
             let tag = &rendered.tags[index];
             let node = *node_of.get(&(tag.image.as_str(), tag.tag.as_str()))?;
-            Some((index, lock, node))
+            Some((index, definition, lock, node))
         })
         .collect();
     let results: Vec<(usize, usize, Result<PinnedTag, Diagnostics>)> = work
         .par_iter()
-        .map(|(index, lock, node)| {
+        .map(|(index, definition, lock, node)| {
             let tag = &rendered.tags[*index];
-            (*index, *node, pin_tag(tag, &bases[*node], &lock.0, &lock.1))
+            let pinned = pin_tag(tag, definition, &bases[*node], &lock.0, &lock.1);
+            (*index, *node, pinned)
         })
         .collect();
     let mut warnings = lock_warnings;
@@ -266,10 +267,12 @@ struct PinnedTag {
     warnings: Vec<Diagnostic>,
 }
 
-/// Pins one tag: its parsed Dockerfile (errors point at its lines, which map to the
-/// template) and its final text (with the rootfs `COPY`), the same way.
+/// Pins one tag (`definition` says what it is): its parsed Dockerfile (errors point at its
+/// lines, which map to the template), then adds the rootfs `COPY` to the pinned text when
+/// rendering added it (the line pins nothing).
 fn pin_tag(
     tag: &RenderedTag,
+    definition: &Tag,
     bases: &StageBases,
     shown: &Path,
     lock: &LockFile,
@@ -285,10 +288,9 @@ fn pin_tag(
         })
         .collect();
     let pinned = im_lock::pin(&tag.parsed, &stages, shown)?;
-    let reparse = |text: String| Dockerfile::parse(tag.parsed.path(), text, &BTreeMap::new());
-    let parsed = reparse(pinned.text)?;
+    let parsed = Dockerfile::parse(tag.parsed.path(), pinned.text, &BTreeMap::new())?;
     let text = if tag.rootfs_injected {
-        im_lock::pin(&reparse(tag.dockerfile.clone())?, &stages, shown)?.text
+        im_render::with_rootfs_copy(&parsed, definition)
     } else {
         parsed.text().to_owned()
     };
