@@ -1,12 +1,13 @@
 //! `outdated`: which external bases moved upstream since the last build, and which managed
 //! nodes that rebuilds.
 //!
-//! Every external base the selection needs is resolved again through the registries (mirrors
-//! first, as for builds: [`crate::bases::resolve`], which also records the answers in
+//! Every external base the selection needs, and every base its `packages.lock` files pin, is
+//! resolved again through the registries in one round (mirrors first, as for builds:
+//! [`crate::bases::resolve_references`], which also records the answers in
 //! `dist/bases.json`), and each platform's digest is compared with the digest the node used
-//! last ([`last_used`]: the ledger). A base that moved is reported with the nodes built
-//! directly on it and everything built on those. A base whose registry cannot be reached is
-//! reported apart: its nodes stay as they are.
+//! last ([`last_used`]: the ledger), each pinned base's with the digest its locks pin. A base
+//! that moved is reported with the nodes built directly on it and everything built on those.
+//! A base whose registry cannot be reached is reported apart: its nodes stay as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -207,13 +208,32 @@ pub fn check(
 ) -> anyhow::Result<(Report, Bases, Option<Session>)> {
     options.snapshot_id.clone_from(&prepared.snapshot_id);
     let ledger = planning::load_ledger(context)?;
-    let mut session = None;
-    let bases = bases::resolve(context, prepared, &mut options, Mode::Online, &mut session)?;
     let project = &prepared.project;
     let graph = &prepared.graph;
     let (_, needed) = im_plan::selection(project, graph, &options)?;
+    let pinned = pinned_bases(prepared, &needed);
+    // One registry round, and one write of `dist/bases.json`, for the bases the Dockerfiles
+    // name and those the locks pin.
+    let mut wanted = im_plan::external_bases(project, graph, &options)?;
+    for (base, pin) in &pinned {
+        wanted
+            .entry(base.clone())
+            .or_default()
+            .extend(pin.platforms.iter().cloned());
+    }
+    let mut session = None;
+    let bases = bases::resolve_references(
+        context,
+        &project.settings,
+        &wanted,
+        Mode::Online,
+        &mut session,
+    )?;
 
     let mut users: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    for (base, pin) in &pinned {
+        users.entry(base).or_default().extend(&pin.nodes);
+    }
     let mut moved: BTreeMap<&str, (BTreeMap<String, Move>, BTreeSet<usize>)> = BTreeMap::new();
     for &node in &needed {
         let id = &graph.nodes[node];
@@ -299,17 +319,31 @@ pub fn check(
         .filter(|(reference, _)| !bases.unreachable.contains(*reference))
         .map(|(reference, error)| unchecked(reference, Some(error_chain(error))))
         .collect();
-    let locked = locked_moves(context, prepared, &needed, &mut session)?;
+    let checked = users.len().saturating_sub(unreachable.len() + failed.len());
+    let locked = pinned
+        .into_iter()
+        .filter(|(base, _)| !bases.unreachable.contains(base))
+        .filter_map(|(base, pin)| {
+            let now = &bases.resolution.resolved.get(&base)?.digest;
+            (*now != pin.digest).then(|| LockedBase {
+                locks: pin.locks.into_iter().collect(),
+                locked: pin.digest,
+                now: now.clone(),
+                nodes: names(&im_plan::targets::with_descendants(graph, &pin.nodes)),
+                reference: base,
+            })
+        })
+        .collect();
     let (sources, unreachable_sources) =
         crate::source::outdated::check(prepared, &ledger, &context.dist, &needed);
     let report = Report {
-        sources,
-        unreachable_sources,
-        checked: users.len().saturating_sub(unreachable.len() + failed.len()),
+        checked,
         outdated,
         locked,
         unreachable,
         failed,
+        sources,
+        unreachable_sources,
     };
     Ok((report, bases, session))
 }
@@ -323,13 +357,9 @@ struct Pinned {
     nodes: BTreeSet<usize>,
 }
 
-/// The bases `packages.lock` files pin for the `needed` nodes whose tag moved on since.
-fn locked_moves(
-    context: &ExecContext<'_>,
-    prepared: &Prepared,
-    needed: &BTreeSet<usize>,
-    session: &mut Option<Session>,
-) -> anyhow::Result<Vec<LockedBase>> {
+/// The bases the `packages.lock` files of the `needed` nodes pin, by reference as the
+/// Dockerfiles write it.
+fn pinned_bases(prepared: &Prepared, needed: &BTreeSet<usize>) -> BTreeMap<String, Pinned> {
     let graph = &prepared.graph;
     let project = &prepared.project;
     let mut pinned: BTreeMap<String, Pinned> = BTreeMap::new();
@@ -362,34 +392,5 @@ fn locked_moves(
             entry.nodes.insert(node);
         }
     }
-    if pinned.is_empty() {
-        return Ok(Vec::new());
-    }
-    let wanted: BTreeMap<String, BTreeSet<Platform>> = pinned
-        .iter()
-        .map(|(base, pin)| (base.clone(), pin.platforms.clone()))
-        .collect();
-    let resolved =
-        bases::resolve_references(context, &project.settings, &wanted, Mode::Online, session)?;
-    let names = |nodes: &BTreeSet<usize>| -> Vec<String> {
-        graph
-            .order
-            .iter()
-            .filter(|node| nodes.contains(node))
-            .map(|&node| graph.nodes[node].to_string())
-            .collect()
-    };
-    Ok(pinned
-        .into_iter()
-        .filter_map(|(base, pin)| {
-            let now = &resolved.resolution.resolved.get(&base)?.digest;
-            (*now != pin.digest).then(|| LockedBase {
-                reference: base,
-                locks: pin.locks.into_iter().collect(),
-                locked: pin.digest,
-                now: now.clone(),
-                nodes: names(&im_plan::targets::with_descendants(graph, &pin.nodes)),
-            })
-        })
-        .collect())
+    pinned
 }

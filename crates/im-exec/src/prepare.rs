@@ -44,12 +44,12 @@ impl Prepared {
         warnings.append(&mut fetched.warnings);
         let mut rendered = im_render::render_with(&project, &options, &fetched.sources)?;
         warnings.extend(rendered.warnings.iter().cloned());
-        let graph = Self::graph(&project, &rendered, options.snapshot_id.as_deref())?;
+        let mut graph = Self::graph(&project, &rendered, options.snapshot_id.as_deref())?;
         let mut unlocked = Vec::new();
-        let graph = if options.skip_locks {
-            graph
-        } else {
-            let applied = crate::lock::apply(&project, &mut rendered, &graph)
+        if !options.skip_locks {
+            // Pinned `FROM`s name their bases with digests: `apply` updates those nodes'
+            // external bases in the graph.
+            let applied = crate::lock::apply(&project, &mut rendered, &mut graph)
                 .map_err(|errors| in_templates(&project, &rendered, errors))?;
             warnings.extend(
                 applied
@@ -58,13 +58,7 @@ impl Prepared {
                     .flat_map(|warning| in_templates(&project, &rendered, warning.into())),
             );
             unlocked = applied.unlocked;
-            if applied.pinned {
-                // Pinned `FROM`s name their bases with digests now.
-                Self::graph(&project, &rendered, options.snapshot_id.as_deref())?
-            } else {
-                graph
-            }
-        };
+        }
         // The commits `source:` refs resolved to, once everything else held.
         fetched.write_locks()?;
         Ok(Prepared {
@@ -92,8 +86,10 @@ impl Prepared {
                 source: display_path(&project.root, &tag.dockerfile_source.path),
             })
             .collect();
-        Graph::build(project, &inputs, snapshot_id)
-            .map_err(|errors| in_templates(project, rendered, errors))
+        let graph = Graph::build(project, &inputs, snapshot_id)
+            .map_err(|errors| in_templates(project, rendered, errors))?;
+        tracing::debug!("dependency graph built: {} nodes", graph.nodes.len());
+        Ok(graph)
     }
 
     /// Writes every rendered tag and `index.json` into `dist` (`dist_name`: how the index

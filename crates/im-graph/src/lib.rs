@@ -118,6 +118,31 @@ impl Graph {
         children
     }
 
+    /// Reads the external references of `node` again from `dockerfile`: the Dockerfile the
+    /// graph was built from with only its external references changed (a `packages.lock`
+    /// pinning them to digests). Its parents stay; a reference that is not one of their edges
+    /// is external, as [`Graph::build`] decides, without building the graph again.
+    pub fn refresh_externals(&mut self, node: usize, dockerfile: &Dockerfile) {
+        let edges = &self.parents[node];
+        let outside: BTreeSet<External> = dockerfile
+            .external_refs()
+            .iter()
+            .filter(|reference| {
+                let kind = EdgeKind::from(reference.kind);
+                let written = reference.image.to_string();
+                !edges
+                    .iter()
+                    .any(|edge| edge.kind == kind && edge.reference == written)
+            })
+            .map(|reference| External {
+                reference: reference.image.to_string(),
+                kind: reference.kind.into(),
+                digest: reference.image.digest().map(str::to_owned),
+            })
+            .collect();
+        self.externals[node] = outside.into_iter().collect();
+    }
+
     /// Builds the graph of `inputs` (one per tag of `project`). `snapshot_id` strips a
     /// `-<id>` suffix from tags in references, as `--snapshot-id` renders them.
     pub fn build(

@@ -16,7 +16,9 @@ use crate::credentials::{CredentialStore, DockerConfig, RegistrySettings};
 use crate::digest::{Digest, descriptor_digest, digest_like, parse_digest};
 use crate::manifest::{MANIFEST_ACCEPT, ManifestDocument, ManifestKind};
 use crate::retry::RetryPolicy;
-use crate::transport::{BlobSource, Endpoint, Fetched, Request, Transport, TransportSettings};
+use crate::transport::{
+    BlobSource, Endpoint, Fetched, Request, Transport, TransportSettings, names_error_code,
+};
 use crate::{Error, Reference, Repository};
 
 /// Size caps and transfer sizes.
@@ -385,9 +387,31 @@ impl Client {
         )
         .header(header::CONTENT_TYPE, document.media_type())
         .body(BlobSource::Bytes(document.bytes().clone()));
-        let fetched = self
-            .send_checked(&endpoint, &request, "manifest upload")
-            .await?;
+        let retry = &self.transport.retry;
+        let mut attempt = 0;
+        let fetched = loop {
+            attempt += 1;
+            let fetched = self
+                .fetch_status(&endpoint, &request, "manifest upload")
+                .await?;
+            if fetched.status.is_success() {
+                break fetched;
+            }
+            // A known transient refusal: the distribution registry's filesystem storage links
+            // a blob into a repository by truncating and rewriting a file, so while another
+            // client that pushed the same blob (a CI job pushing another platform of the
+            // image, whose layers are the same) links it again, a manifest naming it is
+            // refused with MANIFEST_BLOB_UNKNOWN although the blob is there.
+            if fetched.status == StatusCode::BAD_REQUEST
+                && names_error_code(&fetched.body, "MANIFEST_BLOB_UNKNOWN")
+                && attempt < retry.max_attempts
+            {
+                tracing::debug!(%reference, attempt, "manifest refused for an unknown blob; trying again");
+                self.transport.sleep(retry.delay(attempt, None)).await?;
+                continue;
+            }
+            return Err(fetched.into_error(&endpoint, &request));
+        };
         if let Some(stored) = fetched
             .header("docker-content-digest")
             .and_then(|d| parse_digest(d).ok())

@@ -3,7 +3,9 @@
 //!
 //! Retried: HTTP 408, 429 and 5xx other than 501/505, connection failures, resets and bodies
 //! that end early. Never retried: 400, 403, 404 and other 4xx (a 401 gets one
-//! re-authentication in the transport, not a retry).
+//! re-authentication in the transport, not a retry), but for one documented 400: a manifest
+//! `PUT` refused with `MANIFEST_BLOB_UNKNOWN` while another client links the same blob
+//! (`Client::put_manifest`).
 
 use std::time::{Duration, SystemTime};
 

@@ -29,7 +29,9 @@ mod request;
 use authenticate::challenges_of;
 
 pub use request::BlobSource;
-pub(crate) use request::{Endpoint, Fetched, Reply, Request, parse_error_body, status_error};
+pub(crate) use request::{
+    Endpoint, Fetched, Reply, Request, names_error_code, parse_error_body, status_error,
+};
 
 /// The HTTP machinery shared by every operation of a client.
 pub(crate) struct Transport {

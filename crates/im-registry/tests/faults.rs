@@ -113,6 +113,42 @@ async fn a_500_then_success_on_upload_and_manifest_put_publishes() {
     assert_eq!(fake.tags("app"), ["1"]);
 }
 
+/// distribution's filesystem storage refuses a manifest for a moment while another client
+/// that pushed one of its blobs links that blob again (two CI jobs pushing the platforms of
+/// one image, whose layers are the same): the manifest is put again and published; another
+/// 400 is not retried.
+#[tokio::test]
+async fn a_manifest_refused_for_an_unknown_blob_is_put_again_and_published() {
+    let fake = FakeRegistry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (image, written) = small_image(dir.path(), 2, 1000);
+    // What distribution 2.8 answers: DIGEST_INVALID first, then MANIFEST_BLOB_UNKNOWN; the
+    // second tag is refused for another reason.
+    for (tag, times, codes) in [
+        ("1", 1, vec!["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"]),
+        ("2", 10, vec!["MANIFEST_INVALID"]),
+    ] {
+        fake.fault(
+            "PUT",
+            &format!("/manifests/{tag}"),
+            times,
+            Action::Errors(400, codes),
+        );
+    }
+    let push = |tag: &str| {
+        let target = reference(&fake, &format!("app:{tag}"));
+        let image = &image;
+        async move { push_image(&client(), image, &target, &PushOptions::default()).await }
+    };
+    let published = push("1").await.unwrap();
+    assert_eq!(published.digest.to_string(), written.root_digest);
+    assert_eq!(fake.count("PUT", "/manifests/1"), 2);
+    assert_eq!(fake.tags("app"), ["1"]);
+    let err = push("2").await.unwrap_err();
+    assert!(err.to_string().contains("MANIFEST_INVALID"), "{err}");
+    assert_eq!(fake.count("PUT", "/manifests/2"), 1);
+}
+
 #[tokio::test]
 async fn a_persistent_500_is_a_clear_error_and_no_tag_is_written() {
     let fake = FakeRegistry::start().await;

@@ -392,7 +392,7 @@ fn render_one(
     }
     let inject = sources.overlay.has_content() && tag.rootfs_copy && !parsed.copies_rootfs();
     let dockerfile = if inject {
-        parsed.inject_after_final_from(&format!("COPY --chown={} rootfs/ /", tag.rootfs_user))
+        with_rootfs_copy(&parsed, tag)
     } else {
         parsed.text().to_owned()
     };
@@ -409,6 +409,12 @@ fn render_one(
         pins: None,
         source: sources.source.clone(),
     })
+}
+
+/// The text of `dockerfile` with `COPY --chown=<rootfs_user> rootfs/ /` after its final
+/// `FROM`: what a tag whose overlay the Dockerfile does not copy builds.
+pub fn with_rootfs_copy(dockerfile: &Dockerfile, tag: &Tag) -> String {
+    dockerfile.inject_after_final_from(&format!("COPY --chown={} rootfs/ /", tag.rootfs_user))
 }
 
 /// Where a tag's rendered Dockerfile is written: `dist/<image>/<tag>/Dockerfile`.

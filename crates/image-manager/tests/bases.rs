@@ -11,24 +11,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, builder_settings, json, run_cli, succeeded, write};
+use common::{Sandbox, builder_settings, json, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
 const SKOPEO: &str = "/usr/bin/skopeo";
 const BASE_DIGEST_LABEL: &str = "org.opencontainers.image.base.digest";
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
+struct Fixture(Sandbox);
+
+impl std::ops::Deref for Fixture {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
 }
 
 impl Fixture {
     /// The project, building with `builder` (`buildah`, `podman` or `docker`), `app` starting
     /// `FROM {from}`, and `registries` added to `.image-manager.yml`.
     fn new(builder: &str, from: &str, registries: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let mut sandbox = Sandbox::new();
+        let root = sandbox.root();
         let storage = root.join(".storage");
         let settings = builder_settings(builder, &storage);
         write(
@@ -51,32 +56,11 @@ impl Fixture {
             "FROM scratch\nCOPY rootfs/ /\n",
         );
         write(&root.join("images/solo/rootfs/hello"), "hello\n");
-        let docker_config = root.join(".docker");
-        write(&docker_config.join("config.json"), "{}\n");
-        let mut env = BTreeMap::from([
-            ("NO_COLOR".to_owned(), "1".to_owned()),
-            ("SOURCE_DATE_EPOCH".to_owned(), "1700000000".to_owned()),
-            (
-                "DOCKER_CONFIG".to_owned(),
-                docker_config.display().to_string(),
-            ),
-        ]);
+        sandbox.empty_docker_config();
         if builder == "docker" {
-            env.insert("DOCKER_HOST".into(), im_testkit::docker().host().to_owned());
+            sandbox.set("DOCKER_HOST", im_testkit::docker().host());
         }
-        Self { dir, env }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        run_cli(self.root(), args, &self.env)
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        succeeded(self.run(args), args)
+        Self(sandbox)
     }
 
     fn archive(&self, node: &str) -> PathBuf {

@@ -10,19 +10,26 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{Project, Run, builder_settings, json, run_cli, succeeded, write};
+use common::{Project, Sandbox, builder_settings, json, path_with, write};
 use im_testkit::Registry;
 
 struct Fixture {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
+    sandbox: Sandbox,
     base: String,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
+    }
 }
 
 impl Fixture {
     fn new(registry: &Registry) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let mut sandbox = Sandbox::new();
+        let root = sandbox.root();
         let base = format!("{}/debian:bookworm", registry.host_port());
         im_testkit::push_debian_image(&base);
         let storage = root.join(".storage");
@@ -53,38 +60,9 @@ impl Fixture {
             &root.join("images/app/Dockerfile"),
             "FROM base:1\nRUN apt-get update && apt-get install -y --no-install-recommends less && rm -rf /var/lib/apt/lists/*\n",
         );
-        let syft = im_testkit::syft_bin();
-        let path = format!(
-            "{}:{}",
-            syft.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let env = BTreeMap::from([
-            ("PATH".to_owned(), path),
-            ("NO_COLOR".to_owned(), "1".to_owned()),
-            ("SOURCE_DATE_EPOCH".to_owned(), "1700000000".to_owned()),
-            (
-                "DOCKER_HOST".to_owned(),
-                im_testkit::docker().host().to_owned(),
-            ),
-        ]);
-        Self { dir, env, base }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        run_cli(self.root(), args, &self.env)
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        succeeded(self.run(args), args)
-    }
-
-    fn read(&self, relative: &str) -> String {
-        fs_err::read_to_string(self.root().join(relative)).unwrap()
+        sandbox.set("PATH", path_with(&im_testkit::syft_bin()));
+        sandbox.set("DOCKER_HOST", im_testkit::docker().host());
+        Self { sandbox, base }
     }
 
     fn lock(&self, image: &str) -> im_lock::LockFile {
@@ -234,6 +212,13 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
         "{}",
         outdated.stderr
     );
+    // One registry round for the bases the Dockerfiles name and the base the lock pins.
+    assert_eq!(
+        outdated.stderr.matches("Resolved ").count(),
+        1,
+        "{}",
+        outdated.stderr
+    );
 
     // A changed pin: base and its child rebuild, and the plan says which pin.
     let path = fixture.root().join("images/base/packages.lock");
@@ -348,9 +333,17 @@ fn a_lock_in_the_proof_of_concepts_format_is_applied() {
                 "_meta:\n  generated_at: '2025-06-01T12:00:00'\n  tool: image-manager lock\nbases:\n  docker.io/library/ubuntu:24.04:\n    digest: {digest}\n    codename: noble\n    platform: linux/amd64\n    packages:\n      ca-certificates: '20240203'\n      curl: 8.5.0-2ubuntu10.6\n"
             ),
         );
-    let generated = project.ok(&["generate"]);
+    let generated = project.ok(&["-v", "generate"]);
     assert!(
         generated.stderr.contains("unknown key `platform`"),
+        "{}",
+        generated.stderr
+    );
+    // The pinned `FROM` changes the node's external base in the graph built before: the
+    // graph is built once.
+    assert_eq!(
+        generated.stderr.matches("dependency graph built").count(),
+        1,
         "{}",
         generated.stderr
     );

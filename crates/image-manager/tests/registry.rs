@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Run, files_containing, json, write};
+use common::{Run, Sandbox, files_containing, json, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
@@ -53,8 +53,7 @@ fn free_fixed_addr() -> String {
 
 /// A project in a temp dir with its own buildah storage and its own environment.
 struct Project {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
+    sandbox: Sandbox,
     /// Every command's output, for the canary check.
     transcript: std::cell::RefCell<String>,
 }
@@ -63,8 +62,8 @@ impl Project {
     /// `.image-manager.yml` with the buildah store in the project, `platforms`, and
     /// `registry_yaml` (which may use `${IM_TEST_REGISTRY}`).
     fn with_settings(platforms: &[&str], registry_yaml: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let mut sandbox = Sandbox::new();
+        let root = sandbox.root();
         let storage = root.join(".storage");
         write(
             &root.join(".image-manager.yml"),
@@ -75,22 +74,11 @@ impl Project {
                 platforms.join(", ")
             ),
         );
-        let docker_config = root.join(".docker");
-        // An empty one: buildah refuses a DOCKER_CONFIG without config.json.
-        write(&docker_config.join("config.json"), "{}\n");
-        let mut env = BTreeMap::new();
-        env.insert("NO_COLOR".to_owned(), "1".to_owned());
-        env.insert("SOURCE_DATE_EPOCH".to_owned(), "1700000000".to_owned());
-        // No credentials from the machine's own Docker config.
-        env.insert(
-            "DOCKER_CONFIG".to_owned(),
-            docker_config.display().to_string(),
-        );
+        sandbox.empty_docker_config();
         // Never the machine's 127.0.0.1:5050 unless a test asks for it.
-        env.insert("IMAGE_MANAGER_REGISTRY_ADDR".to_owned(), free_addr());
+        sandbox.set("IMAGE_MANAGER_REGISTRY_ADDR", free_addr());
         Self {
-            dir,
-            env,
+            sandbox,
             transcript: std::cell::RefCell::new(String::new()),
         }
     }
@@ -138,11 +126,11 @@ impl Project {
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.sandbox.root()
     }
 
     fn set(&mut self, key: &str, value: &str) {
-        self.env.insert(key.to_owned(), value.to_owned());
+        self.sandbox.set(key, value);
     }
 
     fn registry(mut self, registry: &Registry) -> Self {
@@ -167,12 +155,7 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let output = common::command(self.root())
-            .args(args)
-            .envs(&self.env)
-            .output()
-            .unwrap();
-        let run = Run::of(&output);
+        let run = self.sandbox.run(args);
         let mut transcript = self.transcript.borrow_mut();
         transcript.push_str(&run.stdout);
         transcript.push_str(&run.stderr);
@@ -180,13 +163,7 @@ impl Project {
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert_eq!(
-            run.status, 0,
-            "image-manager {args:?}\nstdout:\n{}\nstderr:\n{}",
-            run.stdout, run.stderr
-        );
-        run
+        common::succeeded(self.run(args), args)
     }
 
     fn ledger(&self) -> serde_json::Value {
@@ -1470,7 +1447,7 @@ fn ctrl_c_during_a_push_writes_no_tag_and_a_second_push_completes() {
         .arg("-C")
         .arg(project.root())
         .args(["push", "--format", "json"])
-        .envs(&project.env)
+        .envs(&project.sandbox.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -13,23 +13,28 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{Run, builder_settings, json, write};
+use common::{Run, Sandbox, builder_settings, json, path_with, write};
 use im_testkit::{Platform, Registry};
 use sha2::Digest as _;
 
-struct Project {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
+struct Project(Sandbox);
+
+impl std::ops::Deref for Project {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
 }
 
 impl Project {
     /// base (busybox) → app:1.0.0 (with Debian's dpkg records), pushed to
     /// `${IM_TEST_REGISTRY}/acme`, with a `mirror` registry for sync.
     fn new(registry: &Registry, mirror: &Registry) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let mut sandbox = Sandbox::new();
+        let root = sandbox.root();
         write(
             &root.join(".image-manager.yml"),
             &format!(
@@ -50,36 +55,12 @@ impl Project {
         ] {
             write(&rootfs.join(dest), &debian_file(member));
         }
-        let docker_config = root.join(".docker");
-        write(&docker_config.join("config.json"), "{}\n");
-        let mut env = BTreeMap::new();
-        env.insert("SOURCE_DATE_EPOCH".to_owned(), "1700000000".to_owned());
-        env.insert(
-            "DOCKER_CONFIG".to_owned(),
-            docker_config.display().to_string(),
-        );
-        env.insert("IM_TEST_REGISTRY".to_owned(), registry.host_port());
-        env.insert("IM_TEST_MIRROR".to_owned(), mirror.host_port());
+        sandbox.empty_docker_config();
+        sandbox.set("IM_TEST_REGISTRY", registry.host_port());
+        sandbox.set("IM_TEST_MIRROR", mirror.host_port());
         // syft where `scripts/setup` put it, first on PATH.
-        env.insert("PATH".to_owned(), path_with(&im_testkit::syft_bin()));
-        Self { dir, env }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let output = common::command(self.root())
-            .args(args)
-            .envs(&self.env)
-            .output()
-            .unwrap();
-        Run::of(&output)
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        common::succeeded(self.run(args), args)
+        sandbox.set("PATH", path_with(&im_testkit::syft_bin()));
+        Self(sandbox)
     }
 
     fn node_dir(&self, node: &str) -> PathBuf {
@@ -89,15 +70,6 @@ impl Project {
             .join(name)
             .join(tag)
             .join("linux-amd64")
-    }
-}
-
-/// `PATH` with the folder of `program` first.
-fn path_with(program: &Path) -> String {
-    let dir = program.parent().unwrap().display().to_string();
-    match std::env::var("PATH") {
-        Ok(path) => format!("{dir}:{path}"),
-        Err(_) => format!("{dir}:/usr/local/bin:/usr/bin:/bin"),
     }
 }
 

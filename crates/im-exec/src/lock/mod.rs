@@ -153,22 +153,21 @@ pub struct Applied {
     pub warnings: Vec<Diagnostic>,
     /// Images whose Dockerfiles install packages although they have no lock.
     pub unlocked: Vec<String>,
-    /// Whether some tag was pinned.
-    pub pinned: bool,
 }
 
-/// Pins every rendered tag whose image has a lock. A package a lock lacks is an error at
-/// its argument (the caller points it at the template).
+/// Pins every rendered tag whose image has a lock, and the external bases of its node in
+/// `graph` (built from the unpinned tags) to what its pinned `FROM`s name. A package a lock
+/// lacks is an error at its argument (the caller points it at the template).
 pub fn apply(
     project: &Project,
     rendered: &mut Rendered,
-    graph: &Graph,
+    graph: &mut Graph,
 ) -> Result<Applied, Diagnostics> {
     // One read per image file's lock: locks are few and small, tags many.
     let mut locks: HashMap<usize, Option<SharedLock>> = HashMap::new();
     let mut errors = Diagnostics::new();
-    // (rendered tag, its lock)
-    let mut work: Vec<(usize, SharedLock)> = Vec::new();
+    // (rendered tag, its definition, its lock)
+    let mut work: Vec<(usize, &Tag, SharedLock)> = Vec::new();
     let mut unlocked: Vec<String> = Vec::new();
     let mut lock_warnings: Vec<Diagnostic> = Vec::new();
     for (index, tag) in rendered.tags.iter().enumerate() {
@@ -194,7 +193,7 @@ pub fn apply(
             // A lock holding only a `source:` commit pins no packages.
             .filter(|lock| !lock.1.bases.is_empty());
         match lock {
-            Some(lock) => work.push((index, lock)),
+            Some(lock) => work.push((index, definition, lock)),
             None => {
                 if unlocked.last() != Some(&tag.image)
                     && !im_lock::package_args(&tag.parsed).is_empty()
@@ -212,7 +211,6 @@ pub fn apply(
         return Ok(Applied {
             warnings: lock_warnings,
             unlocked,
-            pinned: false,
         });
     }
     let bases = stage_bases(graph, rendered);
@@ -222,25 +220,27 @@ pub fn apply(
         .enumerate()
         .map(|(index, id)| ((id.image.as_str(), id.tag.as_str()), index))
         .collect();
-    let work: Vec<(usize, SharedLock, usize)> = work
+    let work: Vec<(usize, &Tag, SharedLock, usize)> = work
         .into_iter()
-        .filter_map(|(index, lock)| {
+        .filter_map(|(index, definition, lock)| {
             let tag = &rendered.tags[index];
             let node = *node_of.get(&(tag.image.as_str(), tag.tag.as_str()))?;
-            Some((index, lock, node))
+            Some((index, definition, lock, node))
         })
         .collect();
-    let results: Vec<(usize, Result<PinnedTag, Diagnostics>)> = work
+    let results: Vec<(usize, usize, Result<PinnedTag, Diagnostics>)> = work
         .par_iter()
-        .map(|(index, lock, node)| {
+        .map(|(index, definition, lock, node)| {
             let tag = &rendered.tags[*index];
-            (*index, pin_tag(tag, &bases[*node], &lock.0, &lock.1))
+            let pinned = pin_tag(tag, definition, &bases[*node], &lock.0, &lock.1);
+            (*index, *node, pinned)
         })
         .collect();
     let mut warnings = lock_warnings;
-    for (index, result) in results {
+    for (index, node, result) in results {
         match result {
             Ok(pinned) => {
+                graph.refresh_externals(node, &pinned.parsed);
                 let tag = &mut rendered.tags[index];
                 tag.dockerfile = pinned.text;
                 tag.parsed = pinned.parsed;
@@ -257,11 +257,7 @@ pub fn apply(
     if errors.has_errors() {
         return Err(errors);
     }
-    Ok(Applied {
-        warnings,
-        unlocked,
-        pinned: !work.is_empty(),
-    })
+    Ok(Applied { warnings, unlocked })
 }
 
 /// A tag's Dockerfile pinned.
@@ -273,10 +269,12 @@ struct PinnedTag {
     warnings: Vec<Diagnostic>,
 }
 
-/// Pins one tag: its parsed Dockerfile (errors point at its lines, which map to the
-/// template) and its final text (with the rootfs `COPY`), the same way.
+/// Pins one tag (`definition` says what it is): its parsed Dockerfile (errors point at its
+/// lines, which map to the template), then adds the rootfs `COPY` to the pinned text when
+/// rendering added it (the line pins nothing).
 fn pin_tag(
     tag: &RenderedTag,
+    definition: &Tag,
     bases: &StageBases,
     shown: &Path,
     lock: &LockFile,
@@ -292,10 +290,9 @@ fn pin_tag(
         })
         .collect();
     let pinned = im_lock::pin(&tag.parsed, &stages, shown)?;
-    let reparse = |text: String| Dockerfile::parse(tag.parsed.path(), text, &BTreeMap::new());
-    let parsed = reparse(pinned.text)?;
+    let parsed = Dockerfile::parse(tag.parsed.path(), pinned.text, &BTreeMap::new())?;
     let text = if tag.rootfs_injected {
-        im_lock::pin(&reparse(tag.dockerfile.clone())?, &stages, shown)?.text
+        im_render::with_rootfs_copy(&parsed, definition)
     } else {
         parsed.text().to_owned()
     };
@@ -310,3 +307,6 @@ fn pin_tag(
         warnings: pinned.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -202,25 +202,38 @@ pub(crate) fn status_error(
     }
 }
 
+/// A distribution error body: `{"errors": [{"code": ..., "message": ...}, ...]}`.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorItem {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Whether a distribution error body lists `code` among its errors (not only first).
+pub(crate) fn names_error_code(body: &[u8], code: &str) -> bool {
+    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|parsed| {
+        parsed
+            .errors
+            .iter()
+            .any(|item| item.code.as_deref() == Some(code))
+    })
+}
+
 /// The first `{code, message}` of a distribution error body, sanitised and shortened.
 pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<Item>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        code: Option<String>,
-        message: Option<String>,
-    }
     let clean = |s: String| -> String {
         s.chars()
             .filter(|c| !c.is_control())
             .take(300)
             .collect::<String>()
     };
-    match serde_json::from_slice::<Body>(body) {
+    match serde_json::from_slice::<ErrorBody>(body) {
         Ok(parsed) => parsed
             .errors
             .into_iter()

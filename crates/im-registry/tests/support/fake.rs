@@ -35,6 +35,8 @@ pub struct Fault {
 pub enum Action {
     /// Answer with this status (and optional Retry-After) instead of handling.
     Status(u16, Option<String>),
+    /// Answer with this status and an error body listing these codes, in order.
+    Errors(u16, Vec<&'static str>),
     /// Handle normally, but cut the response body after this many bytes.
     CutResponse(usize),
     /// Read this many bytes of the request body (kept in the upload), then drop the connection.
@@ -250,6 +252,14 @@ impl FakeRegistry {
                         .insert("retry-after", value.parse().unwrap());
                 }
                 return Ok(response);
+            }
+            Some(Action::Errors(status, codes)) => {
+                let errors: Vec<serde_json::Value> = codes
+                    .iter()
+                    .map(|code| serde_json::json!({"code": code, "message": "injected"}))
+                    .collect();
+                let body = serde_json::to_vec(&serde_json::json!({ "errors": errors })).unwrap();
+                return Ok(respond(*status, Bytes::from(body)));
             }
             Some(Action::Redirect(location)) => {
                 let mut response = respond(307, Bytes::new());

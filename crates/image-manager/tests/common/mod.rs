@@ -205,6 +205,65 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// A project in a temp folder and the environment each run of the binary in it gets
+/// (besides what [`command`] sets): `SOURCE_DATE_EPOCH` fixed, then what the test adds. The
+/// end-to-end fixtures that drive real builders build on it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            env: std::collections::BTreeMap::from([(
+                "SOURCE_DATE_EPOCH".to_owned(),
+                "1700000000".to_owned(),
+            )]),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets `key` in the environment of every run.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.env.insert(key.to_owned(), value.into());
+    }
+
+    /// An empty Docker config in the project as `DOCKER_CONFIG`: no credentials of the
+    /// machine's (buildah wants the file).
+    pub fn empty_docker_config(&mut self) {
+        let docker_config = self.root().join(".docker");
+        write(&docker_config.join("config.json"), "{}\n");
+        self.set("DOCKER_CONFIG", docker_config.display().to_string());
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_cli(self.root(), args, &self.env)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Run {
+        succeeded(self.run(args), args)
+    }
+
+    /// A file of the project, as text.
+    pub fn read(&self, relative: &str) -> String {
+        fs_err::read_to_string(self.root().join(relative)).unwrap()
+    }
+}
+
+/// `PATH` with the folder of `program` first.
+pub fn path_with(program: &Path) -> String {
+    let dir = program.parent().unwrap().display().to_string();
+    match std::env::var("PATH") {
+        Ok(path) => format!("{dir}:{path}"),
+        Err(_) => format!("{dir}:/usr/local/bin:/usr/bin:/bin"),
+    }
+}
+
 /// A temp project the binary runs in (a small fluent builder in the style of `just`'s test
 /// harness); runs show the project's path as `[ROOT]`.
 pub struct Project {
