@@ -7,16 +7,7 @@ mod common;
 use common::{Project, builder_settings, json};
 
 fn project() -> Project {
-    let project = Project::new();
-    let storage = project.path(".storage");
-    project
-        .file(
-            ".image-manager.yml",
-            &format!(
-                "{}platforms: [linux/amd64]\n",
-                builder_settings("buildah", &storage)
-            ),
-        )
+    Project::buildah_amd64()
         .file("images/good/image.yml", "tags: ['1']\n")
         .file("images/good/Dockerfile", "FROM scratch\nCOPY rootfs/ /\n")
         .file("images/good/rootfs/hello", "hello\n")

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Project, builder_settings, git, json, node_results};
+use common::{Project, git, json, node_results};
 
 /// The upstream repository: a Dockerfile `FROM scratch` copying two files; `v1.0.0` on the
 /// first commit, `v1.1.0` on the second, `main` at the second.
@@ -32,17 +32,8 @@ fn upstream() -> tempfile::TempDir {
 const PATCH: &str = "--- a/app/user.txt\n+++ b/app/user.txt\n@@ -1 +1 @@\n-root\n+app\n";
 
 fn project(upstream: &std::path::Path) -> Project {
-    let project = Project::new();
-    let storage = project.path(".storage");
     let url = format!("file://{}", upstream.display());
-    project
-        .file(
-            ".image-manager.yml",
-            &format!(
-                "{}platforms: [linux/amd64]\n",
-                builder_settings("buildah", &storage)
-            ),
-        )
+    Project::buildah_amd64()
         .file(
             "images/app/image.yml",
             &format!(

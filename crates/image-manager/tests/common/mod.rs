@@ -277,6 +277,20 @@ impl Project {
         }
     }
 
+    /// A project building with buildah (its store in the project's `.storage`) for
+    /// linux/amd64 only.
+    pub fn buildah_amd64() -> Self {
+        let project = Self::new();
+        let storage = project.path(".storage");
+        project.file(
+            ".image-manager.yml",
+            &format!(
+                "{}platforms: [linux/amd64]\n",
+                builder_settings("buildah", &storage)
+            ),
+        )
+    }
+
     pub fn file(self, path: &str, text: &str) -> Self {
         let path = self.dir.path().join(path);
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();
