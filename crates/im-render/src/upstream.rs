@@ -17,6 +17,9 @@ pub struct ResolvedSource {
     pub kind: &'static str,
     /// The commit `ref:` resolved to.
     pub commit: String,
+    /// Whether the repository was asked where `ref:` points during this run (not when the
+    /// lock answered, for a tag, or when the repository could not be reached).
+    pub asked: bool,
     /// The build context: a folder of the checkout (absolute).
     pub context: PathBuf,
     /// The context as `source.context` writes it (part of the build key).

@@ -184,6 +184,36 @@ fn source_images_build_from_the_upstream_commit_and_follow_its_branch() {
     assert_eq!(rebuilt["other:1"], "up-to-date");
     assert_eq!(rebuilt["pinned:1.0.0"], "up-to-date");
     assert!(project.read("images/app/packages.lock").contains(&three));
+
+    // The repository is gone: the locked commits build (nothing to do) with a warning, and
+    // `outdated` says it could not check them (exit 3).
+    let moved = repo.with_extension("moved");
+    fs_err::rename(repo, &moved).unwrap();
+    let run = project.ok(&["build", "--format", "json"]);
+    assert!(
+        node_results(&json(&run.stdout))
+            .values()
+            .all(|r| r == "up-to-date"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("building the locked commit {}", &three[..12])),
+        "{}",
+        run.stderr
+    );
+    let run = project.run(&["outdated", "--format", "json"]);
+    assert_eq!(run.status, 3, "{}\n{}", run.stdout, run.stderr);
+    let unreachable = &json(&run.stdout)["unreachable_sources"];
+    let images: Vec<&str> = unreachable
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(images, ["app", "pinned"], "{unreachable}");
+    fs_err::rename(&moved, repo).unwrap();
 }
 
 #[test]

@@ -127,6 +127,8 @@ fn fetch_one(project: &Project, file: &ImageFile, source: &SourceDef, refresh: b
             locked.git == url && locked.reference == reference && is_commit(&locked.commit)
         });
 
+    // Whether the remote said where `ref` points during this run (`outdated` asks otherwise).
+    let mut asked = false;
     let resolved = if is_commit(reference) {
         Resolved {
             commit: reference.to_owned(),
@@ -141,7 +143,10 @@ fn fetch_one(project: &Project, file: &ImageFile, source: &SourceDef, refresh: b
         }
     } else {
         match im_source::remote::resolve(url, reference) {
-            Ok(resolved) => resolved,
+            Ok(resolved) => {
+                asked = true;
+                resolved
+            }
             Err(ResolveError::Unreachable(error)) => match locked {
                 Some(locked) => {
                     warnings.push(
@@ -252,6 +257,7 @@ fn fetch_one(project: &Project, file: &ImageFile, source: &SourceDef, refresh: b
             reference: reference.to_owned(),
             kind: resolved.kind.as_str(),
             commit: resolved.commit,
+            asked,
             context,
             context_path: source.context.value.clone(),
             dockerfile,

@@ -119,12 +119,14 @@ fn check_one(
     let Some(built) = built else {
         return Ok(None);
     };
-    let now = match source.kind {
-        "commit" => source.commit.clone(),
-        _ => match im_source::remote::resolve(&source.git, &source.reference) {
+    // Rendering asked already about a branch: not twice.
+    let now = if source.kind == "commit" || source.asked {
+        source.commit.clone()
+    } else {
+        match im_source::remote::resolve(&source.git, &source.reference) {
             Ok(resolved) => resolved.commit,
             Err(error) => return Err(unreachable(error.to_string())),
-        },
+        }
     };
     let newer_tags = if source.kind == "tag" {
         let scheme = project
