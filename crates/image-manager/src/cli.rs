@@ -423,7 +423,7 @@ Examples:
   image-manager bump minor python:3.13                      by alias
   image-manager bump major app --format json")]
     Bump(BumpArgs),
-    /// Report external bases whose tag moved upstream since the last build, and what that rebuilds.
+    /// Report external bases and source repositories that moved upstream since the last build, and what that rebuilds.
     #[command(after_help = "\
 Asks the registries (mirrors first, credentials as for push) what each external base of the
 selected images (`FROM debian:bookworm-slim`, not managed here) points at now, for each
@@ -433,8 +433,12 @@ those: exactly what `build --refresh-bases` rebuilds. What was asked is recorded
 dist/bases.json, so `plan` shows the same nodes with \"base ... moved to sha256:...\".
 A base whose registry cannot be reached is a warning and its nodes stay as they are.
 
-Exit codes: 0 nothing moved, 1 a base moved, 3 a base could not be checked (unreachable
-registry, missing tag), 2 bad input; --exit-zero exits 0 for reports.
+Images built from an external repository (`source:` in image.yml) are checked too: a ref that
+points at another commit than the last build used (a branch moved on), with what that
+rebuilds, and for a ref that is a tag, the repository's newer tags (`sources` in JSON).
+
+Exit codes: 0 nothing moved, 1 a base or source moved, 3 a base or repository could not be
+checked (unreachable registry or repository, missing tag), 2 bad input; --exit-zero exits 0.
 
 Examples:
   image-manager outdated

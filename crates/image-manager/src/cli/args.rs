@@ -213,8 +213,9 @@ pub struct BuildArgs {
     /// `dotenv:FILE` (counts and digests as variables; GitLab `artifacts:reports`), repeatable.
     #[arg(long, value_name = "KIND:FILE")]
     pub output: Vec<String>,
-    /// Build only the nodes whose external bases moved upstream since their last build (see
-    /// `outdated`) and everything built on them; nothing else that changed.
+    /// Build only the nodes whose external bases or source repositories (`source:`) moved
+    /// upstream since their last build (see `outdated`) and everything built on them; nothing
+    /// else that changed. A source's tag is asked about again instead of read from the lock.
     #[arg(long, conflicts_with = "offline")]
     pub refresh_bases: bool,
     /// Then load the built images into the local Docker or podman store as `name:tag` (this
