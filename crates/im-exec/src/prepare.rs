@@ -213,6 +213,7 @@ impl Prepared {
                         test: None,
                         rootfs: Vec::new(),
                         rootfs_injected: false,
+                        upstream: None,
                     },
                     |r| TagSources {
                         definition: file.file.display().to_string(),
@@ -224,6 +225,16 @@ impl Prepared {
                             .map(|(_, found)| relative(root, &found.path)),
                         rootfs: r.overlay.layers.iter().map(|l| relative(root, l)).collect(),
                         rootfs_injected: r.rootfs_injected,
+                        upstream: r.source.as_deref().map(|source| {
+                            im_render::dist::IndexUpstream {
+                                git: source.git.clone(),
+                                reference: source.reference.clone(),
+                                kind: source.kind.to_owned(),
+                                commit: source.commit.clone(),
+                                context: source.context_path.clone(),
+                                patches: source.patches.iter().map(|(p, _)| p.clone()).collect(),
+                            }
+                        }),
                     },
                 );
                 tags.push(IndexTag {

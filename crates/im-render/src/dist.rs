@@ -28,6 +28,24 @@ pub struct TagSources {
     pub test: Option<String>,
     pub rootfs: Vec<String>,
     pub rootfs_injected: bool,
+    /// The external repository of a `source:` image, at the commit it builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<IndexUpstream>,
+}
+
+/// A `source:` image's repository in `dist/index.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IndexUpstream {
+    pub git: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// `branch`, `tag` or `commit`.
+    pub kind: String,
+    pub commit: String,
+    /// The build context, a folder of the repository.
+    pub context: String,
+    /// The patches applied, in order.
+    pub patches: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

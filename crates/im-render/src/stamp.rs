@@ -32,6 +32,11 @@ pub struct Stamp {
     pub images: usize,
     /// `name/tag` of every tag folder written → [`output_hash`] of its content.
     pub tags: BTreeMap<String, String>,
+    /// Some image follows a branch of an external repository (`source:`): an input the
+    /// fingerprint cannot see, so the stamp never says "nothing changed" (its tag hashes
+    /// still spare unchanged folders).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follows_branches: bool,
 }
 
 /// A hash of everything generate writes into a tag's folder: the Dockerfile, the test config,
@@ -142,6 +147,7 @@ impl Stamp {
     /// Dockerfile (and the index is there).
     pub fn is_current(&self, dist: &Path, fingerprint: &str) -> bool {
         self.fingerprint == fingerprint
+            && !self.follows_branches
             && dist.join(INDEX_FILE).is_file()
             && self
                 .tags
@@ -196,6 +202,7 @@ mod tests {
             fingerprint: "f".into(),
             images: 1,
             tags: BTreeMap::from([("a/1".into(), "h".into())]),
+            follows_branches: false,
         };
         record(&dist, &stamp).unwrap();
         assert_eq!(current(&dist, "f"), Some(stamp));

@@ -57,6 +57,8 @@ pub struct Tag {
     pub template: String,
     /// `template` or `verbatim`.
     pub dockerfile_kind: String,
+    /// For a `source:` image: the repository, the ref and the commit it builds.
+    pub upstream: Option<(String, String, String)>,
     /// The test config's source, if the tag has one.
     pub test_source: Option<String>,
     pub labels: Vec<(String, String)>,

@@ -130,6 +130,28 @@ fn source_images_build_from_the_upstream_commit_and_follow_its_branch() {
         "two\n"
     );
 
+    // `dist/index.json` and the report's tag page name the repository and the commit.
+    let index = json(&project.read("dist/index.json"));
+    let app = &index["images"][0]["tags"][0]["sources"]["upstream"];
+    assert_eq!(app["commit"], two.as_str(), "{index}");
+    assert_eq!(app["ref"], "main", "{index}");
+    assert_eq!(
+        app["patches"],
+        serde_json::json!(["images/app/patches/user.patch"])
+    );
+    let written = json(&project.ok(&["report", "--format", "json"]).stdout);
+    let site = project.path(
+        written["dir"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("[ROOT]/"),
+    );
+    let page = fs_err::read_to_string(site.join("images/app/1.html")).unwrap();
+    assert!(
+        page.contains(&format!("commit <code>{two}</code>")),
+        "{page}"
+    );
+
     // Nothing moved: nothing to build, nothing outdated but the newer tag of `pinned`.
     let again = json(&project.ok(&["build", "--format", "json"]).stdout);
     assert!(
@@ -145,10 +167,20 @@ fn source_images_build_from_the_upstream_commit_and_follow_its_branch() {
     assert_eq!(sources[0]["newer_tags"], serde_json::json!(["v1.1.0"]));
     assert!(sources[0].get("now").is_none(), "{outdated}");
 
-    // An upstream commit on the branch: `outdated` names it and what it rebuilds ...
+    project.ok(&["generate"]);
+
+    // An upstream commit on the branch: `generate` follows it although no file of the
+    // project changed, `outdated` names it and what it rebuilds ...
     common::write(&repo.join("app/app.txt"), "three\n");
     git(repo, &["commit", "--quiet", "-am", "three"]);
     let three = head(repo);
+    project.ok(&["generate"]);
+    let index = json(&project.read("dist/index.json"));
+    assert_eq!(
+        index["images"][0]["tags"][0]["sources"]["upstream"]["commit"],
+        three.as_str(),
+        "{index}"
+    );
     let run = project.run(&["outdated", "--format", "json"]);
     assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
     let outdated = json(&run.stdout);

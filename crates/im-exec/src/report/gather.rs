@@ -250,6 +250,11 @@ impl TagContext<'_> {
             dockerfile: fs_err::read_to_string(dir.join("Dockerfile")).ok(),
             template: tag.sources.dockerfile.clone(),
             dockerfile_kind: tag.sources.dockerfile_kind.clone(),
+            upstream: tag
+                .sources
+                .upstream
+                .as_ref()
+                .map(|u| (u.git.clone(), u.reference.clone(), u.commit.clone())),
             test_source: tag.sources.test.clone(),
             labels,
             builds,

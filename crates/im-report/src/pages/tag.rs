@@ -350,6 +350,15 @@ fn dockerfile(main: &mut String, tag: &Tag) {
             "a template"
         }
     );
+    if let Some((git, reference, commit)) = &tag.upstream {
+        let _ = writeln!(
+            main,
+            "<p>From the repository <code>{}</code> at <code>{}</code>, commit <code>{}</code>.</p>",
+            esc(git),
+            esc(reference),
+            esc(commit)
+        );
+    }
     match &tag.dockerfile {
         Some(text) => {
             let _ = writeln!(

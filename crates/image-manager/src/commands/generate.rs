@@ -95,6 +95,11 @@ pub fn run(context: &Context<'_>, args: &GenerateArgs) -> anyhow::Result<Outcome
             fingerprint,
             images: prepared.project.images.len(),
             tags: outputs,
+            follows_branches: prepared
+                .rendered
+                .tags
+                .iter()
+                .any(|tag| tag.source.as_ref().is_some_and(|s| s.kind == "branch")),
         };
         im_render::stamp::record(&context.dist, &stamp)
             .with_context(|| format!("writing {}", context.dist.display()))?;
