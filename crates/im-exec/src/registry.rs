@@ -153,6 +153,8 @@ fn client_registries(settings: &Settings) -> Vec<RegistrySettings> {
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// The tag lists the revision step read, one per repository (an image's tags share it).
+    revision_tags: crate::publish::revision::TagLists,
 }
 
 impl Session {
@@ -181,11 +183,20 @@ impl Session {
             ..ClientConfig::default()
         };
         let client = Client::new(config)?;
-        Ok(Self { runtime, client })
+        Ok(Self {
+            runtime,
+            client,
+            revision_tags: crate::publish::revision::TagLists::default(),
+        })
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The tag lists of the repositories this session writes revision tags in.
+    pub fn revision_tags(&self) -> &crate::publish::revision::TagLists {
+        &self.revision_tags
     }
 
     /// Runs `future` to completion on the session's runtime.

@@ -102,9 +102,15 @@ async fn push_job(
         report.add(&published);
         if job.revision {
             let repository = target.repository(&job.image)?;
-            let revision = revise(client, &repository, &job.published, &published.digest)
-                .await
-                .with_context(|| format!("writing the revision tag of {}", job.published))?;
+            let revision = revise(
+                client,
+                session.revision_tags(),
+                &repository,
+                &job.published,
+                &published.digest,
+            )
+            .await
+            .with_context(|| format!("writing the revision tag of {}", job.published))?;
             report.add_revision(revision);
         }
     }

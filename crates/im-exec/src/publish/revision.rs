@@ -10,7 +10,8 @@
 //! digest (a build that is not reproducible). A revision tag always names exactly what `T`
 //! holds, so the second case gets a revision of its own too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use im_project::revision::{latest_revision, revision_number, revision_tag};
 use im_registry::ops::Published;
@@ -123,15 +124,56 @@ pub struct Revision {
     pub written: Option<Published>,
 }
 
+/// The tag list of each repository a run writes revision tags in: listed once (an image's
+/// tags share its repository, and a list grows with every revision), kept up to date with
+/// the revision tags the run writes, and held while one tag's revision is decided and
+/// written, so two jobs of one repository take turns.
+#[derive(Default)]
+pub struct TagLists(std::sync::Mutex<HashMap<String, Arc<TagList>>>);
+
+/// One repository's tags, `None` until listed.
+type TagList = tokio::sync::Mutex<Option<Vec<String>>>;
+
+impl TagLists {
+    fn of(&self, repository: &Repository) -> Arc<TagList> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(repository.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
 /// Writes (or confirms) the revision tag of `tag` in `repository`, which now holds `digest`.
 /// A revision tag that exists already is never written over.
 pub async fn revise(
     client: &Client,
+    lists: &TagLists,
     repository: &Repository,
     tag: &str,
     digest: &Digest,
 ) -> Result<Revision, im_registry::Error> {
-    let tags = client.list_tags(repository).await?;
+    let list = lists.of(repository);
+    let mut listed = list.lock().await;
+    if listed.is_none() {
+        *listed = Some(client.list_tags(repository).await?);
+    }
+    let tags = listed.as_mut().expect("listed above");
+    let revision = decide_and_write(client, tags, repository, tag, digest).await?;
+    if revision.written.is_some() {
+        tags.push(revision.report.tag.clone());
+    }
+    Ok(revision)
+}
+
+async fn decide_and_write(
+    client: &Client,
+    tags: &[String],
+    repository: &Repository,
+    tag: &str,
+    digest: &Digest,
+) -> Result<Revision, im_registry::Error> {
     let latest = match latest_revision(tag, tags.iter().map(String::as_str)) {
         None => None,
         Some(number) => {
@@ -268,7 +310,13 @@ pub fn revise_report(
     let outcome = (|| -> anyhow::Result<Revision> {
         let repository = target.repository(image)?;
         let digest = im_registry::parse_digest(digest)?;
-        Ok(session.run(revise(session.client(), &repository, tag, &digest))?)
+        Ok(session.run(revise(
+            session.client(),
+            session.revision_tags(),
+            &repository,
+            tag,
+            &digest,
+        ))?)
     })();
     match outcome {
         Ok(revision) => report.add_revision(revision),
