@@ -49,17 +49,9 @@ impl Provenance {
     }
 }
 
-/// `git -C root args`' output, if it succeeded within 10 s and said something.
+/// `git -C root args`' output, if it succeeded and said something.
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let command = args.iter().fold(
-        im_process::CommandSpec::new("git").arg("-C").arg(root),
-        im_process::CommandSpec::arg,
-    );
-    im_process::Run::new(&command)
-        .deadline(Some(
-            std::time::Instant::now() + std::time::Duration::from_secs(10),
-        ))
-        .checked(None)
+    im_source::git::run(Some(root), args, &[])
         .ok()
         .map(|out| out.trim().to_owned())
         .filter(|s| !s.is_empty())
