@@ -361,3 +361,24 @@ fn bad_sources_are_errors_at_their_line_and_write_nothing() {
     );
     assert!(!project.path("dist").exists());
 }
+
+/// Two upstream versions of one image are two definitions: `outdated` checks each.
+#[test]
+fn each_upstream_version_of_an_image_is_checked() {
+    let upstream = upstream();
+    let url = format!("file://{}", upstream.path().display());
+    let version = |tag: &str, reference: &str| {
+        format!("tags: ['{tag}']\nsource:\n  git: {url}\n  ref: {reference}\n  context: app\n")
+    };
+    let project = Project::buildah_amd64()
+        .file("images/pinned/older/image.yml", &version("1.0.0", "v1.0.0"))
+        .file("images/pinned/1.1/image.yml", &version("1.1.0", "v1.1.0"));
+    project.ok(&["build"]);
+    let run = project.run(&["outdated", "--format", "json"]);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    let outdated = json(&run.stdout);
+    let sources = outdated["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 1, "{outdated}");
+    assert_eq!(sources[0]["ref"], "v1.0.0", "{outdated}");
+    assert_eq!(sources[0]["newer_tags"], serde_json::json!(["v1.1.0"]));
+}

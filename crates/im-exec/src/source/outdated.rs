@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
-use im_graph::Graph;
 use im_plan::Ledger;
-use im_project::{Project, VersionScheme};
+use im_project::VersionScheme;
 use im_render::upstream::ResolvedSource;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -51,12 +51,12 @@ pub fn check(
     dist: &Path,
     needed: &BTreeSet<usize>,
 ) -> (Vec<MovedSource>, Vec<UnreachableSource>) {
-    let project = &prepared.project;
     let graph = &prepared.graph;
-    // One entry per image with a source: (image, its source, its needed nodes).
-    let mut work: Vec<(&str, &ResolvedSource, BTreeSet<usize>)> = Vec::new();
+    // One entry per definition with a source (several upstream versions of one image are
+    // several): its image, its checkout, its needed nodes.
+    let mut work: Vec<(&str, &Arc<ResolvedSource>, BTreeSet<usize>)> = Vec::new();
     for tag in &prepared.rendered.tags {
-        let Some(source) = tag.source.as_deref() else {
+        let Some(source) = &tag.source else {
             continue;
         };
         let Some(node) = graph.index_of(&im_graph::NodeId::new(&tag.image, &tag.tag)) else {
@@ -65,18 +65,25 @@ pub fn check(
         if !needed.contains(&node) {
             continue;
         }
-        match work.iter_mut().find(|(image, ..)| *image == tag.image) {
+        match work
+            .iter_mut()
+            .find(|(_, seen, _)| Arc::ptr_eq(seen, source))
+        {
             Some((_, _, nodes)) => {
                 nodes.insert(node);
             }
             None => work.push((&tag.image, source, BTreeSet::from([node]))),
         }
     }
+    let checker = Checker {
+        prepared,
+        ledger,
+        dist,
+        needed,
+    };
     let results: Vec<Result<Option<MovedSource>, UnreachableSource>> = work
         .par_iter()
-        .map(|(image, source, nodes)| {
-            check_one(project, graph, ledger, dist, needed, image, source, nodes)
-        })
+        .map(|(image, source, nodes)| checker.check(image, source, nodes))
         .collect();
     let mut moved = Vec::new();
     let mut unreachable = Vec::new();
@@ -90,84 +97,102 @@ pub fn check(
     (moved, unreachable)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_one(
-    project: &Project,
-    graph: &Graph,
-    ledger: &Ledger,
-    dist: &Path,
-    needed: &BTreeSet<usize>,
-    image: &str,
-    source: &ResolvedSource,
-    nodes: &BTreeSet<usize>,
-) -> Result<Option<MovedSource>, UnreachableSource> {
-    let unreachable = |error: String| UnreachableSource {
-        image: image.to_owned(),
-        git: source.git.clone(),
-        error,
-    };
-    // What the last build of any of its nodes used; never built: nothing to compare.
-    let built = nodes.iter().find_map(|&node| {
-        let id = graph.nodes[node].to_string();
-        ledger
-            .nodes
-            .iter()
-            .filter(|(name, _)| name.split(' ').next() == Some(id.as_str()))
-            .find_map(|(_, entry)| im_plan::ledger::load_inputs(dist, &entry.key))
-            .and_then(|inputs| inputs.source.get("commit").cloned())
-    });
-    let Some(built) = built else {
-        return Ok(None);
-    };
-    // Rendering asked already about a branch: not twice.
-    let now = if source.kind == "commit" || source.asked {
-        source.commit.clone()
-    } else {
-        match im_source::remote::resolve(&source.git, &source.reference) {
-            Ok(resolved) => resolved.commit,
-            Err(error) => return Err(unreachable(error.to_string())),
-        }
-    };
-    let newer_tags = if source.kind == "tag" {
-        let scheme = project
-            .image(image)
-            .map_or(VersionScheme::Semver, |image| project.version_scheme(image));
-        match im_source::remote::tags(&source.git) {
-            Ok(tags) => newer(
-                &scheme,
-                &source.reference,
-                tags.into_iter().map(|(name, _)| name),
-            ),
-            Err(error) => return Err(unreachable(im_source::git::message(&error))),
-        }
-    } else {
-        Vec::new()
-    };
-    if now == built && newer_tags.is_empty() {
-        return Ok(None);
+/// What checking one source compares with.
+struct Checker<'a> {
+    prepared: &'a Prepared,
+    ledger: &'a Ledger,
+    dist: &'a Path,
+    needed: &'a BTreeSet<usize>,
+}
+
+impl Checker<'_> {
+    /// The commit the last build of one of `nodes` used (from its key inputs).
+    fn built(&self, nodes: &BTreeSet<usize>) -> Option<String> {
+        let project = &self.prepared.project;
+        let graph = &self.prepared.graph;
+        nodes.iter().find_map(|&node| {
+            let id = &graph.nodes[node];
+            let tag = project.tag_of(&id.image, &id.tag)?;
+            tag.platforms.iter().find_map(|platform| {
+                let name = im_plan::ledger::entry_name(&id.to_string(), &platform.to_string());
+                let entry = self.ledger.nodes.get(&name)?;
+                let inputs = im_plan::ledger::load_inputs(self.dist, &entry.key)?;
+                inputs.source.get("commit").cloned()
+            })
+        })
     }
-    let moved = now != built;
-    let rebuilds: Vec<String> = if moved {
-        let all = im_plan::targets::with_descendants(graph, nodes);
-        graph
-            .order
-            .iter()
-            .filter(|node| all.contains(node) && needed.contains(node))
-            .map(|&node| graph.nodes[node].to_string())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(Some(MovedSource {
-        image: image.to_owned(),
-        git: source.git.clone(),
-        reference: source.reference.clone(),
-        kind: source.kind.to_owned(),
-        built,
-        now: moved.then_some(now),
-        newer_tags,
-        nodes: rebuilds,
-    }))
+
+    fn check(
+        &self,
+        image: &str,
+        source: &ResolvedSource,
+        nodes: &BTreeSet<usize>,
+    ) -> Result<Option<MovedSource>, UnreachableSource> {
+        let project = &self.prepared.project;
+        let graph = &self.prepared.graph;
+        let unreachable = |error: String| UnreachableSource {
+            image: image.to_owned(),
+            git: source.git.clone(),
+            error,
+        };
+        // Never built: nothing to compare.
+        let Some(built) = self.built(nodes) else {
+            return Ok(None);
+        };
+        // A tag ref: one listing of the tags says where it points and what is newer. A
+        // branch rendering asked about already; a commit does not move.
+        let (now, newer_tags) = if source.kind == "tag" {
+            let tags = im_source::remote::tags(&source.git)
+                .map_err(|error| unreachable(im_source::git::message(&error)))?;
+            let Some(now) = tags
+                .iter()
+                .find(|(name, _)| *name == source.reference)
+                .map(|(_, commit)| commit.clone())
+            else {
+                return Err(unreachable(format!(
+                    "the repository has no tag `{}` any more",
+                    source.reference
+                )));
+            };
+            let scheme = project
+                .image(image)
+                .map_or(VersionScheme::Semver, |image| project.version_scheme(image));
+            let names = tags.into_iter().map(|(name, _)| name);
+            (now, newer(&scheme, &source.reference, names))
+        } else if source.kind == "commit" || source.asked {
+            (source.commit.clone(), Vec::new())
+        } else {
+            // The branch's repository could not be reached while rendering: once more.
+            let resolved = im_source::remote::resolve(&source.git, &source.reference)
+                .map_err(|error| unreachable(error.to_string()))?;
+            (resolved.commit, Vec::new())
+        };
+        if now == built && newer_tags.is_empty() {
+            return Ok(None);
+        }
+        let moved = now != built;
+        let rebuilds: Vec<String> = if moved {
+            let all = im_plan::targets::with_descendants(graph, nodes);
+            graph
+                .order
+                .iter()
+                .filter(|node| all.contains(node) && self.needed.contains(node))
+                .map(|&node| graph.nodes[node].to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Some(MovedSource {
+            image: image.to_owned(),
+            git: source.git.clone(),
+            reference: source.reference.clone(),
+            kind: source.kind.to_owned(),
+            built,
+            now: moved.then_some(now),
+            newer_tags,
+            nodes: rebuilds,
+        }))
+    }
 }
 
 /// The tags newer than `current` under `scheme`, oldest first. A `v` in front (`v1.2.3`) is
