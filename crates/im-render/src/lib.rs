@@ -209,6 +209,13 @@ fn find_sources(
 ) -> Result<Sources, Diagnostics> {
     let (file_index, variant_index) = key;
     let file = &project.files[file_index];
+    let variant = variant_index.map(|index| &file.variants[index]);
+    let variant_name = variant.map(|v| v.name.value.as_str());
+    let exists = |path: &Path| im_input::Confined::is_candidate(path);
+    let root = &project.root;
+    let test = discovery::find(root, &file.dir, Output::Test, variant_name, None, &exists)
+        .ok()
+        .flatten();
     if variant_index.is_none()
         && let Some(declared) = &file.upstream
     {
@@ -219,7 +226,7 @@ fn find_sources(
             warnings.push(
                 Diagnostic::warning(format!(
                     "{} is not copied into this image: it builds from `source:`, whose context is the repository",
-                    display_path(&project.root, &rootfs).display()
+                    display_path(root, &rootfs).display()
                 ))
                 .at(file.location(declared.span))
                 .with_help("add the files with a patch (`source.patches`), or build a variant or child image FROM this one that copies them"),
@@ -232,16 +239,7 @@ fn find_sources(
                     path: resolved.dockerfile.clone(),
                     kind: SourceKind::Verbatim,
                 },
-                test: discovery::find(
-                    &project.root,
-                    &file.dir,
-                    Output::Test,
-                    None,
-                    None,
-                    &|path: &Path| im_input::Confined::is_candidate(path),
-                )
-                .ok()
-                .flatten(),
+                test,
                 overlay: Arc::new(Overlay::default()),
                 source: Some(resolved.clone()),
             }),
@@ -251,13 +249,9 @@ fn find_sources(
                 .into()),
         };
     }
-    let variant = variant_index.map(|index| &file.variants[index]);
-    let variant_name = variant.map(|v| v.name.value.as_str());
     let explicit = variant
         .and_then(|v| v.template.as_ref())
         .or(file.template.as_ref());
-    let exists = |path: &Path| im_input::Confined::is_candidate(path);
-    let root = &project.root;
     let show = |path: &Path| display_path(root, path);
     let mut diagnostics = Diagnostics::new();
     let dockerfile = match discovery::find(
@@ -296,9 +290,6 @@ fn find_sources(
             None
         }
     };
-    let test = discovery::find(root, &file.dir, Output::Test, variant_name, None, &exists)
-        .ok()
-        .flatten();
     let layers = rootfs_layers(root, &file.dir, variant_name);
     let overlay = match Overlay::collect_with(&layers, &show, layer_cache) {
         Ok((overlay, found_warnings)) => {

@@ -42,6 +42,12 @@ pub enum CheckoutError {
         #[source]
         source: RunError,
     },
+    #[error("cannot make the repository cache {}: {}", path.display(), git::message(source))]
+    Init {
+        path: PathBuf,
+        #[source]
+        source: RunError,
+    },
     #[error("cannot check out {commit}: {}", git::message(source))]
     Git {
         commit: String,
@@ -93,8 +99,8 @@ impl Repository {
                 ],
                 &[],
             )
-            .map_err(|source| CheckoutError::Git {
-                commit: String::new(),
+            .map_err(|source| CheckoutError::Init {
+                path: dir.clone(),
                 source,
             })?;
             if fs_err::rename(&scratch, &dir).is_err() {
