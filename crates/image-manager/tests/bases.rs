@@ -95,23 +95,7 @@ impl Fixture {
     fn plan(&self, extra: &[&str]) -> BTreeMap<String, Vec<serde_json::Value>> {
         let mut args = vec!["plan", "--format", "json"];
         args.extend(extra);
-        let plan = json(&self.ok(&args).stdout);
-        plan["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["action"] == "build")
-            .map(|n| {
-                (
-                    format!(
-                        "{}:{}",
-                        n["id"]["image"].as_str().unwrap(),
-                        n["id"]["tag"].as_str().unwrap()
-                    ),
-                    n["reasons"].as_array().unwrap().clone(),
-                )
-            })
-            .collect()
+        common::rebuilds(&json(&self.ok(&args).stdout))
     }
 
     fn ledger_bases(&self, node: &str) -> serde_json::Value {

@@ -229,26 +229,9 @@ fn lock_pins_what_the_build_installs_and_a_changed_pin_rebuilds_only_its_images(
         &text.replace(&format!("tini: {tini}"), "tini: 0.19.0-1+b9"),
     );
     let plan = json(&fixture.ok(&["plan", "--format", "json"]).stdout);
-    let reasons: BTreeMap<String, Vec<String>> = plan["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["action"] == "build")
-        .map(|n| {
-            (
-                format!(
-                    "{}:{}",
-                    n["id"]["image"].as_str().unwrap(),
-                    n["id"]["tag"].as_str().unwrap()
-                ),
-                n["reasons"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            )
-        })
+    let reasons: BTreeMap<String, Vec<String>> = common::rebuilds(&plan)
+        .into_iter()
+        .map(|(node, reasons)| (node, reasons.iter().map(ToString::to_string).collect()))
         .collect();
     assert_eq!(
         reasons.keys().collect::<Vec<_>>(),

@@ -18,16 +18,17 @@ const RUN_SECONDS: u64 = 4;
 
 /// One "machine": a project folder and, for buildah, its own image store.
 struct Machine {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
+    sandbox: common::Sandbox,
 }
 
 impl Machine {
     /// `run` names this test run in the `RUN` step: a daemon shared between runs (machine A's
     /// Docker) must not have the step in its own cache already.
     fn new(builder: &str, registry: &Registry, base: &str, run: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
+        let mut sandbox = common::Sandbox::new();
+        sandbox.set("DOCKER_HOST", im_testkit::docker().host());
+        sandbox.set("DOCKER_BUILDKIT", "1");
+        let root = sandbox.root();
         write(
             &root.join(".image-manager.yml"),
             &format!(
@@ -43,30 +44,15 @@ impl Machine {
                 "FROM {base}\nRUN echo {run} && sleep {RUN_SECONDS} && date +%s.%N > /stamp\n"
             ),
         );
-        Machine {
-            dir,
-            env: Vec::new(),
-        }
+        Machine { sandbox }
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let output = common::command(self.root())
-            .args(args)
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .env("DOCKER_HOST", im_testkit::docker().host())
-            .env("DOCKER_BUILDKIT", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        Run::of(&output)
+        self.sandbox.root()
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        succeeded(self.run(args), args)
+        self.sandbox.ok(args)
     }
 
     /// Builds and returns how long it took and the time the `RUN` step wrote.
@@ -237,8 +223,7 @@ fn docker_machines_share_run_steps_through_an_inline_cache() {
         let status = common::json(&started.stdout);
         dind.started(b.root(), &status);
         assert_eq!(status[0]["running"], true, "{}", started.stdout);
-        b.env
-            .push(("DOCKER_HOST".into(), format!("tcp://{}", dind.addr)));
+        b.sandbox.set("DOCKER_HOST", format!("tcp://{}", dind.addr));
     });
 }
 

@@ -44,6 +44,28 @@ pub fn report_entry<'a>(
         .unwrap_or_else(|| panic!("{node} not in {report}"))
 }
 
+/// The nodes a `plan --format json` would build (`name:tag`), each with its reasons.
+pub fn rebuilds(
+    plan: &serde_json::Value,
+) -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+    plan["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `nodes` in {plan}"))
+        .iter()
+        .filter(|n| n["action"] == "build")
+        .map(|n| {
+            (
+                format!(
+                    "{}:{}",
+                    n["id"]["image"].as_str().unwrap(),
+                    n["id"]["tag"].as_str().unwrap()
+                ),
+                n["reasons"].as_array().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
 /// Each node of a `build --format json` report with its result (`built`, `up-to-date`, ...).
 pub fn node_results(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
     report["nodes"]
