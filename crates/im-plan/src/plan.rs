@@ -526,6 +526,8 @@ pub fn plan(
         })
         .collect();
     let snapshot = options.snapshot_id.as_deref();
+    // Most tags pin nothing and build no `source:`: they share one empty map.
+    let none: Arc<BTreeMap<String, String>> = Arc::default();
     let hashed: Vec<(usize, Result<TagInputs, Diagnostic>)> = needed
         .par_iter()
         .map(|&node| {
@@ -546,16 +548,17 @@ pub fn plan(
                         };
                         let (text, pins) = match &tag.pins {
                             Some(pins) => (&pins.unpinned, Arc::new(pins.pins.clone())),
-                            None => (&tag.dockerfile, Arc::default()),
+                            None => (&tag.dockerfile, none.clone()),
                         };
                         let inputs = KeyInputs {
                             dockerfile: sha256_hex(
                                 release_dockerfile(text, &graph.parents[node], snapshot).as_bytes(),
                             ),
                             pins,
-                            source: Arc::new(
-                                tag.source.as_deref().map(source_inputs).unwrap_or_default(),
-                            ),
+                            source: tag
+                                .source
+                                .as_deref()
+                                .map_or_else(|| none.clone(), |s| Arc::new(source_inputs(s))),
                             context,
                             build_args: options.build_args.clone(),
                             labels: Arc::new(static_labels(project, id, tag, &release)),
